@@ -1,0 +1,57 @@
+# The front door. `make demo` and `make test` install what they need on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV     := $(BIN)/uv
+STAMP  := $(VENV)/.synced-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo load test test-fast bench lint fmt type check reset clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5"
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --extra dev --quiet
+	@touch $@
+
+install: $(STAMP)  ## create .venv with the locked dependencies
+
+demo: $(STAMP)  ## start the sandboxes, load them into demo.duckdb and show what was loaded
+	$(BIN)/python -m pipelines.demo
+
+load: $(STAMP)  ## load every configured provider into billing.duckdb (PROVIDERS=a,b to choose)
+	$(BIN)/python -m pipelines.billing load
+
+reset: $(STAMP)  ## forget one provider's rows and state: make reset PROVIDER=kitchen
+	@test -n "$(PROVIDER)" || { echo "usage: make reset PROVIDER=<name>"; exit 2; }
+	$(BIN)/python -m pipelines.billing reset $(PROVIDER)
+
+test: $(STAMP)  ## run the whole test suite (unit + integration against the sandboxes)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)  ## unit tests only
+	$(BIN)/python -m pytest -q -m "not integration"
+
+bench: $(STAMP)  ## run the benchmarks and write docs/benchmarks.md
+	$(BIN)/python -m benchmarks
+
+lint: $(STAMP)  ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(STAMP)  ## format the code
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+type: $(STAMP)  ## mypy
+	$(BIN)/mypy
+
+check: lint type test  ## everything CI cares about
+
+clean:  ## remove the environment and build outputs (not your billing.duckdb)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo.duckdb .bench

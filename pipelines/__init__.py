@@ -1,0 +1,1 @@
+"""The runnable pipeline (`billing`) and the demo that runs it against the sandboxes."""

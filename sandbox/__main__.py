@@ -1,0 +1,32 @@
+"""Serve one sandbox by hand: `python -m sandbox invoicexpress --port 8801`."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from sandbox.server import SandboxServer, available
+
+
+def main() -> None:
+    apps = available()
+    parser = argparse.ArgumentParser(description="Serve a provider sandbox on loopback.")
+    parser.add_argument("provider", choices=sorted(apps))
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every response")
+    args = parser.parse_args()
+    app = apps[args.provider](seed=args.seed, latency=args.latency)
+    with SandboxServer(app, port=args.port) as server:
+        print(f"{args.provider} sandbox on {server.url}")
+        for name, value in app.pipeline_env(server.url).items():
+            print(f"  {name}={value}")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

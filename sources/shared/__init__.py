@@ -1,0 +1,1 @@
+"""The layer every provider shares: HTTP, retries, rate budgets, pagination, canonical tables."""

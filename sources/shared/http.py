@@ -1,0 +1,309 @@
+"""One HTTP client for every provider: retries, rate budget, auth, exact JSON, clear errors.
+
+Retry policy (after Meltano's singer-sdk and dlt's rest_client):
+- 429 and 5xx, and connection errors or timeouts, are retried with capped exponential
+  backoff and jitter, honouring `Retry-After` (seconds or an HTTP date) when the API sends it;
+- 401/403 fail at once (after one credential renewal, for schemes that can renew) with an
+  `AuthenticationError` that names the provider, the account and the config keys to fix;
+- 404 raises `NotFoundError` so that callers can skip what disappeared;
+- any other 4xx fails with the status and a short excerpt of the body;
+- a redirect is never followed: an API that redirects (Laravel sends unauthenticated calls to
+  its login page) did not accept the request.
+
+Every request first takes a token from the account's `RateBudget`. Every message is redacted.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from sources.shared.auth import Auth
+from sources.shared.errors import (
+    AuthenticationError,
+    HttpStatusError,
+    MalformedResponseError,
+    NotFoundError,
+    UnreachableError,
+)
+from sources.shared.ratelimit import RateBudget
+from sources.shared.redact import redact
+from sources.shared.stats import RunStats
+from sources.shared.values import loads
+
+log = logging.getLogger("billing.http")
+
+USER_AGENT = "billing-elt/0.1 (+https://github.com/billing-elt)"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry.
+
+    Attributes:
+        attempts: total tries per request, the first included.
+        base_delay: first backoff, in seconds; doubles on every retry.
+        max_delay: cap on one backoff.
+        max_retry_after: cap on a server-requested `Retry-After` wait.
+        jitter: +/- fraction of randomness added to each backoff.
+    """
+
+    attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_retry_after: float = 120.0
+    jitter: float = 0.25
+
+    def backoff(self, retry: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry number `retry` (1-based)."""
+        if retry_after is not None:
+            return min(self.max_retry_after, max(0.0, retry_after)) + random.uniform(0, self.base_delay / 4)
+        delay = min(self.max_delay, self.base_delay * 2 ** (retry - 1))
+        return max(0.0, delay * (1 + random.uniform(-self.jitter, self.jitter)))
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Read `Retry-After` as seconds, whether sent as a number or as an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def excerpt(text: str, limit: int = 300) -> str:
+    """A short, single-line, redacted excerpt of a response body for error messages."""
+    flat = " ".join(text.split())
+    return redact(flat[:limit] + ("…" if len(flat) > limit else ""))
+
+
+@dataclass
+class ApiResponse:
+    """A decoded response: status, headers, JSON data (numbers as `Decimal`), redacted URL."""
+
+    status: int
+    headers: httpx.Headers
+    data: Any
+    url: str
+
+
+class ApiClient:
+    """An httpx client bound to one provider account.
+
+    Args:
+        provider, account: named in every error.
+        base_url: the API root; relative paths are joined to it.
+        auth: credentials applied to every request.
+        auth_hint: what to fix when credentials are refused (the config keys to check).
+        headers: extra headers sent on every request.
+        transport: an httpx transport, injectable for tests.
+        timeout: seconds for connect/read/write/pool.
+        retry: the retry policy.
+        budget: the account's proactive rate budget.
+        stats: counters updated with requests and retries.
+        max_connections: connection pool size; at least the number of parallel workers.
+        sleep: injectable for tests.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        account: str,
+        base_url: str,
+        *,
+        auth: Auth | None = None,
+        auth_hint: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        budget: RateBudget | None = None,
+        stats: RunStats | None = None,
+        max_connections: int = 16,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.provider = provider
+        self.account = account
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.auth_hint = auth_hint or f"check the credentials in [sources.{provider}] of .dlt/secrets.toml"
+        self.retry = retry or RetryPolicy()
+        self.budget = budget or RateBudget(None)
+        self.stats = stats or RunStats(provider, account)
+        self._sleep = sleep
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
+            transport=transport,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> ApiResponse:
+        """GET a JSON resource."""
+        return self.request("GET", path, params=params)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        authenticate: bool = True,
+    ) -> ApiResponse:
+        """Send a request with retries and decode its JSON body exactly.
+
+        Args:
+            method, path: the HTTP verb and a path relative to `base_url` (or an absolute URL).
+            params: query parameters; lists repeat the parameter.
+            json: a JSON body.
+            data: a form body.
+            idempotent: whether a 5xx/timeout may be retried; defaults to True for GET/HEAD.
+                A POST that is really a read (InvoiceXpress's invoice listing) passes True.
+            authenticate: False for the token endpoint itself.
+
+        Raises:
+            AuthenticationError, NotFoundError, HttpStatusError, MalformedResponseError,
+            UnreachableError.
+        """
+        safe = idempotent if idempotent is not None else method.upper() in {"GET", "HEAD", "OPTIONS"}
+        renewed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            request = self._client.build_request(method, path, params=params, json=json, data=data)
+            if authenticate and self.auth is not None:
+                request = self.auth.apply(request)
+            url = redact(str(request.url))
+            self.budget.acquire()
+            self.stats.add(requests=1)
+            try:
+                response = self._client.send(request)
+            except httpx.TransportError as exc:
+                sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+                if attempt < self.retry.attempts and (safe or not sent):
+                    self._wait(attempt, None, f"{type(exc).__name__} on {method} {url}")
+                    continue
+                raise UnreachableError(
+                    self.provider,
+                    self.account,
+                    f"could not reach {url} after {attempt} attempt(s): {type(exc).__name__}: {redact(str(exc))}",
+                    f"check the network and base_url in [sources.{self.provider}]",
+                ) from None
+
+            status = response.status_code
+            if status in (401, 403):
+                response.read()
+                if status == 401 and not renewed and self.auth is not None and authenticate and self.auth.renew():
+                    renewed = True
+                    continue
+                raise AuthenticationError(
+                    self.provider,
+                    self.account,
+                    f"{method} {url} was refused with HTTP {status}: {excerpt(response.text)}",
+                    self.auth_hint,
+                    status=status,
+                    url=url,
+                )
+            if status == 429 or status >= 500:
+                response.read()
+                if attempt < self.retry.attempts and (safe or status == 429):
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    self._wait(attempt, retry_after, f"HTTP {status} on {method} {url}")
+                    continue
+                raise HttpStatusError(
+                    self.provider,
+                    self.account,
+                    f"{method} {url} failed with HTTP {status} after {attempt} attempt(s): {excerpt(response.text)}",
+                    "the provider is rate limiting or failing; try again later",
+                    status=status,
+                    url=url,
+                )
+            if 300 <= status < 400:
+                location = redact(response.headers.get("Location", "?"))
+                if "login" in location.lower():
+                    raise AuthenticationError(
+                        self.provider,
+                        self.account,
+                        f"{method} {url} was redirected to a login page ({location}): "
+                        "the API did not accept the credentials",
+                        self.auth_hint,
+                        status=status,
+                        url=url,
+                    )
+                raise HttpStatusError(
+                    self.provider,
+                    self.account,
+                    f"{method} {url} answered with an unexpected redirect (HTTP {status}) to {location}",
+                    f"check base_url in [sources.{self.provider}]",
+                    status=status,
+                    url=url,
+                )
+            if status == 404:
+                raise NotFoundError(
+                    self.provider,
+                    self.account,
+                    f"{method} {url} answered HTTP 404: {excerpt(response.text)}",
+                    status=status,
+                    url=url,
+                )
+            if status >= 400:
+                raise HttpStatusError(
+                    self.provider,
+                    self.account,
+                    f"{method} {url} failed with HTTP {status}: {excerpt(response.text)}",
+                    status=status,
+                    url=url,
+                )
+            return ApiResponse(status, response.headers, self._decode(response, method, url), url)
+
+    def _decode(self, response: httpx.Response, method: str, url: str) -> Any:
+        if not response.content:
+            return None
+        try:
+            return loads(response.content)
+        except ValueError:
+            kind = response.headers.get("Content-Type", "unknown content type")
+            raise MalformedResponseError(
+                self.provider,
+                self.account,
+                f"{method} {url} returned a body that is not JSON ({kind}): {excerpt(response.text)}",
+                f"check base_url in [sources.{self.provider}] points at the API",
+                status=response.status_code,
+                url=url,
+            ) from None
+
+    def _wait(self, attempt: int, retry_after: float | None, why: str) -> None:
+        delay = self.retry.backoff(attempt, retry_after)
+        self.stats.add(retries=1)
+        log.info("%s [%s]: %s; retry %d in %.1fs", self.provider, self.account, why, attempt, delay)
+        self._sleep(delay)

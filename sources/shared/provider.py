@@ -1,0 +1,50 @@
+"""What a provider folder exposes so the pipeline can find, configure and run it.
+
+A provider's `__init__.py` defines `PROVIDER = Provider(...)`. The pipeline discovers every
+folder under `sources/` that has one; nothing else lists providers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import dlt
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A provider as the pipeline sees it.
+
+    Attributes:
+        name: folder name = dlt source name = config section = `provider` column value.
+        title: the provider's display name.
+        secrets: keys of `[sources.<name>]` in secrets.toml that must all be set to enable it.
+        required_config: keys of `[sources.<name>]` in config.toml that must be set as well.
+        source: the `@dlt.source` function; called without arguments, dlt injects its config.
+    """
+
+    name: str
+    title: str
+    secrets: tuple[str, ...]
+    required_config: tuple[str, ...]
+    source: Callable[..., Any]
+
+    def key(self, name: str) -> str:
+        return f"sources.{self.name}.{name}"
+
+    def env(self, name: str) -> str:
+        return f"SOURCES__{self.name.upper()}__{name.upper()}"
+
+    def missing_secrets(self) -> list[str]:
+        """The required secrets that are not set anywhere dlt looks."""
+        return [s for s in self.secrets if not _is_set(dlt.secrets.get(self.key(s)))]
+
+    def missing_config(self) -> list[str]:
+        """The required config keys that are not set."""
+        return [c for c in self.required_config if not _is_set(dlt.config.get(self.key(c)))]
+
+
+def _is_set(value: Any) -> bool:
+    return value is not None and str(value).strip() != ""

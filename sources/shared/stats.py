@@ -1,0 +1,99 @@
+"""Counters a person can follow during a long run, and the summary printed at its end."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RunStats:
+    """What one provider's run did. Thread-safe: worker threads update it while it is printed.
+
+    Attributes:
+        provider, account: whose run this is.
+        clients_total: clients to visit, once known.
+        clients_done: clients whose invoices were fully listed.
+        invoices, lines, clients: rows handed to the loader.
+        unchanged: invoices seen but not rewritten because their update cursor did not move.
+        requests, retries: HTTP calls made and retried.
+        skipped: reason → count, for everything not loaded (reported, never silent).
+        mismatches: invoices whose own figures disagree with the total rule.
+    """
+
+    provider: str
+    account: str = ""
+    clients_total: int | None = None
+    clients_done: int = 0
+    invoices: int = 0
+    lines: int = 0
+    clients: int = 0
+    unchanged: int = 0
+    requests: int = 0
+    retries: int = 0
+    mismatches: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    skipped_examples: dict[str, list[str]] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: int) -> None:
+        """Add to one or more counters atomically: `stats.add(requests=1)`."""
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def skip(self, reason: str, example: str | None = None) -> None:
+        """Count something not loaded, with a reason and an example id for the summary."""
+        with self._lock:
+            self.skipped[reason] += 1
+            examples = self.skipped_examples.setdefault(reason, [])
+            if example is not None and len(examples) < 5:
+                examples.append(example)
+
+    @property
+    def duration(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+    def progress_line(self) -> str:
+        """One line: clients done of total, rows, requests and retries so far."""
+        total = "?" if self.clients_total is None else f"{self.clients_total:,}"
+        parts = [
+            f"clients {self.clients_done:,}/{total}",
+            f"invoices {self.invoices:,}",
+            f"lines {self.lines:,}",
+            f"requests {self.requests:,}",
+            f"retries {self.retries:,}",
+        ]
+        if self.unchanged:
+            parts.insert(2, f"unchanged {self.unchanged:,}")
+        skipped = sum(self.skipped.values())
+        if skipped:
+            parts.append(f"skipped {skipped:,}")
+        return f"{self.provider} [{self.account}] " + " · ".join(parts) + f" · {self.duration:.0f}s"
+
+
+_current: dict[str, RunStats] = {}
+_current_lock = threading.Lock()
+
+
+def start_run(provider: str, account: str) -> RunStats:
+    """Create the stats of a provider's run and make them visible to the progress printer."""
+    stats = RunStats(provider, account)
+    with _current_lock:
+        _current[provider] = stats
+    return stats
+
+
+def current(provider: str) -> RunStats | None:
+    """The stats of the provider's latest run in this process, if it started one."""
+    with _current_lock:
+        return _current.get(provider)
+
+
+def forget(provider: str) -> None:
+    with _current_lock:
+        _current.pop(provider, None)

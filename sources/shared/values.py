@@ -1,0 +1,156 @@
+"""Exact decoding of provider JSON and the value parsers every mapping uses.
+
+Money never touches a float: JSON numbers are decoded straight to `Decimal` from their text,
+strings that hold numbers (`"1.0"`) are parsed to `Decimal` too, and the raw payload is written
+back with its numbers exactly as they were read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import pendulum
+import simplejson
+
+# DECIMAL(18, 6) in the warehouse: 12 integer digits, 6 decimals. A value that does not fit is
+# reported as a mapping error rather than rounded.
+MONEY_PRECISION = 18
+MONEY_SCALE = 6
+_MAX_ABS = Decimal(10) ** (MONEY_PRECISION - MONEY_SCALE)
+_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
+
+
+class ValueProblem(ValueError):
+    """A value that cannot be read without guessing; mappings turn it into a MappingError."""
+
+
+def loads(data: bytes | str) -> Any:
+    """Decode JSON with every non-integer number as an exact `Decimal`."""
+    return simplejson.loads(data, use_decimal=True)
+
+
+def dumps(obj: Any) -> str:
+    """Encode JSON compactly, writing `Decimal` values back as the numbers they were."""
+    return simplejson.dumps(obj, use_decimal=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def to_decimal(value: Any, *, field: str = "value") -> Decimal | None:
+    """Read an amount sent as a JSON number or as a string holding one.
+
+    Args:
+        value: `Decimal`, `int`, a numeric string (`"12.30"`), `None` or `""`.
+        field: the field name, for the error message.
+
+    Returns:
+        The exact `Decimal`, or `None` for null or an empty string.
+
+    Raises:
+        ValueProblem: for a float (a decoding bug upstream), a non-numeric string, a value
+            with more than six decimals or too large for DECIMAL(18, 6).
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueProblem(f"{field}: expected a number, got boolean {value!r}")
+    if isinstance(value, float):
+        raise ValueProblem(f"{field}: a float reached the money path ({value!r}); decode JSON with values.loads")
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            number = Decimal(value.strip().replace(" ", ""))
+        except InvalidOperation:
+            raise ValueProblem(f"{field}: {value!r} is not a number") from None
+    else:
+        raise ValueProblem(f"{field}: expected a number, got {type(value).__name__}")
+    if not number.is_finite():
+        raise ValueProblem(f"{field}: {value!r} is not a finite number")
+    if abs(number) >= _MAX_ABS or number != number.quantize(_QUANTUM, rounding="ROUND_DOWN"):
+        raise ValueProblem(f"{field}: {value!r} does not fit DECIMAL({MONEY_PRECISION}, {MONEY_SCALE}) exactly")
+    return number
+
+
+def to_bool(value: Any, *, field: str = "value") -> bool | None:
+    """Read a boolean sent as `true/false`, `1/0` or `"1"/"0"`/`"true"/"false"`."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, Decimal)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in {"1", "true", "t", "yes"}:
+        return True
+    if isinstance(value, str) and value.strip().lower() in {"0", "false", "f", "no"}:
+        return False
+    raise ValueProblem(f"{field}: {value!r} is not a boolean")
+
+
+def to_text(value: Any) -> str | None:
+    """Ids and labels as text, exactly as sent (`541793` becomes `'541793'`)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+_DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+
+
+def parse_dmy(value: Any, *, field: str = "date") -> dt.date | None:
+    """Parse a `dd/mm/yyyy` date (InvoiceXpress)."""
+    if value is None or value == "":
+        return None
+    match = _DMY.match(str(value).strip())
+    if not match:
+        raise ValueProblem(f"{field}: {value!r} is not a dd/mm/yyyy date")
+    day, month, year = (int(g) for g in match.groups())
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        raise ValueProblem(f"{field}: {value!r} is not a valid date") from None
+
+
+def parse_timestamp(value: Any, *, field: str = "timestamp") -> dt.datetime | None:
+    """Parse an ISO 8601 timestamp to an aware UTC datetime; no offset means UTC."""
+    if value is None or value == "":
+        return None
+    try:
+        parsed = pendulum.parse(str(value), tz="UTC")
+    except Exception:
+        raise ValueProblem(f"{field}: {value!r} is not an ISO 8601 timestamp") from None
+    if not isinstance(parsed, dt.datetime):
+        raise ValueProblem(f"{field}: {value!r} is a date, not a timestamp")
+    return parsed.in_timezone("UTC")
+
+
+def parse_date(value: Any, *, field: str = "date") -> dt.date | None:
+    """Parse an ISO date or timestamp to a calendar date.
+
+    A timestamp keeps the calendar day written in its own offset
+    (`2024-07-12T00:00:00+02:00` is 12 July), as the canonical model requires.
+    """
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    try:
+        parsed = pendulum.parse(text, tz="UTC", exact=True)
+    except Exception:
+        raise ValueProblem(f"{field}: {value!r} is not an ISO 8601 date") from None
+    if isinstance(parsed, dt.datetime):
+        return parsed.date()
+    if isinstance(parsed, dt.date):
+        return parsed
+    raise ValueProblem(f"{field}: {value!r} is not a date")
+
+
+def to_utc(value: dt.datetime) -> dt.datetime:
+    """Return an aware UTC datetime; a naive one is read as UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)

@@ -1,0 +1,81 @@
+"""What the integration tests share: running the real pipeline CLI in a clean working
+directory against sandboxes on loopback, and reading the DuckDB file it wrote."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from sandbox.server import SandboxApp, SandboxServer
+
+REPO = Path(__file__).resolve().parent.parent
+_INHERITED_PREFIXES = ("SOURCES__", "DESTINATION__", "PROVIDERS", "PIPELINE_NAME", "DATASET_NAME",
+                       "DESTINATION_TYPE", "PIPELINES_DIR")
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@dataclass
+class Workspace:
+    """A clean working directory: no .dlt/ of the developer's, its own dlt state and DuckDB file."""
+
+    path: Path
+
+    @property
+    def db(self) -> Path:
+        return self.path / "billing.duckdb"
+
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_INHERITED_PREFIXES)}
+        env.update(
+            PYTHONPATH=str(REPO),
+            PIPELINES_DIR=str(self.path / "pipelines"),
+            DESTINATION__DUCKDB__CREDENTIALS=str(self.db),
+            PROGRESS_INTERVAL="0",
+        )
+        env.update(extra or {})
+        return env
+
+    def run(self, env: Mapping[str, str] | None = None, *args: str, timeout: float = 300) -> Result:
+        """Run `python -m pipelines.billing ARGS` as a user would, and capture its output."""
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipelines.billing", *args],
+            cwd=self.path,
+            env=self.env(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with duckdb.connect(str(self.db), read_only=True) as con:
+            return con.execute(sql, list(params)).fetchall()
+
+    def scalar(self, sql: str, *params: Any) -> Any:
+        rows = self.query(sql, *params)
+        return rows[0][0] if rows else None
+
+
+@contextmanager
+def serve(app: SandboxApp) -> Iterator[SandboxServer]:
+    """Serve a sandbox app on a free loopback port for the duration of the block."""
+    with SandboxServer(app) as server:
+        yield server
