@@ -58,7 +58,7 @@ class CatalogQualifiedClient(DuckDbClient):
         super(DuckDbClient, self).initialize_storage(truncate_tables)
 
 
-class billing_duckdb(DuckDbDestination):  # noqa: N801  (dlt names destination factories in lower case)
+class billing_duckdb(DuckDbDestination):
     """dlt's DuckDB destination, configured under `[destination.duckdb]` as usual."""
 
     @property
