@@ -121,9 +121,29 @@ def _document_type(value: Any) -> str:
 
 
 def _amount_or_zero(invoice: Mapping[str, Any], name: str) -> Decimal:
-    # canonical-model.md: discount and shipping are 0 when none; a null tax means no tax.
+    # canonical-model.md: discount and shipping are 0 when none.
     value = to_decimal(invoice.get(name), field=name)
     return _ZERO if value is None else value
+
+
+def _amount_or_sum(invoice: Mapping[str, Any], name: str, parts: str) -> Decimal:
+    # providers.md §3.4: the invoice object documents `tax_amount`/`discount_amount`, but the list
+    # sample (seed 003) sends only `tax_items[]`; without the total, the items' amounts add up to it.
+    value = to_decimal(invoice.get(name), field=name)
+    if value is not None:
+        return value
+    items = invoice.get(parts) or []
+    if not isinstance(items, list):
+        raise ValueProblem(f"{parts} is not a list")
+    total = _ZERO
+    for item in items:
+        amount = to_decimal(
+            item.get("amount") if isinstance(item, Mapping) else None, field=f"{parts}[].amount"
+        )
+        if amount is None:
+            raise ValueProblem(f"{parts}: an item has no amount")
+        total += amount
+    return total
 
 
 def map_item(item: Mapping[str, Any], account: str, invoice_id: str, line_number: int) -> dict[str, Any]:
@@ -185,7 +205,7 @@ def map_invoice(invoice: Mapping[str, Any], account: str, names: Mapping[str, st
     total = to_decimal(invoice.get("total_amount"), field="total_amount")
     if total is None:
         raise ValueProblem("total_amount is missing")
-    tax = _amount_or_zero(invoice, "tax_amount")
+    tax = _amount_or_sum(invoice, "tax_amount", "tax_items")
     shipping = _amount_or_zero(invoice, "shipping_amount")
     # providers.md §3.2 [DOC]: `client` is a user id and may be null (an invoice with no client).
     client_id = to_text(invoice.get("client"))
@@ -211,7 +231,7 @@ def map_invoice(invoice: Mapping[str, Any], account: str, names: Mapping[str, st
         # canonical-model.md, Kitchen column: Kitchen sends no subtotal; it is what the total
         # holds before tax and shipping (already net of discounts).
         "subtotal": total - tax - shipping,
-        "discount_total": _amount_or_zero(invoice, "discount_amount"),
+        "discount_total": _amount_or_sum(invoice, "discount_amount", "discounts"),
         "tax_total": tax,
         "withholding_total": _ZERO,
         "shipping_total": shipping,
