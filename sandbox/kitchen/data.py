@@ -109,7 +109,9 @@ def recompute(invoice: dict[str, Any]) -> None:
     discount = Decimal("0.00")
     for item in invoice["discounts"]:
         rate = item["_rate"]
-        item["amount"] = money(lines * rate / 100) if item["type"] == "percentage" else min(rate, lines)
+        item["amount"] = (
+            money(lines * rate / 100) if item["type"] == "percentage" else money(min(rate, lines))
+        )
         discount += item["amount"]
     net = lines - discount
     tax = Decimal("0.00")
