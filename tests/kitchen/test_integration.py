@@ -91,7 +91,8 @@ def assert_invariants(workspace: Workspace) -> None:
         q(
             workspace,
             """SELECT count(*) FROM {ds}.invoices
-                           WHERE abs(total - (subtotal + tax_total + shipping_total - withholding_total)) > 0.01""",
+                           WHERE abs(total - (subtotal + tax_total + shipping_total
+                                              - withholding_total)) > 0.01""",
         )[0][0]
         == 0
     )
@@ -114,7 +115,8 @@ def test_full_load_is_exact(workspace: Workspace) -> None:
     rows = q(
         workspace,
         """SELECT invoice_id, client_id, client_name, number, status, provider_status, is_archived,
-                                  currency, subtotal, discount_total, tax_total, shipping_total, total, balance_due,
+                                  currency, subtotal, discount_total, tax_total, shipping_total, total,
+                                  balance_due,
                                   paid_at IS NOT NULL, voided_at IS NOT NULL FROM {ds}.invoices""",
     )
     names = {c["id"]: c["name"] for c in app.clients}

@@ -60,9 +60,12 @@ def test_state_is_sent_as_configured() -> None:
 
 def test_bad_key_is_an_authentication_error_naming_the_key() -> None:
     app = create_app(api_key=KEY)
-    with serve(app) as server, make_client("wrong-key-0001", "acme", f"{server.url}/api") as client:
-        with pytest.raises(AuthenticationError) as caught:
-            list(list_clients(client))
+    with (
+        serve(app) as server,
+        make_client("wrong-key-0001", "acme", f"{server.url}/api") as client,
+        pytest.raises(AuthenticationError) as caught,
+    ):
+        list(list_clients(client))
     message = str(caught.value)
     assert caught.value.status == 401
     assert "kitchen [acme]" in message and "Unauthenticated." in message
@@ -71,9 +74,12 @@ def test_bad_key_is_an_authentication_error_naming_the_key() -> None:
 
 def test_redirect_to_login_is_an_authentication_error_not_data() -> None:
     app = create_app(api_key=KEY, workspace="acme", honour_json_headers=False)
-    with serve(app) as server, make_client("wrong-key-0002", "acme", f"{server.url}/api") as client:
-        with pytest.raises(AuthenticationError) as caught:
-            list(InvoiceListing(client))
+    with (
+        serve(app) as server,
+        make_client("wrong-key-0002", "acme", f"{server.url}/api") as client,
+        pytest.raises(AuthenticationError) as caught,
+    ):
+        list(InvoiceListing(client))
     assert caught.value.status == 302
     assert "login page (https://acme.kitchen.co/login)" in str(caught.value)
     assert "SOURCES__KITCHEN__API_KEY" in str(caught.value)
@@ -81,9 +87,12 @@ def test_redirect_to_login_is_an_authentication_error_not_data() -> None:
 
 def test_laravel_validation_body_is_in_the_error() -> None:
     app = create_app(api_key=KEY)
-    with serve(app) as server, make_client(KEY, "acme", f"{server.url}/api") as client:
-        with pytest.raises(HttpStatusError) as caught:
-            list(InvoiceListing(client, state="everything"))
+    with (
+        serve(app) as server,
+        make_client(KEY, "acme", f"{server.url}/api") as client,
+        pytest.raises(HttpStatusError) as caught,
+    ):
+        list(InvoiceListing(client, state="everything"))
     message = str(caught.value)
     assert caught.value.status == 422
     assert '"message": "The selected state is invalid."' in message
