@@ -165,9 +165,7 @@ class KitchenApp(SandboxApp):
     def _route(self, request: Request, json_wanted: bool) -> Response:
         parts = [p for p in request.path.split("/") if p]
         if parts[:1] != ["api"] or len(parts) not in (2, 3) or parts[1] not in ("clients", "invoices"):
-            return json_response(
-                {"message": f"The route {request.path.lstrip('/')} could not be found."}, 404
-            )
+            return json_response({"message": f"The route {request.path.lstrip('/')} could not be found."}, 404)
         rows = self.clients if parts[1] == "clients" else self.invoices
         if len(parts) == 3:
             found = next((r for r in rows if r["id"] == parts[2]), None)
@@ -224,9 +222,7 @@ class KitchenApp(SandboxApp):
         with self.lock:
             totals: dict[str, Decimal] = {}
             for invoice in self.invoices:
-                totals[invoice["currency"]] = (
-                    totals.get(invoice["currency"], Decimal("0")) + invoice["total_amount"]
-                )
+                totals[invoice["currency"]] = totals.get(invoice["currency"], Decimal("0")) + invoice["total_amount"]
             return {
                 "clients": len(self.clients),
                 "invoices": len(self.invoices),
@@ -376,9 +372,7 @@ def paginated(
             window.append({"url": None, "label": "...", "active": False})
         else:
             window.append({"url": meta_link(element), "label": str(element), "active": element == page})
-    window.append(
-        {"url": meta_link(page + 1) if page < last_page else None, "label": "Next »", "active": False}
-    )
+    window.append({"url": meta_link(page + 1) if page < last_page else None, "label": "Next »", "active": False})
     return {
         "data": [data.public(r) for r in chunk],
         "links": {

@@ -109,9 +109,7 @@ def recompute(invoice: dict[str, Any]) -> None:
     discount = Decimal("0.00")
     for item in invoice["discounts"]:
         rate = item["_rate"]
-        item["amount"] = (
-            money(lines * rate / 100) if item["type"] == "percentage" else money(min(rate, lines))
-        )
+        item["amount"] = money(lines * rate / 100) if item["type"] == "percentage" else money(min(rate, lines))
         discount += item["amount"]
     net = lines - discount
     tax = Decimal("0.00")
@@ -121,9 +119,7 @@ def recompute(invoice: dict[str, Any]) -> None:
     invoice["discount_amount"] = discount
     invoice["tax_amount"] = tax
     invoice["total_amount"] = net + tax + invoice["shipping_amount"]
-    invoice["amount"] = (
-        invoice["total_amount"] if invoice["status"] in ("open", "uncollectible") else Decimal("0.00")
-    )
+    invoice["amount"] = invoice["total_amount"] if invoice["status"] in ("open", "uncollectible") else Decimal("0.00")
 
 
 def make_invoice(
@@ -215,9 +211,7 @@ def make_invoice(
         invoice["marked_uncollectible_at"] = stamp(later)
     if status != "draft" and due_days and rng.random() < 0.4:
         invoice["due_reminder_send_days"] = 2
-        invoice["due_reminder_send_date"] = stamp(
-            due - dt.timedelta(days=2, hours=23, minutes=59, seconds=59)
-        )
+        invoice["due_reminder_send_date"] = stamp(due - dt.timedelta(days=2, hours=23, minutes=59, seconds=59))
     if status in ("paid", "void", "uncollectible"):
         invoice["updated_at"] = stamp(later)
         if rng.random() < 0.3:
@@ -260,9 +254,7 @@ def generate(seed: int, clients: int, invoices: int) -> tuple[list[dict[str, Any
             if n == 5 or (client_rows and rng.random() < 0.05) or not client_rows
             else rng.choice(client_rows)["id"]
         )
-        created += dt.timedelta(
-            hours=rng.randint(2, 96), minutes=rng.randint(0, 59), seconds=rng.randint(0, 59)
-        )
+        created += dt.timedelta(hours=rng.randint(2, 96), minutes=rng.randint(0, 59), seconds=rng.randint(0, 59))
         invoice = make_invoice(rng, ids, n + 1, client_id, creator, profile, created, status)
         if n == 0:
             invoice["archived_at"] = invoice["updated_at"] = stamp(

@@ -108,9 +108,7 @@ class InvoiceListing:
     whether the listing can be trusted to have shown every invoice.
     """
 
-    def __init__(
-        self, client: ApiClient, state: str = DEFAULT_STATE, per_page: int = DEFAULT_PER_PAGE
-    ) -> None:
+    def __init__(self, client: ApiClient, state: str = DEFAULT_STATE, per_page: int = DEFAULT_PER_PAGE) -> None:
         self.client, self.state, self.per_page = client, state, per_page
         self.totals: set[Any] = set()
         self.duplicates = 0
@@ -173,9 +171,7 @@ def kitchen_billing(
     writer = TableWriter()
     failed: set[str] = set()
 
-    with make_client(
-        api_key, workspace, base_url, requests_per_minute=requests_per_minute, stats=stats
-    ) as client:
+    with make_client(api_key, workspace, base_url, requests_per_minute=requests_per_minute, stats=stats) as client:
         clients = list(list_clients(client, per_page))
         stats.clients_total = len(clients)
         for raw_client in clients:
@@ -216,9 +212,7 @@ def kitchen_billing(
     else:
         # Pages shifted under the scan: an invoice may have been missed, so the mark stays put and
         # the next run looks again at everything changed since the previous successful one.
-        log.warning(
-            "kitchen [%s]: the invoice list changed while it was read; the cursor was not moved", account
-        )
+        log.warning("kitchen [%s]: the invoice list changed while it was read; the cursor was not moved", account)
     state_store["retry_ids"] = sorted(failed)
     state_store["client_names"] = names
 

@@ -137,9 +137,7 @@ def _amount_or_sum(invoice: Mapping[str, Any], name: str, parts: str) -> Decimal
         raise ValueProblem(f"{parts} is not a list")
     total = _ZERO
     for item in items:
-        amount = to_decimal(
-            item.get("amount") if isinstance(item, Mapping) else None, field=f"{parts}[].amount"
-        )
+        amount = to_decimal(item.get("amount") if isinstance(item, Mapping) else None, field=f"{parts}[].amount")
         if amount is None:
             raise ValueProblem(f"{parts}: an item has no amount")
         total += amount

@@ -46,10 +46,7 @@ def assert_matches_sandbox(workspace: Workspace, app: KitchenApp) -> None:
 
 def assert_invariants(workspace: Workspace) -> None:
     assert (
-        q(workspace, "SELECT count(*) - count(DISTINCT (provider, account, invoice_id)) FROM {ds}.invoices")[
-            0
-        ][0]
-        == 0
+        q(workspace, "SELECT count(*) - count(DISTINCT (provider, account, invoice_id)) FROM {ds}.invoices")[0][0] == 0
     )
     assert (
         q(
@@ -59,17 +56,9 @@ def assert_invariants(workspace: Workspace) -> None:
         )[0][0]
         == 0
     )
+    assert q(workspace, "SELECT count(*) - count(DISTINCT (provider, account, client_id)) FROM {ds}.clients")[0][0] == 0
     assert (
-        q(workspace, "SELECT count(*) - count(DISTINCT (provider, account, client_id)) FROM {ds}.clients")[0][
-            0
-        ]
-        == 0
-    )
-    assert (
-        q(workspace, "SELECT count(*) FROM {ds}.invoices WHERE NOT regexp_full_match(currency, '[A-Z]{3}')")[
-            0
-        ][0]
-        == 0
+        q(workspace, "SELECT count(*) FROM {ds}.invoices WHERE NOT regexp_full_match(currency, '[A-Z]{3}')")[0][0] == 0
     )
     assert (
         q(
@@ -142,9 +131,7 @@ def test_full_load_is_exact(workspace: Workspace) -> None:
         assert client_id == raw["client"] and client_name == names.get(raw["client"])
         assert number == raw["number"] and status == provider_status == raw["status"]
         assert archived == (raw["archived_at"] is not None) and currency == raw["currency"]
-        assert (
-            total == raw["total_amount"] and tax == raw["tax_amount"] and shipping == raw["shipping_amount"]
-        )
+        assert total == raw["total_amount"] and tax == raw["tax_amount"] and shipping == raw["shipping_amount"]
         assert discount == raw["discount_amount"]
         assert subtotal == raw["total_amount"] - raw["tax_amount"] - raw["shipping_amount"]
         expected_balance = {"draft": None, "paid": 0, "void": 0}.get(status, raw["total_amount"])
@@ -152,9 +139,7 @@ def test_full_load_is_exact(workspace: Workspace) -> None:
         assert paid == (raw["paid_at"] is not None) and voided == (raw["voided_at"] is not None)
     # no-client invoices keep NULLs; archived ones are flagged
     assert (
-        q(workspace, "SELECT count(*) FROM {ds}.invoices WHERE client_id IS NULL AND client_name IS NULL")[0][
-            0
-        ]
+        q(workspace, "SELECT count(*) FROM {ds}.invoices WHERE client_id IS NULL AND client_name IS NULL")[0][0]
         == sum(1 for i in app.invoices if i["client"] is None)
         > 0
     )
@@ -168,9 +153,7 @@ def test_full_load_is_exact(workspace: Workspace) -> None:
     raw_items = {item["id"]: item for i in app.invoices for item in i["items"]}
     for item_id, quantity, unit_price, subtotal, name in lines:
         item = raw_items[item_id]
-        assert (
-            quantity == Decimal(item["quantity"]) and unit_price == item["amount"] and name == item["title"]
-        )
+        assert quantity == Decimal(item["quantity"]) and unit_price == item["amount"] and name == item["title"]
         assert subtotal == quantity * unit_price
     assert q(workspace, "SELECT count(DISTINCT status) FROM {ds}.invoices")[0][0] == 5
     assert "kitchen   acme     loaded  6        34        " in result.output
@@ -188,12 +171,10 @@ def test_rerun_writes_no_row(workspace: Workspace) -> None:
         second = run(workspace, app, server.url)
     assert second.code == 0, second.output
     assert "kitchen   acme     loaded  5        0         0      25" in second.output
-    assert q(workspace, "SELECT notes FROM {ds}.invoices WHERE invoice_id = ?", sentinel) == [
-        ("warehouse-only",)
-    ]
-    assert {
-        r[0] for r in q(workspace, "SELECT name FROM {ds}.invoice_items WHERE invoice_id = ?", sentinel)
-    } == {"warehouse-only"}
+    assert q(workspace, "SELECT notes FROM {ds}.invoices WHERE invoice_id = ?", sentinel) == [("warehouse-only",)]
+    assert {r[0] for r in q(workspace, "SELECT name FROM {ds}.invoice_items WHERE invoice_id = ?", sentinel)} == {
+        "warehouse-only"
+    }
     assert snapshot(workspace) == before
     # every page was still read: 25 invoices at 10 a page
     assert app.log.count(path_prefix="/api/invoices") == 3
@@ -203,12 +184,8 @@ def _mark(workspace: Workspace, invoice_id: str) -> None:
     import duckdb
 
     with duckdb.connect(str(workspace.db)) as con:
-        con.execute(
-            f"UPDATE {DATASET}.invoices SET notes = 'warehouse-only' WHERE invoice_id = ?", [invoice_id]
-        )
-        con.execute(
-            f"UPDATE {DATASET}.invoice_items SET name = 'warehouse-only' WHERE invoice_id = ?", [invoice_id]
-        )
+        con.execute(f"UPDATE {DATASET}.invoices SET notes = 'warehouse-only' WHERE invoice_id = ?", [invoice_id])
+        con.execute(f"UPDATE {DATASET}.invoice_items SET name = 'warehouse-only' WHERE invoice_id = ?", [invoice_id])
 
 
 def test_update_to_an_old_invoice_on_the_last_page_propagates(workspace: Workspace) -> None:
@@ -229,14 +206,11 @@ def test_update_to_an_old_invoice_on_the_last_page_propagates(workspace: Workspa
     assert "kitchen   acme     loaded  5        1         " in result.output
     row = q(
         workspace,
-        "SELECT notes, currency, status, voided_at IS NOT NULL, balance_due FROM {ds}.invoices "
-        "WHERE invoice_id = ?",
+        "SELECT notes, currency, status, voided_at IS NOT NULL, balance_due FROM {ds}.invoices WHERE invoice_id = ?",
         oldest,
     )
     assert row == [("Paid by wire on the 3rd", "GBP", "void", True, 0)]
-    assert q(workspace, "SELECT notes FROM {ds}.invoices WHERE invoice_id = ?", untouched) == [
-        ("warehouse-only",)
-    ]
+    assert q(workspace, "SELECT notes FROM {ds}.invoices WHERE invoice_id = ?", untouched) == [("warehouse-only",)]
     assert_invariants(workspace)
 
 
@@ -246,9 +220,7 @@ def test_archived_invoice_is_loaded_and_archiving_propagates(workspace: Workspac
     active = next(i["id"] for i in app.invoices if not i["archived_at"])
     with serve(app) as server:
         assert run(workspace, app, server.url).code == 0
-        assert q(workspace, "SELECT is_archived FROM {ds}.invoices WHERE invoice_id = ?", archived) == [
-            (True,)
-        ]
+        assert q(workspace, "SELECT is_archived FROM {ds}.invoices WHERE invoice_id = ?", archived) == [(True,)]
         app.archive(active)
         assert run(workspace, app, server.url).code == 0
     assert q(workspace, "SELECT is_archived FROM {ds}.invoices WHERE invoice_id = ?", active) == [(True,)]
@@ -261,9 +233,7 @@ def test_state_active_leaves_archived_invoices_out(workspace: Workspace) -> None
         result = run(workspace, app, server.url, SOURCES__KITCHEN__STATE="active")
     assert result.code == 0, result.output
     expected = sum(1 for i in app.invoices if not i["archived_at"])
-    assert q(workspace, "SELECT count(*), count(*) FILTER (WHERE is_archived) FROM {ds}.invoices") == [
-        (expected, 0)
-    ]
+    assert q(workspace, "SELECT count(*), count(*) FILTER (WHERE is_archived) FROM {ds}.invoices") == [(expected, 0)]
     assert {e.query["state"][0] for e in app.log.entries() if e.path == "/api/invoices"} == {"active"}
 
 
@@ -285,9 +255,7 @@ def test_removed_lines_propagate(workspace: Workspace) -> None:
     assert [item_id for _, item_id in lines] == [item["id"] for item in app.invoice(several["id"])["items"]]
     assert [n for n, _ in lines] == list(range(1, len(lines) + 1))
     assert removed["id"] not in {item_id for _, item_id in lines}
-    assert q(workspace, "SELECT count(*) FROM {ds}.invoice_items WHERE invoice_id = ?", single["id"]) == [
-        (0,)
-    ]
+    assert q(workspace, "SELECT count(*) FROM {ds}.invoice_items WHERE invoice_id = ?", single["id"]) == [(0,)]
     assert_matches_sandbox(workspace, app)
     assert_invariants(workspace)
 
@@ -302,12 +270,10 @@ def test_client_rename_reaches_its_invoices(workspace: Workspace) -> None:
         result = run(workspace, app, server.url)
     assert result.code == 0, result.output
     assert f"kitchen   acme     loaded  4        {count} " in result.output
-    assert q(
-        workspace, "SELECT DISTINCT client_name FROM {ds}.invoices WHERE client_id = ?", client["id"]
-    ) == [("Renamed Studio Ltd",)]
-    assert q(workspace, "SELECT name FROM {ds}.clients WHERE client_id = ?", client["id"]) == [
+    assert q(workspace, "SELECT DISTINCT client_name FROM {ds}.invoices WHERE client_id = ?", client["id"]) == [
         ("Renamed Studio Ltd",)
     ]
+    assert q(workspace, "SELECT name FROM {ds}.clients WHERE client_id = ?", client["id"]) == [("Renamed Studio Ltd",)]
 
 
 def test_bad_key_fails_clearly_without_leaking_it(workspace: Workspace) -> None:

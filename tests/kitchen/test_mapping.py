@@ -85,23 +85,17 @@ def test_sample_without_tax_amount_takes_the_sum_of_its_tax_items() -> None:
 
 def test_subtotal_is_total_minus_tax_minus_shipping() -> None:
     row = mapping.map_invoice(
-        sample(
-            total_amount=Decimal("1230.00"), tax_amount=Decimal("200.00"), shipping_amount=Decimal("30.00")
-        ),
+        sample(total_amount=Decimal("1230.00"), tax_amount=Decimal("200.00"), shipping_amount=Decimal("30.00")),
         "acme",
         NAMES,
     ).invoice
     assert row["subtotal"] == Decimal("1000.00")
     assert row["tax_total"] == Decimal("200.00")
-    assert (
-        row["total"] == row["subtotal"] + row["tax_total"] + row["shipping_total"] - row["withholding_total"]
-    )
+    assert row["total"] == row["subtotal"] + row["tax_total"] + row["shipping_total"] - row["withholding_total"]
 
 
 def test_explicit_tax_and_discount_amounts_win_over_their_items() -> None:
-    row = mapping.map_invoice(
-        sample(tax_amount=Decimal("10.00"), discount_amount=Decimal("5.00")), "a", {}
-    ).invoice
+    row = mapping.map_invoice(sample(tax_amount=Decimal("10.00"), discount_amount=Decimal("5.00")), "a", {}).invoice
     assert row["tax_total"] == Decimal("10.00")
     assert row["discount_total"] == Decimal("5.00")
 

@@ -28,9 +28,7 @@ ID = {
 
 
 def get(url: str, headers: dict[str, str] | None = None, **params: object) -> httpx.Response:
-    return httpx.get(
-        url, headers=HEADERS if headers is None else headers, params=params, follow_redirects=False
-    )
+    return httpx.get(url, headers=HEADERS if headers is None else headers, params=params, follow_redirects=False)
 
 
 def test_wrong_token_with_json_headers_is_a_json_401() -> None:
@@ -234,11 +232,7 @@ def test_seeded_data_has_the_variety_the_pipeline_must_handle() -> None:
         assert all(ID["invi"].match(item["id"]) for item in invoice["items"])
         assert all(ID["invti"].match(t["id"]) for t in invoice["tax_items"] + invoice["discounts"])
         lines = sum((Decimal(item["quantity"]) * item["amount"] for item in invoice["items"]), Decimal(0))
-        expected = (
-            lines.quantize(Decimal("0.01"), ROUND_HALF_UP)
-            - invoice["discount_amount"]
-            + invoice["tax_amount"]
-        )
+        expected = lines.quantize(Decimal("0.01"), ROUND_HALF_UP) - invoice["discount_amount"] + invoice["tax_amount"]
         assert invoice["total_amount"] == expected + invoice["shipping_amount"]
         assert invoice["tax_amount"] == sum((t["amount"] for t in invoice["tax_items"]), Decimal(0))
         assert (invoice["status"] == "paid") == (invoice["paid_at"] is not None)
