@@ -12,14 +12,12 @@ from tests.support import Result, Workspace, serve
 
 pytestmark = pytest.mark.integration
 
-# A DuckDB file named like its dataset (`billing.duckdb` + `billing`) makes DuckDB's binder see
-# two `billing` catalogs/schemas; these tests load into a dataset of another name.
-DATASET = "warehouse"
+DATASET = "billing"
 PER_PAGE = "10"
 
 
 def run(workspace: Workspace, app: KitchenApp, url: str, **extra: str) -> Result:
-    env = {**app.pipeline_env(url), "DATASET_NAME": DATASET, "SOURCES__KITCHEN__PER_PAGE": PER_PAGE, **extra}
+    env = {**app.pipeline_env(url), "SOURCES__KITCHEN__PER_PAGE": PER_PAGE, **extra}
     return workspace.run(env)
 
 
@@ -183,7 +181,9 @@ def test_rerun_writes_no_row(workspace: Workspace) -> None:
 def _mark(workspace: Workspace, invoice_id: str) -> None:
     import duckdb
 
-    with duckdb.connect(str(workspace.db)) as con:
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH '{workspace.db}' AS warehouse")
+        con.execute("USE warehouse")
         con.execute(f"UPDATE {DATASET}.invoices SET notes = 'warehouse-only' WHERE invoice_id = ?", [invoice_id])
         con.execute(f"UPDATE {DATASET}.invoice_items SET name = 'warehouse-only' WHERE invoice_id = ?", [invoice_id])
 
