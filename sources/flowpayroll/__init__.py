@@ -73,8 +73,15 @@ def flowpayroll_billing(
     """Yield the canonical tables for one organisation, writing only what changed."""
     stats = start_run(PROVIDER_NAME, account or "")
     auth = ClientCredentialsAuth(token_url, client_id, client_secret, account=stats.account, stats=stats)
-    api = ApiClient(PROVIDER_NAME, stats.account, base_url, auth=auth, auth_hint=auth_hint(), stats=stats,
-                    max_connections=WORKERS + 2)
+    api = ApiClient(
+        PROVIDER_NAME,
+        stats.account,
+        base_url,
+        auth=auth,
+        auth_hint=auth_hint(),
+        stats=stats,
+        max_connections=WORKERS + 2,
+    )
     try:
         yield from _load(api, auth, stats, account)
     finally:
@@ -88,9 +95,13 @@ def _load(api: ApiClient, auth: ClientCredentialsAuth, stats: RunStats, account:
         return
     label = account or next((org for org in map(organisation_of, (c for c, _ in clients)) if org), None)
     if label is None:
-        raise ConfigurationError(PROVIDER_NAME, None, "the API returned no organisationId to label the rows",
-                                 f"set account in [sources.{PROVIDER_NAME}] of .dlt/config.toml "
-                                 f"(or SOURCES__{PROVIDER_NAME.upper()}__ACCOUNT)")
+        raise ConfigurationError(
+            PROVIDER_NAME,
+            None,
+            "the API returned no organisationId to label the rows",
+            f"set account in [sources.{PROVIDER_NAME}] of .dlt/config.toml "
+            f"(or SOURCES__{PROVIDER_NAME.upper()}__ACCOUNT)",
+        )
     stats.account = api.account = auth.account = label
     stats.clients_total = len(clients)
 
@@ -136,8 +147,15 @@ def _invoices_of(api: ApiClient, client_id: str) -> list[tuple[dict[str, Any], F
         return None
 
 
-def _write_invoice(writer: TableWriter, cursor: UpdateCursor, stats: RunStats, label: str,
-                   client_name: str | None, raw: dict[str, Any], formats: Formats) -> Iterator[Any]:
+def _write_invoice(
+    writer: TableWriter,
+    cursor: UpdateCursor,
+    stats: RunStats,
+    label: str,
+    client_name: str | None,
+    raw: dict[str, Any],
+    formats: Formats,
+) -> Iterator[Any]:
     try:
         invoice_id = str(raw["id"])
         updated_at = parse_timestamp(raw.get("updatedDate"), formats, field="updatedDate")

@@ -56,8 +56,9 @@ def list_clients(
             yield client, formats
 
 
-def list_invoices(api: ApiClient, client_id: str,
-                  page_size: int = INVOICE_PAGE_SIZE) -> list[tuple[dict[str, Any], Formats]]:
+def list_invoices(
+    api: ApiClient, client_id: str, page_size: int = INVOICE_PAGE_SIZE
+) -> list[tuple[dict[str, Any], Formats]]:
     """Every invoice of one client, each with the date formats of the page it came in.
 
     Raises:

@@ -62,8 +62,9 @@ class ClientCredentialsAuth:
             "client_id": client_id,
             "client_secret": client_secret,
         }
-        self._http = ApiClient(PROVIDER_NAME, account, token_url, auth_hint=auth_hint(), transport=transport,
-                               stats=stats)
+        self._http = ApiClient(
+            PROVIDER_NAME, account, token_url, auth_hint=auth_hint(), transport=transport, stats=stats
+        )
         self._clock = clock
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -103,8 +104,9 @@ class ClientCredentialsAuth:
 
     def _fetch(self) -> None:
         # A token request is a read as far as retries go: minting a second token is harmless.
-        response = self._http.request("POST", self.token_url, data=self._form, idempotent=True,
-                                      authenticate=False)
+        response = self._http.request(
+            "POST", self.token_url, data=self._form, idempotent=True, authenticate=False
+        )
         token, lifetime = _read_token(response.data)
         if token is None:
             raise MalformedResponseError(

@@ -30,8 +30,20 @@ DRAFT_WORDS = frozenset({"draft", "submitted"})
 
 # --- date and time patterns -------------------------------------------------------------------
 
-_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
-           "october", "november", "december")
+_MONTHS = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
 _OFFSET = r"(?P<offset>Z|z|[+-]\d{2}(?::?\d{2})?)"
 _PATTERN_TOKEN = re.compile(
     r"'(?:[^']|'')*'|yyyy|yy|MMMM|MMM|MM|M|dd|d|HH|H|hh|h|mm|m|ss|s|f{1,7}|F{1,7}|S{1,9}|tt|a"
@@ -104,8 +116,16 @@ def _build(parts: dict[str, str]) -> dt.datetime:
     tz: dt.tzinfo | None = None
     if "offset" in parts:
         tz = _offset(parts["offset"])
-    return dt.datetime(year, month, int(parts["day"]), hour, int(parts.get("minute", 0)),
-                       int(parts.get("second", 0)), micro, tzinfo=tz)
+    return dt.datetime(
+        year,
+        month,
+        int(parts["day"]),
+        hour,
+        int(parts.get("minute", 0)),
+        int(parts.get("second", 0)),
+        micro,
+        tzinfo=tz,
+    )
 
 
 def _offset(text: str) -> dt.timezone:
@@ -176,8 +196,10 @@ def formats_from(body: Any) -> Formats:
     date_format = date_time_format = None
     if isinstance(body, dict):
         content = body.get("content")
-        for meta in ((content or {}).get("metadata") if isinstance(content, dict) else None,
-                     body.get("metadata")):
+        for meta in (
+            (content or {}).get("metadata") if isinstance(content, dict) else None,
+            body.get("metadata"),
+        ):
             if isinstance(meta, dict):
                 date_format = date_format or meta.get("dateFormat") or None
                 date_time_format = date_time_format or meta.get("dateTimeFormat") or None
@@ -307,8 +329,9 @@ def map_client(raw: dict[str, Any], *, account: str, formats: Formats) -> dict[s
     }
 
 
-def map_line(raw: dict[str, Any], *, line_number: int, invoice: dict[str, Any],
-             tax_inclusive: bool) -> dict[str, Any]:
+def map_line(
+    raw: dict[str, Any], *, line_number: int, invoice: dict[str, Any], tax_inclusive: bool
+) -> dict[str, Any]:
     """One `invoice_items` row from a `lineItems[]` entry.
 
     Employee and pay-element fields, attachments (with their expiring download URLs) and tags
@@ -343,8 +366,9 @@ def map_line(raw: dict[str, Any], *, line_number: int, invoice: dict[str, Any],
     }
 
 
-def map_invoice(raw: dict[str, Any], *, account: str, client_name: str | None,
-                formats: Formats) -> MappedInvoice:
+def map_invoice(
+    raw: dict[str, Any], *, account: str, client_name: str | None, formats: Formats
+) -> MappedInvoice:
     """One `invoices` row and its `invoice_items` rows from a `content.data.invoices[]` entry.
 
     Args:
@@ -408,7 +432,7 @@ def map_invoice(raw: dict[str, Any], *, account: str, client_name: str | None,
 
 def total_mismatch(invoice: dict[str, Any]) -> bool:
     """Whether `total` differs from subtotal + tax + shipping - withholding by more than 0.01."""
-    expected = (invoice["subtotal"] + invoice["tax_total"] + invoice["shipping_total"]
-                - invoice["withholding_total"])
+    expected = (
+        invoice["subtotal"] + invoice["tax_total"] + invoice["shipping_total"] - invoice["withholding_total"]
+    )
     return abs(invoice["total"] - expected) > TOLERANCE
-
