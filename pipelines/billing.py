@@ -214,7 +214,8 @@ def format_summary(outcomes: Iterable[Outcome]) -> str:
                          f"{s.duration:.1f}s"))
             for reason, count in sorted(s.skipped.items()):
                 examples = ", ".join(s.skipped_examples.get(reason, []))
-                notes.append(f"  {o.provider}: skipped {count:,} — {reason}" + (f" (e.g. {examples})" if examples else ""))
+                example = f" (e.g. {examples})" if examples else ""
+                notes.append(f"  {o.provider}: skipped {count:,} — {reason}{example}")
             if s.mismatches:
                 notes.append(f"  {o.provider}: {s.mismatches:,} invoice(s) whose own figures disagree with "
                              "subtotal + tax + shipping − withholding; the provider's total was kept")

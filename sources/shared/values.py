@@ -152,5 +152,5 @@ def parse_date(value: Any, *, field: str = "date") -> dt.date | None:
 def to_utc(value: dt.datetime) -> dt.datetime:
     """Return an aware UTC datetime; a naive one is read as UTC."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
