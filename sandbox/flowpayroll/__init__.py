@@ -17,8 +17,8 @@ def create_app(seed: int = 42, latency: float = 0.0, **options: Any) -> FlowPayr
             (the valid credentials); `expires_in` (token lifetime in seconds);
             `requests_per_minute`, `token_requests_per_minute`, `budget_window` (429 budget,
             None = unlimited); `date_format`, `datetime_format` (the announced patterns);
-            `metadata_at` (`content`, `top` or `both`); `revoke_tokens_every` (expire every token
-            after each N API calls); `repeat_token` (a faulty server that repeats its page token).
+            `metadata_at` (`content`, `top` or `both`); `expire_tokens_after` (expire every token
+            issued so far when the N-th API call arrives); `repeat_token` (a faulty server that repeats its page token).
     """
     return FlowPayrollSandbox(seed=seed, latency=latency, **options)
 

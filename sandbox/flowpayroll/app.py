@@ -89,7 +89,7 @@ class FlowPayrollSandbox(SandboxApp):
         date_format: str = "yyyy-MM-dd",
         datetime_format: str = "yyyy-MM-dd'T'HH:mm:ss.fffZ",
         metadata_at: str = "both",
-        revoke_tokens_every: int | None = None,
+        expire_tokens_after: int | None = None,
         repeat_token: bool = False,
     ) -> None:
         super().__init__(latency=latency)
@@ -99,7 +99,7 @@ class FlowPayrollSandbox(SandboxApp):
         self.token_budget = WindowBudget(token_requests_per_minute, budget_window)
         self.date_format, self.datetime_format = date_format, datetime_format
         self.metadata_at = metadata_at
-        self.revoke_tokens_every = revoke_tokens_every
+        self.expire_tokens_after = expire_tokens_after
         self.repeat_token = repeat_token
         self.tokens: dict[str, float] = {}
         self.tokens_issued = 0
@@ -286,7 +286,7 @@ class FlowPayrollSandbox(SandboxApp):
         token = request.headers.get("x-auth-token")
         with self.lock:
             self.api_requests += 1
-            if self.revoke_tokens_every and self.api_requests % self.revoke_tokens_every == 0:
+            if self.api_requests == self.expire_tokens_after:
                 self.expire_tokens()
             expiry = self.tokens.get(token or "")
         if not token:
