@@ -273,9 +273,7 @@ class FlowPayrollSandbox(SandboxApp):
         if form.get("grant_type") != "client_credentials":
             return json_response({"error": "unsupported_grant_type"}, 400)
         if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
-            return json_response(
-                {"error": "invalid_client", "error_description": "Client authentication failed"}, 401
-            )
+            return json_response({"error": "invalid_client", "error_description": "Client authentication failed"}, 401)
         token = secrets.token_urlsafe(32)
         with self.lock:
             self.tokens[token] = time.monotonic() + self.expires_in
@@ -355,9 +353,7 @@ class FlowPayrollSandbox(SandboxApp):
         try:
             size = int(size_text) if size_text not in (None, "") else DEFAULT_PAGE_SIZE
         except ValueError:
-            return _billing_error(
-                400, "pageSize", "pageSize must be an integer", "invalidPageSize", size_text
-            )
+            return _billing_error(400, "pageSize", "pageSize must be an integer", "invalidPageSize", size_text)
         if size < 1:
             return _billing_error(400, "pageSize", "pageSize must be positive", "invalidPageSize", size_text)
         size = min(size, MAX_PAGE_SIZE)

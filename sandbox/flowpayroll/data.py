@@ -307,9 +307,7 @@ def recompute(invoice: dict[str, Any]) -> None:
     invoice["subTotal"] = sum((li["lineAmount"] for li in lines), Decimal("0.00"))
     invoice["totalTax"] = sum((li["taxAmount"] for li in lines), Decimal("0.00"))
     invoice["amount"] = invoice["subTotal"] + invoice["totalTax"]
-    invoice["totalCreditAmount"] = sum(
-        (c["amountApplied"] for c in invoice["appliedCredits"]), Decimal("0.00")
-    )
+    invoice["totalCreditAmount"] = sum((c["amountApplied"] for c in invoice["appliedCredits"]), Decimal("0.00"))
     invoice["subtotalGroups"] = [
         {
             "label": "Payroll services",
@@ -322,9 +320,7 @@ def recompute(invoice: dict[str, Any]) -> None:
     if invoice.get("externalProviderStatus") == "VOIDED":
         invoice["balanceDue"] = Decimal("0.00")
         return
-    invoice["balanceDue"] = max(
-        Decimal("0.00"), invoice["amount"] - invoice["totalCreditAmount"] - invoice["_paid"]
-    )
+    invoice["balanceDue"] = max(Decimal("0.00"), invoice["amount"] - invoice["totalCreditAmount"] - invoice["_paid"])
     if invoice["balanceDue"] == 0 and invoice.get("externalProvider"):
         invoice["externalProviderStatus"] = "PAID"
     elif invoice.get("externalProviderStatus") == "PAID":

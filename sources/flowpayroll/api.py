@@ -42,9 +42,7 @@ def _records(key: str) -> Any:
     return extract
 
 
-def list_clients(
-    api: ApiClient, page_size: int = CLIENT_PAGE_SIZE
-) -> Iterator[tuple[dict[str, Any], Formats]]:
+def list_clients(api: ApiClient, page_size: int = CLIENT_PAGE_SIZE) -> Iterator[tuple[dict[str, Any], Formats]]:
     """Yield every client of the organisation with the date formats of its page.
 
     providers.md §2.2 [INF]: List Clients is assumed to page like the invoice listing; a

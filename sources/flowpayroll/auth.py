@@ -104,9 +104,7 @@ class ClientCredentialsAuth:
 
     def _fetch(self) -> None:
         # A token request is a read as far as retries go: minting a second token is harmless.
-        response = self._http.request(
-            "POST", self.token_url, data=self._form, idempotent=True, authenticate=False
-        )
+        response = self._http.request("POST", self.token_url, data=self._form, idempotent=True, authenticate=False)
         token, lifetime = _read_token(response.data)
         if token is None:
             raise MalformedResponseError(

@@ -219,9 +219,7 @@ def parse_date(value: Any, formats: Formats, *, field: str = "date") -> dt.date 
     try:
         return compile_pattern(formats.date_time).parse(text).date()
     except ValueProblem:
-        raise ValueProblem(
-            f"{field}: {text!r} matches neither {formats.date!r} nor {formats.date_time!r}"
-        ) from None
+        raise ValueProblem(f"{field}: {text!r} matches neither {formats.date!r} nor {formats.date_time!r}") from None
 
 
 def parse_timestamp(value: Any, formats: Formats, *, field: str = "timestamp") -> dt.datetime | None:
@@ -329,9 +327,7 @@ def map_client(raw: dict[str, Any], *, account: str, formats: Formats) -> dict[s
     }
 
 
-def map_line(
-    raw: dict[str, Any], *, line_number: int, invoice: dict[str, Any], tax_inclusive: bool
-) -> dict[str, Any]:
+def map_line(raw: dict[str, Any], *, line_number: int, invoice: dict[str, Any], tax_inclusive: bool) -> dict[str, Any]:
     """One `invoice_items` row from a `lineItems[]` entry.
 
     Employee and pay-element fields, attachments (with their expiring download URLs) and tags
@@ -366,9 +362,7 @@ def map_line(
     }
 
 
-def map_invoice(
-    raw: dict[str, Any], *, account: str, client_name: str | None, formats: Formats
-) -> MappedInvoice:
+def map_invoice(raw: dict[str, Any], *, account: str, client_name: str | None, formats: Formats) -> MappedInvoice:
     """One `invoices` row and its `invoice_items` rows from a `content.data.invoices[]` entry.
 
     Args:
@@ -424,15 +418,12 @@ def map_invoice(
     if not isinstance(lines, list):
         raise ValueProblem("lineItems: not a list")
     items = [
-        map_line(line, line_number=n, invoice=invoice, tax_inclusive=tax_inclusive)
-        for n, line in enumerate(lines, 1)
+        map_line(line, line_number=n, invoice=invoice, tax_inclusive=tax_inclusive) for n, line in enumerate(lines, 1)
     ]
     return MappedInvoice(invoice, items)
 
 
 def total_mismatch(invoice: dict[str, Any]) -> bool:
     """Whether `total` differs from subtotal + tax + shipping - withholding by more than 0.01."""
-    expected = (
-        invoice["subtotal"] + invoice["tax_total"] + invoice["shipping_total"] - invoice["withholding_total"]
-    )
+    expected = invoice["subtotal"] + invoice["tax_total"] + invoice["shipping_total"] - invoice["withholding_total"]
     return abs(invoice["total"] - expected) > TOLERANCE

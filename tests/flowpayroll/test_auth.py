@@ -40,14 +40,18 @@ class TokenServer:
             return httpx.Response(self.status, json={"error": "invalid_client"})
         return httpx.Response(
             200,
-            json={"access_token": f"token-{len(self.forms)}-abcdef", "expires_in": self.expires_in,
-                  "token_type": "Bearer"},
+            json={
+                "access_token": f"token-{len(self.forms)}-abcdef",
+                "expires_in": self.expires_in,
+                "token_type": "Bearer",
+            },
         )
 
 
 def make_auth(server: TokenServer, clock: Clock | None = None) -> ClientCredentialsAuth:
-    return ClientCredentialsAuth(TOKEN_URL, "my-client", SECRET, transport=httpx.MockTransport(server),
-                                 clock=clock or Clock())
+    return ClientCredentialsAuth(
+        TOKEN_URL, "my-client", SECRET, transport=httpx.MockTransport(server), clock=clock or Clock()
+    )
 
 
 def header_of(auth: ClientCredentialsAuth) -> str:
@@ -61,8 +65,9 @@ def test_token_is_fetched_lazily_with_a_form_post_and_sent_raw() -> None:
     request = auth.apply(httpx.Request("GET", "https://api.test/v1/billing/clients"))
     assert request.headers["X-Auth-Token"] == "token-1-abcdef"
     assert "Authorization" not in request.headers
-    assert server.forms == [{"grant_type": ["client_credentials"], "client_id": ["my-client"],
-                             "client_secret": [SECRET]}]
+    assert server.forms == [
+        {"grant_type": ["client_credentials"], "client_id": ["my-client"], "client_secret": [SECRET]}
+    ]
     assert server.content_types[0].startswith("application/x-www-form-urlencoded")
 
 
@@ -146,8 +151,14 @@ class Api:
 
 def client_with(api: Api, server: TokenServer) -> ApiClient:
     auth = make_auth(server)
-    return ApiClient("flowpayroll", "org", "https://api.test/v1/billing", auth=auth,
-                     transport=httpx.MockTransport(api), retry=RetryPolicy(attempts=2, base_delay=0))
+    return ApiClient(
+        "flowpayroll",
+        "org",
+        "https://api.test/v1/billing",
+        auth=auth,
+        transport=httpx.MockTransport(api),
+        retry=RetryPolicy(attempts=2, base_delay=0),
+    )
 
 
 def test_a_401_renews_the_token_once_and_retries() -> None:

@@ -27,7 +27,7 @@ def summary_row(result: Result) -> dict[str, str]:
     lines = result.output.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("provider "))
     names = lines[header].split()
-    row = next(line for line in lines[header + 1:] if line.startswith("flowpayroll "))
+    row = next(line for line in lines[header + 1 :] if line.startswith("flowpayroll "))
     return dict(zip(names, row.split(), strict=False))
 
 
@@ -77,19 +77,47 @@ def test_full_load_is_exact(workspace: Workspace) -> None:
     assert q("SELECT DISTINCT provider, account FROM billing.invoices") == [("flowpayroll", app.organisation_id)]
     assert q("SELECT DISTINCT account FROM billing.clients") == [(app.organisation_id,)]
     assert {s for (s,) in q("SELECT DISTINCT status FROM billing.invoices")} == {
-        "draft", "open", "partially_paid", "paid", "void"}
+        "draft",
+        "open",
+        "partially_paid",
+        "paid",
+        "void",
+    }
     # one invoice checked column by column against the sandbox's record
     seeded = next(i for i in app.invoices.values() if i["appliedCredits"])
-    row = q("SELECT client_name, number, issue_date, due_date, currency, subtotal, tax_total, total, balance_due,"
-            " updated_at, reference FROM billing.invoices WHERE invoice_id = ?", seeded["id"])[0]
-    assert row == (app.clients[seeded["clientId"]]["name"], seeded["invoiceNumber"], seeded["date"],
-                   seeded["dueDate"], seeded["currencyCode"], seeded["subTotal"], seeded["totalTax"],
-                   seeded["amount"], seeded["balanceDue"], seeded["updatedDate"], seeded["reference"])
+    row = q(
+        "SELECT client_name, number, issue_date, due_date, currency, subtotal, tax_total, total, balance_due,"
+        " updated_at, reference FROM billing.invoices WHERE invoice_id = ?",
+        seeded["id"],
+    )[0]
+    assert row == (
+        app.clients[seeded["clientId"]]["name"],
+        seeded["invoiceNumber"],
+        seeded["date"],
+        seeded["dueDate"],
+        seeded["currencyCode"],
+        seeded["subTotal"],
+        seeded["totalTax"],
+        seeded["amount"],
+        seeded["balanceDue"],
+        seeded["updatedDate"],
+        seeded["reference"],
+    )
     line = seeded["lineItems"][0]
-    assert q("SELECT item_id, quantity, unit_price, subtotal, tax_amount, total FROM billing.invoice_items"
-             " WHERE invoice_id = ? AND line_number = 1", seeded["id"]) == [
-        (line["id"], line["quantity"], line["unitAmount"], line["lineAmount"], line["taxAmount"],
-         line["lineAmount"] + line["taxAmount"])]
+    assert q(
+        "SELECT item_id, quantity, unit_price, subtotal, tax_amount, total FROM billing.invoice_items"
+        " WHERE invoice_id = ? AND line_number = 1",
+        seeded["id"],
+    ) == [
+        (
+            line["id"],
+            line["quantity"],
+            line["unitAmount"],
+            line["lineAmount"],
+            line["taxAmount"],
+            line["lineAmount"] + line["taxAmount"],
+        )
+    ]
     # the token endpoint is called once for the whole run, not per request
     assert app.log.count(path_prefix="/oauth2/token") == 1
     assert app.log.count(path_prefix="/v1/billing") == 1 + len(app.clients)
@@ -97,7 +125,8 @@ def test_full_load_is_exact(workspace: Workspace) -> None:
     assert workspace.scalar("SELECT count(*) FROM billing.invoices WHERE raw::VARCHAR LIKE '%X-Amz-Signature%'") > 0
     leaks = workspace.scalar(
         "SELECT count(*) FROM billing.invoices WHERE concat_ws('|', number, reference, notes, client_name,"
-        " provider_status) LIKE '%amazonaws%'")
+        " provider_status) LIKE '%amazonaws%'"
+    )
     assert leaks == 0
 
 
@@ -130,13 +159,17 @@ def test_rerun_writes_nothing_and_changes_propagate(workspace: Workspace) -> Non
 
     assert_loaded_exactly(workspace, app)
     q = workspace.query
-    assert workspace.scalar("SELECT reference FROM billing.invoices WHERE invoice_id = ?", open_invoice["id"]) \
+    assert (
+        workspace.scalar("SELECT reference FROM billing.invoices WHERE invoice_id = ?", open_invoice["id"])
         == "Amended PO 4471"
+    )
     assert q("SELECT count(*) FROM billing.invoice_items WHERE item_id = ?", removed) == [(0,)]
     assert q("SELECT line_number FROM billing.invoice_items WHERE invoice_id = ? ORDER BY 1", shrunk["id"]) == [
-        (n,) for n in range(1, len(shrunk["lineItems"]) + 1)]
-    assert q("SELECT status, balance_due, provider_status FROM billing.invoices WHERE invoice_id = ?",
-             voided["id"]) == [("void", Decimal(0), "VOIDED")]
+        (n,) for n in range(1, len(shrunk["lineItems"]) + 1)
+    ]
+    assert q(
+        "SELECT status, balance_due, provider_status FROM billing.invoices WHERE invoice_id = ?", voided["id"]
+    ) == [("void", Decimal(0), "VOIDED")]
     # only the three changed invoices were rewritten
     counts = summary_row(third)
     assert (counts["invoices"], counts["unchanged"]) == ("3", str(len(app.invoices) - 3))
@@ -146,11 +179,17 @@ def test_configured_account_labels_rows_and_keys_state(workspace: Workspace) -> 
     app = create_app(clients=3, invoices_per_client=2)
     with serve(app) as server:
         assert run(workspace, app, server.url, SOURCES__FLOWPAYROLL__ACCOUNT="acme-bureau").code == 0
-        # the cursor is kept per account: another label loads every invoice again
+        broken = next(iter(app.invoices.values()))
+        app.update_invoice(broken["id"], currencyCode="Pounds")
+        # the cursor is kept per account: another label loads every invoice again, except the
+        # one that cannot be mapped, which is reported rather than dropped silently
         other = run(workspace, app, server.url, SOURCES__FLOWPAYROLL__ACCOUNT="acme-bureau-2")
-        assert other.code == 0
+    assert other.code == 0, other.output
+    assert "skipped 1" in other.output and broken["id"] in other.output and "currencyCode" in other.output
     assert workspace.query("SELECT account, count(*) FROM billing.invoices GROUP BY 1 ORDER BY 1") == [
-        ("acme-bureau", len(app.invoices)), ("acme-bureau-2", len(app.invoices))]
+        ("acme-bureau", len(app.invoices)),
+        ("acme-bureau-2", len(app.invoices) - 1),
+    ]
 
 
 def test_token_expiry_mid_run_is_survived(workspace: Workspace) -> None:
@@ -168,8 +207,13 @@ def test_token_expiry_mid_run_is_survived(workspace: Workspace) -> None:
 
 
 def test_announced_date_formats_and_many_pages(workspace: Workspace) -> None:
-    app = create_app(clients=3, invoices_per_client=60, date_format="dd/MM/yyyy",
-                     datetime_format="dd/MM/yyyy HH:mm:ss", metadata_at="top")
+    app = create_app(
+        clients=3,
+        invoices_per_client=60,
+        date_format="dd/MM/yyyy",
+        datetime_format="dd/MM/yyyy HH:mm:ss",
+        metadata_at="top",
+    )
     with serve(app) as server:
         result = run(workspace, app, server.url)
         listings = [e for e in app.log.entries() if e.path.endswith("/invoices")]
@@ -177,8 +221,9 @@ def test_announced_date_formats_and_many_pages(workspace: Workspace) -> None:
     assert_loaded_exactly(workspace, app)
     assert sum(1 for e in listings if "paginationToken" in e.query) == 2  # two clients × second page
     seeded = next(iter(app.invoices.values()))
-    row = workspace.query("SELECT issue_date, due_date, updated_at FROM billing.invoices WHERE invoice_id = ?",
-                          seeded["id"])[0]
+    row = workspace.query(
+        "SELECT issue_date, due_date, updated_at FROM billing.invoices WHERE invoice_id = ?", seeded["id"]
+    )[0]
     assert row == (seeded["date"], seeded["dueDate"], seeded["updatedDate"].replace(microsecond=0))
     assert isinstance(row[2], dt.datetime)
 
@@ -196,8 +241,11 @@ def test_wrong_secret_fails_clearly_while_other_providers_load(workspace: Worksp
     app = create_app()
     other = create_invoicexpress()
     with serve(app) as server, serve(other) as other_server:
-        env = {**app.pipeline_env(server.url), **other.pipeline_env(other_server.url),
-               "SOURCES__FLOWPAYROLL__CLIENT_SECRET": "wrong-secret-9f3e1"}
+        env = {
+            **app.pipeline_env(server.url),
+            **other.pipeline_env(other_server.url),
+            "SOURCES__FLOWPAYROLL__CLIENT_SECRET": "wrong-secret-9f3e1",
+        }
         result = workspace.run(env)
     assert result.code == 1
     assert "flowpayroll" in result.output

@@ -247,8 +247,9 @@ def test_invoice_without_lines_has_none() -> None:
 
 
 def test_dates_follow_the_announced_formats() -> None:
-    raw = invoice_payload(date="12/07/2024", dueDate="11/08/2024", createdDate="12/07/2024 09:00:00",
-                          updatedDate="21/07/2024 16:45:10")
+    raw = invoice_payload(
+        date="12/07/2024", dueDate="11/08/2024", createdDate="12/07/2024 09:00:00", updatedDate="21/07/2024 16:45:10"
+    )
     row = map_invoice(raw, account="a", client_name=None, formats=BRITISH).invoice
     assert (row["issue_date"], row["due_date"]) == (dt.date(2024, 7, 12), dt.date(2024, 8, 11))
     assert row["updated_at"] == dt.datetime(2024, 7, 21, 16, 45, 10, tzinfo=UTC)
@@ -274,8 +275,9 @@ def test_unmappable_invoices_raise(changes: dict[str, Any], message: str) -> Non
 
 
 def test_total_mismatch_is_detected_and_total_kept() -> None:
-    row = map_invoice(invoice_payload(amount=Decimal("1300.00")), account="a", client_name=None,
-                      formats=DOCUMENTED).invoice
+    row = map_invoice(
+        invoice_payload(amount=Decimal("1300.00")), account="a", client_name=None, formats=DOCUMENTED
+    ).invoice
     assert row["total"] == Decimal("1300.00")
     assert total_mismatch(row)
 
@@ -308,8 +310,14 @@ def test_client_columns() -> None:
 
 
 def test_client_fallbacks() -> None:
-    raw = {"id": 7, "name": "X", "contacts": [{"email": "a@x.example"}], "billingAddress": None,
-           "physicalAddress": {"countryCode": "IE"}, "vatNumber": ""}
+    raw = {
+        "id": 7,
+        "name": "X",
+        "contacts": [{"email": "a@x.example"}],
+        "billingAddress": None,
+        "physicalAddress": {"countryCode": "IE"},
+        "vatNumber": "",
+    }
     row = map_client(raw, account="a", formats=DOCUMENTED)
     assert (row["client_id"], row["email"], row["country"], row["tax_id"]) == ("7", "a@x.example", "IE", None)
     with pytest.raises(ValueProblem):

@@ -30,8 +30,12 @@ class Session:
         self.http = httpx.Client(timeout=10)
 
     def token(self, **form: str) -> httpx.Response:
-        body = {"grant_type": "client_credentials", "client_id": self.app.client_id,
-                "client_secret": self.app.client_secret, **form}
+        body = {
+            "grant_type": "client_credentials",
+            "client_id": self.app.client_id,
+            "client_secret": self.app.client_secret,
+            **form,
+        }
         return self.http.post(self.token_url, data=body)
 
     def get(self, path: str, token: str | None = None, **params: Any) -> httpx.Response:
@@ -64,9 +68,14 @@ def test_token_endpoint_refuses_wrong_secret_json_body_and_other_grants(session:
     wrong = session.token(client_secret="nope")
     assert (wrong.status_code, wrong.json()["error"]) == (401, "invalid_client")
     assert session.token(grant_type="password").status_code == 400
-    as_json = session.http.post(session.token_url, json={"grant_type": "client_credentials",
-                                                         "client_id": session.app.client_id,
-                                                         "client_secret": session.app.client_secret})
+    as_json = session.http.post(
+        session.token_url,
+        json={
+            "grant_type": "client_credentials",
+            "client_id": session.app.client_id,
+            "client_secret": session.app.client_secret,
+        },
+    )
     assert as_json.status_code == 400
 
 
@@ -101,8 +110,7 @@ def test_tokens_expire_after_expires_in(session: Session) -> None:
 
 def test_envelope_and_metadata(session: Session) -> None:
     body = session.body(session.get("/clients", token=session.fresh_token()))
-    assert body["content"]["metadata"] == {"dateFormat": "yyyy-MM-dd",
-                                           "dateTimeFormat": "yyyy-MM-dd'T'HH:mm:ss.fffZ"}
+    assert body["content"]["metadata"] == {"dateFormat": "yyyy-MM-dd", "dateTimeFormat": "yyyy-MM-dd'T'HH:mm:ss.fffZ"}
     clients = body["content"]["data"]["clients"]
     assert len(clients) == 6
     assert body["content"]["data"]["hasMorePages"] is False
@@ -150,8 +158,7 @@ def test_invoices_page_with_opaque_tokens(session: Session) -> None:
 
 def test_unknown_pagination_token_is_a_400_with_the_billing_error_envelope(session: Session) -> None:
     client_id = next(iter(session.app.clients))
-    response = session.get(f"/clients/{client_id}/invoices", token=session.fresh_token(),
-                           paginationToken="forged")
+    response = session.get(f"/clients/{client_id}/invoices", token=session.fresh_token(), paginationToken="forged")
     assert response.status_code == 400
     error = response.json()["errors"][0]
     assert (error["field"], error["reasonId"]) == ("paginationToken", "invalidPaginationToken")
@@ -178,8 +185,9 @@ def test_budget_answers_429_without_retry_after(session: Session) -> None:
 
 def test_void_and_update_endpoints(session: Session) -> None:
     token = session.fresh_token()
-    open_invoice = next(i for i in session.app.invoices.values()
-                        if i["balanceDue"] > 0 and i["externalProviderStatus"] != "DRAFT")
+    open_invoice = next(
+        i for i in session.app.invoices.values() if i["balanceDue"] > 0 and i["externalProviderStatus"] != "DRAFT"
+    )
     path = f"{session.base}/invoices/{open_invoice['clientId']}/{open_invoice['id']}"
     before = open_invoice["updatedDate"]
     updated = session.http.put(path, json={"reference": "PO 778"}, headers={"X-Auth-Token": token})
@@ -195,8 +203,7 @@ def test_void_and_update_endpoints(session: Session) -> None:
 
 def test_line_items_endpoint(session: Session) -> None:
     invoice = next(iter(session.app.invoices.values()))
-    response = session.get(f"/invoices/{invoice['clientId']}/{invoice['id']}/line-items",
-                           token=session.fresh_token())
+    response = session.get(f"/invoices/{invoice['clientId']}/{invoice['id']}/line-items", token=session.fresh_token())
     data = session.body(response)["content"]["data"]
     assert [li["id"] for li in data["lineItems"]] == [li["id"] for li in invoice["lineItems"]]
 
