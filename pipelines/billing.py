@@ -24,6 +24,7 @@ import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
 from pipelines.registry import discover
+from pipelines.warehouse import destination
 from sources.shared import stats as run_stats
 from sources.shared.errors import BillingError
 from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES
@@ -70,7 +71,7 @@ def make_pipeline(pipeline_name: str | None = None) -> dlt.Pipeline:
     name = pipeline_name or _config("pipeline_name", DEFAULT_PIPELINE)
     pipeline = dlt.pipeline(
         pipeline_name=name,
-        destination=_config("destination_type", DEFAULT_DESTINATION),
+        destination=destination(_config("destination_type", DEFAULT_DESTINATION)),
         dataset_name=_config("dataset_name", DEFAULT_DATASET),
     )
     return _forget_state_of_another_warehouse(pipeline)
