@@ -83,7 +83,7 @@ class FohlioSandbox(SandboxApp):
         *,
         clients: int = 8,
         other_contacts: int = 5,
-        projects: int = 5,
+        projects: int = 7,
         invoices: int = 60,
         api_key: str = DEFAULT_TOKEN,
         auth_mode: str = "either",

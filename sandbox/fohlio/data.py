@@ -197,7 +197,7 @@ def generate(
 
     client_ids = [c.id for c in contacts.values() if c.category_type == "client"]
     project_map: dict[int, Project] = {}
-    project_currencies = [None, "EUR", None, "GBP", None]
+    project_currencies = [None, "EUR", None, "GBP", None, None, None]
     for n in range(projects):
         pid = 9001 + n
         project_map[pid] = Project(
