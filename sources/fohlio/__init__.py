@@ -120,7 +120,7 @@ def fohlio(
     fallback = (currency or "").strip()
     if fallback and not _ISO.match(fallback):
         raise _settings_error(account, f"currency must be an ISO 4217 code such as USD, not {currency!r}")
-    project = to_text(project_id).strip() if project_id not in (None, "") else None
+    project = str(project_id).strip() if project_id not in (None, "") else None
     register_secret(api_key)
 
     @dlt.resource(name="fohlio_billing")

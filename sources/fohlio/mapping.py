@@ -81,7 +81,8 @@ def map_client(contact: Mapping[str, Any], *, provider: str, account: str) -> di
     client_id = to_text(contact.get("id"))
     if not client_id:
         raise ValueProblem("contact without an id")
-    data = contact.get("data") if isinstance(contact.get("data"), Mapping) else {}
+    raw_data = contact.get("data")
+    data: Mapping[str, Any] = raw_data if isinstance(raw_data, Mapping) else {}
     tax_id = next((to_text(data[k]) for k in _TAX_ID_KEYS if data.get(k) not in (None, "")), None)
     return {
         "provider": provider,
@@ -236,8 +237,9 @@ def map_invoice(invoice: Mapping[str, Any], *, provider: str, account: str, curr
     status = STATUS_MAP.get(provider_status or "")
     if status is None:
         raise ValueProblem(f"status: {provider_status!r} is not a documented Fohlio status")
-    client = invoice.get("client") if isinstance(invoice.get("client"), Mapping) else {}
-    items = invoice.get("items") if isinstance(invoice.get("items"), list) else []
+    raw_client, raw_items = invoice.get("client"), invoice.get("items")
+    client: Mapping[str, Any] = raw_client if isinstance(raw_client, Mapping) else {}
+    items: list[Any] = raw_items if isinstance(raw_items, list) else []
     row = {
         "provider": provider,
         "account": account,
@@ -278,8 +280,12 @@ def map_invoice(invoice: Mapping[str, Any], *, provider: str, account: str, curr
 
 def total_mismatch(row: Mapping[str, Any]) -> bool:
     """Whether `total` differs from subtotal + tax + shipping - withholding by more than 0.01."""
-    parts = [row.get(k) for k in ("subtotal", "tax_total", "shipping_total", "withholding_total", "total")]
-    if any(p is None for p in parts):
+    parts: list[Decimal] = [
+        row[k]
+        for k in ("subtotal", "tax_total", "shipping_total", "withholding_total", "total")
+        if row.get(k) is not None
+    ]
+    if len(parts) < 5:
         return False
     subtotal, tax, shipping, withholding, total = parts
     return abs(subtotal + tax + shipping - withholding - total) > MISMATCH_TOLERANCE
