@@ -289,9 +289,10 @@ def reset(name: str, *, pipeline_name: str | None = None) -> int:
         print(f"error: could not reach the warehouse: {redact(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     with pipeline.managed_state(extract_state=True) as state:
-        sources_state = state.get("sources", {})
-        sources_state.pop(name, None)
-    # Persist the cleared state to the warehouse with an empty load of the provider's schema.
+        state.get("sources", {}).pop(name, None)
+    # The cleared state goes to the warehouse now, so the next load starts this provider over.
+    pipeline.normalize()
+    pipeline.load()
     print(f"reset {name}: deleted {deleted:,} row(s) and its incremental state", file=sys.stderr)
     return EXIT_OK
 

@@ -1,0 +1,90 @@
+"""The pipeline across providers: isolation of failures, of state and of resets."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+import pytest
+
+from sandbox import fohlio, invoicexpress, kitchen
+from tests.support import Workspace, serve
+
+pytestmark = pytest.mark.integration
+
+
+def summary_rows(stderr: str) -> dict[str, dict[str, str]]:
+    """The end-of-run table, by provider."""
+    lines = stderr.splitlines()
+    start = lines.index("Summary") + 1
+    header = lines[start].split()
+    rows = {}
+    for line in lines[start + 1:]:
+        cells = line.split()
+        if len(cells) != len(header) or line.startswith(" "):
+            continue
+        rows[cells[0]] = dict(zip(header, cells, strict=True))
+    return rows
+
+
+def counts(ws: Workspace, provider: str) -> tuple[int, int, int]:
+    return tuple(ws.scalar(f"SELECT count(*) FROM billing.{t} WHERE provider = ?", provider)  # type: ignore[return-value]
+                 for t in ("invoices", "invoice_items", "clients"))
+
+
+def expected(app) -> tuple[int, int, int]:
+    s = app.summary()
+    return s["invoices"], s["lines"], s["clients"]
+
+
+def test_one_failing_provider_does_not_stop_the_others(workspace):
+    apps = {"kitchen": kitchen.create_app(), "fohlio": fohlio.create_app(),
+            "invoicexpress": invoicexpress.create_app(clients=2, invoices_per_client=2)}
+    with ExitStack() as stack:
+        env: dict[str, str] = {}
+        for app in apps.values():
+            env.update(app.pipeline_env(stack.enter_context(serve(app)).url))
+        env["SOURCES__INVOICEXPRESS__API_KEY"] = "not-the-key-31415926"
+        result = workspace.run(env)
+    assert result.code == 1
+    rows = summary_rows(result.stderr)
+    assert rows["invoicexpress"]["status"] == "failed"
+    assert rows["kitchen"]["status"] == "loaded" and rows["fohlio"]["status"] == "loaded"
+    assert counts(workspace, "kitchen") == expected(apps["kitchen"])
+    assert counts(workspace, "fohlio") == expected(apps["fohlio"])
+    assert counts(workspace, "invoicexpress") == (0, 0, 0)
+    assert "SOURCES__INVOICEXPRESS__API_KEY" in result.stderr and "not-the-key-31415926" not in result.output
+
+
+def test_each_provider_keeps_its_own_state_and_a_reset_touches_only_its_own_rows(workspace):
+    kitchen_app, fohlio_app = kitchen.create_app(), fohlio.create_app()
+    with serve(kitchen_app) as k, serve(fohlio_app) as f:
+        env = {**kitchen_app.pipeline_env(k.url), **fohlio_app.pipeline_env(f.url)}
+        assert workspace.run({**env, "PROVIDERS": "kitchen"}).code == 0
+        assert workspace.run({**env, "PROVIDERS": "fohlio"}).code == 0
+
+        # Fohlio's run did not move Kitchen's cursor: Kitchen's rerun rewrites nothing.
+        again = workspace.run({**env, "PROVIDERS": "kitchen"})
+        assert again.code == 0
+        kitchen_total = expected(kitchen_app)[0]
+        assert summary_rows(again.stderr)["kitchen"]["unchanged"] == f"{kitchen_total:,}"
+        assert summary_rows(again.stderr)["kitchen"]["invoices"] == "0"
+
+        fohlio_rows = workspace.query("SELECT * EXCLUDE (raw) FROM billing.invoices WHERE provider = 'fohlio' "
+                                      "ORDER BY invoice_id")
+        reset = workspace.run(env, "reset", "kitchen")
+        assert reset.code == 0, reset.output
+        assert counts(workspace, "kitchen") == (0, 0, 0)
+        assert workspace.query("SELECT * EXCLUDE (raw) FROM billing.invoices WHERE provider = 'fohlio' "
+                               "ORDER BY invoice_id") == fohlio_rows
+
+        # Kitchen starts over in full; Fohlio's cursor survived the reset: it asks only for changes.
+        fohlio_app.log.clear()
+        both = workspace.run(env)
+        assert both.code == 0, both.output
+        rows = summary_rows(both.stderr)
+        assert rows["kitchen"]["invoices"] == f"{kitchen_total:,}" and rows["kitchen"]["unchanged"] == "0"
+        assert rows["fohlio"]["invoices"] == "0"
+        invoice_calls = [e for e in fohlio_app.log.entries() if e.path == "/client_invoices"]
+        assert invoice_calls and all("updated_since" in e.query for e in invoice_calls)
+    assert counts(workspace, "kitchen") == expected(kitchen_app)
+    assert counts(workspace, "fohlio") == expected(fohlio_app)
