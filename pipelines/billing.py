@@ -58,7 +58,7 @@ class UsageError(Exception):
 
 
 def _config(key: str, default: str) -> str:
-    value = dlt.config.get(key)
+    value: Any = dlt.config.get(key)
     return str(value) if value not in (None, "") else default
 
 

@@ -124,6 +124,7 @@ class InvoiceXpressSandbox(SandboxApp):
             return json_response({"error": {"code": "400", "message": "Invalid JSON body."}}, 400)
         wanted = _Filter(body.get("filter") or {})
         start = (page - 1) * per_page
+        invoices: list[Any]
         with self.lock:
             if wanted.everything and not self.account.overrides:
                 total = self.account.invoices_per_client

@@ -15,14 +15,13 @@ from sources.flowpayroll.mapping import (
     map_invoice,
     organisation_of,
     parse_timestamp,
-    total_mismatch,
 )
 from sources.flowpayroll.settings import BASE_URL, PROVIDER_NAME, TITLE, TOKEN_URL, WORKERS, auth_hint
 from sources.shared.concurrency import bounded_map
 from sources.shared.cursor import UpdateCursor
 from sources.shared.errors import ConfigurationError, NotFoundError
 from sources.shared.http import ApiClient
-from sources.shared.model import TableWriter
+from sources.shared.model import TableWriter, total_mismatch
 from sources.shared.provider import Provider
 from sources.shared.stats import RunStats, start_run
 from sources.shared.values import ValueProblem

@@ -18,7 +18,6 @@ from sources.shared.model import MappedInvoice
 from sources.shared.values import ValueProblem, dumps, to_decimal, to_text
 
 ZERO = Decimal(0)
-TOLERANCE = Decimal("0.01")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 # providers.md §2.4 [INF]: invoices sync to an accounting system (Xero) and
@@ -422,8 +421,3 @@ def map_invoice(raw: dict[str, Any], *, account: str, client_name: str | None, f
     ]
     return MappedInvoice(invoice, items)
 
-
-def total_mismatch(invoice: dict[str, Any]) -> bool:
-    """Whether `total` differs from subtotal + tax + shipping - withholding by more than 0.01."""
-    expected = invoice["subtotal"] + invoice["tax_total"] + invoice["shipping_total"] - invoice["withholding_total"]
-    return abs(invoice["total"] - expected) > TOLERANCE

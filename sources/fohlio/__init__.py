@@ -22,7 +22,6 @@ from sources.fohlio.mapping import (
     map_invoice,
     project_currencies,
     resolve_currency,
-    total_mismatch,
 )
 from sources.fohlio.settings import (
     AUTH_HEADER,
@@ -39,7 +38,7 @@ from sources.fohlio.settings import (
 from sources.shared.auth import HeaderAuth
 from sources.shared.errors import ConfigurationError, NotFoundError
 from sources.shared.http import ApiClient
-from sources.shared.model import TableWriter
+from sources.shared.model import TableWriter, total_mismatch
 from sources.shared.paginators import ShortPagePaginator, paginate
 from sources.shared.provider import Provider
 from sources.shared.redact import register_secret

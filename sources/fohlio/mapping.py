@@ -37,7 +37,6 @@ STATUS_MAP: dict[str, str] = {
 _ISO_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 # Keys of a contact's free-form `data` that may hold a tax number; the docs leave `data` open.
 _TAX_ID_KEYS = ("tax_id", "vat_number", "vat", "tax_number", "ein")
-MISMATCH_TOLERANCE = Decimal("0.01")
 
 
 def client_categories(client: Mapping[str, Any]) -> list[str]:
@@ -277,15 +276,3 @@ def map_invoice(invoice: Mapping[str, Any], *, provider: str, account: str, curr
     ]
     return MappedInvoice(row, lines)
 
-
-def total_mismatch(row: Mapping[str, Any]) -> bool:
-    """Whether `total` differs from subtotal + tax + shipping - withholding by more than 0.01."""
-    parts: list[Decimal] = [
-        row[k]
-        for k in ("subtotal", "tax_total", "shipping_total", "withholding_total", "total")
-        if row.get(k) is not None
-    ]
-    if len(parts) < 5:
-        return False
-    subtotal, tax, shipping, withholding, total = parts
-    return abs(subtotal + tax + shipping - withholding - total) > MISMATCH_TOLERANCE

@@ -18,8 +18,8 @@ from sources.flowpayroll.mapping import (
     map_invoice,
     parse_date,
     parse_timestamp,
-    total_mismatch,
 )
+from sources.shared.model import total_mismatch
 from sources.shared.values import ValueProblem, dumps, loads
 
 DOCUMENTED = Formats("yyyy-MM-dd", "yyyy-MM-dd'T'HH:mm:ss.fffZ")

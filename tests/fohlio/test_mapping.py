@@ -19,9 +19,8 @@ from sources.fohlio.mapping import (
     map_invoice,
     project_currencies,
     resolve_currency,
-    total_mismatch,
 )
-from sources.shared.model import CANONICAL_STATUSES, column_names
+from sources.shared.model import CANONICAL_STATUSES, column_names, total_mismatch
 from sources.shared.values import ValueProblem, loads
 
 P, A = "fohlio", "studio"

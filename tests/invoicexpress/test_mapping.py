@@ -10,6 +10,7 @@ from sources.invoicexpress.mapping import (
     map_invoice,
     snake_case,
 )
+from sources.shared.model import total_mismatch
 from sources.shared.values import ValueProblem, loads
 
 # The documented list item (seed 000), as JSON text so numbers decode exactly as on the wire.
@@ -27,9 +28,9 @@ DOC_EXAMPLE = loads("""{
 
 
 def test_the_documented_example_maps_exactly():
-    mapped, mismatch = map_invoice(DOC_EXAMPLE, "acme")
+    mapped = map_invoice(DOC_EXAMPLE, "acme")
     row = mapped.invoice
-    assert not mismatch
+    assert not total_mismatch(row)
     assert row["provider"] == "invoicexpress" and row["account"] == "acme"
     assert row["invoice_id"] == "541793" and row["client_id"] == "1310176" and row["client_name"] == "John"
     assert row["number"] == "28/A" and row["document_type"] == "invoice"
@@ -55,7 +56,7 @@ def doc(**changes):
 
 
 def test_amounts_sent_as_strings_are_read_exactly():
-    mapped, _ = map_invoice(doc(before_taxes="100.10", taxes="23.02", total="123.12", discount="0.00"), "a")
+    mapped = map_invoice(doc(before_taxes="100.10", taxes="23.02", total="123.12", discount="0.00"), "a")
     assert mapped.invoice["subtotal"] == Decimal("100.10") and mapped.invoice["total"] == Decimal("123.12")
 
 
@@ -66,29 +67,27 @@ def test_a_float_never_reaches_the_money_columns():
 
 @pytest.mark.parametrize(("value", "expected"), [(True, True), (False, False), (1, True), (0, False), ("1", True)])
 def test_archived_as_boolean_or_one_zero(value, expected):
-    assert map_invoice(doc(archived=value), "a")[0].invoice["is_archived"] is expected
+    assert map_invoice(doc(archived=value), "a").invoice["is_archived"] is expected
 
 
 @pytest.mark.parametrize("draft_number", ["draft", "rascunho", "Rascunho", ""])
 def test_drafts_have_no_number_and_no_balance(draft_number):
-    row = map_invoice(doc(status="draft", sequence_number=draft_number), "a")[0].invoice
+    row = map_invoice(doc(status="draft", sequence_number=draft_number), "a").invoice
     assert row["number"] is None and row["status"] == "draft" and row["balance_due"] is None
 
 
 def test_withholding_is_before_taxes_plus_taxes_minus_total():
     # The legacy real fixture: before_taxes 100, taxes 23, retention 5.0 → total 118.
-    mapped, mismatch = map_invoice(doc(before_taxes=Decimal(100), taxes=Decimal(23), total=Decimal("118.0"),
-                                       retention="5.0"), "a")
-    assert not mismatch
+    mapped = map_invoice(doc(before_taxes=Decimal(100), taxes=Decimal(23), total=Decimal("118.0"), retention="5.0"), "a")
+    assert not total_mismatch(mapped.invoice)
     row = mapped.invoice
     assert row["withholding_total"] == Decimal("5.0")
     assert row["subtotal"] + row["tax_total"] + row["shipping_total"] - row["withholding_total"] == row["total"]
 
 
 def test_figures_that_disagree_with_the_retention_rate_are_counted_and_the_total_kept():
-    mapped, mismatch = map_invoice(doc(before_taxes=Decimal(100), taxes=Decimal(23), total=Decimal("120.00"),
-                                       retention="0.0"), "a")
-    assert mismatch
+    mapped = map_invoice(doc(before_taxes=Decimal(100), taxes=Decimal(23), total=Decimal("120.00"), retention="0.0"), "a")
+    assert total_mismatch(mapped.invoice)
     assert mapped.invoice["total"] == Decimal("120.00") and mapped.invoice["withholding_total"] == Decimal("0.00")
 
 
@@ -98,7 +97,7 @@ def test_figures_that_disagree_with_the_retention_rate_are_counted_and_the_total
      ("canceled", "void", "0"), ("deleted", "void", "0"), ("draft", "draft", None)],
 )
 def test_status_mapping_and_balance_due(status, canonical, balance):
-    row = map_invoice(doc(status=status), "a")[0].invoice
+    row = map_invoice(doc(status=status), "a").invoice
     assert row["status"] == canonical
     assert row["balance_due"] == (None if balance is None else Decimal(balance))
 
@@ -119,7 +118,7 @@ def test_document_types_in_snake_case(type_name, snake):
 
 
 def test_credit_notes_keep_positive_amounts_and_say_what_they_are():
-    row = map_invoice(doc(type="CreditNote"), "a")[0].invoice
+    row = map_invoice(doc(type="CreditNote"), "a").invoice
     assert row["document_type"] == "credit_note" and row["total"] == Decimal("1.07")
 
 
@@ -141,7 +140,7 @@ def test_an_unknown_currency_name_is_a_clear_error():
 
 def test_line_numbers_are_positions_and_numbers_as_numbers_are_accepted_too():
     items = [dict(DOC_EXAMPLE["items"][0], quantity=Decimal(2), unit_price=Decimal("3.5")), DOC_EXAMPLE["items"][0]]
-    mapped, _ = map_invoice(doc(items=items), "a")
+    mapped = map_invoice(doc(items=items), "a")
     assert [i["line_number"] for i in mapped.items] == [1, 2]
     assert mapped.items[0]["quantity"] == Decimal(2) and mapped.items[0]["unit_price"] == Decimal("3.5")
 
