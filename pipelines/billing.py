@@ -210,7 +210,7 @@ def format_summary(outcomes: Iterable[Outcome]) -> str:
     for o in outcomes:
         s = o.stats
         if s is not None:
-            rows.append((o.provider, o.account or s.account, o.status, f"{s.clients:,}", f"{s.invoices:,}",
+            rows.append((o.provider, o.account or s.account or "-", o.status, f"{s.clients:,}", f"{s.invoices:,}",
                          f"{s.lines:,}", f"{s.unchanged:,}", f"{s.requests:,}", f"{s.retries:,}",
                          f"{s.duration:.1f}s"))
             for reason, count in sorted(s.skipped.items()):
@@ -223,7 +223,7 @@ def format_summary(outcomes: Iterable[Outcome]) -> str:
         else:
             rows.append((o.provider, o.account or "-", o.status, "", "", "", "", "", "", ""))
         if o.message:
-            notes.append(f"  {o.provider}: {o.message}")
+            notes.append(f"  {o.message}" if o.message.startswith(o.provider) else f"  {o.provider}: {o.message}")
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join(["Summary", *lines, *notes])

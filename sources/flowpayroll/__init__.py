@@ -7,7 +7,7 @@ from typing import Any
 
 import dlt
 
-from sources.flowpayroll.api import list_clients, list_invoices
+from sources.flowpayroll.api import error_message, list_clients, list_invoices
 from sources.flowpayroll.auth import ClientCredentialsAuth
 from sources.flowpayroll.mapping import (
     Formats,
@@ -80,6 +80,7 @@ def flowpayroll_billing(
         auth_hint=auth_hint(),
         stats=stats,
         max_connections=WORKERS + 2,
+        error_message=error_message,
     )
     try:
         yield from _load(api, auth, stats, account)

@@ -24,6 +24,39 @@ def envelope_data(body: Any) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def error_message(body: Any) -> str | None:
+    """The message of a Flow Payroll error body, whichever documented envelope it uses.
+
+    providers.md §2.5 [DOC]: the envelopes differ between doc pages, so each is accepted —
+    the response-format page's `message{text, token, tokenArguments}`, the Billing OpenAPI
+    schema's `errors[]{field, reasonText, reasonId}` with `message{text, textId}`, the Pay API's
+    `validationIssues[]{field, reason, reasonToken}` and `messageToken` — plus the token
+    endpoint's OAuth `error`/`error_description` (RFC 6749).
+    """
+    if not isinstance(body, dict):
+        return None
+    parts: list[str] = []
+    message = body.get("message")
+    if isinstance(message, dict):
+        token = message.get("token") or message.get("textId") or body.get("messageToken")
+        text = message.get("text")
+        parts.append(" ".join(str(p) for p in (f"[{token}]" if token else None, text) if p))
+    elif isinstance(message, str):
+        parts.append(message)
+    for key, reason_keys in (("errors", ("reasonText", "reasonId")), ("validationIssues", ("reason", "reasonToken"))):
+        issues = body.get(key)
+        if isinstance(issues, list):
+            for issue in issues:
+                if isinstance(issue, dict):
+                    reason = next((issue[k] for k in reason_keys if issue.get(k)), None)
+                    field = issue.get("field")
+                    parts.append(f"{field}: {reason}" if field else str(reason))
+    if body.get("error"):
+        parts.append(" ".join(str(p) for p in (body.get("error"), body.get("error_description")) if p))
+    text = "; ".join(p for p in parts if p)
+    return text or None
+
+
 def _next_page(body: Any) -> tuple[Any, Any]:
     data = envelope_data(body)
     # providers.md §2.5 [DOC]: the Pay API puts the token under `content.metadata` instead.

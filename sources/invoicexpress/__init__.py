@@ -7,7 +7,7 @@ from typing import Any
 
 import dlt
 
-from sources.invoicexpress.mapping import map_client, map_invoice
+from sources.invoicexpress.mapping import error_message, map_client, map_invoice
 from sources.invoicexpress.settings import (
     ARCHIVED_BOTH,
     DEFAULT_BASE_URL,
@@ -120,6 +120,7 @@ def invoicexpress_billing(
         budget=RateBudget(requests_per_minute),
         stats=stats,
         max_connections=concurrency + 2,
+        error_message=error_message,
     )
     writer = TableWriter()
     with api:

@@ -53,6 +53,34 @@ STATUS_MAP = {
 DRAFT_NUMBERS = {"draft", "rascunho", ""}
 
 
+def error_message(body: Any) -> str | None:
+    """The message of an InvoiceXpress error body, whichever of its shapes it takes.
+
+    providers.md §1.5 [DOC spec schemas, 3P]: `{"errors":{"error": ...}}` (401, 404 documents),
+    `{"errors":[{"error": ...}]}` (404 clients, real 422s), `{"error":{"code", "message"}}`
+    (400/409/422), `{"errors":{field: [messages]}}` and `{"message": ...}`.
+    """
+    if not isinstance(body, dict):
+        return None
+    found: list[str] = []
+    errors = body.get("errors")
+    if isinstance(errors, dict):
+        for field_name, value in errors.items():
+            values = value if isinstance(value, list) else [value]
+            prefix = "" if field_name == "error" else f"{field_name}: "
+            found += [f"{prefix}{v}" for v in values]
+    elif isinstance(errors, list):
+        found += [str(e.get("error") or e) if isinstance(e, dict) else str(e) for e in errors]
+    error = body.get("error")
+    if isinstance(error, dict):
+        found.append(" ".join(str(p) for p in (error.get("code"), error.get("message")) if p))
+    elif error:
+        found.append(str(error))
+    if body.get("message"):
+        found.append(str(body["message"]))
+    return "; ".join(found) or None
+
+
 def currency_code(name: Any) -> str:
     """ISO 4217 code for the currency name InvoiceXpress writes; ISO codes pass through."""
     if not isinstance(name, str) or not name.strip():

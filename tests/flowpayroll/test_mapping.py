@@ -19,6 +19,7 @@ from sources.flowpayroll.mapping import (
     parse_date,
     parse_timestamp,
 )
+from sources.flowpayroll.api import error_message
 from sources.shared.model import total_mismatch
 from sources.shared.values import ValueProblem, dumps, loads
 
@@ -322,3 +323,21 @@ def test_client_fallbacks() -> None:
     assert (row["client_id"], row["email"], row["country"], row["tax_id"]) == ("7", "a@x.example", "IE", None)
     with pytest.raises(ValueProblem):
         map_client({"name": "no id"}, account="a", formats=DOCUMENTED)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"message": {"text": "Operation failed", "token": "operationFailed", "tokenArguments": []}},
+         "[operationFailed] Operation failed"),
+        ({"errors": [{"field": "clientId", "reasonText": "Client not found", "reasonId": "notFound"}],
+          "message": {"text": "Not found", "textId": "notFound"}},
+         "[notFound] Not found; clientId: Client not found"),
+        ({"validationIssues": [{"field": "pageSize", "reason": "too large", "reasonToken": "max"}],
+          "messageToken": "validationFailed"}, "pageSize: too large"),
+        ({"error": "invalid_client", "error_description": "bad secret"}, "invalid_client bad secret"),
+        ({"content": {}}, None),
+    ],
+)
+def test_each_documented_error_envelope_is_read(body, message):
+    assert error_message(body) == message

@@ -5,6 +5,7 @@ import pytest
 
 from sources.invoicexpress.mapping import (
     canonical_status,
+    error_message,
     currency_code,
     map_client,
     map_invoice,
@@ -156,3 +157,19 @@ def test_clients_map_with_their_fiscal_id():
     assert row["client_id"] == "42" and row["tax_id"] == "123" and row["country"] == "Portugal"
     with pytest.raises(ValueProblem):
         map_client({"name": "no id"}, "a")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"errors": {"error": "Invalid API key"}}, "Invalid API key"),
+        ({"errors": [{"error": "Client not found"}]}, "Client not found"),
+        ({"error": {"code": "422", "message": "Some parameters were incorrect."}}, "422 Some parameters were incorrect."),
+        ({"errors": {"date": ["can't be blank", "is invalid"]}}, "date: can't be blank; date: is invalid"),
+        ({"message": "Too many requests"}, "Too many requests"),
+        ({"unexpected": 1}, None),
+        ([1, 2], None),
+    ],
+)
+def test_every_documented_error_shape_is_read(body, message):
+    assert error_message(body) == message

@@ -162,3 +162,17 @@ def test_query_key_is_sent_but_redacted_everywhere():
     assert script.requests[0].url.params["api_key"] == SECRET
     assert SECRET not in redact(f"GET {script.requests[0].url}")
     assert "sk-live" not in redact(f"https://x.test/?api_key={SECRET}&page=1")
+
+
+def test_a_provider_can_read_its_own_error_envelope():
+    body = {"message": {"text": "Operation failed", "token": "operationFailed"}}
+    script = Script(httpx.Response(400, json=body))
+    read = lambda b: f"[{b['message']['token']}] {b['message']['text']}"  # noqa: E731
+    with pytest.raises(HttpStatusError) as caught:
+        make_client(script, [], error_message=read).get("/x")
+    assert "HTTP 400: [operationFailed] Operation failed" in str(caught.value)
+    # An envelope the reader does not understand falls back to the body excerpt.
+    script = Script(httpx.Response(400, text="plain failure"))
+    with pytest.raises(HttpStatusError) as caught:
+        make_client(script, [], error_message=read).get("/x")
+    assert "HTTP 400: plain failure" in str(caught.value)
