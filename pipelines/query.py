@@ -2,7 +2,7 @@
 
     python -m pipelines.query "SELECT provider, count(*) FROM billing.invoices GROUP BY 1"
 
-The file (default `billing.duckdb`, or `destination.duckdb.credentials`) is attached read-only
+The file (`destination.duckdb.credentials`, default `billing.duckdb`) is attached read-only
 as `warehouse`, so `billing.invoices` names the dataset without clashing with the file's own
 catalog, which DuckDB also calls `billing`.
 """
@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-import dlt
 import duckdb
 
 from pipelines.demo import EXAMPLE_QUERY
+from pipelines.warehouse import duckdb_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sql", nargs="?", default=EXAMPLE_QUERY, help="the statement (default: an example)")
     parser.add_argument("--db", default=None, help="the DuckDB file (default: destination.duckdb.credentials)")
     args = parser.parse_args(argv)
-    db = args.db or dlt.config.get("destination.duckdb.credentials") or "billing.duckdb"
+    db = args.db or duckdb_file()
     try:
         with duckdb.connect() as con:
             con.execute(f"ATTACH '{db}' AS warehouse (READ_ONLY)")

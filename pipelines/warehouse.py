@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import dlt
 from dlt.common.destination import Destination
 from dlt.destinations.impl.duckdb.duck import DuckDbClient
 from dlt.destinations.impl.duckdb.factory import duckdb as DuckDbDestination
@@ -66,8 +67,18 @@ class billing_duckdb(DuckDbDestination):
         return CatalogQualifiedClient
 
 
+DEFAULT_DUCKDB_FILE = "billing.duckdb"
+
+
+def duckdb_file() -> str:
+    """The DuckDB file: `destination.duckdb.credentials` (a secret to dlt: secrets.toml or env
+    `DESTINATION__DUCKDB__CREDENTIALS`), else `billing.duckdb` in the working directory."""
+    configured = dlt.secrets.get("destination.duckdb.credentials")
+    return str(configured) if configured not in (None, "") else DEFAULT_DUCKDB_FILE
+
+
 def destination(destination_type: str) -> Any:
     """The dlt destination for `destination_type` (`duckdb`, `postgres`, `bigquery`, ...)."""
     if destination_type in ("duckdb", "dlt.destinations.duckdb"):
-        return billing_duckdb(destination_name="duckdb")
+        return billing_duckdb(credentials=duckdb_file(), destination_name="duckdb")
     return Destination.from_reference(destination_type)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from contextlib import ExitStack
 
 import pytest
 
 from sandbox import fohlio, invoicexpress, kitchen
-from tests.support import Workspace, serve
+from tests.support import REPO, Workspace, serve
 
 pytestmark = pytest.mark.integration
 
@@ -88,3 +91,23 @@ def test_each_provider_keeps_its_own_state_and_a_reset_touches_only_its_own_rows
         assert invoice_calls and all("updated_since" in e.query for e in invoice_calls)
     assert counts(workspace, "kitchen") == expected(kitchen_app)
     assert counts(workspace, "fohlio") == expected(fohlio_app)
+
+
+def test_the_committed_configuration_loads_into_billing_duckdb_by_default(workspace):
+    """Run where a user runs: with the repository's own .dlt/config.toml, and no DuckDB path set."""
+    (workspace.path / ".dlt").mkdir()
+    shutil.copy(REPO / ".dlt" / "config.toml", workspace.path / ".dlt" / "config.toml")
+    app = invoicexpress.create_app(clients=2, invoices_per_client=3)
+    with serve(app) as server:
+        env = workspace.env(app.pipeline_env(server.url))
+        del env["DESTINATION__DUCKDB__CREDENTIALS"]
+        proc = subprocess.run([sys.executable, "-m", "pipelines.billing"], cwd=workspace.path, env=env,
+                              capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "WARNING" not in proc.stderr
+    assert workspace.db == workspace.path / "billing.duckdb" and workspace.db.exists()
+    assert counts(workspace, "invoicexpress") == expected(app)
+    query = subprocess.run([sys.executable, "-m", "pipelines.query", "SELECT count(*) AS n FROM billing.invoices"],
+                           cwd=workspace.path, env=env, capture_output=True, text=True, timeout=120)
+    assert query.returncode == 0, query.stderr
+    assert str(expected(app)[0]) in query.stdout
