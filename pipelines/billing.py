@@ -182,6 +182,27 @@ class ProgressPrinter:
                 print(f"  … {stats.progress_line()}", file=self.stream, flush=True)
 
 
+def finish_interrupted_load(pipeline: dlt.Pipeline) -> bool:
+    """Load what an interrupted run extracted but did not load, before extracting anything new.
+
+    dlt keeps such packages and, when asked to run again, loads them *instead of* the new data.
+    Finishing them first means every run also extracts fresh data. The packages carry the dlt
+    state of the rows they hold, so cursors and rows arrive together. Returns False when the
+    packages cannot be loaded (the destination is failing): nothing else is attempted then.
+    """
+    if not pipeline.has_pending_data:
+        return True
+    print("→ completing the load of an interrupted run", file=sys.stderr, flush=True)
+    try:
+        pipeline.normalize()
+        pipeline.load()
+    except Exception as exc:
+        print(f"error: the pending load of an interrupted run could not be completed: {redact(str(exc))}",
+              file=sys.stderr)
+        return False
+    return True
+
+
 def run_provider(pipeline: dlt.Pipeline, provider: Provider, progress_interval: float = 5.0) -> Outcome:
     """Extract, normalize and load one provider; never raises for a provider's own failure."""
     run_stats.forget(provider.name)
@@ -257,6 +278,8 @@ def load(requested: str | None = None, *, pipeline_name: str | None = None,
         )
         return EXIT_USAGE
     pipeline = make_pipeline(pipeline_name)
+    if not finish_interrupted_load(pipeline):
+        return EXIT_FAILED
     for provider in runnable:
         outcomes.append(run_provider(pipeline, provider, progress_interval))
     print(format_summary(outcomes), file=sys.stderr)
@@ -273,6 +296,9 @@ def reset(name: str, *, pipeline_name: str | None = None) -> int:
         print(f"error: unknown provider {name!r}; choose from {', '.join(providers)}", file=sys.stderr)
         return EXIT_USAGE
     pipeline = make_pipeline(pipeline_name)
+    # An interrupted run's rows must land before the reset, or they would come back after it.
+    if not finish_interrupted_load(pipeline):
+        return EXIT_FAILED
     deleted = 0
     try:
         with pipeline.sql_client() as client:

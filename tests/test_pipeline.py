@@ -111,3 +111,37 @@ def test_the_committed_configuration_loads_into_billing_duckdb_by_default(worksp
                            cwd=workspace.path, env=env, capture_output=True, text=True, timeout=120)
     assert query.returncode == 0, query.stderr
     assert str(expected(app)[0]) in query.stdout
+
+
+def test_a_run_after_an_interrupted_one_loads_what_was_left_and_then_extracts_afresh(workspace, tmp_path):
+    """An interrupted run left a complete extract unloaded; upstream then changed. The next normal
+    run must load both: it ends exactly like one clean run made now."""
+    app = kitchen.create_app()
+    with serve(app) as server:
+        env = workspace.env(app.pipeline_env(server.url))
+        extract_only = (
+            "from pipelines.billing import make_pipeline\n"
+            "from pipelines.registry import discover\n"
+            "make_pipeline().extract(discover()['kitchen'].source())\n"
+        )
+        proc = subprocess.run([sys.executable, "-c", extract_only], cwd=workspace.path, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert not workspace.db.exists() or workspace.scalar(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'invoices'") == 0
+
+        changed = app.invoices[3]["id"]
+        app.update_invoice(changed, memo="changed after the interrupted run")
+        result = workspace.run(app.pipeline_env(server.url))
+        assert result.code == 0, result.output
+        assert "completing the load of an interrupted run" in result.stderr
+        assert summary_rows(result.stderr)["kitchen"]["invoices"] == "1"  # fresh extract: the one change
+
+        clean = Workspace(tmp_path / "clean")
+        clean.path.mkdir()
+        assert clean.run(app.pipeline_env(server.url)).code == 0
+    sql = "SELECT * EXCLUDE (raw), raw::VARCHAR FROM billing.{} ORDER BY ALL"
+    for table in ("invoices", "invoice_items", "clients"):
+        assert workspace.query(sql.format(table)) == clean.query(sql.format(table)), table
+    assert workspace.scalar("SELECT notes FROM billing.invoices WHERE invoice_id = ?", changed) == (
+        "changed after the interrupted run")
