@@ -73,7 +73,7 @@ DEFAULT_DUCKDB_FILE = "billing.duckdb"
 def duckdb_file() -> str:
     """The DuckDB file: `destination.duckdb.credentials` (a secret to dlt: secrets.toml or env
     `DESTINATION__DUCKDB__CREDENTIALS`), else `billing.duckdb` in the working directory."""
-    configured = dlt.secrets.get("destination.duckdb.credentials")
+    configured: Any = dlt.secrets.get("destination.duckdb.credentials")
     return str(configured) if configured not in (None, "") else DEFAULT_DUCKDB_FILE
 
 
