@@ -15,6 +15,7 @@ from typing import Any
 
 import dlt
 from dlt.common.destination import Destination
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.destinations.impl.duckdb.duck import DuckDbClient
 from dlt.destinations.impl.duckdb.factory import duckdb as DuckDbDestination
 from dlt.destinations.impl.duckdb.sql_client import DuckDbSqlClient
@@ -68,6 +69,9 @@ class billing_duckdb(DuckDbDestination):
 
 
 DEFAULT_DUCKDB_FILE = "billing.duckdb"
+# DuckDB takes up to 80 % of the machine's memory by default; a nightly load should not. Past
+# this limit it spills to a temporary directory beside the database file.
+DEFAULT_DUCKDB_MEMORY_LIMIT = "512MB"
 
 
 def duckdb_file() -> str:
@@ -77,8 +81,22 @@ def duckdb_file() -> str:
     return str(configured) if configured not in (None, "") else DEFAULT_DUCKDB_FILE
 
 
+def duckdb_credentials() -> DuckDbCredentials:
+    """The DuckDB file with a bounded memory budget: `duckdb_memory_limit` (env
+    `DUCKDB_MEMORY_LIMIT`, default 512MB). Insertion order is not preserved (rows have keys),
+    which lets DuckDB load large batches in less memory."""
+    limit: Any = dlt.config.get("duckdb_memory_limit")
+    return DuckDbCredentials(
+        duckdb_file(),
+        global_config={
+            "memory_limit": str(limit or DEFAULT_DUCKDB_MEMORY_LIMIT),
+            "preserve_insertion_order": False,
+        },
+    )
+
+
 def destination(destination_type: str) -> Any:
     """The dlt destination for `destination_type` (`duckdb`, `postgres`, `bigquery`, ...)."""
     if destination_type in ("duckdb", "dlt.destinations.duckdb"):
-        return billing_duckdb(credentials=duckdb_file(), destination_name="duckdb")
+        return billing_duckdb(credentials=duckdb_credentials(), destination_name="duckdb")
     return Destination.from_reference(destination_type)
