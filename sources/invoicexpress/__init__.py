@@ -22,7 +22,7 @@ from sources.shared.concurrency import bounded_map
 from sources.shared.errors import ConfigurationError, NotFoundError
 from sources.shared.http import ApiClient
 from sources.shared.model import TableWriter, total_mismatch
-from sources.shared.paginators import PageNumberPaginator, paginate
+from sources.shared.paginators import PageNumberPaginator, paginate, paginate_numbered
 from sources.shared.provider import Provider
 from sources.shared.ratelimit import RateBudget
 from sources.shared.stats import RunStats, start_run
@@ -126,8 +126,8 @@ def invoicexpress_billing(
     with api:
         listed = [
             client
-            for page in paginate(api, "/clients.json", PageNumberPaginator(per_page, _pagination),
-                                 _records("clients"))
+            for page in paginate_numbered(api, "/clients.json", PageNumberPaginator(per_page, _pagination),
+                                          _records("clients"), workers=concurrency)
             for client in page.items
         ]
         if client_ids is not None:

@@ -9,6 +9,7 @@ from sources.shared.paginators import (
     ShortPagePaginator,
     TokenPaginator,
     paginate,
+    paginate_numbered,
 )
 
 RECORDS = [{"id": i} for i in range(1, 8)]
@@ -116,3 +117,34 @@ def test_a_body_without_a_list_is_malformed():
     client, _ = client_for(lambda r: httpx.Response(200, json={"unexpected": True}))
     with pytest.raises(MalformedResponseError):
         list(paginate(client, "/x", ShortPagePaginator(3), lambda d: d.get("items")))
+
+
+def numbered_handler(size: int, total_pages: int | None = None, ignore_page: bool = False):
+    def handler(request):
+        page = 1 if ignore_page else int(request.url.params.get("page", 1))
+        items = RECORDS[(page - 1) * size: page * size]
+        meta = {"current_page": page, "total_pages": total_pages, "per_page": size}
+        return httpx.Response(200, json={"items": items, "pagination": meta})
+    return handler
+
+
+META = lambda d: (d["pagination"]["current_page"], d["pagination"]["total_pages"], d["pagination"]["per_page"])  # noqa: E731
+
+
+def test_numbered_pages_after_the_first_are_fetched_in_parallel_and_yielded_in_order():
+    client, seen = client_for(numbered_handler(2, total_pages=4))
+    pages = list(paginate_numbered(client, "/x", PageNumberPaginator(2, META), lambda d: d["items"], workers=3))
+    assert [p.number for p in pages] == [1, 2, 3, 4]
+    assert ids(pages) == list(range(1, 8)) and len(seen) == 4
+
+
+def test_numbered_pages_without_a_count_fall_back_to_one_after_another():
+    client, seen = client_for(numbered_handler(3, total_pages=None))
+    pages = list(paginate_numbered(client, "/x", PageNumberPaginator(3, META), lambda d: d["items"], workers=3))
+    assert ids(pages) == list(range(1, 8)) and [p.number for p in pages] == [1, 2, 3]
+
+
+def test_numbered_pages_that_repeat_the_first_are_an_error():
+    client, _ = client_for(numbered_handler(3, total_pages=3, ignore_page=True))
+    with pytest.raises(PaginationLoopError):
+        list(paginate_numbered(client, "/x", PageNumberPaginator(3, META), lambda d: d["items"], workers=2))
