@@ -197,8 +197,17 @@ def paginate(
         PaginationLoopError: a page number or token repeats, or the same page comes back.
         MalformedResponseError: the body has no list where the items should be.
     """
-    yield from _walk(client, path, paginator, items, paginator.first(dict(params or {})), method=method, json=json,
-                     idempotent=idempotent, max_pages=max_pages)
+    yield from _walk(
+        client,
+        path,
+        paginator,
+        items,
+        paginator.first(dict(params or {})),
+        method=method,
+        json=json,
+        idempotent=idempotent,
+        max_pages=max_pages,
+    )
 
 
 def _walk(
@@ -284,9 +293,12 @@ def paginate_numbered(
         return
     first_items = items(first.data)
     if not isinstance(first_items, list):
-        raise MalformedResponseError(client.provider, client.account,
-                                     f"{first.url}: expected a list of records, got {type(first_items).__name__}",
-                                     url=first.url)
+        raise MalformedResponseError(
+            client.provider,
+            client.account,
+            f"{first.url}: expected a list of records, got {type(first_items).__name__}",
+            url=first.url,
+        )
     yield Page(first_items, first, 1)
     if not first_items or total_pages <= 1:
         return
@@ -296,13 +308,17 @@ def paginate_numbered(
         response = client.request("GET", path, params={**first_params, paginator.page_param: number})
         page_items = items(response.data)
         if not isinstance(page_items, list):
-            raise MalformedResponseError(client.provider, client.account,
-                                         f"{response.url}: expected a list of records", url=response.url)
+            raise MalformedResponseError(
+                client.provider, client.account, f"{response.url}: expected a list of records", url=response.url
+            )
         if first_print is not None and _fingerprint(page_items) == first_print:
-            raise PaginationLoopError(client.provider, client.account,
-                                      f"{path}: page {number} repeats page 1; the API ignores the page request",
-                                      "report this to the provider; no data was committed for this run",
-                                      url=response.url)
+            raise PaginationLoopError(
+                client.provider,
+                client.account,
+                f"{path}: page {number} repeats page 1; the API ignores the page request",
+                "report this to the provider; no data was committed for this run",
+                url=response.url,
+            )
         return Page(page_items, response, number)
 
     done: dict[int, Page] = {}
