@@ -155,6 +155,9 @@ class SandboxApp(ABC):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm on, the body waits for
+    # the client's delayed ACK (~40 ms per response). Real API servers do not add that delay.
+    disable_nagle_algorithm = True
     server: _Server
 
     def _serve(self) -> None:
