@@ -40,17 +40,22 @@ class Scale:
         latency: seconds the sandbox adds to every response.
         rerun_clients: clients of the rerun benchmark.
         memory_ns: invoices per memory run, smallest first.
+        memory_limited_ns: memory runs repeated with DuckDB's `memory_limit` set in the
+            destination config (`DUCKDB_MEMORY_LIMIT`), to show what that setting changes.
+        wide_concurrency: an extra network run at this concurrency (0 skips it).
     """
 
     load_n: int = 100_000
-    naive_n: int = 20_000
+    naive_n: int = 10_000
     load_lines: tuple[int, int] = (3, 7)
     net_clients: int = 500
-    baseline_clients: int = 500
+    baseline_clients: int = 100
     budget_clients: int = 300
     latency: float = 0.1
     rerun_clients: int = 100
     memory_ns: tuple[int, ...] = (100_000, 1_000_000)
+    memory_limited_ns: tuple[int, ...] = (100_000,)
+    wide_concurrency: int = 16
     quick: bool = False
 
     @classmethod
@@ -68,6 +73,8 @@ class Scale:
             latency=0.02,
             rerun_clients=10,
             memory_ns=(2_000, 10_000),
+            memory_limited_ns=(10_000,),
+            wide_concurrency=0,
             quick=True,
         )
 
@@ -75,7 +82,8 @@ class Scale:
     def from_env(cls, quick: bool | None = None) -> Scale:
         """`BENCH_QUICK=1` for a smoke run; `BENCH_N`, `BENCH_NAIVE_N`, `BENCH_CLIENTS`,
         `BENCH_BASELINE_CLIENTS`, `BENCH_BUDGET_CLIENTS` (0 skips the budget run),
-        `BENCH_MEMORY_NS` (comma-separated) override single sizes."""
+        `BENCH_WIDE_CONCURRENCY` (0 skips it), `BENCH_MEMORY_NS` and `BENCH_MEMORY_LIMITED_NS`
+        (comma-separated; empty skips) override single sizes."""
         if quick is None:
             quick = os.environ.get("BENCH_QUICK", "").strip() not in ("", "0", "false", "no")
         scale = cls.quick_scale() if quick else cls.full()
@@ -84,9 +92,11 @@ class Scale:
         scale.net_clients = _env_int("BENCH_CLIENTS", scale.net_clients)
         scale.baseline_clients = _env_int("BENCH_BASELINE_CLIENTS", scale.baseline_clients)
         scale.budget_clients = _env_int("BENCH_BUDGET_CLIENTS", scale.budget_clients)
-        ns = os.environ.get("BENCH_MEMORY_NS", "").strip()
-        if ns:
-            scale.memory_ns = tuple(int(n.replace("_", "")) for n in ns.split(",") if n.strip())
+        for attr, name in (("memory_ns", "BENCH_MEMORY_NS"), ("memory_limited_ns", "BENCH_MEMORY_LIMITED_NS")):
+            ns = os.environ.get(name)
+            if ns is not None:
+                setattr(scale, attr, tuple(int(n.replace("_", "")) for n in ns.split(",") if n.strip()))
+        scale.wide_concurrency = _env_int("BENCH_WIDE_CONCURRENCY", scale.wide_concurrency)
         return scale
 
 

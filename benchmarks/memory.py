@@ -7,6 +7,7 @@ is the child's `ru_maxrss`, read with `os.wait4` when it exits.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from benchmarks.serve import SandboxProcess
 PER_CLIENT = 100  # 4 pages per client (30, 30, 30, 10)
 LINES = (3, 7)  # 5 lines per invoice on average
 GIB = 1024**3
+DUCKDB_MEMORY_LIMIT = "512MB"
 _INHERITED_PREFIXES = (
     "SOURCES__",
     "DESTINATION__",
@@ -34,6 +36,7 @@ _INHERITED_PREFIXES = (
 
 @dataclass
 class MemoryRun:
+    config: str
     invoices: int
     lines: int
     requests: int
@@ -65,7 +68,7 @@ def run_cli(work: Path, env: dict[str, str], log: Path) -> tuple[int, int, float
     return proc.returncode, usage.ru_maxrss * 1024, timer.seconds
 
 
-def measure(n: int) -> MemoryRun:
+def measure(n: int, duckdb_memory_limit: str | None = None) -> MemoryRun:
     clients = max(1, n // PER_CLIENT)
     with (
         SandboxProcess(
@@ -78,6 +81,10 @@ def measure(n: int) -> MemoryRun:
         workdir("memory-") as work,
     ):
         env = dict(sandbox.env, SOURCES__INVOICEXPRESS__REQUESTS_PER_MINUTE="0")
+        if duckdb_memory_limit:
+            # What a user can put in .dlt/config.toml: [destination.duckdb.credentials]
+            # global_config = {memory_limit = "512MB"}
+            env["DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"] = json.dumps({"memory_limit": duckdb_memory_limit})
         code, peak, seconds = run_cli(work, env, work / "cli.log")
         check(code == 0, f"memory: the CLI failed ({code}):\n{(work / 'cli.log').read_text()[-3000:]}")
         served = sandbox.stats()
@@ -89,13 +96,16 @@ def measure(n: int) -> MemoryRun:
     )
     check(lines == served["lines"], f"memory: {lines} lines loaded, {served['lines']} served")
     check(Decimal(total) == Decimal(served["total"]), f"memory: sum(total) {total} != served {served['total']}")
-    return MemoryRun(invoices, lines, served["requests"], seconds, peak)
+    config = f"DuckDB memory_limit = {duckdb_memory_limit}" if duckdb_memory_limit else "default config"
+    return MemoryRun(config, invoices, lines, served["requests"], seconds, peak)
 
 
 def run(scale: Scale) -> Section:
     runs = [measure(n) for n in scale.memory_ns]
+    limited = [measure(n, DUCKDB_MEMORY_LIMIT) for n in scale.memory_limited_ns]
     rows = [
         [
+            r.config,
             fmt_int(r.invoices),
             fmt_int(r.lines),
             fmt_int(r.requests),
@@ -103,24 +113,31 @@ def run(scale: Scale) -> Section:
             fmt_int(r.invoices / r.seconds),
             f"{r.peak_bytes / 2**20:,.0f} MiB",
         ]
-        for r in runs
+        for r in runs + limited
     ]
-    peak = max(r.peak_bytes for r in runs)
-    growth = runs[-1].peak_bytes / runs[0].peak_bytes if len(runs) > 1 else 1.0
-    scale_up = runs[-1].invoices / runs[0].invoices if len(runs) > 1 else 1.0
-    targets = [Target("peak RSS of the pipeline", "< 1 GiB", f"{peak / 2**20:,.0f} MiB", peak < GIB)]
+    targets = []
+    if runs:
+        peak = max(r.peak_bytes for r in runs)
+        targets.append(
+            Target("peak RSS of the pipeline (default config)", "< 1 GiB", f"{peak / 2**20:,.0f} MiB", peak < GIB)
+        )
     if len(runs) > 1:
         # "Flat": memory must not follow the data; allow some growth from DuckDB's merge of bigger tables.
+        growth = runs[-1].peak_bytes / runs[0].peak_bytes
+        scale_up = runs[-1].invoices / runs[0].invoices
         targets.append(Target(f"peak RSS flat as N grows {scale_up:,.0f}x", "grows < 2x", f"{growth:.2f}x", growth < 2))
     notes = [
         f"The pipeline CLI in its own process against the sandbox in another (no latency, budgets off), "
         f"{PER_CLIENT} documents per client, {LINES[0]}–{LINES[1]} lines each; peak = the CLI's ru_maxrss "
         "(os.wait4). Checked: counts and sum(total) in DuckDB equal what the sandbox served.",
         "The wall time includes the sandbox generating and encoding every page on the other core.",
+        "Extract stays at a few hundred MiB whatever N (rows go to disk in Arrow batches); the peak comes from "
+        "DuckDB during the load (the merge from the staging dataset), whose memory_limit defaults to 80% of "
+        "the machine's RAM. The rows with memory_limit set show the same load with DuckDB told to spill to disk.",
     ]
     return Section(
         "4. Memory: the pipeline CLI loading N invoices",
-        ["invoices", "lines", "requests", "wall", "invoices/s", "peak RSS"],
+        ["config", "invoices", "lines", "requests", "wall", "invoices/s", "peak RSS"],
         rows,
         notes,
         targets,

@@ -38,6 +38,7 @@ PER_CLIENT = 90  # 3 pages of 30
 
 @dataclass
 class NetRun:
+    kind: str  # ours | wide | baseline | budget
     label: str
     clients: int
     concurrency: int
@@ -73,7 +74,7 @@ def load_once(
         return timer.seconds, step_seconds(pipeline), served, invoices
 
 
-def measure(scale: Scale, label: str, clients: int, concurrency: int, budget: int | None) -> NetRun:
+def measure(scale: Scale, kind: str, label: str, clients: int, concurrency: int, budget: int | None) -> NetRun:
     with SandboxProcess(
         "invoicexpress",
         latency=scale.latency,
@@ -87,6 +88,7 @@ def measure(scale: Scale, label: str, clients: int, concurrency: int, budget: in
         )
     check(invoices == clients * PER_CLIENT, f"network: {invoices} invoices, {clients * PER_CLIENT} expected")
     return NetRun(
+        kind,
         label,
         clients,
         concurrency,
@@ -99,13 +101,29 @@ def measure(scale: Scale, label: str, clients: int, concurrency: int, budget: in
 
 
 def run(scale: Scale) -> Section:
-    runs = [measure(scale, "ours: default concurrency, budget off", scale.net_clients, DEFAULT_CONCURRENCY, None)]
+    runs = [
+        measure(scale, "ours", "ours: default concurrency, budget off", scale.net_clients, DEFAULT_CONCURRENCY, None)
+    ]
+    if scale.wide_concurrency:
+        runs.append(
+            measure(
+                scale,
+                "wide",
+                f"ours with concurrency = {scale.wide_concurrency} (config), budget off",
+                scale.net_clients,
+                scale.wide_concurrency,
+                None,
+            )
+        )
     if scale.baseline_clients:
-        runs.append(measure(scale, "baseline: one request at a time, budget off", scale.baseline_clients, 1, None))
+        runs.append(
+            measure(scale, "baseline", "baseline: one request at a time, budget off", scale.baseline_clients, 1, None)
+        )
     if scale.budget_clients:
         runs.append(
             measure(
                 scale,
+                "budget",
                 f"ours with the budget: sandbox {DOCUMENTED_BUDGET}/min, source {DEFAULT_REQUESTS_PER_MINUTE}/min",
                 scale.budget_clients,
                 DEFAULT_CONCURRENCY,
@@ -135,7 +153,9 @@ def run(scale: Scale) -> Section:
                 fmt_int(r.status_429),
             ]
         )
-        if r is ours:
+        if r.kind == "wide":
+            continue
+        if r.kind == "ours":
             targets.append(
                 Target(
                     "network path vs ideal",
@@ -144,7 +164,7 @@ def run(scale: Scale) -> Section:
                     r.seconds / ideal <= 1.3,
                 )
             )
-        elif r.budget:
+        elif r.kind == "budget":
             targets.append(
                 Target(
                     "rate budget: wall vs requests ÷ budget",
@@ -166,6 +186,17 @@ def run(scale: Scale) -> Section:
         "Every run is checked: invoice and line counts and sum(total) in DuckDB equal what the sandbox served, "
         "and every client's documents were loaded.",
     ]
+    notes.append(
+        "The sandbox process sets TCP_NODELAY on its sockets: Python's http.server otherwise holds every "
+        "response body for the client's delayed ACK (about 40 ms per request on loopback), which no real API "
+        "front server does."
+    )
+    if scale.wide_concurrency:
+        notes.append(
+            f"The default concurrency ({DEFAULT_CONCURRENCY}) caps the speedup over one request at a time at "
+            f"{DEFAULT_CONCURRENCY}x; the run at concurrency {scale.wide_concurrency} (a config setting) shows "
+            "what more requests in flight give. Targets are judged on the default."
+        )
     if scale.baseline_clients != scale.net_clients:
         notes.append(f"The baseline lists {scale.baseline_clients:,} clients; it is compared per request.")
     if scale.budget_clients:
