@@ -6,7 +6,7 @@ UV     := $(BIN)/uv
 STAMP  := $(VENV)/.synced-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo load test test-fast bench lint fmt type check reset clean
+.PHONY: help install demo load query test test-fast bench lint fmt type check reset clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ demo: $(STAMP)  ## start the sandboxes, load them into demo.duckdb and show what
 
 load: $(STAMP)  ## load every configured provider into billing.duckdb (PROVIDERS=a,b to choose)
 	$(BIN)/python -m pipelines.billing load
+
+query: $(STAMP)  ## query the warehouse: make query SQL="SELECT ..." (DB=demo.duckdb to read the demo)
+	$(BIN)/python -m pipelines.query $(if $(DB),--db "$(DB)") $(if $(SQL),"$(SQL)")
 
 reset: $(STAMP)  ## forget one provider's rows and state: make reset PROVIDER=kitchen
 	@test -n "$(PROVIDER)" || { echo "usage: make reset PROVIDER=<name>"; exit 2; }

@@ -24,6 +24,7 @@ import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
 from pipelines.registry import discover
+from pipelines.warehouse import destination
 from sources.shared import stats as run_stats
 from sources.shared.errors import BillingError
 from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES
@@ -57,7 +58,7 @@ class UsageError(Exception):
 
 
 def _config(key: str, default: str) -> str:
-    value = dlt.config.get(key)
+    value: Any = dlt.config.get(key)
     return str(value) if value not in (None, "") else default
 
 
@@ -70,7 +71,7 @@ def make_pipeline(pipeline_name: str | None = None) -> dlt.Pipeline:
     name = pipeline_name or _config("pipeline_name", DEFAULT_PIPELINE)
     pipeline = dlt.pipeline(
         pipeline_name=name,
-        destination=_config("destination_type", DEFAULT_DESTINATION),
+        destination=destination(_config("destination_type", DEFAULT_DESTINATION)),
         dataset_name=_config("dataset_name", DEFAULT_DATASET),
     )
     return _forget_state_of_another_warehouse(pipeline)
@@ -181,6 +182,27 @@ class ProgressPrinter:
                 print(f"  … {stats.progress_line()}", file=self.stream, flush=True)
 
 
+def finish_interrupted_load(pipeline: dlt.Pipeline) -> bool:
+    """Load what an interrupted run extracted but did not load, before extracting anything new.
+
+    dlt keeps such packages and, when asked to run again, loads them *instead of* the new data.
+    Finishing them first means every run also extracts fresh data. The packages carry the dlt
+    state of the rows they hold, so cursors and rows arrive together. Returns False when the
+    packages cannot be loaded (the destination is failing): nothing else is attempted then.
+    """
+    if not pipeline.has_pending_data:
+        return True
+    print("→ completing the load of an interrupted run", file=sys.stderr, flush=True)
+    try:
+        pipeline.normalize()
+        pipeline.load()
+    except Exception as exc:
+        print(f"error: the pending load of an interrupted run could not be completed: {redact(str(exc))}",
+              file=sys.stderr)
+        return False
+    return True
+
+
 def run_provider(pipeline: dlt.Pipeline, provider: Provider, progress_interval: float = 5.0) -> Outcome:
     """Extract, normalize and load one provider; never raises for a provider's own failure."""
     run_stats.forget(provider.name)
@@ -209,7 +231,7 @@ def format_summary(outcomes: Iterable[Outcome]) -> str:
     for o in outcomes:
         s = o.stats
         if s is not None:
-            rows.append((o.provider, o.account or s.account, o.status, f"{s.clients:,}", f"{s.invoices:,}",
+            rows.append((o.provider, o.account or s.account or "-", o.status, f"{s.clients:,}", f"{s.invoices:,}",
                          f"{s.lines:,}", f"{s.unchanged:,}", f"{s.requests:,}", f"{s.retries:,}",
                          f"{s.duration:.1f}s"))
             for reason, count in sorted(s.skipped.items()):
@@ -222,7 +244,7 @@ def format_summary(outcomes: Iterable[Outcome]) -> str:
         else:
             rows.append((o.provider, o.account or "-", o.status, "", "", "", "", "", "", ""))
         if o.message:
-            notes.append(f"  {o.provider}: {o.message}")
+            notes.append(f"  {o.message}" if o.message.startswith(o.provider) else f"  {o.provider}: {o.message}")
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join(["Summary", *lines, *notes])
@@ -256,6 +278,8 @@ def load(requested: str | None = None, *, pipeline_name: str | None = None,
         )
         return EXIT_USAGE
     pipeline = make_pipeline(pipeline_name)
+    if not finish_interrupted_load(pipeline):
+        return EXIT_FAILED
     for provider in runnable:
         outcomes.append(run_provider(pipeline, provider, progress_interval))
     print(format_summary(outcomes), file=sys.stderr)
@@ -272,6 +296,9 @@ def reset(name: str, *, pipeline_name: str | None = None) -> int:
         print(f"error: unknown provider {name!r}; choose from {', '.join(providers)}", file=sys.stderr)
         return EXIT_USAGE
     pipeline = make_pipeline(pipeline_name)
+    # An interrupted run's rows must land before the reset, or they would come back after it.
+    if not finish_interrupted_load(pipeline):
+        return EXIT_FAILED
     deleted = 0
     try:
         with pipeline.sql_client() as client:
@@ -288,9 +315,10 @@ def reset(name: str, *, pipeline_name: str | None = None) -> int:
         print(f"error: could not reach the warehouse: {redact(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     with pipeline.managed_state(extract_state=True) as state:
-        sources_state = state.get("sources", {})
-        sources_state.pop(name, None)
-    # Persist the cleared state to the warehouse with an empty load of the provider's schema.
+        state.get("sources", {}).pop(name, None)
+    # The cleared state goes to the warehouse now, so the next load starts this provider over.
+    pipeline.normalize()
+    pipeline.load()
     print(f"reset {name}: deleted {deleted:,} row(s) and its incremental state", file=sys.stderr)
     return EXIT_OK
 

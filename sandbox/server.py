@@ -210,7 +210,7 @@ class SandboxServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     def start(self) -> SandboxServer:
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"sandbox-{self.app.name}",

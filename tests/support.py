@@ -66,7 +66,11 @@ class Workspace:
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        with duckdb.connect(str(self.db), read_only=True) as con:
+        """Run SQL on the warehouse. The file is attached as `warehouse`, so `billing.invoices`
+        names the dataset unambiguously (the file's own catalog is also called `billing`)."""
+        with duckdb.connect() as con:
+            con.execute(f"ATTACH '{self.db}' AS warehouse (READ_ONLY)")
+            con.execute("USE warehouse")
             return con.execute(sql, list(params)).fetchall()
 
     def scalar(self, sql: str, *params: Any) -> Any:

@@ -40,6 +40,7 @@ class InvoiceXpressSandbox(SandboxApp):
         max_per_page: the largest page served.
         requests_per_minute: the per-account budget; None disables it.
         retry_after: seconds to announce in `Retry-After` on 429 (None: no header, as documented).
+        budget_window: the budget's window in seconds (60 as documented; shorter in tests).
         latency: seconds added to every response.
     """
 
@@ -49,14 +50,14 @@ class InvoiceXpressSandbox(SandboxApp):
                  lines_per_invoice: tuple[int, int] = (1, 5), account_name: str = "sandbox",
                  api_key: str = "ix-sandbox-key-4f1c9a", account_per_page: int = 10,
                  max_per_page: int = 50, requests_per_minute: int | None = DOCUMENTED_BUDGET,
-                 retry_after: float | None = None, latency: float = 0.0) -> None:
+                 retry_after: float | None = None, budget_window: float = 60.0, latency: float = 0.0) -> None:
         super().__init__(latency=latency)
         self.account = Account(seed, clients, invoices_per_client, lines_per_invoice)
         self.account_name = account_name
         self.api_key = api_key
         self.account_per_page = account_per_page
         self.max_per_page = max_per_page
-        self.budget = WindowBudget(requests_per_minute)
+        self.budget = WindowBudget(requests_per_minute, budget_window)
         self.retry_after = retry_after
 
     # --- HTTP ------------------------------------------------------------------------------
@@ -123,6 +124,7 @@ class InvoiceXpressSandbox(SandboxApp):
             return json_response({"error": {"code": "400", "message": "Invalid JSON body."}}, 400)
         wanted = _Filter(body.get("filter") or {})
         start = (page - 1) * per_page
+        invoices: list[Any]
         with self.lock:
             if wanted.everything and not self.account.overrides:
                 total = self.account.invoices_per_client

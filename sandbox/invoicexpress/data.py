@@ -146,7 +146,7 @@ class Account:
         day = dt.date(2023, 1, 1) + dt.timedelta(days=rng.randint(0, 1000))
         due = day + dt.timedelta(days=rng.choice([0, 15, 30, 60]))
 
-        items = []
+        items: list[dict[str, Any]] = []
         for _ in range(rng.randint(*self.lines_per_invoice)):
             product, unit, description = rng.choice(PRODUCTS)
             rate, tax_name, tax_id = rng.choice(TAX_RATES)

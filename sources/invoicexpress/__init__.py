@@ -7,7 +7,7 @@ from typing import Any
 
 import dlt
 
-from sources.invoicexpress.mapping import map_client, map_invoice
+from sources.invoicexpress.mapping import error_message, map_client, map_invoice
 from sources.invoicexpress.settings import (
     ARCHIVED_BOTH,
     DEFAULT_BASE_URL,
@@ -21,7 +21,7 @@ from sources.shared.auth import QueryParamAuth
 from sources.shared.concurrency import bounded_map
 from sources.shared.errors import ConfigurationError, NotFoundError
 from sources.shared.http import ApiClient
-from sources.shared.model import TableWriter
+from sources.shared.model import TableWriter, total_mismatch
 from sources.shared.paginators import PageNumberPaginator, paginate
 from sources.shared.provider import Provider
 from sources.shared.ratelimit import RateBudget
@@ -120,6 +120,7 @@ def invoicexpress_billing(
         budget=RateBudget(requests_per_minute),
         stats=stats,
         max_connections=concurrency + 2,
+        error_message=error_message,
     )
     writer = TableWriter()
     with api:
@@ -176,11 +177,11 @@ def invoicexpress_billing(
 
 def _write(writer: TableWriter, document: dict[str, Any], account: str, stats: RunStats) -> Iterator[Any]:
     try:
-        mapped, mismatch = map_invoice(document, account)
+        mapped = map_invoice(document, account)
     except ValueProblem as problem:
         stats.skip(f"document not mapped: {problem}", to_text(document.get("id")))
         return
-    if mismatch:
+    if total_mismatch(mapped.invoice):
         stats.add(mismatches=1)
     stats.add(invoices=1, lines=len(mapped.items))
     yield from writer.add_invoice(mapped)

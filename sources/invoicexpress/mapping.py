@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from sources.invoicexpress.settings import PROVIDER
-from sources.shared.model import MappedInvoice
+from sources.shared.model import TOTAL_TOLERANCE, MappedInvoice
 from sources.shared.values import (
     ValueProblem,
     dumps,
@@ -20,7 +20,6 @@ from sources.shared.values import (
     to_text,
 )
 
-TOLERANCE = Decimal("0.01")
 ZERO = Decimal(0)
 
 # providers.md §1.4 [DOC]: `currency` is a name ("Euro"), not an ISO code. Names seen in the
@@ -52,6 +51,34 @@ STATUS_MAP = {
 
 # providers.md §1.4 [3P legacy fixture]: drafts carry `draft` or `rascunho` as their number.
 DRAFT_NUMBERS = {"draft", "rascunho", ""}
+
+
+def error_message(body: Any) -> str | None:
+    """The message of an InvoiceXpress error body, whichever of its shapes it takes.
+
+    providers.md §1.5 [DOC spec schemas, 3P]: `{"errors":{"error": ...}}` (401, 404 documents),
+    `{"errors":[{"error": ...}]}` (404 clients, real 422s), `{"error":{"code", "message"}}`
+    (400/409/422), `{"errors":{field: [messages]}}` and `{"message": ...}`.
+    """
+    if not isinstance(body, dict):
+        return None
+    found: list[str] = []
+    errors = body.get("errors")
+    if isinstance(errors, dict):
+        for field_name, value in errors.items():
+            values = value if isinstance(value, list) else [value]
+            prefix = "" if field_name == "error" else f"{field_name}: "
+            found += [f"{prefix}{v}" for v in values]
+    elif isinstance(errors, list):
+        found += [str(e.get("error") or e) if isinstance(e, dict) else str(e) for e in errors]
+    error = body.get("error")
+    if isinstance(error, dict):
+        found.append(" ".join(str(p) for p in (error.get("code"), error.get("message")) if p))
+    elif error:
+        found.append(str(error))
+    if body.get("message"):
+        found.append(str(body["message"]))
+    return "; ".join(found) or None
 
 
 def currency_code(name: Any) -> str:
@@ -101,12 +128,11 @@ def _retention_rate(value: Any) -> Decimal | None:
         return None
 
 
-def map_invoice(invoice: dict[str, Any], account: str) -> tuple[MappedInvoice, bool]:
+def map_invoice(invoice: dict[str, Any], account: str) -> MappedInvoice:
     """Map one document of `POST /clients/{id}/invoices.json` to canonical rows.
 
-    Returns:
-        The mapped invoice and whether its own figures disagree with the total rule (the
-        provider's total is kept and the caller counts the mismatch).
+    When the document's figures disagree with its retention rate, the provider's `total` is
+    kept and the row breaks the total rule, for the caller to count (`model.total_mismatch`).
 
     Raises:
         ValueProblem: a value that cannot be mapped without guessing.
@@ -129,14 +155,13 @@ def map_invoice(invoice: dict[str, Any], account: str) -> tuple[MappedInvoice, b
     # providers.md §1.4 [3P legacy fixture]: total = before_taxes + taxes − withheld retention;
     # the withheld amount itself is not a field, so it is the difference (canonical-model.md).
     withholding = before_taxes + taxes - total
-    mismatch = False
     rate = _retention_rate(invoice.get("retention"))
     if rate is not None:
         expected = (before_taxes * rate / 100).quantize(Decimal("0.01"))
-        if abs(withholding - expected) > TOLERANCE:
+        if abs(withholding - expected) > TOTAL_TOLERANCE:
             # The figures disagree with the retention rate: keep the provider's total, report
             # the withholding the rate implies, and let the mismatch be counted, not hidden.
-            withholding, mismatch = expected, True
+            withholding = expected
 
     row = {
         "provider": PROVIDER,
@@ -171,13 +196,14 @@ def map_invoice(invoice: dict[str, Any], account: str) -> tuple[MappedInvoice, b
         "raw": dumps(invoice),
     }
     items = [map_item(item, account, invoice_id, n) for n, item in enumerate(invoice.get("items") or [], 1)]
-    return MappedInvoice(row, items), mismatch
+    return MappedInvoice(row, items)
 
 
 def map_item(item: dict[str, Any], account: str, invoice_id: str, line_number: int) -> dict[str, Any]:
     """One line of a document. Lines have no id: the key is the 1-based position
     (providers.md §1.4 [INF])."""
-    tax = item.get("tax") if isinstance(item.get("tax"), dict) else {}
+    tax_object = item.get("tax")
+    tax: dict[str, Any] = tax_object if isinstance(tax_object, dict) else {}
     return {
         "provider": PROVIDER,
         "account": account,

@@ -118,6 +118,9 @@ class ApiClient:
         budget: the account's proactive rate budget.
         stats: counters updated with requests and retries.
         max_connections: connection pool size; at least the number of parallel workers.
+        error_message: reads the provider's documented error envelope from a decoded error body
+            and returns its message, or None; the error then quotes that message (the raw body
+            excerpt otherwise).
         sleep: injectable for tests.
     """
 
@@ -136,6 +139,7 @@ class ApiClient:
         budget: RateBudget | None = None,
         stats: RunStats | None = None,
         max_connections: int = 16,
+        error_message: Callable[[Any], str | None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.provider = provider
@@ -147,6 +151,7 @@ class ApiClient:
         self.budget = budget or RateBudget(None)
         self.stats = stats or RunStats(provider, account)
         self._sleep = sleep
+        self._error_message = error_message
         self._client = httpx.Client(
             base_url=self.base_url,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
@@ -229,7 +234,7 @@ class ApiClient:
                 raise AuthenticationError(
                     self.provider,
                     self.account,
-                    f"{method} {url} was refused with HTTP {status}: {excerpt(response.text)}",
+                    f"{method} {url} was refused with HTTP {status}: {self._detail(response)}",
                     self.auth_hint,
                     status=status,
                     url=url,
@@ -243,7 +248,7 @@ class ApiClient:
                 raise HttpStatusError(
                     self.provider,
                     self.account,
-                    f"{method} {url} failed with HTTP {status} after {attempt} attempt(s): {excerpt(response.text)}",
+                    f"{method} {url} failed with HTTP {status} after {attempt} attempt(s): {self._detail(response)}",
                     "the provider is rate limiting or failing; try again later",
                     status=status,
                     url=url,
@@ -272,7 +277,7 @@ class ApiClient:
                 raise NotFoundError(
                     self.provider,
                     self.account,
-                    f"{method} {url} answered HTTP 404: {excerpt(response.text)}",
+                    f"{method} {url} answered HTTP 404: {self._detail(response)}",
                     status=status,
                     url=url,
                 )
@@ -280,11 +285,22 @@ class ApiClient:
                 raise HttpStatusError(
                     self.provider,
                     self.account,
-                    f"{method} {url} failed with HTTP {status}: {excerpt(response.text)}",
+                    f"{method} {url} failed with HTTP {status}: {self._detail(response)}",
                     status=status,
                     url=url,
                 )
             return ApiResponse(status, response.headers, self._decode(response, method, url), url)
+
+    def _detail(self, response: httpx.Response) -> str:
+        """The provider's own error message when its envelope can be read, else a body excerpt."""
+        if self._error_message is not None and response.content:
+            try:
+                message = self._error_message(loads(response.content))
+            except (ValueError, TypeError, AttributeError, KeyError):
+                message = None
+            if message:
+                return excerpt(message)
+        return excerpt(response.text)
 
     def _decode(self, response: httpx.Response, method: str, url: str) -> Any:
         if not response.content:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import dlt
@@ -166,6 +167,26 @@ class _RawJsonHintNotice(logging.Filter):
 
 
 logging.getLogger("dlt").addFilter(_RawJsonHintNotice())
+
+
+TOTAL_TOLERANCE = Decimal("0.01")
+
+
+def total_mismatch(invoice: Mapping[str, Any]) -> bool:
+    """Whether an invoice row breaks the contract's rule
+    `total = subtotal + tax_total + shipping_total − withholding_total` by more than 0.01.
+
+    Such a row keeps the provider's `total`; the caller counts the mismatch for the run summary.
+    A row missing one of the figures cannot be checked and is not counted.
+    """
+    parts: list[Decimal] = [
+        invoice[k] for k in ("subtotal", "tax_total", "shipping_total", "withholding_total", "total")
+        if invoice.get(k) is not None
+    ]
+    if len(parts) < 5:
+        return False
+    subtotal, tax, shipping, withholding, total = parts
+    return abs(subtotal + tax + shipping - withholding - total) > TOTAL_TOLERANCE
 
 
 @dataclass

@@ -12,6 +12,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
 import pendulum
 import simplejson
 
@@ -19,7 +20,7 @@ import simplejson
 # reported as a mapping error rather than rounded.
 MONEY_PRECISION = 18
 MONEY_SCALE = 6
-_MAX_ABS = Decimal(10) ** (MONEY_PRECISION - MONEY_SCALE)
+_INTEGER_DIGITS = MONEY_PRECISION - MONEY_SCALE
 _QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
 
 
@@ -32,9 +33,20 @@ def loads(data: bytes | str) -> Any:
     return simplejson.loads(data, use_decimal=True)
 
 
+def _exact_number(value: Any) -> Any:
+    if type(value) is Decimal:
+        return orjson.Fragment(str(value))
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def dumps(obj: Any) -> str:
-    """Encode JSON compactly, writing `Decimal` values back as the numbers they were."""
-    return simplejson.dumps(obj, use_decimal=True, separators=(",", ":"), ensure_ascii=False)
+    """Encode JSON compactly, writing `Decimal` values back as the numbers they were
+    (`1.10` stays `1.10`). orjson writes them as raw fragments, several times faster than a
+    Python encoder; integers beyond 64 bits, which orjson refuses, go through simplejson."""
+    try:
+        return orjson.dumps(obj, default=_exact_number).decode()
+    except orjson.JSONEncodeError:
+        return simplejson.dumps(obj, use_decimal=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def to_decimal(value: Any, *, field: str = "value") -> Decimal | None:
@@ -51,26 +63,29 @@ def to_decimal(value: Any, *, field: str = "value") -> Decimal | None:
         ValueProblem: for a float (a decoding bug upstream), a non-numeric string, a value
             with more than six decimals or too large for DECIMAL(18, 6).
     """
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise ValueProblem(f"{field}: expected a number, got boolean {value!r}")
-    if isinstance(value, float):
-        raise ValueProblem(f"{field}: a float reached the money path ({value!r}); decode JSON with values.loads")
-    if isinstance(value, Decimal):
+    # The hot path of every mapping: types are tested by identity, cheapest first.
+    kind = type(value)
+    if kind is Decimal:
         number = value
-    elif isinstance(value, int):
+    elif kind is int:
         number = Decimal(value)
-    elif isinstance(value, str):
+    elif kind is str:
+        text = value.strip()
+        if not text:
+            return None
         try:
-            number = Decimal(value.strip().replace(" ", ""))
+            number = Decimal(text.replace(" ", ""))
         except InvalidOperation:
             raise ValueProblem(f"{field}: {value!r} is not a number") from None
+    elif value is None:
+        return None
+    elif kind is float:
+        raise ValueProblem(f"{field}: a float reached the money path ({value!r}); decode JSON with values.loads")
     else:
-        raise ValueProblem(f"{field}: expected a number, got {type(value).__name__}")
+        raise ValueProblem(f"{field}: expected a number, got {kind.__name__} {value!r}")
     if not number.is_finite():
         raise ValueProblem(f"{field}: {value!r} is not a finite number")
-    if abs(number) >= _MAX_ABS or number != number.quantize(_QUANTUM, rounding="ROUND_DOWN"):
+    if number.adjusted() >= _INTEGER_DIGITS or number.quantize(_QUANTUM) != number:
         raise ValueProblem(f"{field}: {value!r} does not fit DECIMAL({MONEY_PRECISION}, {MONEY_SCALE}) exactly")
     return number
 

@@ -1,0 +1,418 @@
+"""A faithful simulator of the Fohlio REST API (apidocs.fohlio.com; providers.md §4).
+
+Endpoints, all under the documented server root (`/be/openapi` on app.fohlio.com; here the
+sandbox's own root):
+
+    GET /contacts              bare array; page, per_page (default 25, 1..100), updated_since
+                               (Unix seconds), category_types[] (repeatable)
+    GET /client_invoices       bare array; page, per_page, updated_since, project_id
+    GET /client_invoices/{id}  one invoice
+    GET /team                  the team dump: its projects with `project_currency`
+
+Readings where the docs are silent, each a choice a test can rely on:
+
+- Auth: the `authorization` header carries the token. The docs do not say raw or
+  `Bearer <token>`; by default both are accepted (`auth_mode="either"`); `auth_mode="raw"` or
+  `"bearer"` accepts only one form. Anything else answers 401 `{"error": "Unauthorized"}`.
+- A `per_page` outside 1..100 or a non-integer parameter answers 400, as schema validation of
+  the published OpenAPI would.
+- `updated_since` keeps records updated at or after that second (`honour_updated_since=False`
+  simulates an API that ignores it and always lists everything).
+- Lists are ordered by id, so pages are stable; a page past the end is an empty array.
+- The list endpoint embeds the client with `categories[]` and `priority` flags on addresses and
+  people, the single GET with one `category` object: the schema drift the docs show.
+- Rate limit: none is published. With `requests_per_minute` set, requests beyond that many per
+  `rate_window` seconds (per token) answer 429 with a `Retry-After` header.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import re
+from decimal import Decimal
+from typing import Any
+
+from sandbox.fohlio.data import (
+    _CURRENCIES,
+    SECOND_TAX_RATE,
+    TAX_RATE,
+    Contact,
+    Invoice,
+    Team,
+    generate,
+    iso,
+    money,
+)
+from sandbox.server import Request, Response, SandboxApp, WindowBudget, json_response
+
+DEFAULT_TOKEN = "fohlio-sandbox-token-7f3a9c"
+_INVOICE_PATH = re.compile(r"^/client_invoices/([^/]+)$")
+_ZERO_BALANCE = {"paid", "deposited", "void", "revised"}
+
+
+class BadRequest(Exception):
+    """A query parameter the published schema would reject."""
+
+
+class FohlioSandbox(SandboxApp):
+    """The Fohlio API over seeded data, with mutation methods for tests.
+
+    Args:
+        seed: the generator's seed.
+        latency: seconds added to every response.
+        clients: contacts of the `client` category.
+        other_contacts: contacts of the other categories (suppliers, manufacturers...).
+        projects: projects, each with one client.
+        invoices: client invoices in total, spread over the projects.
+        api_key: the valid token.
+        auth_mode: `either`, `raw` or `bearer` (see the module docstring).
+        currency: the team's default currency, which the API never shows; None makes invoices
+            with no project or client currency impossible to price.
+        requests_per_minute: requests allowed per `rate_window` seconds; None for no limit.
+        rate_window: the window of the rate limit, in seconds.
+        honour_updated_since: False to ignore `updated_since` like an API that does not support it.
+    """
+
+    name = "fohlio"
+
+    def __init__(
+        self,
+        seed: int = 42,
+        latency: float = 0.0,
+        *,
+        clients: int = 8,
+        other_contacts: int = 5,
+        projects: int = 7,
+        invoices: int = 60,
+        api_key: str = DEFAULT_TOKEN,
+        auth_mode: str = "either",
+        currency: str | None = "USD",
+        requests_per_minute: int | None = None,
+        rate_window: float = 60.0,
+        honour_updated_since: bool = True,
+    ) -> None:
+        super().__init__(latency=latency)
+        if auth_mode not in {"either", "raw", "bearer"}:
+            raise ValueError(f"auth_mode must be either, raw or bearer, not {auth_mode!r}")
+        self.api_key = api_key
+        self.auth_mode = auth_mode
+        self.honour_updated_since = honour_updated_since
+        self.budget = WindowBudget(requests_per_minute, rate_window)
+        self.team: Team = generate(
+            random.Random(seed),
+            clients=clients,
+            other_contacts=other_contacts,
+            projects=projects,
+            invoices=invoices,
+            default_currency=currency or "",
+            now=self.now(),
+        )
+
+    @staticmethod
+    def now() -> dt.datetime:
+        return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+    # --- HTTP ---------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        token = self._token(request.headers.get("authorization"))
+        if token is None:
+            return json_response({"error": "Unauthorized"}, 401)
+        wait = self.budget.check(token)
+        if wait is not None:
+            return json_response(
+                {"error": "Too Many Requests"}, 429, {"Retry-After": str(max(1, round(wait)))}
+            )
+        if request.method != "GET":
+            return json_response({"error": "Not Found"}, 404)
+        try:
+            with self.lock:
+                if request.path == "/contacts":
+                    return json_response(self._list_contacts(request))
+                if request.path == "/client_invoices":
+                    return json_response(self._list_invoices(request))
+                if request.path == "/team":
+                    return json_response(self.render_team())
+                match = _INVOICE_PATH.match(request.path)
+                if match:
+                    invoice = (
+                        self.team.invoices.get(int(match.group(1))) if match.group(1).isdigit() else None
+                    )
+                    if invoice is None:
+                        return json_response({"error": "Not Found"}, 404)
+                    return json_response(self.render_invoice(invoice, single=True))
+        except BadRequest as exc:
+            return json_response({"error": str(exc)}, 400)
+        return json_response({"error": "Not Found"}, 404)
+
+    def _token(self, header: str | None) -> str | None:
+        if not header:
+            return None
+        raw_ok = header == self.api_key
+        bearer_ok = header == f"Bearer {self.api_key}"
+        accepted = {"either": raw_ok or bearer_ok, "raw": raw_ok, "bearer": bearer_ok}[self.auth_mode]
+        return self.api_key if accepted else None
+
+    @staticmethod
+    def _int(request: Request, name: str, default: int | None) -> int | None:
+        value = request.arg(name)
+        if value is None or value == "":
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise BadRequest(f"{name} must be an integer") from None
+
+    def _page(self, request: Request, records: list[Any]) -> list[Any]:
+        page = self._int(request, "page", 1) or 1
+        per_page = self._int(request, "per_page", 25)
+        if per_page is None or not 1 <= per_page <= 100:
+            raise BadRequest("per_page must be between 1 and 100")
+        if page < 1:
+            raise BadRequest("page must be at least 1")
+        start = (page - 1) * per_page
+        return records[start : start + per_page]
+
+    def _since(self, request: Request) -> dt.datetime | None:
+        since = self._int(request, "updated_since", None)
+        if since is None or not self.honour_updated_since:
+            return None
+        return dt.datetime.fromtimestamp(since, dt.UTC)
+
+    def _list_contacts(self, request: Request) -> list[dict[str, Any]]:
+        types = set(request.args("category_types[]"))
+        since = self._since(request)
+        chosen = [
+            c
+            for _, c in sorted(self.team.contacts.items())
+            if (not types or c.category_type in types) and (since is None or c.updated_at >= since)
+        ]
+        return [self.render_contact(c) for c in self._page(request, chosen)]
+
+    def _list_invoices(self, request: Request) -> list[dict[str, Any]]:
+        since = self._since(request)
+        project_id = self._int(request, "project_id", None)
+        chosen = [
+            i
+            for _, i in sorted(self.team.invoices.items())
+            if (project_id is None or i.project_id == project_id) and (since is None or i.updated_at >= since)
+        ]
+        return [self.render_invoice(i, single=False) for i in self._page(request, chosen)]
+
+    # --- rendering ----------------------------------------------------------------------
+
+    def render_contact(self, contact: Contact, *, embedded_in_list: bool = False) -> dict[str, Any]:
+        """A contact as the API shows it; `embedded_in_list` gives the list-page drift."""
+        body: dict[str, Any] = {"id": contact.id, "name": contact.name, "data": dict(contact.data)}
+        if embedded_in_list:
+            body["addresses"] = [{**a, "priority": i == 0} for i, a in enumerate(contact.addresses)]
+            body["people"] = [{**p, "priority": p["email"].startswith("accounts@")} for p in contact.people]
+            body["categories"] = [{"id": contact.category_id, "type": contact.category_type}]
+        else:
+            body["addresses"] = [dict(a) for a in contact.addresses]
+            body["people"] = [dict(p) for p in contact.people]
+            body["category"] = {"id": contact.category_id, "type": contact.category_type}
+        return body
+
+    def figures(self, invoice: Invoice) -> dict[str, Decimal]:
+        """The invoice's amounts, computed from its lines and status."""
+        amount = sum((i.quantity * i.price for i in invoice.items), Decimal(0))
+        taxable = sum((i.quantity * i.price for i in invoice.items if i.taxable), Decimal(0))
+        second = sum((i.quantity * i.price for i in invoice.items if i.second_taxable), Decimal(0))
+        tax = money(taxable * TAX_RATE + second * SECOND_TAX_RATE)
+        amount = money(amount)
+        total = amount + tax
+        if invoice.status in _ZERO_BALANCE:
+            balance = Decimal("0.00")
+        elif invoice.status == "paid_partially":
+            balance = money(total * (1 - invoice.paid_share))
+        else:
+            balance = total
+        paid = Decimal("0.00") if invoice.status in {"void", "revised"} else total - balance
+        services = money(sum((i.quantity * i.price for i in invoice.items if i.is_service), Decimal(0)))
+        return {
+            "amount": amount,
+            "tax_amount": tax,
+            "taxable_amount": money(taxable),
+            "amount_with_tax": total,
+            "balance": balance,
+            "balance_transactions_amount": paid,
+            "services_amount": services,
+            "products_amount": amount - services,
+        }
+
+    def payment_terms(self, invoice: Invoice, total: Decimal) -> list[dict[str, Any]]:
+        """Terms splitting the total, amounts as strings (as documented), in stored order."""
+        if not invoice.term_days:
+            return []
+        base = (invoice.invoice_date or invoice.created_at.date().isoformat())[:10]
+        start = dt.date.fromisoformat(base)
+        share = money(total / len(invoice.term_days))
+        terms = []
+        for n, days in enumerate(invoice.term_days):
+            amount = share if n < len(invoice.term_days) - 1 else total - share * (len(invoice.term_days) - 1)
+            terms.append(
+                {
+                    "id": f"pt-{invoice.id}-{n + 1}",
+                    "amount": f"{amount:.2f}",
+                    "due_date": (start + dt.timedelta(days=days)).isoformat(),
+                    "payment_terms": "Due on receipt" if days == 0 else f"Net {days}",
+                }
+            )
+        return terms
+
+    def render_invoice(self, invoice: Invoice, *, single: bool) -> dict[str, Any]:
+        """An invoice as `GET /client_invoices` (single=False) or `/client_invoices/{id}` shows it."""
+        f = self.figures(invoice)
+        client = self.team.contacts[invoice.client_id]
+        return {
+            "id": invoice.id,
+            "project_id": invoice.project_id,
+            "status": invoice.status,
+            "invoice_date": invoice.invoice_date,
+            "note": invoice.note,
+            "payment_terms": self.payment_terms(invoice, f["amount_with_tax"]),
+            "label": invoice.label,
+            "created_at": iso(invoice.created_at),
+            "updated_at": iso(invoice.updated_at),
+            "tax_amount": f["tax_amount"],
+            "taxable_amount": f["taxable_amount"],
+            "amount": f["amount"],
+            "amount_with_tax": f["amount_with_tax"],
+            "balance": f["balance"],
+            "retainer_amount": Decimal("0.00"),
+            "products_amount": f["products_amount"],
+            "services_amount": f["services_amount"],
+            "balance_transactions_amount": f["balance_transactions_amount"],
+            "client": self.render_contact(client, embedded_in_list=not single),
+            "items": [
+                {
+                    "id": i.id,
+                    "name": i.name,
+                    "description": i.description,
+                    "unit_type": i.unit_type,
+                    "quantity": i.quantity,
+                    "price": i.price,
+                    "taxable": i.taxable,
+                    "second_taxable": i.second_taxable,
+                    "project_item_id": i.project_item_id,
+                }
+                for i in invoice.items
+            ],
+            "client_proposal_id": invoice.client_proposal_id,
+            "purchase_order_ids": list(invoice.purchase_order_ids),
+        }
+
+    def render_team(self) -> dict[str, Any]:
+        """The team dump, reduced to what it documents about projects and their currency."""
+        projects = []
+        for p in self.team.projects.values():
+            currency = None
+            if p.currency:
+                cid, name = _CURRENCIES[p.currency]
+                currency = {"id": cid, "iso_code": p.currency, "name": name}
+            projects.append(
+                {
+                    "id": p.id,
+                    "name": p.name,
+                    "client": {"id": p.client_id, "name": self.team.contacts[p.client_id].name},
+                    "billing_client": {"id": p.client_id, "name": self.team.contacts[p.client_id].name},
+                    "project_currency": {
+                        "enabled": p.currency is not None,
+                        "currency": currency,
+                        "exchange_rates": [],
+                    },
+                }
+            )
+        return {"id": self.team.id, "name": self.team.name, "projects": projects, "project_items": []}
+
+    # --- what the data holds ------------------------------------------------------------
+
+    def currency_of(self, invoice: Invoice) -> str | None:
+        """The invoice's currency by the sandbox's own rule (see `sandbox.fohlio.data`)."""
+        project = self.team.projects[invoice.project_id]
+        if project.currency:
+            return project.currency
+        client_currency = self.team.contacts[invoice.client_id].data.get("currency")
+        if client_currency:
+            return str(client_currency).upper()
+        return self.team.default_currency or None
+
+    def summary(self) -> dict[str, Any]:
+        with self.lock:
+            totals: dict[str, Decimal] = {}
+            unknown = 0
+            for invoice in self.team.invoices.values():
+                currency = self.currency_of(invoice)
+                if currency is None:
+                    unknown += 1
+                    continue
+                totals[currency] = totals.get(currency, Decimal(0)) + self.figures(invoice)["amount_with_tax"]
+            result: dict[str, Any] = {
+                "clients": sum(1 for c in self.team.contacts.values() if c.category_type == "client"),
+                "invoices": len(self.team.invoices),
+                "lines": sum(len(i.items) for i in self.team.invoices.values()),
+                "totals": dict(sorted(totals.items())),
+            }
+            if unknown:
+                result["currency_unknown"] = unknown
+            return result
+
+    def pipeline_env(self, base_url: str) -> dict[str, str]:
+        env = {"SOURCES__FOHLIO__BASE_URL": base_url, "SOURCES__FOHLIO__API_KEY": self.api_key}
+        if self.auth_mode == "bearer":
+            env["SOURCES__FOHLIO__AUTH_SCHEME"] = "Bearer"
+        if self.team.default_currency:
+            env["SOURCES__FOHLIO__CURRENCY"] = self.team.default_currency
+        return env
+
+    # --- mutations, as the real API would apply them --------------------------------------
+
+    def update_invoice(
+        self, invoice_id: int, *, updated_at: dt.datetime | None = None, **fields: Any
+    ) -> None:
+        """Change invoice fields (`status`, `note`, `label`, `invoice_date`...) and bump `updated_at`.
+
+        `updated_at` overrides the new timestamp, e.g. to simulate a change committed late.
+        """
+        with self.lock:
+            invoice = self.team.invoices[invoice_id]
+            for name, value in fields.items():
+                if not hasattr(invoice, name):
+                    raise AttributeError(name)
+                setattr(invoice, name, value)
+            invoice.updated_at = updated_at or self.now()
+
+    def update_line(self, invoice_id: int, index: int, **fields: Any) -> None:
+        """Change one line (`quantity`, `price`, `name`...); the invoice's figures follow."""
+        with self.lock:
+            item = self.team.invoices[invoice_id].items[index]
+            for name, value in fields.items():
+                setattr(item, name, value)
+            self.team.invoices[invoice_id].updated_at = self.now()
+
+    def remove_line(self, invoice_id: int, index: int) -> None:
+        """Delete one line of an invoice; its figures follow and `updated_at` moves."""
+        with self.lock:
+            invoice = self.team.invoices[invoice_id]
+            del invoice.items[index]
+            invoice.updated_at = self.now()
+
+    def update_client(self, contact_id: int, **fields: Any) -> None:
+        """Change a contact (`name`, `data`...)."""
+        with self.lock:
+            contact = self.team.contacts[contact_id]
+            for name, value in fields.items():
+                setattr(contact, name, value)
+            contact.updated_at = self.now()
+
+    def max_updated_at(self) -> dt.datetime:
+        """The highest invoice `updated_at` the sandbox holds."""
+        with self.lock:
+            return max(i.updated_at for i in self.team.invoices.values())
+
+
+def create_app(seed: int = 42, latency: float = 0.0, **options: Any) -> FohlioSandbox:
+    """A Fohlio sandbox; `options` are `FohlioSandbox`'s keyword arguments."""
+    return FohlioSandbox(seed, latency, **options)

@@ -1,0 +1,247 @@
+"""Kitchen records → canonical rows. Pure functions: no I/O, no config, inputs never mutated.
+
+Every quirk handled here names where it is documented (`providers.md` §3, `canonical-model.md`).
+A record that cannot be mapped without guessing raises `ValueProblem`; the source counts it as
+skipped and carries on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from sources.shared.model import MappedInvoice
+from sources.shared.values import (
+    ValueProblem,
+    dumps,
+    parse_date,
+    parse_timestamp,
+    to_decimal,
+    to_text,
+)
+
+PROVIDER = "kitchen"
+
+# canonical-model.md, status table: Kitchen's words are the canonical words.
+# providers.md §3.4 [DOC legacy]: the enum is draft, open, paid, void, uncollectible.
+STATUSES = {
+    "draft": "draft",
+    "open": "open",
+    "paid": "paid",
+    "void": "void",
+    "uncollectible": "uncollectible",
+}
+
+_ZERO = Decimal("0")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_SNAKE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[\s\-]+")
+
+
+def client_names(clients: list[Mapping[str, Any]]) -> dict[str, str | None]:
+    """The id → name map used to fill `client_name` on invoices.
+
+    Args:
+        clients: Kitchen client (user) objects as listed by `GET /api/clients`.
+    """
+    names: dict[str, str | None] = {}
+    for client in clients:
+        client_id = to_text(client.get("id"))
+        if client_id is not None:
+            names[client_id] = to_text(client.get("name"))
+    return names
+
+
+def map_client(client: Mapping[str, Any], account: str) -> dict[str, Any]:
+    """Map one Kitchen client (a user of group `client`) to a canonical `clients` row.
+
+    Raises:
+        ValueProblem: the client has no id or an unreadable timestamp.
+    """
+    client_id = to_text(client.get("id"))
+    if not client_id:
+        raise ValueProblem("client without an id")
+    return {
+        "provider": PROVIDER,
+        "account": account,
+        "client_id": client_id,
+        "name": to_text(client.get("name")),
+        "email": to_text(client.get("email")),
+        # providers.md §3.2 [DOC]: the client object has no country and no tax id.
+        "country": None,
+        "tax_id": None,
+        "created_at": parse_timestamp(client.get("created_at"), field="created_at"),
+        "updated_at": parse_timestamp(client.get("updated_at"), field="updated_at"),
+        "raw": dumps(client),
+    }
+
+
+def invoice_updated_at(invoice: Mapping[str, Any]) -> dt.datetime | None:
+    """The invoice's `updated_at`, the incremental cursor (providers.md §3.3 [INF])."""
+    return parse_timestamp(invoice.get("updated_at"), field="updated_at")
+
+
+def canonical_status(status: Any) -> str:
+    """Kitchen's status word → the canonical word.
+
+    Raises:
+        ValueProblem: a word outside the documented enum; it is reported, never guessed.
+    """
+    word = to_text(status)
+    canonical = STATUSES.get((word or "").strip().lower())
+    if canonical is None:
+        raise ValueProblem(f"status: unknown Kitchen status {status!r}")
+    return canonical
+
+
+def balance_due(status: str, total: Decimal) -> Decimal | None:
+    """canonical-model.md, Kitchen column: the total when open or uncollectible, 0 when paid or
+    void, NULL for drafts (nothing is owed yet)."""
+    if status in ("open", "uncollectible"):
+        return total
+    if status in ("paid", "void"):
+        return _ZERO
+    return None
+
+
+def _currency(value: Any) -> str:
+    # providers.md §3.4 [DOC]: `currency` is an ISO 4217 code; upper-cased in case it comes lower.
+    code = (to_text(value) or "").strip().upper()
+    if not _CURRENCY.match(code):
+        raise ValueProblem(f"currency: {value!r} is not an ISO 4217 code")
+    return code
+
+
+def _document_type(value: Any) -> str:
+    # canonical-model.md: `type` in snake_case; providers.md §3.4 [DOC]: always "invoice" today.
+    text = (to_text(value) or "").strip()
+    return _SNAKE.sub("_", text).lower() if text else "invoice"
+
+
+def _amount_or_zero(invoice: Mapping[str, Any], name: str) -> Decimal:
+    # canonical-model.md: discount and shipping are 0 when none.
+    value = to_decimal(invoice.get(name), field=name)
+    return _ZERO if value is None else value
+
+
+def _amount_or_sum(invoice: Mapping[str, Any], name: str, parts: str) -> Decimal:
+    # providers.md §3.4: the invoice object documents `tax_amount`/`discount_amount`, but the list
+    # sample (seed 003) sends only `tax_items[]`; without the total, the items' amounts add up to it.
+    value = to_decimal(invoice.get(name), field=name)
+    if value is not None:
+        return value
+    items = invoice.get(parts) or []
+    if not isinstance(items, list):
+        raise ValueProblem(f"{parts} is not a list")
+    total = _ZERO
+    for item in items:
+        amount = to_decimal(item.get("amount") if isinstance(item, Mapping) else None, field=f"{parts}[].amount")
+        if amount is None:
+            raise ValueProblem(f"{parts}: an item has no amount")
+        total += amount
+    return total
+
+
+def map_item(item: Mapping[str, Any], account: str, invoice_id: str, line_number: int) -> dict[str, Any]:
+    """Map one Kitchen line item to a canonical `invoice_items` row.
+
+    `amount` is read as the price of one unit, so the line's subtotal is `quantity x amount`
+    (canonical-model.md, Kitchen lines). The docs only call it the item's amount; this is the
+    reading under which the item's `quantity` means anything: a "2.00" x 150.00 line is worth
+    300.00. Were `amount` the line total, unit_price and subtotal would be off by the quantity
+    on every line whose quantity is not 1.
+
+    Raises:
+        ValueProblem: quantity or amount missing or not a number.
+    """
+    if not isinstance(item, Mapping):
+        raise ValueProblem(f"items[{line_number}]: expected an object, got {type(item).__name__}")
+    # providers.md §3.4 [DOC]: `quantity` is a string ("1.00").
+    quantity = to_decimal(item.get("quantity"), field="items[].quantity")
+    unit_price = to_decimal(item.get("amount"), field="items[].amount")
+    if quantity is None or unit_price is None:
+        raise ValueProblem(f"items[{line_number}]: quantity and amount are required")
+    subtotal = to_decimal(quantity * unit_price, field="items[].quantity x amount")
+    return {
+        "provider": PROVIDER,
+        "account": account,
+        "invoice_id": invoice_id,
+        "line_number": line_number,
+        "item_id": to_text(item.get("id")),
+        "name": to_text(item.get("title")),
+        "description": to_text(item.get("description")),
+        "quantity": quantity,
+        "unit": None,
+        "unit_price": unit_price,
+        # providers.md §3.4 [DOC]: discounts and taxes are per invoice, never per line.
+        "discount_amount": _ZERO,
+        "tax_rate": None,
+        "tax_amount": None,
+        "subtotal": subtotal,
+        "total": None,
+        "raw": dumps(item),
+    }
+
+
+def map_invoice(invoice: Mapping[str, Any], account: str, names: Mapping[str, str | None]) -> MappedInvoice:
+    """Map one Kitchen invoice and its `items[]` to canonical rows.
+
+    Args:
+        invoice: the invoice object as `GET /api/invoices` lists it.
+        account: the workspace, stored in the `account` column.
+        names: client id → name, from the clients listing; the invoice carries only the id.
+
+    Raises:
+        ValueProblem: no id, no total, an unknown status or currency, an unreadable date or amount.
+    """
+    invoice_id = to_text(invoice.get("id"))
+    if not invoice_id:
+        raise ValueProblem("invoice without an id")
+    status = canonical_status(invoice.get("status"))
+    total = to_decimal(invoice.get("total_amount"), field="total_amount")
+    if total is None:
+        raise ValueProblem("total_amount is missing")
+    tax = _amount_or_sum(invoice, "tax_amount", "tax_items")
+    shipping = _amount_or_zero(invoice, "shipping_amount")
+    # providers.md §3.2 [DOC]: `client` is a user id and may be null (an invoice with no client).
+    client_id = to_text(invoice.get("client"))
+    items = invoice.get("items") or []
+    if not isinstance(items, list):
+        raise ValueProblem("items is not a list")
+    row = {
+        "provider": PROVIDER,
+        "account": account,
+        "invoice_id": invoice_id,
+        "client_id": client_id,
+        "client_name": names.get(client_id) if client_id is not None else None,
+        "number": to_text(invoice.get("number")),
+        "document_type": _document_type(invoice.get("type")),
+        "status": status,
+        "provider_status": to_text(invoice.get("status")),
+        # canonical-model.md, Kitchen column: archived means `archived_at` is set.
+        "is_archived": invoice.get("archived_at") is not None,
+        # providers.md §3.4 [DOC]: dates are ISO timestamps; the calendar day is read in their offset.
+        "issue_date": parse_date(invoice.get("issue_date"), field="issue_date"),
+        "due_date": parse_date(invoice.get("due_date"), field="due_date"),
+        "currency": _currency(invoice.get("currency")),
+        # canonical-model.md, Kitchen column: Kitchen sends no subtotal; it is what the total
+        # holds before tax and shipping (already net of discounts).
+        "subtotal": total - tax - shipping,
+        "discount_total": _amount_or_sum(invoice, "discount_amount", "discounts"),
+        "tax_total": tax,
+        "withholding_total": _ZERO,
+        "shipping_total": shipping,
+        "total": total,
+        "balance_due": balance_due(status, total),
+        "created_at": parse_timestamp(invoice.get("created_at"), field="created_at"),
+        "updated_at": parse_timestamp(invoice.get("updated_at"), field="updated_at"),
+        "paid_at": parse_timestamp(invoice.get("paid_at"), field="paid_at"),
+        "voided_at": parse_timestamp(invoice.get("voided_at"), field="voided_at"),
+        "reference": None,
+        "notes": to_text(invoice.get("memo")),
+        "raw": dumps(invoice),
+    }
+    lines = [map_item(item, account, invoice_id, number) for number, item in enumerate(items, start=1)]
+    return MappedInvoice(row, lines)

@@ -1,0 +1,196 @@
+"""The Fohlio sandbox behaves as the API is documented, seen through plain HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+import simplejson
+
+from sandbox.fohlio import DEFAULT_TOKEN, create_app
+from tests.support import serve
+
+RAW = {"authorization": DEFAULT_TOKEN}
+BEARER = {"authorization": f"Bearer {DEFAULT_TOKEN}"}
+
+
+def get(url: str, path: str, headers: dict[str, str] = RAW, **params: Any) -> httpx.Response:
+    return httpx.get(url + path, headers=headers, params=params)
+
+
+def body(response: httpx.Response) -> Any:
+    return simplejson.loads(response.content, use_decimal=True)
+
+
+def test_missing_or_wrong_token_is_401() -> None:
+    with serve(create_app()) as server:
+        assert get(server.url, "/client_invoices", headers={}).status_code == 401
+        wrong = get(server.url, "/client_invoices", headers={"authorization": "nope"})
+        assert wrong.status_code == 401
+        assert body(wrong) == {"error": "Unauthorized"}
+        assert (
+            get(server.url, "/contacts", headers={"authorization": f"Token {DEFAULT_TOKEN}"}).status_code
+            == 401
+        )
+
+
+@pytest.mark.parametrize(
+    ("mode", "raw_ok", "bearer_ok"), [("either", True, True), ("raw", True, False), ("bearer", False, True)]
+)
+def test_auth_modes_accept_the_forms_they_say(mode: str, raw_ok: bool, bearer_ok: bool) -> None:
+    with serve(create_app(auth_mode=mode)) as server:
+        assert (get(server.url, "/client_invoices", headers=RAW).status_code == 200) is raw_ok
+        assert (get(server.url, "/client_invoices", headers=BEARER).status_code == 200) is bearer_ok
+
+
+def test_pages_are_bare_arrays_25_by_default_and_end_short() -> None:
+    app = create_app(invoices=60)
+    with serve(app) as server:
+        first = body(get(server.url, "/client_invoices"))
+        assert isinstance(first, list) and len(first) == 25
+        pages = [body(get(server.url, "/client_invoices", page=n, per_page=25)) for n in (1, 2, 3, 4)]
+        assert [len(p) for p in pages] == [25, 25, 10, 0]
+        ids = [i["id"] for p in pages for i in p]
+        assert len(ids) == len(set(ids)) == 60
+
+
+def test_per_page_is_limited_to_100() -> None:
+    with serve(create_app(invoices=120)) as server:
+        assert len(body(get(server.url, "/client_invoices", per_page=100))) == 100
+        too_many = get(server.url, "/client_invoices", per_page=101)
+        assert too_many.status_code == 400
+        assert "per_page" in body(too_many)["error"]
+        assert get(server.url, "/contacts", per_page=0).status_code == 400
+
+
+def test_contacts_filter_on_category_types() -> None:
+    app = create_app(clients=6, other_contacts=4)
+    with serve(app) as server:
+        everyone = body(get(server.url, "/contacts", per_page=100))
+        assert len(everyone) == 10
+        clients = body(
+            httpx.get(server.url + "/contacts", headers=RAW, params={"category_types[]": ["client"]})
+        )
+        assert len(clients) == 6
+        assert {c["category"]["type"] for c in clients} == {"client"}
+        two = body(
+            httpx.get(
+                server.url + "/contacts", headers=RAW, params={"category_types[]": ["client", "collaborator"]}
+            )
+        )
+        assert {c["category"]["type"] for c in two} == {"client", "collaborator"}
+
+
+def test_updated_since_is_honoured_on_invoices_and_contacts() -> None:
+    app = create_app()
+    mark = app.now()
+    app.update_invoice(30005, note="changed")
+    app.update_client(502, name="Renamed Ltd")
+    since = int(mark.timestamp())
+    with serve(app) as server:
+        invoices = body(get(server.url, "/client_invoices", updated_since=since))
+        assert [i["id"] for i in invoices] == [30005]
+        contacts = body(get(server.url, "/contacts", updated_since=since))
+        assert [c["name"] for c in contacts] == ["Renamed Ltd"]
+        assert get(server.url, "/client_invoices", updated_since="yesterday").status_code == 400
+
+
+def test_updated_since_can_be_ignored() -> None:
+    app = create_app(honour_updated_since=False)
+    with serve(app) as server:
+        assert len(body(get(server.url, "/client_invoices", per_page=100, updated_since=2_000_000_000))) == 60
+
+
+def test_project_id_filters_invoices() -> None:
+    app = create_app()
+    with serve(app) as server:
+        listed = body(get(server.url, "/client_invoices", per_page=100, project_id=9002))
+        assert listed and {i["project_id"] for i in listed} == {9002}
+        assert len(listed) == sum(1 for i in app.team.invoices.values() if i.project_id == 9002)
+
+
+def test_list_and_single_invoice_show_the_documented_client_drift() -> None:
+    with serve(create_app()) as server:
+        listed = body(get(server.url, "/client_invoices", per_page=1))[0]
+        single = body(get(server.url, f"/client_invoices/{listed['id']}"))
+        assert "categories" in listed["client"] and "category" not in listed["client"]
+        assert all("priority" in a for a in listed["client"]["addresses"])
+        assert "category" in single["client"] and "categories" not in single["client"]
+        assert all("priority" not in a for a in single["client"]["addresses"])
+        assert {k: v for k, v in listed.items() if k != "client"} == {
+            k: v for k, v in single.items() if k != "client"
+        }
+        assert get(server.url, "/client_invoices/999999").status_code == 404
+
+
+def test_invoice_money_is_exact_and_term_amounts_are_strings() -> None:
+    app = create_app()
+    with serve(app) as server:
+        response = get(server.url, "/client_invoices", per_page=100)
+        invoices = body(response)
+    assert all(isinstance(i["amount_with_tax"], Decimal) for i in invoices)
+    assert all(i["amount"] + i["tax_amount"] == i["amount_with_tax"] for i in invoices)
+    terms = [t for i in invoices for t in i["payment_terms"]]
+    assert terms and all(isinstance(t["amount"], str) for t in terms)
+    for i in invoices:
+        if i["payment_terms"]:
+            assert sum(Decimal(t["amount"]) for t in i["payment_terms"]) == i["amount_with_tax"]
+
+
+def test_seeded_data_spans_projects_clients_and_every_status() -> None:
+    app = create_app()
+    with serve(app) as server:
+        invoices = body(get(server.url, "/client_invoices", per_page=100))
+        team = body(get(server.url, "/team"))
+    statuses = Counter(i["status"] for i in invoices)
+    assert {"revised", "void", "paid_partially", "deposited", "draft", "sent", "paid", "overdue"} <= set(
+        statuses
+    )
+    assert len({i["project_id"] for i in invoices}) >= 5
+    assert len({i["client"]["id"] for i in invoices}) >= 5
+    partial = [i for i in invoices if i["status"] == "paid_partially"]
+    assert all(0 < i["balance"] < i["amount_with_tax"] for i in partial)
+    enabled = [p for p in team["projects"] if p["project_currency"]["enabled"]]
+    assert enabled and all(len(p["project_currency"]["currency"]["iso_code"]) == 3 for p in enabled)
+    assert any(not p["project_currency"]["enabled"] for p in team["projects"])
+    assert any("T" in (i["invoice_date"] or "") for i in invoices)
+
+
+def test_rate_budget_answers_429_with_retry_after() -> None:
+    with serve(create_app(requests_per_minute=3)) as server:
+        statuses = [get(server.url, "/contacts").status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        limited = get(server.url, "/contacts")
+        assert limited.status_code == 429
+        assert int(limited.headers["Retry-After"]) >= 1
+
+
+def test_mutations_move_updated_at_and_figures() -> None:
+    app = create_app()
+    before = app.render_invoice(app.team.invoices[30003], single=True)
+    app.remove_line(30003, 0)
+    after = app.render_invoice(app.team.invoices[30003], single=True)
+    assert len(after["items"]) == len(before["items"]) - 1
+    assert after["amount"] < before["amount"]
+    assert after["updated_at"] > before["updated_at"]
+    assert dt.datetime.fromisoformat(after["updated_at"].replace("Z", "+00:00")) == app.max_updated_at()
+
+
+def test_summary_counts_what_the_sandbox_holds() -> None:
+    app = create_app(clients=4, other_contacts=3, invoices=20)
+    summary = app.summary()
+    assert summary["clients"] == 4
+    assert summary["invoices"] == 20
+    assert summary["lines"] == sum(len(i.items) for i in app.team.invoices.values())
+    assert sum(summary["totals"].values()) == sum(
+        app.figures(i)["amount_with_tax"] for i in app.team.invoices.values()
+    )
+
+
+def test_unknown_paths_are_404() -> None:
+    with serve(create_app()) as server:
+        assert get(server.url, "/invoices").status_code == 404

@@ -1,0 +1,175 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from sources.invoicexpress.mapping import (
+    canonical_status,
+    error_message,
+    currency_code,
+    map_client,
+    map_invoice,
+    snake_case,
+)
+from sources.shared.model import total_mismatch
+from sources.shared.values import ValueProblem, loads
+
+# The documented list item (seed 000), as JSON text so numbers decode exactly as on the wire.
+DOC_EXAMPLE = loads("""{
+  "id": 541793, "status": "final", "archived": true, "type": "Invoice", "sequence_number": "28/A",
+  "inverted_sequence_number": "A/28", "date": "27/06/2017", "due_date": "27/06/2017", "reference": "foo",
+  "observations": "foo", "retention": "foo", "permalink": "https://www.app.invoicexpress.com/documents/5417",
+  "saft_hash": "Tdik", "sum": 1, "discount": 0, "before_taxes": 1, "taxes": 0.07, "total": 1.07,
+  "currency": "Euro", "client": {"id": 1310176, "name": "John", "country": "Portugal"},
+  "items": [{"name": " iPhone ", "description": "foo", "unit_price": "1.0", "unit": "foo", "quantity": "1.0",
+             "tax": {"id": 31597, "name": "IVA7", "value": 7}, "discount": 0, "subtotal": 1, "tax_amount": 0.07,
+             "discount_amount": 0, "total": 1.07}],
+  "sequence_id": "12345", "tax_exemption": "M01"
+}""")
+
+
+def test_the_documented_example_maps_exactly():
+    mapped = map_invoice(DOC_EXAMPLE, "acme")
+    row = mapped.invoice
+    assert not total_mismatch(row)
+    assert row["provider"] == "invoicexpress" and row["account"] == "acme"
+    assert row["invoice_id"] == "541793" and row["client_id"] == "1310176" and row["client_name"] == "John"
+    assert row["number"] == "28/A" and row["document_type"] == "invoice"
+    assert row["status"] == "open" and row["provider_status"] == "final" and row["is_archived"] is True
+    assert row["issue_date"] == dt.date(2017, 6, 27) and row["due_date"] == dt.date(2017, 6, 27)
+    assert row["currency"] == "EUR"
+    assert row["subtotal"] == Decimal("1") and row["tax_total"] == Decimal("0.07")
+    assert row["total"] == Decimal("1.07") and row["withholding_total"] == Decimal("0.00")
+    assert row["discount_total"] == 0 and row["shipping_total"] == 0
+    assert row["balance_due"] == Decimal("1.07")
+    assert row["created_at"] is None and row["updated_at"] is None
+    assert row["reference"] == "foo" and row["notes"] == "foo"
+    assert '"taxes":0.07' in row["raw"] and '"unit_price":"1.0"' in row["raw"]
+    [item] = mapped.items
+    assert item["line_number"] == 1 and item["item_id"] is None
+    assert item["quantity"] == Decimal("1.0") and item["unit_price"] == Decimal("1.0")
+    assert item["tax_rate"] == Decimal(7) and item["tax_amount"] == Decimal("0.07")
+    assert item["subtotal"] == Decimal(1) and item["total"] == Decimal("1.07") and item["discount_amount"] == 0
+
+
+def doc(**changes):
+    return {**DOC_EXAMPLE, **changes}
+
+
+def test_amounts_sent_as_strings_are_read_exactly():
+    mapped = map_invoice(doc(before_taxes="100.10", taxes="23.02", total="123.12", discount="0.00"), "a")
+    assert mapped.invoice["subtotal"] == Decimal("100.10") and mapped.invoice["total"] == Decimal("123.12")
+
+
+def test_a_float_never_reaches_the_money_columns():
+    with pytest.raises(ValueProblem):
+        map_invoice(doc(total=1.07), "a")
+
+
+@pytest.mark.parametrize(("value", "expected"), [(True, True), (False, False), (1, True), (0, False), ("1", True)])
+def test_archived_as_boolean_or_one_zero(value, expected):
+    assert map_invoice(doc(archived=value), "a").invoice["is_archived"] is expected
+
+
+@pytest.mark.parametrize("draft_number", ["draft", "rascunho", "Rascunho", ""])
+def test_drafts_have_no_number_and_no_balance(draft_number):
+    row = map_invoice(doc(status="draft", sequence_number=draft_number), "a").invoice
+    assert row["number"] is None and row["status"] == "draft" and row["balance_due"] is None
+
+
+def test_withholding_is_before_taxes_plus_taxes_minus_total():
+    # The legacy real fixture: before_taxes 100, taxes 23, retention 5.0 → total 118.
+    mapped = map_invoice(doc(before_taxes=Decimal(100), taxes=Decimal(23), total=Decimal("118.0"), retention="5.0"), "a")
+    assert not total_mismatch(mapped.invoice)
+    row = mapped.invoice
+    assert row["withholding_total"] == Decimal("5.0")
+    assert row["subtotal"] + row["tax_total"] + row["shipping_total"] - row["withholding_total"] == row["total"]
+
+
+def test_figures_that_disagree_with_the_retention_rate_are_counted_and_the_total_kept():
+    mapped = map_invoice(doc(before_taxes=Decimal(100), taxes=Decimal(23), total=Decimal("120.00"), retention="0.0"), "a")
+    assert total_mismatch(mapped.invoice)
+    assert mapped.invoice["total"] == Decimal("120.00") and mapped.invoice["withholding_total"] == Decimal("0.00")
+
+
+@pytest.mark.parametrize(
+    ("status", "canonical", "balance"),
+    [("final", "open", "1.07"), ("sent", "open", "1.07"), ("second_copy", "open", "1.07"), ("settled", "paid", "0"),
+     ("canceled", "void", "0"), ("deleted", "void", "0"), ("draft", "draft", None)],
+)
+def test_status_mapping_and_balance_due(status, canonical, balance):
+    row = map_invoice(doc(status=status), "a").invoice
+    assert row["status"] == canonical
+    assert row["balance_due"] == (None if balance is None else Decimal(balance))
+
+
+def test_an_unknown_status_is_an_error_not_a_guess():
+    with pytest.raises(ValueProblem):
+        canonical_status("frozen")
+
+
+@pytest.mark.parametrize(
+    ("type_name", "snake"),
+    [("Invoice", "invoice"), ("InvoiceReceipt", "invoice_receipt"), ("SimplifiedInvoice", "simplified_invoice"),
+     ("CreditNote", "credit_note"), ("DebitNote", "debit_note"), ("CashInvoice", "cash_invoice"),
+     ("VatMossInvoice", "vat_moss_invoice"), ("Receipt", "receipt")],
+)
+def test_document_types_in_snake_case(type_name, snake):
+    assert snake_case(type_name) == snake
+
+
+def test_credit_notes_keep_positive_amounts_and_say_what_they_are():
+    row = map_invoice(doc(type="CreditNote"), "a").invoice
+    assert row["document_type"] == "credit_note" and row["total"] == Decimal("1.07")
+
+
+@pytest.mark.parametrize(
+    ("name", "iso"),
+    [("Euro", "EUR"), ("euro", "EUR"), ("US Dollar", "USD"), ("Pound Sterling", "GBP"), ("Libra esterlina", "GBP"),
+     ("EUR", "EUR"), ("usd", "USD")],
+)
+def test_currency_names_become_iso_codes(name, iso):
+    assert currency_code(name) == iso
+
+
+def test_an_unknown_currency_name_is_a_clear_error():
+    with pytest.raises(ValueProblem, match="unknown currency name 'Zorkmid'"):
+        currency_code("Zorkmid")
+    with pytest.raises(ValueProblem):
+        map_invoice(doc(currency="Zorkmid"), "a")
+
+
+def test_line_numbers_are_positions_and_numbers_as_numbers_are_accepted_too():
+    items = [dict(DOC_EXAMPLE["items"][0], quantity=Decimal(2), unit_price=Decimal("3.5")), DOC_EXAMPLE["items"][0]]
+    mapped = map_invoice(doc(items=items), "a")
+    assert [i["line_number"] for i in mapped.items] == [1, 2]
+    assert mapped.items[0]["quantity"] == Decimal(2) and mapped.items[0]["unit_price"] == Decimal("3.5")
+
+
+def test_the_input_is_not_mutated():
+    before = repr(DOC_EXAMPLE)
+    map_invoice(DOC_EXAMPLE, "a")
+    assert repr(DOC_EXAMPLE) == before
+
+
+def test_clients_map_with_their_fiscal_id():
+    row = map_client({"id": 42, "name": "Acme Lda", "email": "a@b.pt", "country": "Portugal", "fiscal_id": "123"}, "a")
+    assert row["client_id"] == "42" and row["tax_id"] == "123" and row["country"] == "Portugal"
+    with pytest.raises(ValueProblem):
+        map_client({"name": "no id"}, "a")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"errors": {"error": "Invalid API key"}}, "Invalid API key"),
+        ({"errors": [{"error": "Client not found"}]}, "Client not found"),
+        ({"error": {"code": "422", "message": "Some parameters were incorrect."}}, "422 Some parameters were incorrect."),
+        ({"errors": {"date": ["can't be blank", "is invalid"]}}, "date: can't be blank; date: is invalid"),
+        ({"message": "Too many requests"}, "Too many requests"),
+        ({"unexpected": 1}, None),
+        ([1, 2], None),
+    ],
+)
+def test_every_documented_error_shape_is_read(body, message):
+    assert error_message(body) == message

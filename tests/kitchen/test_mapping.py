@@ -1,0 +1,297 @@
+"""Kitchen mapping: every quirk, on the documented sample and variations of it (no HTTP)."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from sources.kitchen import mapping
+from sources.shared.model import CANONICAL_STATUSES, column_names
+from sources.shared.values import ValueProblem, loads
+
+# The invoice of the "List all invoices" sample (seed 003), as the API writes it.
+SAMPLE = """{
+ "archived_at": null, "amount": 675.65, "billing_profile": "bp_0123bc88a70c86ed9d1feb73",
+ "charge_automatically": false, "client": "u_62988d0392da49247a831d35",
+ "created_at": "2024-03-13T09:16:53+00:00", "creator": "u_c13cc0aee4b5af7a42951898", "currency": "USD",
+ "discount_amount": 341.47,
+ "discounts": [{"amount": 50.54, "currency": "USD", "id": "invti_81c4288ef04117d38e29b22c",
+                "title": "The discount item title", "type": "percentage"}],
+ "due_date": "2024-07-20T23:59:59+00:00", "due_date_in_days": 8,
+ "due_reminder_message": "The reminder message", "due_reminder_send_date": "1982-07-22T00:00:00+00:00",
+ "due_reminder_send_days": 2, "due_reminder_sent_at": null, "file": null, "finalized_at": null,
+ "footer_notes": null, "id": "in_31d435a7f94fd8d87c36ecfd", "is_external": false,
+ "issue_date": "2024-07-12T00:00:00+00:00",
+ "items": [{"amount": 675.65, "currency": "USD", "description": "The invoice item description",
+            "id": "invi_ac3074df0d1c309d12624399", "quantity": "1.00", "title": "The invoice item title"}],
+ "language": "en_US", "marked_uncollectible_at": null, "memo": null, "meta": null, "number": "PREFIX-00018",
+ "paid_at": null, "payment_gateways": [], "recurring_invoice": null, "status": "paid",
+ "tax_items": [{"amount": 46.3, "currency": "USD", "id": "invti_e5d2b8e5d9a4017b84c95b47",
+                "title": "The tax item title"}],
+ "shipping_amount": 19.99, "total_amount": 508.9, "type": "invoice",
+ "updated_at": "2024-03-13T09:16:53+00:00", "voided_at": null, "visibility": "shared"
+}"""
+
+CLIENT = """{"id": "u_62988d0392da49247a831d35", "created_at": "2024-01-05T10:00:00+00:00",
+ "updated_at": "2024-02-01T08:30:00+00:00", "email": "jane@example.com", "group": "client",
+ "language": "en_US", "name": "Jane Client", "phone": null, "role": "member", "timezone": "UTC",
+ "title": null, "username": "jane"}"""
+
+NAMES = {"u_62988d0392da49247a831d35": "Jane Client"}
+
+
+def sample(**changes: Any) -> dict[str, Any]:
+    invoice = loads(SAMPLE)
+    invoice.update(changes)
+    return invoice
+
+
+def test_sample_invoice_maps_to_every_canonical_column() -> None:
+    mapped = mapping.map_invoice(sample(), "acme", NAMES)
+    row = mapped.invoice
+    assert set(row) == set(column_names("invoices"))
+    assert row["provider"] == "kitchen" and row["account"] == "acme"
+    assert row["invoice_id"] == "in_31d435a7f94fd8d87c36ecfd"
+    assert row["client_id"] == "u_62988d0392da49247a831d35"
+    assert row["client_name"] == "Jane Client"
+    assert row["number"] == "PREFIX-00018"
+    assert row["document_type"] == "invoice"
+    assert (row["status"], row["provider_status"]) == ("paid", "paid")
+    assert row["is_archived"] is False
+    assert row["issue_date"] == dt.date(2024, 7, 12)
+    assert row["due_date"] == dt.date(2024, 7, 20)
+    assert row["currency"] == "USD"
+    assert row["discount_total"] == Decimal("341.47")
+    assert row["shipping_total"] == Decimal("19.99")
+    assert row["withholding_total"] == 0
+    assert row["total"] == Decimal("508.9")
+    assert row["balance_due"] == 0
+    assert row["created_at"] == dt.datetime(2024, 3, 13, 9, 16, 53, tzinfo=dt.UTC)
+    assert row["updated_at"] == dt.datetime(2024, 3, 13, 9, 16, 53, tzinfo=dt.UTC)
+    assert row["paid_at"] is None and row["voided_at"] is None
+    assert row["reference"] is None and row["notes"] is None
+
+
+def test_sample_without_tax_amount_takes_the_sum_of_its_tax_items() -> None:
+    # The sample sends tax_items[] but no tax_amount: 46.3 is the tax, and the subtotal follows.
+    row = mapping.map_invoice(sample(), "acme", NAMES).invoice
+    assert row["tax_total"] == Decimal("46.3")
+    assert row["subtotal"] == Decimal("508.9") - Decimal("46.3") - Decimal("19.99")
+
+
+def test_subtotal_is_total_minus_tax_minus_shipping() -> None:
+    row = mapping.map_invoice(
+        sample(total_amount=Decimal("1230.00"), tax_amount=Decimal("200.00"), shipping_amount=Decimal("30.00")),
+        "acme",
+        NAMES,
+    ).invoice
+    assert row["subtotal"] == Decimal("1000.00")
+    assert row["tax_total"] == Decimal("200.00")
+    assert row["total"] == row["subtotal"] + row["tax_total"] + row["shipping_total"] - row["withholding_total"]
+
+
+def test_explicit_tax_and_discount_amounts_win_over_their_items() -> None:
+    row = mapping.map_invoice(sample(tax_amount=Decimal("10.00"), discount_amount=Decimal("5.00")), "a", {}).invoice
+    assert row["tax_total"] == Decimal("10.00")
+    assert row["discount_total"] == Decimal("5.00")
+
+
+def test_missing_discount_and_shipping_are_zero() -> None:
+    invoice = sample(discounts=[], tax_items=[])
+    for key in ("discount_amount", "shipping_amount", "tax_amount"):
+        invoice.pop(key, None)
+    row = mapping.map_invoice(invoice, "a", {}).invoice
+    assert row["discount_total"] == 0 and row["shipping_total"] == 0 and row["tax_total"] == 0
+    assert row["subtotal"] == Decimal("508.9")
+
+
+def test_line_amount_is_per_unit_and_quantity_is_a_string() -> None:
+    invoice = sample(
+        items=[
+            {
+                "amount": Decimal("150.00"),
+                "id": "invi_1",
+                "quantity": "2.50",
+                "title": "Design",
+                "description": None,
+            },
+            {
+                "amount": Decimal("19.99"),
+                "id": "invi_2",
+                "quantity": "3",
+                "title": "Hosting",
+                "description": "x",
+            },
+        ]
+    )
+    lines = mapping.map_invoice(invoice, "acme", NAMES).items
+    assert [line["line_number"] for line in lines] == [1, 2]
+    first, second = lines
+    assert set(first) == set(column_names("invoice_items")) - {"_tombstone"}
+    assert first["quantity"] == Decimal("2.50")
+    assert first["unit_price"] == Decimal("150.00")
+    assert first["subtotal"] == Decimal("375.0000")
+    assert second["subtotal"] == Decimal("59.97")
+    assert (first["item_id"], first["name"], first["description"]) == ("invi_1", "Design", None)
+    assert (first["unit"], first["tax_rate"], first["tax_amount"], first["total"]) == (None, None, None, None)
+    assert first["discount_amount"] == 0
+    assert first["invoice_id"] == "in_31d435a7f94fd8d87c36ecfd"
+    assert loads(first["raw"])["quantity"] == "2.50"
+
+
+def test_sample_line() -> None:
+    (line,) = mapping.map_invoice(sample(), "acme", NAMES).items
+    assert line["quantity"] == Decimal("1.00")
+    assert line["unit_price"] == Decimal("675.65")
+    assert line["subtotal"] == Decimal("675.65")
+    assert line["name"] == "The invoice item title"
+
+
+def test_invoice_without_items_has_no_lines() -> None:
+    assert mapping.map_invoice(sample(items=[]), "acme", NAMES).items == []
+
+
+@pytest.mark.parametrize("bad", [{"quantity": None}, {"quantity": "two"}, {"amount": None}, {"amount": 1.5}])
+def test_unreadable_line_is_a_value_problem(bad: dict[str, Any]) -> None:
+    item = {"amount": Decimal("10.00"), "id": "invi_1", "quantity": "1.00", "title": "t", **bad}
+    with pytest.raises(ValueProblem):
+        mapping.map_invoice(sample(items=[item]), "acme", NAMES)
+
+
+@pytest.mark.parametrize(
+    ("status", "balance"),
+    [
+        ("draft", None),
+        ("open", Decimal("508.9")),
+        ("paid", 0),
+        ("void", 0),
+        ("uncollectible", Decimal("508.9")),
+    ],
+)
+def test_status_words_and_balance_due(status: str, balance: Decimal | None) -> None:
+    row = mapping.map_invoice(sample(status=status), "acme", NAMES).invoice
+    assert row["status"] == status and status in CANONICAL_STATUSES
+    assert row["provider_status"] == status
+    assert row["balance_due"] == balance
+
+
+def test_status_is_read_case_insensitively_but_kept_as_sent() -> None:
+    row = mapping.map_invoice(sample(status="Open"), "acme", NAMES).invoice
+    assert (row["status"], row["provider_status"]) == ("open", "Open")
+
+
+@pytest.mark.parametrize("status", ["refunded", None, ""])
+def test_unknown_status_is_reported_not_guessed(status: Any) -> None:
+    with pytest.raises(ValueProblem, match="status"):
+        mapping.map_invoice(sample(status=status), "acme", NAMES)
+
+
+def test_archived_at_sets_is_archived() -> None:
+    row = mapping.map_invoice(sample(archived_at="2024-04-01T10:00:00+00:00"), "acme", NAMES).invoice
+    assert row["is_archived"] is True
+
+
+def test_invoice_without_client_has_no_client_name() -> None:
+    row = mapping.map_invoice(sample(client=None), "acme", NAMES).invoice
+    assert row["client_id"] is None and row["client_name"] is None
+
+
+def test_client_missing_from_the_clients_list_keeps_its_id() -> None:
+    row = mapping.map_invoice(sample(client="u_ffffffffffffffffffffffff"), "acme", NAMES).invoice
+    assert row["client_id"] == "u_ffffffffffffffffffffffff" and row["client_name"] is None
+
+
+def test_dates_keep_the_calendar_day_of_their_own_offset() -> None:
+    row = mapping.map_invoice(
+        sample(issue_date="2024-07-12T00:00:00+02:00", due_date="2024-07-20T23:59:59-05:00"), "a", {}
+    ).invoice
+    assert row["issue_date"] == dt.date(2024, 7, 12)
+    assert row["due_date"] == dt.date(2024, 7, 20)
+
+
+def test_lifecycle_timestamps_are_utc() -> None:
+    row = mapping.map_invoice(
+        sample(paid_at="2024-07-13T10:00:00+02:00", voided_at="2024-07-14T10:00:00+00:00"), "a", {}
+    ).invoice
+    assert row["paid_at"] == dt.datetime(2024, 7, 13, 8, 0, tzinfo=dt.UTC)
+    assert row["voided_at"] == dt.datetime(2024, 7, 14, 10, 0, tzinfo=dt.UTC)
+
+
+def test_memo_is_the_note_and_number_may_be_null() -> None:
+    row = mapping.map_invoice(sample(memo="Thanks", number=None, status="draft"), "a", {}).invoice
+    assert row["notes"] == "Thanks" and row["number"] is None
+
+
+def test_currency_is_upper_cased_and_checked() -> None:
+    assert mapping.map_invoice(sample(currency="eur"), "a", {}).invoice["currency"] == "EUR"
+    with pytest.raises(ValueProblem, match="currency"):
+        mapping.map_invoice(sample(currency="Euro"), "a", {})
+    with pytest.raises(ValueProblem, match="currency"):
+        mapping.map_invoice(sample(currency=None), "a", {})
+
+
+def test_missing_total_or_id_is_a_value_problem() -> None:
+    with pytest.raises(ValueProblem, match="total_amount"):
+        mapping.map_invoice(sample(total_amount=None), "a", {})
+    with pytest.raises(ValueProblem, match="id"):
+        mapping.map_invoice(sample(id=None), "a", {})
+
+
+def test_unreadable_date_is_a_value_problem() -> None:
+    with pytest.raises(ValueProblem, match="issue_date"):
+        mapping.map_invoice(sample(issue_date="12/07/2024"), "a", {})
+
+
+def test_money_is_exact_and_raw_is_untouched() -> None:
+    invoice = sample()
+    before = copy.deepcopy(invoice)
+    mapped = mapping.map_invoice(invoice, "acme", NAMES)
+    assert invoice == before
+    assert isinstance(mapped.invoice["total"], Decimal)
+    raw = mapped.invoice["raw"]
+    assert '"amount":675.65' in raw and '"total_amount":508.9' in raw and '"quantity":"1.00"' in raw
+    assert loads(raw) == invoice
+
+
+def test_a_float_never_reaches_money() -> None:
+    with pytest.raises(ValueProblem, match="float"):
+        mapping.map_invoice(sample(total_amount=508.9), "a", {})
+
+
+def test_document_type_is_snake_case() -> None:
+    assert mapping.map_invoice(sample(type="CreditNote"), "a", {}).invoice["document_type"] == "credit_note"
+    assert mapping.map_invoice(sample(type=None), "a", {}).invoice["document_type"] == "invoice"
+
+
+def test_client_row_and_names() -> None:
+    client = loads(CLIENT)
+    row = mapping.map_client(client, "acme")
+    assert set(row) == set(column_names("clients"))
+    assert (row["provider"], row["account"], row["client_id"]) == (
+        "kitchen",
+        "acme",
+        "u_62988d0392da49247a831d35",
+    )
+    assert (row["name"], row["email"], row["country"], row["tax_id"]) == (
+        "Jane Client",
+        "jane@example.com",
+        None,
+        None,
+    )
+    assert row["created_at"] == dt.datetime(2024, 1, 5, 10, 0, tzinfo=dt.UTC)
+    assert loads(row["raw"]) == client
+    assert mapping.client_names([client, {"id": "u_2", "name": None}]) == {
+        "u_62988d0392da49247a831d35": "Jane Client",
+        "u_2": None,
+    }
+    with pytest.raises(ValueProblem):
+        mapping.map_client({"name": "no id"}, "acme")
+
+
+def test_updated_at_is_the_cursor_value() -> None:
+    assert mapping.invoice_updated_at(sample()) == dt.datetime(2024, 3, 13, 9, 16, 53, tzinfo=dt.UTC)
+    assert mapping.invoice_updated_at(sample(updated_at=None)) is None

@@ -1,0 +1,85 @@
+import logging
+from decimal import Decimal
+
+import dlt
+import pytest
+
+from sources.shared.model import (
+    CLIENTS,
+    INVOICE_ITEMS,
+    INVOICES,
+    MappedInvoice,
+    TableWriter,
+    arrow_schema,
+    column_names,
+    dlt_columns,
+)
+
+CONTRACT_INVOICE_COLUMNS = ["provider", "account", "invoice_id", "client_id", "client_name", "number", "document_type", "status", "provider_status", "is_archived", "issue_date", "due_date", "currency", "subtotal", "discount_total", "tax_total", "withholding_total", "shipping_total", "total", "balance_due", "created_at", "updated_at", "paid_at", "voided_at", "reference", "notes", "raw"]
+CONTRACT_ITEM_COLUMNS = ["provider", "account", "invoice_id", "line_number", "item_id", "name", "description", "quantity", "unit", "unit_price", "discount_amount", "tax_rate", "tax_amount", "subtotal", "total", "raw"]
+CONTRACT_CLIENT_COLUMNS = ["provider", "account", "client_id", "name", "email", "country", "tax_id", "created_at", "updated_at", "raw"]
+
+
+def test_columns_follow_the_contract():
+    assert column_names(INVOICES) == CONTRACT_INVOICE_COLUMNS
+    assert column_names(INVOICE_ITEMS)[:-1] == CONTRACT_ITEM_COLUMNS
+    assert column_names(CLIENTS) == CONTRACT_CLIENT_COLUMNS
+
+
+@pytest.mark.parametrize("table", [INVOICES, INVOICE_ITEMS, CLIENTS])
+def test_declared_hints_agree_with_the_arrow_schema(table):
+    schema = arrow_schema(table)
+    for name, column in dlt_columns(table).items():
+        assert schema.field(name).nullable == column["nullable"]
+
+
+def invoice(invoice_id: str, lines: int) -> MappedInvoice:
+    base = {"provider": "p", "account": "a", "invoice_id": invoice_id}
+    row = {**base, "total": Decimal("10.00"), "currency": "EUR", "status": "open", "raw": "{}"}
+    items = [{**base, "line_number": n, "total": Decimal("5.00"), "raw": "{}"} for n in range(1, lines + 1)]
+    return MappedInvoice(row, items)
+
+
+def run(pipeline, *mapped: MappedInvoice):
+    @dlt.resource(name="p_billing")
+    def billing():
+        writer = TableWriter(batch_rows=2)
+        for m in mapped:
+            yield from writer.add_invoice(m)
+        yield from writer.flush()
+
+    pipeline.run(billing(), loader_file_format="parquet")
+
+
+class Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_lines_are_replaced_and_an_invoice_that_lost_every_line_keeps_none(tmp_path):
+    pipeline = dlt.pipeline("model_test", destination=dlt.destinations.duckdb(str(tmp_path / "m.duckdb")),
+                            dataset_name="billing", pipelines_dir=str(tmp_path / "p"))
+    dlt_logger, collect = logging.getLogger("dlt"), Collect()
+    level = dlt_logger.level
+    dlt_logger.addHandler(collect)
+    dlt_logger.setLevel(logging.INFO)
+    try:
+        run(pipeline, invoice("1", 3), invoice("2", 2), invoice("3", 1))
+        run(pipeline, invoice("1", 2), invoice("2", 0))
+    finally:
+        dlt_logger.removeHandler(collect)
+        dlt_logger.setLevel(level)
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql("SELECT invoice_id, line_number FROM invoice_items ORDER BY 1, 2")
+        tombstones = client.execute_sql("SELECT count(*) FROM invoice_items WHERE _tombstone")
+        decimals = client.execute_sql("SELECT sum(total) FROM invoices")
+    assert [tuple(r) for r in rows] == [("1", 1), ("1", 2), ("3", 1)]
+    assert tombstones[0][0] == 0
+    assert decimals[0][0] == Decimal("30.00")
+    # The one hint that differs from the Arrow schema is `raw` (JSON carried as text).
+    overrides = [m for m in collect.messages if "will overwrite arrow hint" in m]
+    assert overrides and all("on column raw. The hint data_type value json" in m for m in overrides)

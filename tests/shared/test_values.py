@@ -1,0 +1,88 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from sources.shared.values import (
+    ValueProblem,
+    dumps,
+    loads,
+    parse_date,
+    parse_dmy,
+    parse_timestamp,
+    to_bool,
+    to_decimal,
+    to_text,
+)
+
+
+def test_json_numbers_decode_to_exact_decimals():
+    data = loads(b'{"total": 1.07, "taxes": 0.1, "big": 123456789012.345678, "count": 3}')
+    assert data["total"] == Decimal("1.07") and isinstance(data["total"], Decimal)
+    assert data["taxes"] == Decimal("0.1")  # not 0.1000000000000000055511151231257827
+    assert data["big"] == Decimal("123456789012.345678")
+    assert data["count"] == 3 and isinstance(data["count"], int)
+
+
+def test_raw_payload_round_trips_numbers_as_written():
+    text = '{"a":1.10,"b":"1.0","c":0.07,"d":[1,2.50]}'
+    assert dumps(loads(text)) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1.0", Decimal("1.0")), ("12.30", Decimal("12.30")), (Decimal("0.07"), Decimal("0.07")), (5, Decimal(5)),
+     (" 3.5 ", Decimal("3.5")), ("-2.25", Decimal("-2.25")), (None, None), ("", None)],
+)
+def test_to_decimal_reads_numbers_and_numeric_strings(value, expected):
+    assert to_decimal(value) == expected
+
+
+@pytest.mark.parametrize("value", [0.1, "abc", True, "NaN", "1.0000001", "1e13", [1]])
+def test_to_decimal_refuses_floats_garbage_and_values_that_do_not_fit(value):
+    with pytest.raises(ValueProblem):
+        to_decimal(value, field="total")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(True, True), (False, False), (1, True), (0, False), ("1", True), ("0", False), ("true", True),
+     ("false", False), (None, None)],
+)
+def test_to_bool_accepts_true_false_and_one_zero(value, expected):
+    assert to_bool(value) is expected
+
+
+def test_to_bool_refuses_other_values():
+    with pytest.raises(ValueProblem):
+        to_bool(2)
+
+
+def test_ids_become_text_exactly():
+    assert to_text(541793) == "541793"
+    assert to_text("in_31d435a7f94fd8d87c36ecfd") == "in_31d435a7f94fd8d87c36ecfd"
+    assert to_text(None) is None
+
+
+def test_dd_mm_yyyy_dates():
+    assert parse_dmy("27/06/2017") == dt.date(2017, 6, 27)
+    assert parse_dmy("") is None
+    with pytest.raises(ValueProblem):
+        parse_dmy("2017-06-27")
+    with pytest.raises(ValueProblem):
+        parse_dmy("31/02/2017")
+
+
+def test_a_timestamp_keeps_the_calendar_day_of_its_own_offset():
+    assert parse_date("2024-07-12T00:00:00+00:00") == dt.date(2024, 7, 12)
+    assert parse_date("2024-07-12T00:30:00+02:00") == dt.date(2024, 7, 12)  # 11 July in UTC
+    assert parse_date("2024-07-20T23:59:59-05:00") == dt.date(2024, 7, 20)
+    assert parse_date("2024-07-12") == dt.date(2024, 7, 12)
+
+
+def test_timestamps_are_utc_and_naive_ones_are_read_as_utc():
+    assert parse_timestamp("2024-03-13T09:16:53+02:00") == dt.datetime(2024, 3, 13, 7, 16, 53, tzinfo=dt.UTC)
+    assert parse_timestamp("2024-03-13T09:16:53") == dt.datetime(2024, 3, 13, 9, 16, 53, tzinfo=dt.UTC)
+    assert parse_timestamp("2023-11-07T05:31:56Z").tzinfo is not None
+    with pytest.raises(ValueProblem):
+        parse_timestamp("yesterday")

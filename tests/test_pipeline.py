@@ -1,0 +1,147 @@
+"""The pipeline across providers: isolation of failures, of state and of resets."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from contextlib import ExitStack
+
+import pytest
+
+from sandbox import fohlio, invoicexpress, kitchen
+from tests.support import REPO, Workspace, serve
+
+pytestmark = pytest.mark.integration
+
+
+def summary_rows(stderr: str) -> dict[str, dict[str, str]]:
+    """The end-of-run table, by provider."""
+    lines = stderr.splitlines()
+    start = lines.index("Summary") + 1
+    header = lines[start].split()
+    rows = {}
+    for line in lines[start + 1:]:
+        cells = line.split()
+        if len(cells) != len(header) or line.startswith(" "):
+            continue
+        rows[cells[0]] = dict(zip(header, cells, strict=True))
+    return rows
+
+
+def counts(ws: Workspace, provider: str) -> tuple[int, int, int]:
+    return tuple(ws.scalar(f"SELECT count(*) FROM billing.{t} WHERE provider = ?", provider)  # type: ignore[return-value]
+                 for t in ("invoices", "invoice_items", "clients"))
+
+
+def expected(app) -> tuple[int, int, int]:
+    s = app.summary()
+    return s["invoices"], s["lines"], s["clients"]
+
+
+def test_one_failing_provider_does_not_stop_the_others(workspace):
+    apps = {"kitchen": kitchen.create_app(), "fohlio": fohlio.create_app(),
+            "invoicexpress": invoicexpress.create_app(clients=2, invoices_per_client=2)}
+    with ExitStack() as stack:
+        env: dict[str, str] = {}
+        for app in apps.values():
+            env.update(app.pipeline_env(stack.enter_context(serve(app)).url))
+        env["SOURCES__INVOICEXPRESS__API_KEY"] = "not-the-key-31415926"
+        result = workspace.run(env)
+    assert result.code == 1
+    rows = summary_rows(result.stderr)
+    assert rows["invoicexpress"]["status"] == "failed"
+    assert rows["kitchen"]["status"] == "loaded" and rows["fohlio"]["status"] == "loaded"
+    assert counts(workspace, "kitchen") == expected(apps["kitchen"])
+    assert counts(workspace, "fohlio") == expected(apps["fohlio"])
+    assert counts(workspace, "invoicexpress") == (0, 0, 0)
+    assert "SOURCES__INVOICEXPRESS__API_KEY" in result.stderr and "not-the-key-31415926" not in result.output
+
+
+def test_each_provider_keeps_its_own_state_and_a_reset_touches_only_its_own_rows(workspace):
+    kitchen_app, fohlio_app = kitchen.create_app(), fohlio.create_app()
+    with serve(kitchen_app) as k, serve(fohlio_app) as f:
+        env = {**kitchen_app.pipeline_env(k.url), **fohlio_app.pipeline_env(f.url)}
+        assert workspace.run({**env, "PROVIDERS": "kitchen"}).code == 0
+        assert workspace.run({**env, "PROVIDERS": "fohlio"}).code == 0
+
+        # Fohlio's run did not move Kitchen's cursor: Kitchen's rerun rewrites nothing.
+        again = workspace.run({**env, "PROVIDERS": "kitchen"})
+        assert again.code == 0
+        kitchen_total = expected(kitchen_app)[0]
+        assert summary_rows(again.stderr)["kitchen"]["unchanged"] == f"{kitchen_total:,}"
+        assert summary_rows(again.stderr)["kitchen"]["invoices"] == "0"
+
+        fohlio_rows = workspace.query("SELECT * EXCLUDE (raw) FROM billing.invoices WHERE provider = 'fohlio' "
+                                      "ORDER BY invoice_id")
+        reset = workspace.run(env, "reset", "kitchen")
+        assert reset.code == 0, reset.output
+        assert counts(workspace, "kitchen") == (0, 0, 0)
+        assert workspace.query("SELECT * EXCLUDE (raw) FROM billing.invoices WHERE provider = 'fohlio' "
+                               "ORDER BY invoice_id") == fohlio_rows
+
+        # Kitchen starts over in full; Fohlio's cursor survived the reset: it asks only for changes.
+        fohlio_app.log.clear()
+        both = workspace.run(env)
+        assert both.code == 0, both.output
+        rows = summary_rows(both.stderr)
+        assert rows["kitchen"]["invoices"] == f"{kitchen_total:,}" and rows["kitchen"]["unchanged"] == "0"
+        assert rows["fohlio"]["invoices"] == "0"
+        invoice_calls = [e for e in fohlio_app.log.entries() if e.path == "/client_invoices"]
+        assert invoice_calls and all("updated_since" in e.query for e in invoice_calls)
+    assert counts(workspace, "kitchen") == expected(kitchen_app)
+    assert counts(workspace, "fohlio") == expected(fohlio_app)
+
+
+def test_the_committed_configuration_loads_into_billing_duckdb_by_default(workspace):
+    """Run where a user runs: with the repository's own .dlt/config.toml, and no DuckDB path set."""
+    (workspace.path / ".dlt").mkdir()
+    shutil.copy(REPO / ".dlt" / "config.toml", workspace.path / ".dlt" / "config.toml")
+    app = invoicexpress.create_app(clients=2, invoices_per_client=3)
+    with serve(app) as server:
+        env = workspace.env(app.pipeline_env(server.url))
+        del env["DESTINATION__DUCKDB__CREDENTIALS"]
+        proc = subprocess.run([sys.executable, "-m", "pipelines.billing"], cwd=workspace.path, env=env,
+                              capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "WARNING" not in proc.stderr
+    assert workspace.db == workspace.path / "billing.duckdb" and workspace.db.exists()
+    assert counts(workspace, "invoicexpress") == expected(app)
+    query = subprocess.run([sys.executable, "-m", "pipelines.query", "SELECT count(*) AS n FROM billing.invoices"],
+                           cwd=workspace.path, env=env, capture_output=True, text=True, timeout=120)
+    assert query.returncode == 0, query.stderr
+    assert str(expected(app)[0]) in query.stdout
+
+
+def test_a_run_after_an_interrupted_one_loads_what_was_left_and_then_extracts_afresh(workspace, tmp_path):
+    """An interrupted run left a complete extract unloaded; upstream then changed. The next normal
+    run must load both: it ends exactly like one clean run made now."""
+    app = kitchen.create_app()
+    with serve(app) as server:
+        env = workspace.env(app.pipeline_env(server.url))
+        extract_only = (
+            "from pipelines.billing import make_pipeline\n"
+            "from pipelines.registry import discover\n"
+            "make_pipeline().extract(discover()['kitchen'].source())\n"
+        )
+        proc = subprocess.run([sys.executable, "-c", extract_only], cwd=workspace.path, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert not workspace.db.exists() or workspace.scalar(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'invoices'") == 0
+
+        changed = app.invoices[3]["id"]
+        app.update_invoice(changed, memo="changed after the interrupted run")
+        result = workspace.run(app.pipeline_env(server.url))
+        assert result.code == 0, result.output
+        assert "completing the load of an interrupted run" in result.stderr
+        assert summary_rows(result.stderr)["kitchen"]["invoices"] == "1"  # fresh extract: the one change
+
+        clean = Workspace(tmp_path / "clean")
+        clean.path.mkdir()
+        assert clean.run(app.pipeline_env(server.url)).code == 0
+    sql = "SELECT * EXCLUDE (raw), raw::VARCHAR FROM billing.{} ORDER BY ALL"
+    for table in ("invoices", "invoice_items", "clients"):
+        assert workspace.query(sql.format(table)) == clean.query(sql.format(table)), table
+    assert workspace.scalar("SELECT notes FROM billing.invoices WHERE invoice_id = ?", changed) == (
+        "changed after the interrupted run")
