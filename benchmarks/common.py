@@ -40,8 +40,6 @@ class Scale:
         latency: seconds the sandbox adds to every response.
         rerun_clients: clients of the rerun benchmark.
         memory_ns: invoices per memory run, smallest first.
-        memory_limited_ns: memory runs repeated with DuckDB's `memory_limit` set in the
-            destination config (`DUCKDB_MEMORY_LIMIT`), to show what that setting changes.
         wide_concurrency: an extra network run at this concurrency (0 skips it).
     """
 
@@ -54,7 +52,6 @@ class Scale:
     latency: float = 0.1
     rerun_clients: int = 100
     memory_ns: tuple[int, ...] = (100_000, 1_000_000)
-    memory_limited_ns: tuple[int, ...] = (100_000,)
     wide_concurrency: int = 16
     quick: bool = False
 
@@ -73,7 +70,6 @@ class Scale:
             latency=0.02,
             rerun_clients=10,
             memory_ns=(2_000, 10_000),
-            memory_limited_ns=(10_000,),
             wide_concurrency=0,
             quick=True,
         )
@@ -82,8 +78,8 @@ class Scale:
     def from_env(cls, quick: bool | None = None) -> Scale:
         """`BENCH_QUICK=1` for a smoke run; `BENCH_N`, `BENCH_NAIVE_N`, `BENCH_CLIENTS`,
         `BENCH_BASELINE_CLIENTS`, `BENCH_BUDGET_CLIENTS` (0 skips the budget run),
-        `BENCH_WIDE_CONCURRENCY` (0 skips it), `BENCH_MEMORY_NS` and `BENCH_MEMORY_LIMITED_NS`
-        (comma-separated; empty skips) override single sizes."""
+        `BENCH_WIDE_CONCURRENCY` (0 skips it) and `BENCH_MEMORY_NS` (comma-separated; empty skips)
+        override single sizes."""
         if quick is None:
             quick = os.environ.get("BENCH_QUICK", "").strip() not in ("", "0", "false", "no")
         scale = cls.quick_scale() if quick else cls.full()
@@ -92,10 +88,9 @@ class Scale:
         scale.net_clients = _env_int("BENCH_CLIENTS", scale.net_clients)
         scale.baseline_clients = _env_int("BENCH_BASELINE_CLIENTS", scale.baseline_clients)
         scale.budget_clients = _env_int("BENCH_BUDGET_CLIENTS", scale.budget_clients)
-        for attr, name in (("memory_ns", "BENCH_MEMORY_NS"), ("memory_limited_ns", "BENCH_MEMORY_LIMITED_NS")):
-            ns = os.environ.get(name)
-            if ns is not None:
-                setattr(scale, attr, tuple(int(n.replace("_", "")) for n in ns.split(",") if n.strip()))
+        ns = os.environ.get("BENCH_MEMORY_NS")
+        if ns is not None:
+            scale.memory_ns = tuple(int(n.replace("_", "")) for n in ns.split(",") if n.strip())
         scale.wide_concurrency = _env_int("BENCH_WIDE_CONCURRENCY", scale.wide_concurrency)
         return scale
 
@@ -156,7 +151,26 @@ def workdir(prefix: str) -> Iterator[Path]:
 
 
 def pipeline_in(path: Path, name: str = "bench") -> dlt.Pipeline:
-    """A dlt pipeline whose state and DuckDB file live in `path` only."""
+    """A dlt pipeline whose state and DuckDB file live in `path` only, with the product's DuckDB
+    destination and settings (`pipelines.warehouse`: bounded memory, insertion order not kept)."""
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+    from pipelines.warehouse import DEFAULT_DUCKDB_MEMORY_LIMIT, billing_duckdb
+
+    credentials = DuckDbCredentials(
+        str(path / f"{name}.duckdb"),
+        global_config={"memory_limit": DEFAULT_DUCKDB_MEMORY_LIMIT, "preserve_insertion_order": False},
+    )
+    return dlt.pipeline(
+        pipeline_name=name,
+        pipelines_dir=str(path / "pipelines"),
+        destination=billing_duckdb(credentials=credentials, destination_name="duckdb"),
+        dataset_name="billing",
+    )
+
+
+def plain_pipeline_in(path: Path, name: str) -> dlt.Pipeline:
+    """A dlt pipeline with dlt's own DuckDB destination and every default."""
     return dlt.pipeline(
         pipeline_name=name,
         pipelines_dir=str(path / "pipelines"),

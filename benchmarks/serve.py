@@ -4,7 +4,8 @@
 
 prints one JSON line `{"url": ..., "env": {...}}`, then answers commands read from stdin, one
 JSON line each: `stats` (requests answered, 429s, and for InvoiceXpress what was served: distinct
-invoices, their lines and exact sum of totals), `clear` (forget the log and the tally), `quit`.
+invoices, their lines and exact sum of totals), `summary` (the app's own summary), `clear` (forget
+the log and the tally), `quit`.
 `SandboxProcess` drives it from a benchmark.
 """
 
@@ -84,7 +85,7 @@ def main() -> None:
             command = line.strip()
             if command == "stats":
                 out: dict[str, Any] = {"requests": app.log.count(), "status_429": app.log.count(status=429)}
-                if isinstance(app.account, TallyAccount):
+                if isinstance(getattr(app, "account", None), TallyAccount):
                     with app.account._tally_lock:
                         out.update(
                             invoices=len(app.account.served),
@@ -92,9 +93,11 @@ def main() -> None:
                             total=str(app.account.served_total),
                         )
                 print(json.dumps(out), flush=True)
+            elif command == "summary":
+                print(json.dumps(app.summary(), default=str), flush=True)
             elif command == "clear":
                 app.log.clear()
-                if isinstance(app.account, TallyAccount):
+                if isinstance(getattr(app, "account", None), TallyAccount):
                     app.account.clear_tally()
                 print("{}", flush=True)
             elif command == "quit":
@@ -147,6 +150,10 @@ class SandboxProcess:
     def stats(self) -> dict[str, Any]:
         """Requests answered, 429s and (InvoiceXpress) the distinct invoices served."""
         return self._ask("stats")
+
+    def summary(self) -> dict[str, Any]:
+        """What the sandbox holds (`SandboxApp.summary`), exact totals as strings."""
+        return self._ask("summary")
 
     def clear(self) -> None:
         self._ask("clear")
