@@ -3,18 +3,24 @@ docs/benchmarks.md.
 
     python -m benchmarks                      # the full suite (about 15 minutes on 2 cores)
     BENCH_QUICK=1 python -m benchmarks        # a smoke run at small sizes (about a minute)
-    python -m benchmarks --only load,rerun    # some benchmarks only
+    python -m benchmarks --only load,rerun    # some benchmarks only; the others' latest results
+                                              # (kept in .bench/results/) stay in the document
     BENCH_N=200000 python -m benchmarks --only load
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import datetime as dt
+import json
 import sys
 import time
 
 from benchmarks import report
-from benchmarks.common import Scale, Section
+from benchmarks.common import SCRATCH, Scale, Section, Target
+
+RESULTS = SCRATCH / "results"
 
 BENCHMARKS = ("load", "network", "rerun", "memory")
 
@@ -36,6 +42,25 @@ def run_all(scale: Scale, only: tuple[str, ...] = BENCHMARKS, echo: bool = True)
     return sections
 
 
+def save(name: str, section: Section) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    data = dataclasses.asdict(section) | {"measured": f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"}
+    (RESULTS / f"{name}.json").write_text(json.dumps(data))
+
+
+def load_saved(name: str) -> Section | None:
+    """A benchmark's latest results from an earlier run, marked with when they were measured."""
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    measured = data.pop("measured")
+    section = Section(**data)
+    section.targets = [Target(**t) for t in data["targets"]]
+    section.notes = [*section.notes, f"Measured in an earlier run ({measured}) on the same machine."]
+    return section
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -54,7 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
     started = time.monotonic()
-    sections = run_all(scale, only)
+    ran = dict(zip(only, run_all(scale, only), strict=True))
+    if scale.quick:  # smoke figures are never kept nor mixed with real ones
+        sections = list(ran.values())
+    else:
+        for name, section in ran.items():
+            save(name, section)
+        sections = [s for s in (ran.get(name) or load_saved(name) for name in BENCHMARKS) if s is not None]
     document = report.render(sections, scale, time.monotonic() - started)
     print(report.render_targets(sections))
     if args.output != "-":
