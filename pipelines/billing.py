@@ -104,9 +104,7 @@ def select(providers: dict[str, Provider], requested: str | None) -> tuple[list[
     names = [n.strip().lower() for n in requested.split(",") if n.strip()]
     unknown = [n for n in names if n not in providers]
     if unknown:
-        raise UsageError(
-            f"unknown provider(s): {', '.join(unknown)}; choose from {', '.join(providers)}"
-        )
+        raise UsageError(f"unknown provider(s): {', '.join(unknown)}; choose from {', '.join(providers)}")
     return [providers[n] for n in dict.fromkeys(names)], True
 
 
@@ -197,8 +195,9 @@ def finish_interrupted_load(pipeline: dlt.Pipeline) -> bool:
         pipeline.normalize()
         pipeline.load()
     except Exception as exc:
-        print(f"error: the pending load of an interrupted run could not be completed: {redact(str(exc))}",
-              file=sys.stderr)
+        print(
+            f"error: the pending load of an interrupted run could not be completed: {redact(str(exc))}", file=sys.stderr
+        )
         return False
     return True
 
@@ -224,23 +223,46 @@ def run_provider(pipeline: dlt.Pipeline, provider: Provider, progress_interval: 
 
 def format_summary(outcomes: Iterable[Outcome]) -> str:
     """The end-of-run table: one line per provider, then skipped rows and failures explained."""
-    header = ("provider", "account", "status", "clients", "invoices", "lines", "unchanged", "requests",
-              "retries", "time")
+    header = (
+        "provider",
+        "account",
+        "status",
+        "clients",
+        "invoices",
+        "lines",
+        "unchanged",
+        "requests",
+        "retries",
+        "time",
+    )
     rows: list[tuple[str, ...]] = [header]
     notes: list[str] = []
     for o in outcomes:
         s = o.stats
         if s is not None:
-            rows.append((o.provider, o.account or s.account or "-", o.status, f"{s.clients:,}", f"{s.invoices:,}",
-                         f"{s.lines:,}", f"{s.unchanged:,}", f"{s.requests:,}", f"{s.retries:,}",
-                         f"{s.duration:.1f}s"))
+            rows.append(
+                (
+                    o.provider,
+                    o.account or s.account or "-",
+                    o.status,
+                    f"{s.clients:,}",
+                    f"{s.invoices:,}",
+                    f"{s.lines:,}",
+                    f"{s.unchanged:,}",
+                    f"{s.requests:,}",
+                    f"{s.retries:,}",
+                    f"{s.duration:.1f}s",
+                )
+            )
             for reason, count in sorted(s.skipped.items()):
                 examples = ", ".join(s.skipped_examples.get(reason, []))
                 example = f" (e.g. {examples})" if examples else ""
                 notes.append(f"  {o.provider}: skipped {count:,} — {reason}{example}")
             if s.mismatches:
-                notes.append(f"  {o.provider}: {s.mismatches:,} invoice(s) whose own figures disagree with "
-                             "subtotal + tax + shipping − withholding; the provider's total was kept")
+                notes.append(
+                    f"  {o.provider}: {s.mismatches:,} invoice(s) whose own figures disagree with "
+                    "subtotal + tax + shipping − withholding; the provider's total was kept"
+                )
         else:
             rows.append((o.provider, o.account or "-", o.status, "", "", "", "", "", "", ""))
         if o.message:
@@ -250,8 +272,7 @@ def format_summary(outcomes: Iterable[Outcome]) -> str:
     return "\n".join(["Summary", *lines, *notes])
 
 
-def load(requested: str | None = None, *, pipeline_name: str | None = None,
-         progress_interval: float = 5.0) -> int:
+def load(requested: str | None = None, *, pipeline_name: str | None = None, progress_interval: float = 5.0) -> int:
     """Run every selected provider and print the summary. Returns the exit code."""
     providers = discover()
     try:
@@ -331,15 +352,23 @@ def _setup_logging() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry: `billing-elt [load|reset PROVIDER]`."""
-    parser = argparse.ArgumentParser(prog="billing-elt", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="billing-elt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", nargs="?", default="load", choices=("load", "reset"))
     parser.add_argument("provider", nargs="?", help="with reset: the provider to reset")
-    parser.add_argument("--providers", default=os.environ.get("PROVIDERS"),
-                        help="comma-separated providers to load (default: every configured one; env PROVIDERS)")
+    parser.add_argument(
+        "--providers",
+        default=os.environ.get("PROVIDERS"),
+        help="comma-separated providers to load (default: every configured one; env PROVIDERS)",
+    )
     parser.add_argument("--pipeline-name", default=None, help="dlt pipeline name (default: billing)")
-    parser.add_argument("--progress-interval", type=float, default=float(os.environ.get("PROGRESS_INTERVAL", 5)),
-                        help="seconds between progress lines; 0 to disable")
+    parser.add_argument(
+        "--progress-interval",
+        type=float,
+        default=float(os.environ.get("PROGRESS_INTERVAL", 5)),
+        help="seconds between progress lines; 0 to disable",
+    )
     args = parser.parse_args(argv)
     _setup_logging()
     if args.command == "reset":

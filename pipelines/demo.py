@@ -57,11 +57,19 @@ def report(apps: dict[str, SandboxApp], db: Path, shown: Path) -> str:
             c: Decimal(t) for c, t in got["totals"].items()
         } == {c: Decimal(t) for c, t in expected["totals"].items()}
         mark = "✓ matches the sandbox" if same else f"✗ sandbox holds {expected}"
-        lines.append(f"  {name:<14}{got.get('clients', 0):>8,}{got.get('invoices', 0):>10,}"
-                     f"{got.get('lines', 0):>8,}  {_money(got['totals'])}")
+        lines.append(
+            f"  {name:<14}{got.get('clients', 0):>8,}{got.get('invoices', 0):>10,}"
+            f"{got.get('lines', 0):>8,}  {_money(got['totals'])}"
+        )
         lines.append(f"  {'':<14}{mark}")
-    lines += ["", "Try it:", f"  duckdb -cmd \"ATTACH '{shown}' AS warehouse (READ_ONLY); USE warehouse\"", "",
-              *("  " + line for line in EXAMPLE_QUERY.splitlines()), ""]
+    lines += [
+        "",
+        "Try it:",
+        f"  duckdb -cmd \"ATTACH '{shown}' AS warehouse (READ_ONLY); USE warehouse\"",
+        "",
+        *("  " + line for line in EXAMPLE_QUERY.splitlines()),
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -57,8 +57,12 @@ def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | Non
     return Response(status, body, {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
 
 
-def text_response(text: str, status: int = 200, content_type: str = "text/html; charset=utf-8",
-                  headers: Mapping[str, str] | None = None) -> Response:
+def text_response(
+    text: str,
+    status: int = 200,
+    content_type: str = "text/html; charset=utf-8",
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     return Response(status, text.encode("utf-8"), {"Content-Type": content_type, **(headers or {})})
 
 
@@ -92,9 +96,7 @@ class RequestLog:
 
     def count(self, status: int | None = None, path_prefix: str = "") -> int:
         return sum(
-            1
-            for e in self.entries()
-            if (status is None or e.status == status) and e.path.startswith(path_prefix)
+            1 for e in self.entries() if (status is None or e.status == status) and e.path.startswith(path_prefix)
         )
 
 
@@ -197,8 +199,8 @@ class _Server(ThreadingHTTPServer):
 class SandboxServer:
     """Serves a `SandboxApp` on a loopback port in a background thread.
 
-        with SandboxServer(app) as server:
-            httpx.get(server.url + "/clients.json")
+    with SandboxServer(app) as server:
+        httpx.get(server.url + "/clients.json")
     """
 
     def __init__(self, app: SandboxApp, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -213,8 +215,7 @@ class SandboxServer:
         return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     def start(self) -> SandboxServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"sandbox-{self.app.name}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name=f"sandbox-{self.app.name}", daemon=True)
         self._thread.start()
         return self
 

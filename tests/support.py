@@ -17,8 +17,15 @@ import duckdb
 from sandbox.server import SandboxApp, SandboxServer
 
 REPO = Path(__file__).resolve().parent.parent
-_INHERITED_PREFIXES = ("SOURCES__", "DESTINATION__", "PROVIDERS", "PIPELINE_NAME", "DATASET_NAME",
-                       "DESTINATION_TYPE", "PIPELINES_DIR")
+_INHERITED_PREFIXES = (
+    "SOURCES__",
+    "DESTINATION__",
+    "PROVIDERS",
+    "PIPELINE_NAME",
+    "DATASET_NAME",
+    "DESTINATION_TYPE",
+    "PIPELINES_DIR",
+)
 
 
 @dataclass

@@ -21,7 +21,7 @@ def summary_rows(stderr: str) -> dict[str, dict[str, str]]:
     start = lines.index("Summary") + 1
     header = lines[start].split()
     rows = {}
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         cells = line.split()
         if len(cells) != len(header) or line.startswith(" "):
             continue
@@ -30,8 +30,10 @@ def summary_rows(stderr: str) -> dict[str, dict[str, str]]:
 
 
 def counts(ws: Workspace, provider: str) -> tuple[int, int, int]:
-    return tuple(ws.scalar(f"SELECT count(*) FROM billing.{t} WHERE provider = ?", provider)  # type: ignore[return-value]
-                 for t in ("invoices", "invoice_items", "clients"))
+    return tuple(
+        ws.scalar(f"SELECT count(*) FROM billing.{t} WHERE provider = ?", provider)  # type: ignore[return-value]
+        for t in ("invoices", "invoice_items", "clients")
+    )
 
 
 def expected(app) -> tuple[int, int, int]:
@@ -40,8 +42,11 @@ def expected(app) -> tuple[int, int, int]:
 
 
 def test_one_failing_provider_does_not_stop_the_others(workspace):
-    apps = {"kitchen": kitchen.create_app(), "fohlio": fohlio.create_app(),
-            "invoicexpress": invoicexpress.create_app(clients=2, invoices_per_client=2)}
+    apps = {
+        "kitchen": kitchen.create_app(),
+        "fohlio": fohlio.create_app(),
+        "invoicexpress": invoicexpress.create_app(clients=2, invoices_per_client=2),
+    }
     with ExitStack() as stack:
         env: dict[str, str] = {}
         for app in apps.values():
@@ -72,13 +77,18 @@ def test_each_provider_keeps_its_own_state_and_a_reset_touches_only_its_own_rows
         assert summary_rows(again.stderr)["kitchen"]["unchanged"] == f"{kitchen_total:,}"
         assert summary_rows(again.stderr)["kitchen"]["invoices"] == "0"
 
-        fohlio_rows = workspace.query("SELECT * EXCLUDE (raw) FROM billing.invoices WHERE provider = 'fohlio' "
-                                      "ORDER BY invoice_id")
+        fohlio_rows = workspace.query(
+            "SELECT * EXCLUDE (raw) FROM billing.invoices WHERE provider = 'fohlio' ORDER BY invoice_id"
+        )
         reset = workspace.run(env, "reset", "kitchen")
         assert reset.code == 0, reset.output
         assert counts(workspace, "kitchen") == (0, 0, 0)
-        assert workspace.query("SELECT * EXCLUDE (raw) FROM billing.invoices WHERE provider = 'fohlio' "
-                               "ORDER BY invoice_id") == fohlio_rows
+        assert (
+            workspace.query(
+                "SELECT * EXCLUDE (raw) FROM billing.invoices WHERE provider = 'fohlio' ORDER BY invoice_id"
+            )
+            == fohlio_rows
+        )
 
         # Kitchen starts over in full; Fohlio's cursor survived the reset: it asks only for changes.
         fohlio_app.log.clear()
@@ -101,14 +111,26 @@ def test_the_committed_configuration_loads_into_billing_duckdb_by_default(worksp
     with serve(app) as server:
         env = workspace.env(app.pipeline_env(server.url))
         del env["DESTINATION__DUCKDB__CREDENTIALS"]
-        proc = subprocess.run([sys.executable, "-m", "pipelines.billing"], cwd=workspace.path, env=env,
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipelines.billing"],
+            cwd=workspace.path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     assert proc.returncode == 0, proc.stderr
     assert "WARNING" not in proc.stderr
     assert workspace.db == workspace.path / "billing.duckdb" and workspace.db.exists()
     assert counts(workspace, "invoicexpress") == expected(app)
-    query = subprocess.run([sys.executable, "-m", "pipelines.query", "SELECT count(*) AS n FROM billing.invoices"],
-                           cwd=workspace.path, env=env, capture_output=True, text=True, timeout=120)
+    query = subprocess.run(
+        [sys.executable, "-m", "pipelines.query", "SELECT count(*) AS n FROM billing.invoices"],
+        cwd=workspace.path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert query.returncode == 0, query.stderr
     assert str(expected(app)[0]) in query.stdout
 
@@ -124,11 +146,19 @@ def test_a_run_after_an_interrupted_one_loads_what_was_left_and_then_extracts_af
             "from pipelines.registry import discover\n"
             "make_pipeline().extract(discover()['kitchen'].source())\n"
         )
-        proc = subprocess.run([sys.executable, "-c", extract_only], cwd=workspace.path, env=env,
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-c", extract_only],
+            cwd=workspace.path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr
-        assert not workspace.db.exists() or workspace.scalar(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'invoices'") == 0
+        assert (
+            not workspace.db.exists()
+            or workspace.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'invoices'") == 0
+        )
 
         changed = app.invoices[3]["id"]
         app.update_invoice(changed, memo="changed after the interrupted run")
@@ -144,4 +174,5 @@ def test_a_run_after_an_interrupted_one_loads_what_was_left_and_then_extracts_af
     for table in ("invoices", "invoice_items", "clients"):
         assert workspace.query(sql.format(table)) == clean.query(sql.format(table)), table
     assert workspace.scalar("SELECT notes FROM billing.invoices WHERE invoice_id = ?", changed) == (
-        "changed after the interrupted run")
+        "changed after the interrupted run"
+    )

@@ -121,9 +121,7 @@ class FohlioSandbox(SandboxApp):
             return json_response({"error": "Unauthorized"}, 401)
         wait = self.budget.check(token)
         if wait is not None:
-            return json_response(
-                {"error": "Too Many Requests"}, 429, {"Retry-After": str(max(1, round(wait)))}
-            )
+            return json_response({"error": "Too Many Requests"}, 429, {"Retry-After": str(max(1, round(wait)))})
         if request.method != "GET":
             return json_response({"error": "Not Found"}, 404)
         try:
@@ -136,9 +134,7 @@ class FohlioSandbox(SandboxApp):
                     return json_response(self.render_team())
                 match = _INVOICE_PATH.match(request.path)
                 if match:
-                    invoice = (
-                        self.team.invoices.get(int(match.group(1))) if match.group(1).isdigit() else None
-                    )
+                    invoice = self.team.invoices.get(int(match.group(1))) if match.group(1).isdigit() else None
                     if invoice is None:
                         return json_response({"error": "Not Found"}, 404)
                     return json_response(self.render_invoice(invoice, single=True))
@@ -369,9 +365,7 @@ class FohlioSandbox(SandboxApp):
 
     # --- mutations, as the real API would apply them --------------------------------------
 
-    def update_invoice(
-        self, invoice_id: int, *, updated_at: dt.datetime | None = None, **fields: Any
-    ) -> None:
+    def update_invoice(self, invoice_id: int, *, updated_at: dt.datetime | None = None, **fields: Any) -> None:
         """Change invoice fields (`status`, `note`, `label`, `invoice_date`...) and bump `updated_at`.
 
         `updated_at` overrides the new timestamp, e.g. to simulate a change committed late.

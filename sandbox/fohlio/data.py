@@ -184,9 +184,7 @@ def generate(
         client_currency = currency_cycle[n % len(currency_cycle)]
         if client_currency:
             data["currency"] = client_currency
-        contacts[next_contact] = _contact(
-            rng, next_contact, name, "client", data, city, state, country, anchor
-        )
+        contacts[next_contact] = _contact(rng, next_contact, name, "client", data, city, state, country, anchor)
         next_contact += 1
     for n in range(other_contacts):
         city, state, country = rng.choice(_CITIES)
@@ -220,11 +218,7 @@ def generate(
         for _ in range(rng.randint(1, 5)):
             name, description, unit = rng.choice(_PRODUCTS)
             is_service = unit == "hr"
-            quantity = (
-                Decimal(rng.randint(1, 12))
-                if rng.random() < 0.8
-                else Decimal(rng.choice(("0.5", "1.5", "2.5")))
-            )
+            quantity = Decimal(rng.randint(1, 12)) if rng.random() < 0.8 else Decimal(rng.choice(("0.5", "1.5", "2.5")))
             price = Decimal(rng.randrange(1000, 480000, 2)).scaleb(-2)
             items.append(
                 Item(

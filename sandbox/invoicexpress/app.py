@@ -46,11 +46,22 @@ class InvoiceXpressSandbox(SandboxApp):
 
     name = "invoicexpress"
 
-    def __init__(self, *, seed: int = 42, clients: int = 12, invoices_per_client: int = 9,
-                 lines_per_invoice: tuple[int, int] = (1, 5), account_name: str = "sandbox",
-                 api_key: str = "ix-sandbox-key-4f1c9a", account_per_page: int = 10,
-                 max_per_page: int = 50, requests_per_minute: int | None = DOCUMENTED_BUDGET,
-                 retry_after: float | None = None, budget_window: float = 60.0, latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int = 42,
+        clients: int = 12,
+        invoices_per_client: int = 9,
+        lines_per_invoice: tuple[int, int] = (1, 5),
+        account_name: str = "sandbox",
+        api_key: str = "ix-sandbox-key-4f1c9a",
+        account_per_page: int = 10,
+        max_per_page: int = 50,
+        requests_per_minute: int | None = DOCUMENTED_BUDGET,
+        retry_after: float | None = None,
+        budget_window: float = 60.0,
+        latency: float = 0.0,
+    ) -> None:
         super().__init__(latency=latency)
         self.account = Account(seed, clients, invoices_per_client, lines_per_invoice)
         self.account_name = account_name
@@ -133,7 +144,7 @@ class InvoiceXpressSandbox(SandboxApp):
             else:
                 matching = [i for i in self.account.client_invoices(index) if wanted.admits(i)]
                 total = len(matching)
-                invoices = matching[start:start + per_page]
+                invoices = matching[start : start + per_page]
         return json_response({"invoices": invoices, "pagination": self._pagination(total, page, per_page)})
 
     # --- what tests and the demo use -------------------------------------------------------------
@@ -150,8 +161,7 @@ class InvoiceXpressSandbox(SandboxApp):
             return [i for c in range(self.account.n_clients) for i in self.account.client_invoices(c)]
 
     def summary(self) -> dict[str, Any]:
-        invoices = [i for i in self.all_invoices()
-                    if i["client"]["id"] not in self.account.vanished]
+        invoices = [i for i in self.all_invoices() if i["client"]["id"] not in self.account.vanished]
         totals: dict[str, Decimal] = {}
         for invoice in invoices:
             iso = iso_of(invoice["currency"])
@@ -189,8 +199,14 @@ class InvoiceXpressSandbox(SandboxApp):
             rate = Decimal(invoice["retention"]) if invoice["retention"] else Decimal(0)
             withheld = (before * rate / 100).quantize(Decimal("0.01"))
             gross = sum((Decimal(str(i["subtotal"])) + Decimal(str(i["discount_amount"])) for i in items), Decimal(0))
-            invoice.update(items=items, sum=gross, discount=discount, before_taxes=before, taxes=taxes,
-                           total=before + taxes - withheld)
+            invoice.update(
+                items=items,
+                sum=gross,
+                discount=discount,
+                before_taxes=before,
+                taxes=taxes,
+                total=before + taxes - withheld,
+            )
             self.account.overrides[invoice_id] = invoice
 
     def vanish_client(self, client_id: int) -> None:

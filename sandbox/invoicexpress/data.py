@@ -22,8 +22,13 @@ CENT = Decimal("0.01")
 
 # Document types as the API names them, with how often they occur.
 TYPES = [
-    ("Invoice", 50), ("InvoiceReceipt", 15), ("SimplifiedInvoice", 8), ("CreditNote", 9),
-    ("DebitNote", 4), ("Receipt", 6), ("CashInvoice", 8),
+    ("Invoice", 50),
+    ("InvoiceReceipt", 15),
+    ("SimplifiedInvoice", 8),
+    ("CreditNote", 9),
+    ("DebitNote", 4),
+    ("Receipt", 6),
+    ("CashInvoice", 8),
 ]
 STATUSES = [("draft", 8), ("final", 42), ("settled", 35), ("canceled", 7), ("second_copy", 4), ("deleted", 4)]
 # ISO code → the name the API writes in `currency` ("Euro" is documented; others [INF]).
@@ -31,10 +36,14 @@ CURRENCIES = [("EUR", "Euro", 85), ("USD", "US Dollar", 10), ("GBP", "Pound Ster
 CURRENCY_NAMES = {iso: name for iso, name, _ in CURRENCIES}
 TAX_RATES = [(23, "IVA23", 31597), (13, "IVA13", 31596), (6, "IVA6", 31595), (0, "IVA0", 31594)]
 PRODUCTS = [
-    ("Consulting", "hour", "Consulting services"), ("Website hosting", "month", "Managed hosting plan"),
-    ("Design work", "hour", "Brand and layout design"), ("Licence", "unit", "Annual software licence"),
-    ("Support plan", "month", "Priority support"), ("Training", "day", "On-site training"),
-    ("Printing", "unit", "Brochures, A4, 100 pages"), ("Travel", "service", "Travel expenses"),
+    ("Consulting", "hour", "Consulting services"),
+    ("Website hosting", "month", "Managed hosting plan"),
+    ("Design work", "hour", "Brand and layout design"),
+    ("Licence", "unit", "Annual software licence"),
+    ("Support plan", "month", "Priority support"),
+    ("Training", "day", "On-site training"),
+    ("Printing", "unit", "Brochures, A4, 100 pages"),
+    ("Travel", "service", "Travel expenses"),
 ]
 COUNTRIES = ["Portugal", "Portugal", "Portugal", "Spain", "France", "United Kingdom", "United States"]
 FIRST = ["Ana", "João", "Maria", "Pedro", "Rita", "Tiago", "Sofia", "Miguel", "Inês", "Rui"]
@@ -67,8 +76,13 @@ class Account:
         lines_per_invoice: inclusive range of lines per document.
     """
 
-    def __init__(self, seed: int = 42, clients: int = 12, invoices_per_client: int = 9,
-                 lines_per_invoice: tuple[int, int] = (1, 5)) -> None:
+    def __init__(
+        self,
+        seed: int = 42,
+        clients: int = 12,
+        invoices_per_client: int = 9,
+        lines_per_invoice: tuple[int, int] = (1, 5),
+    ) -> None:
         self.seed = seed
         self.n_clients = clients
         self.invoices_per_client = invoices_per_client
@@ -159,19 +173,21 @@ class Account:
             discount_amount = money(gross * discount_pct / 100)
             subtotal = gross - discount_amount
             tax_amount = money(subtotal * rate / 100)
-            items.append({
-                "name": product,
-                "description": description,
-                "unit_price": f"{unit_price}",  # documented as a string ("1.0")
-                "unit": unit,
-                "quantity": f"{quantity:.1f}" if quantity == quantity.to_integral() else f"{quantity}",
-                "tax": {"id": tax_id, "name": tax_name, "value": rate},
-                "discount": discount_pct,
-                "subtotal": subtotal,
-                "tax_amount": tax_amount,
-                "discount_amount": discount_amount,
-                "total": subtotal + tax_amount,
-            })
+            items.append(
+                {
+                    "name": product,
+                    "description": description,
+                    "unit_price": f"{unit_price}",  # documented as a string ("1.0")
+                    "unit": unit,
+                    "quantity": f"{quantity:.1f}" if quantity == quantity.to_integral() else f"{quantity}",
+                    "tax": {"id": tax_id, "name": tax_name, "value": rate},
+                    "discount": discount_pct,
+                    "subtotal": subtotal,
+                    "tax_amount": tax_amount,
+                    "discount_amount": discount_amount,
+                    "total": subtotal + tax_amount,
+                }
+            )
         gross_sum = sum((money(Decimal(i["quantity"]) * Decimal(i["unit_price"])) for i in items), Decimal(0))
         discount = sum((i["discount_amount"] for i in items), Decimal(0))
         before_taxes = sum((i["subtotal"] for i in items), Decimal(0))

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from sources.flowpayroll.api import error_message
 from sources.flowpayroll.settings import (
     DEFAULT_TOKEN_LIFETIME,
     PROVIDER_NAME,
@@ -22,7 +23,6 @@ from sources.flowpayroll.settings import (
     auth_hint,
 )
 from sources.shared.errors import MalformedResponseError
-from sources.flowpayroll.api import error_message
 from sources.shared.http import ApiClient
 from sources.shared.redact import register_secret
 from sources.shared.stats import RunStats
@@ -64,7 +64,12 @@ class ClientCredentialsAuth:
             "client_secret": client_secret,
         }
         self._http = ApiClient(
-            PROVIDER_NAME, account, token_url, auth_hint=auth_hint(), transport=transport, stats=stats,
+            PROVIDER_NAME,
+            account,
+            token_url,
+            auth_hint=auth_hint(),
+            transport=transport,
+            stats=stats,
             error_message=error_message,
         )
         self._clock = clock

@@ -420,4 +420,3 @@ def map_invoice(raw: dict[str, Any], *, account: str, client_name: str | None, f
         map_line(line, line_number=n, invoice=invoice, tax_inclusive=tax_inclusive) for n, line in enumerate(lines, 1)
     ]
     return MappedInvoice(invoice, items)
-

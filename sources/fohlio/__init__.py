@@ -77,9 +77,7 @@ class _ProjectCurrencies:
 
 
 def _settings_error(account: str, message: str) -> ConfigurationError:
-    return ConfigurationError(
-        PROVIDER_NAME, account, message, "fix it in [sources.fohlio] of .dlt/config.toml"
-    )
+    return ConfigurationError(PROVIDER_NAME, account, message, "fix it in [sources.fohlio] of .dlt/config.toml")
 
 
 @dlt.source(name=PROVIDER_NAME, section=PROVIDER_NAME)

@@ -162,9 +162,7 @@ def resolve_currency(invoice: Mapping[str, Any], projects: Mapping[str, str], fa
             return code
     if fallback:
         return fallback
-    raise ValueProblem(
-        "currency unknown: neither the project nor the client sets one and no currency is configured"
-    )
+    raise ValueProblem("currency unknown: neither the project nor the client sets one and no currency is configured")
 
 
 def due_date(terms: Any) -> dt.date | None:
@@ -275,4 +273,3 @@ def map_invoice(invoice: Mapping[str, Any], *, provider: str, account: str, curr
         for n, item in enumerate((i for i in items if isinstance(i, Mapping)), start=1)
     ]
     return MappedInvoice(row, lines)
-

@@ -22,7 +22,7 @@ from sources.shared.concurrency import bounded_map
 from sources.shared.errors import ConfigurationError, NotFoundError
 from sources.shared.http import ApiClient
 from sources.shared.model import TableWriter, total_mismatch
-from sources.shared.paginators import PageNumberPaginator, paginate
+from sources.shared.paginators import PageNumberPaginator, paginate, paginate_numbered
 from sources.shared.provider import Provider
 from sources.shared.ratelimit import RateBudget
 from sources.shared.stats import RunStats, start_run
@@ -66,8 +66,9 @@ def invoicexpress(
         concurrency: clients whose documents are listed in parallel.
     """
     if not account_name or not str(account_name).strip():
-        raise ConfigurationError(NAME, None, "account_name is empty",
-                                 "set SOURCES__INVOICEXPRESS__ACCOUNT_NAME to your account subdomain")
+        raise ConfigurationError(
+            NAME, None, "account_name is empty", "set SOURCES__INVOICEXPRESS__ACCOUNT_NAME to your account subdomain"
+        )
     account = str(account_name).strip()
     url = (base_url or DEFAULT_BASE_URL.format(account_name=account)).rstrip("/")
     document_filter: dict[str, list[str]] = {"archived": list(archived or ARCHIVED_BOTH)}
@@ -76,9 +77,14 @@ def invoicexpress(
     if document_types:
         document_filter["by_type"] = list(document_types)
     return invoicexpress_billing(
-        account, api_key, url,
+        account,
+        api_key,
+        url,
         [str(c) for c in client_ids] if client_ids else None,
-        document_filter, per_page, requests_per_minute, concurrency,
+        document_filter,
+        per_page,
+        requests_per_minute,
+        concurrency,
     )
 
 
@@ -126,8 +132,13 @@ def invoicexpress_billing(
     with api:
         listed = [
             client
-            for page in paginate(api, "/clients.json", PageNumberPaginator(per_page, _pagination),
-                                 _records("clients"))
+            for page in paginate_numbered(
+                api,
+                "/clients.json",
+                PageNumberPaginator(per_page, _pagination),
+                _records("clients"),
+                workers=concurrency,
+            )
             for client in page.items
         ]
         if client_ids is not None:

@@ -25,28 +25,59 @@ ZERO = Decimal(0)
 # providers.md §1.4 [DOC]: `currency` is a name ("Euro"), not an ISO code. Names seen in the
 # application's English and Portuguese interfaces; an unknown name is an error, never a guess.
 CURRENCY_NAMES: dict[str, str] = {
-    "euro": "EUR", "euros": "EUR", "€": "EUR",
-    "us dollar": "USD", "dollar": "USD", "dólar": "USD", "dólar americano": "USD",
-    "dólar dos estados unidos": "USD", "united states dollar": "USD", "$": "USD",
-    "pound sterling": "GBP", "british pound": "GBP", "libra": "GBP", "libra esterlina": "GBP", "£": "GBP",
-    "swiss franc": "CHF", "franco suíço": "CHF",
-    "brazilian real": "BRL", "real": "BRL", "real brasileiro": "BRL",
-    "angolan kwanza": "AOA", "kwanza": "AOA",
-    "mozambican metical": "MZN", "metical": "MZN",
-    "cape verde escudo": "CVE", "cape verdean escudo": "CVE", "escudo cabo-verdiano": "CVE",
-    "canadian dollar": "CAD", "dólar canadiano": "CAD",
-    "australian dollar": "AUD", "japanese yen": "JPY", "iene": "JPY", "yen": "JPY",
-    "swedish krona": "SEK", "norwegian krone": "NOK", "danish krone": "DKK",
-    "polish zloty": "PLN", "czech koruna": "CZK", "chinese yuan": "CNY", "renminbi": "CNY",
+    "euro": "EUR",
+    "euros": "EUR",
+    "€": "EUR",
+    "us dollar": "USD",
+    "dollar": "USD",
+    "dólar": "USD",
+    "dólar americano": "USD",
+    "dólar dos estados unidos": "USD",
+    "united states dollar": "USD",
+    "$": "USD",
+    "pound sterling": "GBP",
+    "british pound": "GBP",
+    "libra": "GBP",
+    "libra esterlina": "GBP",
+    "£": "GBP",
+    "swiss franc": "CHF",
+    "franco suíço": "CHF",
+    "brazilian real": "BRL",
+    "real": "BRL",
+    "real brasileiro": "BRL",
+    "angolan kwanza": "AOA",
+    "kwanza": "AOA",
+    "mozambican metical": "MZN",
+    "metical": "MZN",
+    "cape verde escudo": "CVE",
+    "cape verdean escudo": "CVE",
+    "escudo cabo-verdiano": "CVE",
+    "canadian dollar": "CAD",
+    "dólar canadiano": "CAD",
+    "australian dollar": "AUD",
+    "japanese yen": "JPY",
+    "iene": "JPY",
+    "yen": "JPY",
+    "swedish krona": "SEK",
+    "norwegian krone": "NOK",
+    "danish krone": "DKK",
+    "polish zloty": "PLN",
+    "czech koruna": "CZK",
+    "chinese yuan": "CNY",
+    "renminbi": "CNY",
 }
 
 # canonical-model.md, status mapping for InvoiceXpress. `sent` is the filter's word for `final`
 # (providers.md §1.4, "an incoherence in the API" [3P]).
 STATUS_MAP = {
     "draft": "draft",
-    "final": "open", "sent": "open", "second_copy": "open",
+    "final": "open",
+    "sent": "open",
+    "second_copy": "open",
     "settled": "paid",
-    "canceled": "void", "cancelled": "void", "deleted": "void",
+    "canceled": "void",
+    "cancelled": "void",
+    "deleted": "void",
 }
 
 # providers.md §1.4 [3P legacy fixture]: drafts carry `draft` or `rascunho` as their number.
@@ -91,8 +122,7 @@ def currency_code(name: Any) -> str:
     code = CURRENCY_NAMES.get(text.lower())
     if code is None:
         raise ValueProblem(
-            f"currency: unknown currency name {text!r}; add it to CURRENCY_NAMES in "
-            "sources/invoicexpress/mapping.py"
+            f"currency: unknown currency name {text!r}; add it to CURRENCY_NAMES in sources/invoicexpress/mapping.py"
         )
     return code
 

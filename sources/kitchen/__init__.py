@@ -166,6 +166,7 @@ def kitchen_billing(
     stats = start_run(PROVIDER_NAME, account)
     state_store = dlt.current.source_state().setdefault(account, {})
     cursor = UpdateCursor(state_store)
+    client_cursor = UpdateCursor(state_store, "client_updated_at")
     retry_ids: set[str] = set(state_store.get("retry_ids") or [])
     known_names: dict[str, Any] = dict(state_store.get("client_names") or {})
     writer = TableWriter()
@@ -175,13 +176,20 @@ def kitchen_billing(
         clients = list(list_clients(client, per_page))
         stats.clients_total = len(clients)
         for raw_client in clients:
+            client_key = to_text(raw_client.get("id")) or "?"
             try:
                 row = mapping.map_client(raw_client, account)
             except ValueProblem as exc:
-                stats.skip(f"client: {exc}", to_text(raw_client.get("id")))
+                stats.skip(f"client: {exc}", client_key)
                 continue
-            stats.add(clients=1, clients_done=1)
+            stats.add(clients_done=1)
+            # providers.md §3.2 [DOC]: clients carry `updated_at`; an unchanged one is not rewritten.
+            client_cursor.observe(client_key, row["updated_at"])
+            if not client_cursor.is_changed(client_key, row["updated_at"]):
+                continue
+            stats.add(clients=1)
             yield from writer.add_client(row)
+        client_cursor.commit()
         names = mapping.client_names(clients)
 
         listing = InvoiceListing(client, state, per_page)

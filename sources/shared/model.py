@@ -121,9 +121,7 @@ def column_names(table: str) -> list[str]:
 def arrow_schema(table: str) -> pa.Schema:
     """The Arrow schema rows of `table` are built with."""
     keys = set(PRIMARY_KEYS[table])
-    return pa.schema(
-        [pa.field(name, arrow_type, nullable=name not in keys) for name, arrow_type, _ in _COLUMNS[table]]
-    )
+    return pa.schema([pa.field(name, arrow_type, nullable=name not in keys) for name, arrow_type, _ in _COLUMNS[table]])
 
 
 def dlt_columns(table: str) -> dict[str, dict[str, Any]]:
@@ -180,7 +178,8 @@ def total_mismatch(invoice: Mapping[str, Any]) -> bool:
     A row missing one of the figures cannot be checked and is not counted.
     """
     parts: list[Decimal] = [
-        invoice[k] for k in ("subtotal", "tax_total", "shipping_total", "withholding_total", "total")
+        invoice[k]
+        for k in ("subtotal", "tax_total", "shipping_total", "withholding_total", "total")
         if invoice.get(k) is not None
     ]
     if len(parts) < 5:

@@ -9,7 +9,8 @@ first request, reads each response to decide the next one, and says when to stop
     ShortPagePaginator    bare JSON arrays that end on a short or empty page (Fohlio)
 
 `paginate` drives any of them and raises `PaginationLoopError` when a page number or token
-comes back twice, or when the API hands back the very same page again.
+comes back twice, or when the API hands back the very same page again. `paginate_numbered`
+fetches the pages of a numbered listing in parallel once the first page says how many there are.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sources.shared.concurrency import bounded_map
 from sources.shared.errors import MalformedResponseError, PaginationLoopError
 from sources.shared.http import ApiClient, ApiResponse
 
@@ -195,7 +197,34 @@ def paginate(
         PaginationLoopError: a page number or token repeats, or the same page comes back.
         MalformedResponseError: the body has no list where the items should be.
     """
-    request_params = paginator.first(dict(params or {}))
+    yield from _walk(
+        client,
+        path,
+        paginator,
+        items,
+        paginator.first(dict(params or {})),
+        method=method,
+        json=json,
+        idempotent=idempotent,
+        max_pages=max_pages,
+    )
+
+
+def _walk(
+    client: ApiClient,
+    path: str,
+    paginator: Paginator,
+    items: Callable[[Any], Any],
+    request_params: dict[str, Any],
+    *,
+    method: str = "GET",
+    json: Any = None,
+    idempotent: bool | None = None,
+    max_pages: int = 1_000_000,
+    prefetched: ApiResponse | None = None,
+) -> Iterator[Page]:
+    """`paginate` from given first-request parameters; `prefetched` is that request's response
+    when the caller already has it."""
     seen_positions: set[Any] = set()
     previous: tuple[Any, ...] | None = None
     number = 0
@@ -211,7 +240,10 @@ def paginate(
                     "report this to the provider; no data was committed for this run",
                 )
             seen_positions.add(position)
-        response = client.request(method, path, params=request_params, json=json, idempotent=idempotent)
+        if prefetched is not None:
+            response, prefetched = prefetched, None
+        else:
+            response = client.request(method, path, params=request_params, json=json, idempotent=idempotent)
         page_items = items(response.data)
         if not isinstance(page_items, list):
             raise MalformedResponseError(
@@ -235,3 +267,64 @@ def paginate(
         if next_params is None or number >= max_pages:
             return
         request_params = next_params
+
+
+def paginate_numbered(
+    client: ApiClient,
+    path: str,
+    paginator: PageNumberPaginator,
+    items: Callable[[Any], Any],
+    *,
+    workers: int,
+    params: Mapping[str, Any] | None = None,
+) -> Iterator[Page]:
+    """Every page of a listing whose first page gives the page count, pages 2..N in parallel
+    (at most `workers` in flight), yielded in page order.
+
+    Falls back to `paginate` when the first page gives no page count. Raises
+    `PaginationLoopError` when a later page repeats the first (the API ignores `page`).
+    """
+    first_params = paginator.first(dict(params or {}))
+    first = client.request("GET", path, params=first_params)
+    _, total, _ = paginator.meta(first.data)
+    total_pages = _int(total)
+    if total_pages is None:
+        yield from _walk(client, path, paginator, items, first_params, prefetched=first)
+        return
+    first_items = items(first.data)
+    if not isinstance(first_items, list):
+        raise MalformedResponseError(
+            client.provider,
+            client.account,
+            f"{first.url}: expected a list of records, got {type(first_items).__name__}",
+            url=first.url,
+        )
+    yield Page(first_items, first, 1)
+    if not first_items or total_pages <= 1:
+        return
+    first_print = _fingerprint(first_items)
+
+    def fetch(number: int) -> Page:
+        response = client.request("GET", path, params={**first_params, paginator.page_param: number})
+        page_items = items(response.data)
+        if not isinstance(page_items, list):
+            raise MalformedResponseError(
+                client.provider, client.account, f"{response.url}: expected a list of records", url=response.url
+            )
+        if first_print is not None and _fingerprint(page_items) == first_print:
+            raise PaginationLoopError(
+                client.provider,
+                client.account,
+                f"{path}: page {number} repeats page 1; the API ignores the page request",
+                "report this to the provider; no data was committed for this run",
+                url=response.url,
+            )
+        return Page(page_items, response, number)
+
+    done: dict[int, Page] = {}
+    expected = 2
+    for number, page in bounded_map(fetch, range(2, total_pages + 1), workers):
+        done[number] = page
+        while expected in done:
+            yield done.pop(expected)
+            expected += 1

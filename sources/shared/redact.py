@@ -17,9 +17,7 @@ _MASK = "***"
 _lock = threading.Lock()
 _secrets: set[str] = set()
 # Query parameters that carry credentials, masked even when the secret was never registered.
-_SECRET_PARAMS = re.compile(
-    r"(?i)\b(api_key|apikey|access_token|token|client_secret|password|secret)=([^&\s#'\"]+)"
-)
+_SECRET_PARAMS = re.compile(r"(?i)\b(api_key|apikey|access_token|token|client_secret|password|secret)=([^&\s#'\"]+)")
 
 
 def register_secret(value: str | None) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from sources.flowpayroll.api import error_message
 from sources.flowpayroll.mapping import (
     Formats,
     compile_pattern,
@@ -19,7 +20,6 @@ from sources.flowpayroll.mapping import (
     parse_date,
     parse_timestamp,
 )
-from sources.flowpayroll.api import error_message
 from sources.shared.model import total_mismatch
 from sources.shared.values import ValueProblem, dumps, loads
 
@@ -328,13 +328,24 @@ def test_client_fallbacks() -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"message": {"text": "Operation failed", "token": "operationFailed", "tokenArguments": []}},
-         "[operationFailed] Operation failed"),
-        ({"errors": [{"field": "clientId", "reasonText": "Client not found", "reasonId": "notFound"}],
-          "message": {"text": "Not found", "textId": "notFound"}},
-         "[notFound] Not found; clientId: Client not found"),
-        ({"validationIssues": [{"field": "pageSize", "reason": "too large", "reasonToken": "max"}],
-          "messageToken": "validationFailed"}, "pageSize: too large"),
+        (
+            {"message": {"text": "Operation failed", "token": "operationFailed", "tokenArguments": []}},
+            "[operationFailed] Operation failed",
+        ),
+        (
+            {
+                "errors": [{"field": "clientId", "reasonText": "Client not found", "reasonId": "notFound"}],
+                "message": {"text": "Not found", "textId": "notFound"},
+            },
+            "[notFound] Not found; clientId: Client not found",
+        ),
+        (
+            {
+                "validationIssues": [{"field": "pageSize", "reason": "too large", "reasonToken": "max"}],
+                "messageToken": "validationFailed",
+            },
+            "pageSize: too large",
+        ),
         ({"error": "invalid_client", "error_description": "bad secret"}, "invalid_client bad secret"),
         ({"content": {}}, None),
     ],

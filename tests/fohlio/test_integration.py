@@ -59,10 +59,7 @@ def assert_invariants(workspace: Workspace) -> None:
     assert q("SELECT count(*) - count(DISTINCT (provider, account, invoice_id)) FROM billing.invoices") == 0
     assert q("SELECT count(*) - count(DISTINCT (provider, account, client_id)) FROM billing.clients") == 0
     assert (
-        q(
-            "SELECT count(*) - count(DISTINCT (provider, account, invoice_id, line_number)) "
-            "FROM billing.invoice_items"
-        )
+        q("SELECT count(*) - count(DISTINCT (provider, account, invoice_id, line_number)) FROM billing.invoice_items")
         == 0
     )
     assert q("SELECT count(*) FROM billing.invoices WHERE NOT regexp_full_match(currency, '[A-Z]{3}')") == 0
@@ -148,12 +145,8 @@ def test_full_load_is_exact_and_a_rerun_rewrites_nothing(workspace: Workspace, a
     assert totals == expected["totals"]
     assert len(totals) >= 3
     assert_invariants(workspace)
-    assert workspace.query("SELECT DISTINCT provider, account FROM billing.invoices") == [
-        ("fohlio", "default")
-    ]
-    assert workspace.query("SELECT DISTINCT provider, account FROM billing.clients") == [
-        ("fohlio", "default")
-    ]
+    assert workspace.query("SELECT DISTINCT provider, account FROM billing.invoices") == [("fohlio", "default")]
+    assert workspace.query("SELECT DISTINCT provider, account FROM billing.clients") == [("fohlio", "default")]
     # only contacts of the client category
     client_ids = {c.id for c in app.team.contacts.values() if c.category_type == "client"}
     loaded = {int(r[0]) for r in workspace.query("SELECT client_id FROM billing.clients")}
@@ -170,9 +163,7 @@ def test_full_load_is_exact_and_a_rerun_rewrites_nothing(workspace: Workspace, a
     stats = summary_of(again)
     assert (stats["invoices"], stats["lines"], stats["clients"]) == ("0", "0", "0")
     mark = app.max_updated_at()
-    in_window = sum(
-        1 for i in app.team.invoices.values() if i.updated_at >= mark - dt.timedelta(seconds=OVERLAP)
-    )
+    in_window = sum(1 for i in app.team.invoices.values() if i.updated_at >= mark - dt.timedelta(seconds=OVERLAP))
     assert int(stats["unchanged"]) == in_window
     assert len(invoice_requests(app)) == 1
     assert app.log.count(path_prefix="/team") == 0
@@ -193,9 +184,7 @@ def test_second_run_asks_only_for_what_changed(workspace: Workspace, app: Fohlio
             app.remove_line(30020, 0)
         touched = {30010, 30011, 30012, 30020}
         late = next(
-            i
-            for i in app.team.invoices.values()
-            if i.id not in touched and i.updated_at < mark - dt.timedelta(hours=1)
+            i for i in app.team.invoices.values() if i.id not in touched and i.updated_at < mark - dt.timedelta(hours=1)
         )
         app.update_invoice(late.id, note="committed late", updated_at=mark - dt.timedelta(minutes=5))
         result = run(workspace, app, server)
@@ -228,8 +217,7 @@ def test_second_run_asks_only_for_what_changed(workspace: Workspace, app: Fohlio
     # the removed line disappears, the others are renumbered as the document shows them
     shortened = app.team.invoices[30012]
     lines = workspace.query(
-        "SELECT line_number, item_id FROM billing.invoice_items "
-        "WHERE invoice_id = '30012' ORDER BY line_number"
+        "SELECT line_number, item_id FROM billing.invoice_items WHERE invoice_id = '30012' ORDER BY line_number"
     )
     assert lines == [(n, str(i.id)) for n, i in enumerate(shortened.items, start=1)]
     assert workspace.scalar("SELECT name FROM billing.clients WHERE client_id = '503'") == "Marlow Renamed"
@@ -241,8 +229,7 @@ def test_second_run_asks_only_for_what_changed(workspace: Workspace, app: Fohlio
     assert late_note == "committed late"
     assert workspace.scalar("SELECT count(*) FROM billing.invoice_items") == app.summary()["lines"]
     assert (
-        dict(workspace.query("SELECT currency, sum(total) FROM billing.invoices GROUP BY 1"))
-        == app.summary()["totals"]
+        dict(workspace.query("SELECT currency, sum(total) FROM billing.invoices GROUP BY 1")) == app.summary()["totals"]
     )
     assert_invariants(workspace)
 
@@ -261,8 +248,7 @@ def test_an_api_that_ignores_updated_since_still_loads_exactly(workspace: Worksp
     assert workspace.scalar("SELECT status FROM billing.invoices WHERE invoice_id = '30007'") == "void"
     assert workspace.scalar("SELECT count(*) FROM billing.invoices") == 60
     assert (
-        dict(workspace.query("SELECT currency, sum(total) FROM billing.invoices GROUP BY 1"))
-        == app.summary()["totals"]
+        dict(workspace.query("SELECT currency, sum(total) FROM billing.invoices GROUP BY 1")) == app.summary()["totals"]
     )
 
 
@@ -308,10 +294,7 @@ def test_an_invoice_without_a_known_currency_is_reported(workspace: Workspace) -
     loaded = workspace.scalar("SELECT count(*) FROM billing.invoices")
     assert loaded == expected["invoices"] - expected["currency_unknown"]
     assert f"skipped {expected['currency_unknown']} — invoice: currency unknown" in result.output
-    assert (
-        dict(workspace.query("SELECT currency, sum(total) FROM billing.invoices GROUP BY 1"))
-        == expected["totals"]
-    )
+    assert dict(workspace.query("SELECT currency, sum(total) FROM billing.invoices GROUP BY 1")) == expected["totals"]
 
 
 def test_project_id_restricts_the_load(workspace: Workspace, app: FohlioSandbox) -> None:

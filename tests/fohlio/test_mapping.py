@@ -180,9 +180,9 @@ def test_raw_keeps_the_payload_untouched_and_the_input_is_not_mutated() -> None:
 
 def test_due_date_is_the_earliest_payment_term_whatever_their_order() -> None:
     assert mapped().invoice["due_date"] == dt.date(2024, 7, 27)
-    assert due_date(
-        [{"amount": "1.00", "due_date": None}, {"amount": "2.00", "due_date": "2024-01-05"}]
-    ) == dt.date(2024, 1, 5)
+    assert due_date([{"amount": "1.00", "due_date": None}, {"amount": "2.00", "due_date": "2024-01-05"}]) == dt.date(
+        2024, 1, 5
+    )
 
 
 def test_no_payment_terms_means_no_due_date() -> None:

@@ -32,10 +32,7 @@ def test_missing_or_wrong_token_is_401() -> None:
         wrong = get(server.url, "/client_invoices", headers={"authorization": "nope"})
         assert wrong.status_code == 401
         assert body(wrong) == {"error": "Unauthorized"}
-        assert (
-            get(server.url, "/contacts", headers={"authorization": f"Token {DEFAULT_TOKEN}"}).status_code
-            == 401
-        )
+        assert get(server.url, "/contacts", headers={"authorization": f"Token {DEFAULT_TOKEN}"}).status_code == 401
 
 
 @pytest.mark.parametrize(
@@ -72,15 +69,11 @@ def test_contacts_filter_on_category_types() -> None:
     with serve(app) as server:
         everyone = body(get(server.url, "/contacts", per_page=100))
         assert len(everyone) == 10
-        clients = body(
-            httpx.get(server.url + "/contacts", headers=RAW, params={"category_types[]": ["client"]})
-        )
+        clients = body(httpx.get(server.url + "/contacts", headers=RAW, params={"category_types[]": ["client"]}))
         assert len(clients) == 6
         assert {c["category"]["type"] for c in clients} == {"client"}
         two = body(
-            httpx.get(
-                server.url + "/contacts", headers=RAW, params={"category_types[]": ["client", "collaborator"]}
-            )
+            httpx.get(server.url + "/contacts", headers=RAW, params={"category_types[]": ["client", "collaborator"]})
         )
         assert {c["category"]["type"] for c in two} == {"client", "collaborator"}
 
@@ -121,9 +114,7 @@ def test_list_and_single_invoice_show_the_documented_client_drift() -> None:
         assert all("priority" in a for a in listed["client"]["addresses"])
         assert "category" in single["client"] and "categories" not in single["client"]
         assert all("priority" not in a for a in single["client"]["addresses"])
-        assert {k: v for k, v in listed.items() if k != "client"} == {
-            k: v for k, v in single.items() if k != "client"
-        }
+        assert {k: v for k, v in listed.items() if k != "client"} == {k: v for k, v in single.items() if k != "client"}
         assert get(server.url, "/client_invoices/999999").status_code == 404
 
 
@@ -147,9 +138,7 @@ def test_seeded_data_spans_projects_clients_and_every_status() -> None:
         invoices = body(get(server.url, "/client_invoices", per_page=100))
         team = body(get(server.url, "/team"))
     statuses = Counter(i["status"] for i in invoices)
-    assert {"revised", "void", "paid_partially", "deposited", "draft", "sent", "paid", "overdue"} <= set(
-        statuses
-    )
+    assert {"revised", "void", "paid_partially", "deposited", "draft", "sent", "paid", "overdue"} <= set(statuses)
     assert len({i["project_id"] for i in invoices}) >= 5
     assert len({i["client"]["id"] for i in invoices}) >= 5
     partial = [i for i in invoices if i["status"] == "paid_partially"]
@@ -186,9 +175,7 @@ def test_summary_counts_what_the_sandbox_holds() -> None:
     assert summary["clients"] == 4
     assert summary["invoices"] == 20
     assert summary["lines"] == sum(len(i.items) for i in app.team.invoices.values())
-    assert sum(summary["totals"].values()) == sum(
-        app.figures(i)["amount_with_tax"] for i in app.team.invoices.values()
-    )
+    assert sum(summary["totals"].values()) == sum(app.figures(i)["amount_with_tax"] for i in app.team.invoices.values())
 
 
 def test_unknown_paths_are_404() -> None:

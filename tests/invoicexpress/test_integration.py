@@ -42,18 +42,38 @@ def assert_matches_sandbox(ws: Workspace, app) -> None:
 
 
 def assert_invariants(ws: Workspace) -> None:
-    for table, key in [("invoices", "invoice_id"), ("invoice_items", "invoice_id, line_number"),
-                       ("clients", "client_id")]:
-        dupes = ws.scalar(f"SELECT count(*) FROM (SELECT provider, account, {key} FROM billing.{table} "
-                          "GROUP BY ALL HAVING count(*) > 1)")
+    for table, key in [
+        ("invoices", "invoice_id"),
+        ("invoice_items", "invoice_id, line_number"),
+        ("clients", "client_id"),
+    ]:
+        dupes = ws.scalar(
+            f"SELECT count(*) FROM (SELECT provider, account, {key} FROM billing.{table} "
+            "GROUP BY ALL HAVING count(*) > 1)"
+        )
         assert dupes == 0, table
     assert ws.scalar("SELECT count(*) FROM billing.invoices WHERE NOT regexp_full_match(currency, '[A-Z]{3}')") == 0
-    assert ws.scalar("SELECT count(*) FROM billing.invoices WHERE status NOT IN "
-                     "('draft','open','partially_paid','paid','void','uncollectible')") == 0
-    assert ws.scalar("SELECT count(*) FROM billing.invoice_items i ANTI JOIN billing.invoices v "
-                     "USING (provider, account, invoice_id)") == 0
-    assert ws.scalar("SELECT count(*) FROM billing.invoices WHERE "
-                     "abs(subtotal + tax_total + shipping_total - withholding_total - total) > 0.01") == 0
+    assert (
+        ws.scalar(
+            "SELECT count(*) FROM billing.invoices WHERE status NOT IN "
+            "('draft','open','partially_paid','paid','void','uncollectible')"
+        )
+        == 0
+    )
+    assert (
+        ws.scalar(
+            "SELECT count(*) FROM billing.invoice_items i ANTI JOIN billing.invoices v "
+            "USING (provider, account, invoice_id)"
+        )
+        == 0
+    )
+    assert (
+        ws.scalar(
+            "SELECT count(*) FROM billing.invoices WHERE "
+            "abs(subtotal + tax_total + shipping_total - withholding_total - total) > 0.01"
+        )
+        == 0
+    )
     assert ws.scalar("SELECT count(*) FROM billing.invoice_items WHERE _tombstone") == 0
 
 
@@ -64,8 +84,13 @@ def test_full_load_is_exact_and_a_rerun_changes_nothing(workspace):
         assert first.code == 0, first.output
         assert_matches_sandbox(workspace, app)
         assert_invariants(workspace)
-        types = {r[0] for r in workspace.query("SELECT DISTINCT data_type FROM information_schema.columns "
-                                               "WHERE table_name = 'invoices' AND column_name = 'total'")}
+        types = {
+            r[0]
+            for r in workspace.query(
+                "SELECT DISTINCT data_type FROM information_schema.columns "
+                "WHERE table_name = 'invoices' AND column_name = 'total'"
+            )
+        }
         assert types == {"DECIMAL(18,6)"}
         assert workspace.scalar("SELECT json_type(raw) FROM billing.invoices LIMIT 1") == "OBJECT"
         before = snapshot(workspace)
@@ -82,8 +107,9 @@ def test_a_status_change_and_a_removed_line_show_after_the_next_run(workspace):
     invoice_id = target["id"]
     with serve(app) as server:
         assert workspace.run(app.pipeline_env(server.url)).code == 0
-        lines_before = workspace.scalar("SELECT count(*) FROM billing.invoice_items WHERE invoice_id = ?",
-                                        str(invoice_id))
+        lines_before = workspace.scalar(
+            "SELECT count(*) FROM billing.invoice_items WHERE invoice_id = ?", str(invoice_id)
+        )
         assert lines_before == len(target["items"])
 
         app.change_status(invoice_id, "canceled")
@@ -92,10 +118,12 @@ def test_a_status_change_and_a_removed_line_show_after_the_next_run(workspace):
         assert result.code == 0, result.output
 
     status, provider_status, balance = workspace.query(
-        "SELECT status, provider_status, balance_due FROM billing.invoices WHERE invoice_id = ?", str(invoice_id))[0]
+        "SELECT status, provider_status, balance_due FROM billing.invoices WHERE invoice_id = ?", str(invoice_id)
+    )[0]
     assert (status, provider_status, balance) == ("void", "canceled", Decimal(0))
-    lines = workspace.query("SELECT line_number, name FROM billing.invoice_items WHERE invoice_id = ? ORDER BY 1",
-                            str(invoice_id))
+    lines = workspace.query(
+        "SELECT line_number, name FROM billing.invoice_items WHERE invoice_id = ? ORDER BY 1", str(invoice_id)
+    )
     assert [n for n, _ in lines] == list(range(1, lines_before))
     assert [name for _, name in lines] == [item["name"] for item in target["items"][1:]]
     assert_matches_sandbox(workspace, app)
@@ -112,8 +140,10 @@ def test_a_wrong_key_fails_clearly_without_leaking_it(workspace):
     assert "SOURCES__INVOICEXPRESS__API_KEY" in result.stderr
     assert "Traceback" not in result.output
     assert "wrong-key-7c1e55aa90" not in result.output
-    assert not workspace.db.exists() or workspace.scalar(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'invoices'") == 0
+    assert (
+        not workspace.db.exists()
+        or workspace.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'invoices'") == 0
+    )
     leaked = [p for p in Path(workspace.path).rglob("*") if p.is_file() and b"wrong-key-7c1e55aa90" in p.read_bytes()]
     assert leaked == []
 
@@ -121,8 +151,7 @@ def test_a_wrong_key_fails_clearly_without_leaking_it(workspace):
 def test_the_key_never_reaches_logs_or_dlt_traces_even_in_verbose_mode(workspace):
     app = create_app(clients=2, invoices_per_client=2)
     with serve(app) as server:
-        result = workspace.run({**app.pipeline_env(server.url), "RUNTIME__LOG_LEVEL": "DEBUG",
-                                "BILLING_VERBOSE": "1"})
+        result = workspace.run({**app.pipeline_env(server.url), "RUNTIME__LOG_LEVEL": "DEBUG", "BILLING_VERBOSE": "1"})
     assert result.code == 0, result.output
     assert app.api_key not in result.output
     leaked = [p for p in Path(workspace.path).rglob("*") if p.is_file() and app.api_key.encode() in p.read_bytes()]
@@ -175,8 +204,13 @@ def test_an_interrupted_run_followed_by_a_normal_run_equals_one_clean_run(worksp
     app = create_app(clients=40, invoices_per_client=12, latency=0.02)
     with serve(app) as server:
         env = workspace.env(app.pipeline_env(server.url))
-        proc = subprocess.Popen([sys.executable, "-m", "pipelines.billing"], cwd=workspace.path, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.billing"],
+            cwd=workspace.path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.time() + 60
         while app.log.count(path_prefix="/clients/") < 15 and time.time() < deadline:
             time.sleep(0.05)

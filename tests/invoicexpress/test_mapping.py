@@ -5,8 +5,8 @@ import pytest
 
 from sources.invoicexpress.mapping import (
     canonical_status,
-    error_message,
     currency_code,
+    error_message,
     map_client,
     map_invoice,
     snake_case,
@@ -79,7 +79,9 @@ def test_drafts_have_no_number_and_no_balance(draft_number):
 
 def test_withholding_is_before_taxes_plus_taxes_minus_total():
     # The legacy real fixture: before_taxes 100, taxes 23, retention 5.0 → total 118.
-    mapped = map_invoice(doc(before_taxes=Decimal(100), taxes=Decimal(23), total=Decimal("118.0"), retention="5.0"), "a")
+    mapped = map_invoice(
+        doc(before_taxes=Decimal(100), taxes=Decimal(23), total=Decimal("118.0"), retention="5.0"), "a"
+    )
     assert not total_mismatch(mapped.invoice)
     row = mapped.invoice
     assert row["withholding_total"] == Decimal("5.0")
@@ -87,15 +89,24 @@ def test_withholding_is_before_taxes_plus_taxes_minus_total():
 
 
 def test_figures_that_disagree_with_the_retention_rate_are_counted_and_the_total_kept():
-    mapped = map_invoice(doc(before_taxes=Decimal(100), taxes=Decimal(23), total=Decimal("120.00"), retention="0.0"), "a")
+    mapped = map_invoice(
+        doc(before_taxes=Decimal(100), taxes=Decimal(23), total=Decimal("120.00"), retention="0.0"), "a"
+    )
     assert total_mismatch(mapped.invoice)
     assert mapped.invoice["total"] == Decimal("120.00") and mapped.invoice["withholding_total"] == Decimal("0.00")
 
 
 @pytest.mark.parametrize(
     ("status", "canonical", "balance"),
-    [("final", "open", "1.07"), ("sent", "open", "1.07"), ("second_copy", "open", "1.07"), ("settled", "paid", "0"),
-     ("canceled", "void", "0"), ("deleted", "void", "0"), ("draft", "draft", None)],
+    [
+        ("final", "open", "1.07"),
+        ("sent", "open", "1.07"),
+        ("second_copy", "open", "1.07"),
+        ("settled", "paid", "0"),
+        ("canceled", "void", "0"),
+        ("deleted", "void", "0"),
+        ("draft", "draft", None),
+    ],
 )
 def test_status_mapping_and_balance_due(status, canonical, balance):
     row = map_invoice(doc(status=status), "a").invoice
@@ -110,9 +121,16 @@ def test_an_unknown_status_is_an_error_not_a_guess():
 
 @pytest.mark.parametrize(
     ("type_name", "snake"),
-    [("Invoice", "invoice"), ("InvoiceReceipt", "invoice_receipt"), ("SimplifiedInvoice", "simplified_invoice"),
-     ("CreditNote", "credit_note"), ("DebitNote", "debit_note"), ("CashInvoice", "cash_invoice"),
-     ("VatMossInvoice", "vat_moss_invoice"), ("Receipt", "receipt")],
+    [
+        ("Invoice", "invoice"),
+        ("InvoiceReceipt", "invoice_receipt"),
+        ("SimplifiedInvoice", "simplified_invoice"),
+        ("CreditNote", "credit_note"),
+        ("DebitNote", "debit_note"),
+        ("CashInvoice", "cash_invoice"),
+        ("VatMossInvoice", "vat_moss_invoice"),
+        ("Receipt", "receipt"),
+    ],
 )
 def test_document_types_in_snake_case(type_name, snake):
     assert snake_case(type_name) == snake
@@ -125,8 +143,15 @@ def test_credit_notes_keep_positive_amounts_and_say_what_they_are():
 
 @pytest.mark.parametrize(
     ("name", "iso"),
-    [("Euro", "EUR"), ("euro", "EUR"), ("US Dollar", "USD"), ("Pound Sterling", "GBP"), ("Libra esterlina", "GBP"),
-     ("EUR", "EUR"), ("usd", "USD")],
+    [
+        ("Euro", "EUR"),
+        ("euro", "EUR"),
+        ("US Dollar", "USD"),
+        ("Pound Sterling", "GBP"),
+        ("Libra esterlina", "GBP"),
+        ("EUR", "EUR"),
+        ("usd", "USD"),
+    ],
 )
 def test_currency_names_become_iso_codes(name, iso):
     assert currency_code(name) == iso
@@ -164,7 +189,10 @@ def test_clients_map_with_their_fiscal_id():
     [
         ({"errors": {"error": "Invalid API key"}}, "Invalid API key"),
         ({"errors": [{"error": "Client not found"}]}, "Client not found"),
-        ({"error": {"code": "422", "message": "Some parameters were incorrect."}}, "422 Some parameters were incorrect."),
+        (
+            {"error": {"code": "422", "message": "Some parameters were incorrect."}},
+            "422 Some parameters were incorrect.",
+        ),
         ({"errors": {"date": ["can't be blank", "is invalid"]}}, "date: can't be blank; date: is invalid"),
         ({"message": "Too many requests"}, "Too many requests"),
         ({"unexpected": 1}, None),

@@ -49,7 +49,9 @@ def test_the_filter_body_restricts_status_type_and_archived(app):
         everything = everything.json()["invoices"]
         assert len(everything) == 25
         assert all(not bool(int(i["archived"])) for i in default) and len(default) < 25
-        sent = httpx.post(url, params=params, json={"filter": {"status": ["sent"], "archived": ["archived", "non_archived"]}})
+        sent = httpx.post(
+            url, params=params, json={"filter": {"status": ["sent"], "archived": ["archived", "non_archived"]}}
+        )
         assert {i["status"] for i in sent.json()["invoices"]} <= {"final"}
         typed = httpx.post(url, params=params, json={"filter": {"by_type": ["CreditNote"], "archived": ["archived"]}})
         assert all(i["type"] == "CreditNote" and bool(int(i["archived"])) for i in typed.json()["invoices"])
@@ -70,8 +72,7 @@ def test_the_data_carries_the_documented_quirks():
 def test_requests_beyond_the_budget_get_429():
     app = create_app(clients=2, requests_per_minute=3, retry_after=1)
     with serve(app) as server:
-        codes = [httpx.get(f"{server.url}/clients.json", params={"api_key": app.api_key}).status_code
-                 for _ in range(5)]
+        codes = [httpx.get(f"{server.url}/clients.json", params={"api_key": app.api_key}).status_code for _ in range(5)]
         assert codes == [200, 200, 200, 429, 429]
         response = httpx.get(f"{server.url}/clients.json", params={"api_key": app.api_key})
         assert response.headers["Retry-After"] == "1"

@@ -35,7 +35,9 @@ class Script:
 
 def make_client(script: Script, sleeps: list, **kwargs) -> ApiClient:
     return ApiClient(
-        "acmepay", "acme", "https://api.example.test",
+        "acmepay",
+        "acme",
+        "https://api.example.test",
         auth=kwargs.pop("auth", QueryParamAuth("api_key", SECRET)),
         auth_hint="set SOURCES__ACMEPAY__API_KEY",
         transport=httpx.MockTransport(script),

@@ -15,9 +15,65 @@ from sources.shared.model import (
     dlt_columns,
 )
 
-CONTRACT_INVOICE_COLUMNS = ["provider", "account", "invoice_id", "client_id", "client_name", "number", "document_type", "status", "provider_status", "is_archived", "issue_date", "due_date", "currency", "subtotal", "discount_total", "tax_total", "withholding_total", "shipping_total", "total", "balance_due", "created_at", "updated_at", "paid_at", "voided_at", "reference", "notes", "raw"]
-CONTRACT_ITEM_COLUMNS = ["provider", "account", "invoice_id", "line_number", "item_id", "name", "description", "quantity", "unit", "unit_price", "discount_amount", "tax_rate", "tax_amount", "subtotal", "total", "raw"]
-CONTRACT_CLIENT_COLUMNS = ["provider", "account", "client_id", "name", "email", "country", "tax_id", "created_at", "updated_at", "raw"]
+CONTRACT_INVOICE_COLUMNS = [
+    "provider",
+    "account",
+    "invoice_id",
+    "client_id",
+    "client_name",
+    "number",
+    "document_type",
+    "status",
+    "provider_status",
+    "is_archived",
+    "issue_date",
+    "due_date",
+    "currency",
+    "subtotal",
+    "discount_total",
+    "tax_total",
+    "withholding_total",
+    "shipping_total",
+    "total",
+    "balance_due",
+    "created_at",
+    "updated_at",
+    "paid_at",
+    "voided_at",
+    "reference",
+    "notes",
+    "raw",
+]
+CONTRACT_ITEM_COLUMNS = [
+    "provider",
+    "account",
+    "invoice_id",
+    "line_number",
+    "item_id",
+    "name",
+    "description",
+    "quantity",
+    "unit",
+    "unit_price",
+    "discount_amount",
+    "tax_rate",
+    "tax_amount",
+    "subtotal",
+    "total",
+    "raw",
+]
+CONTRACT_CLIENT_COLUMNS = [
+    "provider",
+    "account",
+    "client_id",
+    "name",
+    "email",
+    "country",
+    "tax_id",
+    "created_at",
+    "updated_at",
+    "raw",
+]
 
 
 def test_columns_follow_the_contract():
@@ -61,8 +117,12 @@ class Collect(logging.Handler):
 
 
 def test_lines_are_replaced_and_an_invoice_that_lost_every_line_keeps_none(tmp_path):
-    pipeline = dlt.pipeline("model_test", destination=dlt.destinations.duckdb(str(tmp_path / "m.duckdb")),
-                            dataset_name="billing", pipelines_dir=str(tmp_path / "p"))
+    pipeline = dlt.pipeline(
+        "model_test",
+        destination=dlt.destinations.duckdb(str(tmp_path / "m.duckdb")),
+        dataset_name="billing",
+        pipelines_dir=str(tmp_path / "p"),
+    )
     dlt_logger, collect = logging.getLogger("dlt"), Collect()
     level = dlt_logger.level
     dlt_logger.addHandler(collect)

@@ -31,8 +31,16 @@ def test_raw_payload_round_trips_numbers_as_written():
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("1.0", Decimal("1.0")), ("12.30", Decimal("12.30")), (Decimal("0.07"), Decimal("0.07")), (5, Decimal(5)),
-     (" 3.5 ", Decimal("3.5")), ("-2.25", Decimal("-2.25")), (None, None), ("", None)],
+    [
+        ("1.0", Decimal("1.0")),
+        ("12.30", Decimal("12.30")),
+        (Decimal("0.07"), Decimal("0.07")),
+        (5, Decimal(5)),
+        (" 3.5 ", Decimal("3.5")),
+        ("-2.25", Decimal("-2.25")),
+        (None, None),
+        ("", None),
+    ],
 )
 def test_to_decimal_reads_numbers_and_numeric_strings(value, expected):
     assert to_decimal(value) == expected
@@ -46,8 +54,17 @@ def test_to_decimal_refuses_floats_garbage_and_values_that_do_not_fit(value):
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(True, True), (False, False), (1, True), (0, False), ("1", True), ("0", False), ("true", True),
-     ("false", False), (None, None)],
+    [
+        (True, True),
+        (False, False),
+        (1, True),
+        (0, False),
+        ("1", True),
+        ("0", False),
+        ("true", True),
+        ("false", False),
+        (None, None),
+    ],
 )
 def test_to_bool_accepts_true_false_and_one_zero(value, expected):
     assert to_bool(value) is expected
