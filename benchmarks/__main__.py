@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, section in ran.items():
             save(name, section)
         sections = [s for s in (ran.get(name) or load_saved(name) for name in BENCHMARKS) if s is not None]
-    document = report.render(sections, scale, time.monotonic() - started)
+    mixed = len(sections) > len(ran)
+    document = report.render(sections, scale, time.monotonic() - started, mixed)
     print(report.render_targets(sections))
     if args.output != "-":
         report.write(document, args.output)

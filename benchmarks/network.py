@@ -104,7 +104,7 @@ def run(scale: Scale) -> Section:
     runs = [
         measure(scale, "ours", "ours: default concurrency, budget off", scale.net_clients, DEFAULT_CONCURRENCY, None)
     ]
-    if scale.wide_concurrency:
+    if scale.wide_concurrency and scale.wide_concurrency != DEFAULT_CONCURRENCY:
         runs.append(
             measure(
                 scale,
@@ -191,7 +191,7 @@ def run(scale: Scale) -> Section:
         "response body for the client's delayed ACK (about 40 ms per request on loopback), which no real API "
         "front server does."
     )
-    if scale.wide_concurrency:
+    if scale.wide_concurrency and scale.wide_concurrency != DEFAULT_CONCURRENCY:
         notes.append(
             f"The default concurrency ({DEFAULT_CONCURRENCY}) caps the speedup over one request at a time at "
             f"{DEFAULT_CONCURRENCY}x; the run at concurrency {scale.wide_concurrency} (a config setting) shows "

@@ -51,13 +51,21 @@ def machine() -> list[str]:
     ]
 
 
-def render(sections: list[Section], scale: Scale, seconds: float) -> str:
+def render(sections: list[Section], scale: Scale, seconds: float, mixed: bool = False) -> str:
+    """The document; `mixed` when some sections come from earlier runs (`--only`)."""
+    origin = (
+        "the sections come from separate runs (`python -m benchmarks --only ...`) on the machine described "
+        "here, each dated in its notes; every baseline is measured in the same run as the figures it is "
+        "compared with."
+        if mixed
+        else "every figure below comes from one run on the machine described here, with its baselines "
+        "measured in the same run."
+    )
     head = [
         "# Benchmarks",
         "",
-        "Written by `make bench` (`python -m benchmarks`); every figure below comes from one run on the "
-        "machine described here, with its baselines measured in the same run. Each benchmark checks the "
-        "loaded tables (row counts, exact sum of totals) before it reports a figure.",
+        f"Written by `make bench` (`python -m benchmarks`); {origin} Each benchmark checks the loaded tables "
+        "(row counts, exact sum of totals) before it reports a figure.",
         "",
         f"- run: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {seconds / 60:.1f} minutes"
         + (" (BENCH_QUICK: smoke sizes, not representative)" if scale.quick else ""),
