@@ -181,7 +181,8 @@ def run(scale: Scale) -> Section:
     notes = [
         f"Sandbox in its own process, {scale.latency * 1000:.0f} ms added to every response, {PER_CLIENT} "
         f"documents (1 line each) per client = 3 pages of 30, plus the client listing (30 per page, read "
-        "before any document, one page at a time). Wall = the whole `pipeline.run` (extract, normalize, load); "
+        "before any document: page 1, then the other pages in parallel). "
+        "Wall = the whole `pipeline.run` (extract, normalize, load); "
         "extract = the part that talks to the API.",
         "Every run is checked: invoice and line counts and sum(total) in DuckDB equal what the sandbox served, "
         "and every client's documents were loaded.",
