@@ -21,7 +21,7 @@ from sources.shared.concurrency import bounded_map
 from sources.shared.cursor import UpdateCursor
 from sources.shared.errors import ConfigurationError, NotFoundError
 from sources.shared.http import ApiClient
-from sources.shared.model import TableWriter, total_mismatch
+from sources.shared.model import TableWriter, write_invoice
 from sources.shared.provider import Provider
 from sources.shared.stats import RunStats, start_run
 from sources.shared.values import ValueProblem
@@ -168,10 +168,7 @@ def _write_invoice(
         _skip(stats, "invoice", raw, exc)
         return
     cursor.observe(invoice_id, updated_at)
-    if total_mismatch(mapped.invoice):
-        stats.add(mismatches=1)
-    stats.add(invoices=1, lines=len(mapped.items))
-    yield from writer.add_invoice(mapped)
+    yield from write_invoice(writer, mapped, stats)
 
 
 def _skip(stats: RunStats, kind: str, raw: Any, exc: Exception) -> None:

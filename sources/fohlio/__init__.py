@@ -38,7 +38,7 @@ from sources.fohlio.settings import (
 from sources.shared.auth import HeaderAuth
 from sources.shared.errors import ConfigurationError, NotFoundError
 from sources.shared.http import ApiClient
-from sources.shared.model import TableWriter, total_mismatch
+from sources.shared.model import TableWriter, write_invoice
 from sources.shared.paginators import ShortPagePaginator, paginate
 from sources.shared.provider import Provider
 from sources.shared.redact import register_secret
@@ -219,10 +219,7 @@ def _load_invoices(
                     reason += " (set sources.fohlio.currency)"
                 stats.skip(f"invoice: {reason}", invoice_id)
                 continue
-            if total_mismatch(mapped.invoice):
-                stats.add(mismatches=1)
-            stats.add(invoices=1, lines=len(mapped.items))
-            yield from writer.add_invoice(mapped)
+            yield from write_invoice(writer, mapped, stats)
 
 
 PROVIDER = Provider(

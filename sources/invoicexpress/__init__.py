@@ -21,7 +21,7 @@ from sources.shared.auth import QueryParamAuth
 from sources.shared.concurrency import bounded_map
 from sources.shared.errors import ConfigurationError, NotFoundError
 from sources.shared.http import ApiClient
-from sources.shared.model import TableWriter, total_mismatch
+from sources.shared.model import TableWriter, write_invoice
 from sources.shared.paginators import PageNumberPaginator, paginate, paginate_numbered
 from sources.shared.provider import Provider
 from sources.shared.ratelimit import RateBudget
@@ -192,10 +192,7 @@ def _write(writer: TableWriter, document: dict[str, Any], account: str, stats: R
     except ValueProblem as problem:
         stats.skip(f"document not mapped: {problem}", to_text(document.get("id")))
         return
-    if total_mismatch(mapped.invoice):
-        stats.add(mismatches=1)
-    stats.add(invoices=1, lines=len(mapped.items))
-    yield from writer.add_invoice(mapped)
+    yield from write_invoice(writer, mapped, stats)
 
 
 PROVIDER = Provider(

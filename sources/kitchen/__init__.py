@@ -27,7 +27,7 @@ from sources.shared.auth import HeaderAuth
 from sources.shared.cursor import UpdateCursor
 from sources.shared.errors import ConfigurationError, HttpStatusError
 from sources.shared.http import ApiClient
-from sources.shared.model import TableWriter
+from sources.shared.model import TableWriter, write_invoice
 from sources.shared.paginators import LaravelPaginator, paginate
 from sources.shared.provider import Provider
 from sources.shared.ratelimit import RateBudget
@@ -211,8 +211,7 @@ def kitchen_billing(
                 stats.skip(f"invoice: {exc}", invoice_id)
                 failed.add(invoice_id)
                 continue
-            stats.add(invoices=1, lines=len(mapped.items))
-            yield from writer.add_invoice(mapped)
+            yield from write_invoice(writer, mapped, stats)
         yield from writer.flush()
 
     if listing.stable:

@@ -26,6 +26,7 @@ import dlt
 import pyarrow as pa
 from dlt.extract.hints import make_hints
 
+from sources.shared.stats import RunStats
 from sources.shared.values import MONEY_PRECISION, MONEY_SCALE
 
 INVOICES = "invoices"
@@ -257,3 +258,12 @@ class TableWriter:
         else:
             self._announced.add(table)
             yield dlt.mark.with_hints(arrow_table, table_hints(table), create_table_variant=True)
+
+
+def write_invoice(writer: TableWriter, mapped: MappedInvoice, stats: RunStats) -> Iterator[Any]:
+    """Buffer a mapped invoice and count it in the run's stats: its rows and, when its own
+    figures break the total rule, the mismatch (reported in the run summary, never hidden)."""
+    if total_mismatch(mapped.invoice):
+        stats.add(mismatches=1)
+    stats.add(invoices=1, lines=len(mapped.items))
+    yield from writer.add_invoice(mapped)
