@@ -64,7 +64,9 @@ def report(apps: dict[str, SandboxApp], db: Path, shown: Path) -> str:
         lines.append(f"  {'':<14}{mark}")
     lines += [
         "",
-        "Try it:",
+        "Try it (runs the query below):",
+        f"  make query DB={shown}",
+        "or in the DuckDB CLI:",
         f"  duckdb -cmd \"ATTACH '{shown}' AS warehouse (READ_ONLY); USE warehouse\"",
         "",
         *("  " + line for line in EXAMPLE_QUERY.splitlines()),
