@@ -38,6 +38,24 @@ class Result:
     def output(self) -> str:
         return self.stdout + self.stderr
 
+    def summary(self) -> dict[str, dict[str, str]]:
+        """The end-of-run table, one row per provider keyed by the printed column names.
+
+        Cells are as printed (`1,234`); a provider that never started has only its leading cells.
+        """
+        lines = self.stderr.splitlines()
+        if "Summary" not in lines:
+            raise AssertionError(f"no run summary in:\n{self.output}")
+        start = lines.index("Summary") + 1
+        header = lines[start].split()
+        rows: dict[str, dict[str, str]] = {}
+        for line in lines[start + 1 :]:
+            if line.startswith(" ") or not line.strip():
+                continue  # notes under the table are indented
+            cells = line.split()
+            rows[cells[0]] = dict(zip(header, cells, strict=False))
+        return rows
+
 
 @dataclass
 class Workspace:

@@ -15,20 +15,6 @@ from tests.support import REPO, Workspace, serve
 pytestmark = pytest.mark.integration
 
 
-def summary_rows(stderr: str) -> dict[str, dict[str, str]]:
-    """The end-of-run table, by provider."""
-    lines = stderr.splitlines()
-    start = lines.index("Summary") + 1
-    header = lines[start].split()
-    rows = {}
-    for line in lines[start + 1 :]:
-        cells = line.split()
-        if len(cells) != len(header) or line.startswith(" "):
-            continue
-        rows[cells[0]] = dict(zip(header, cells, strict=True))
-    return rows
-
-
 def counts(ws: Workspace, provider: str) -> tuple[int, int, int]:
     return tuple(
         ws.scalar(f"SELECT count(*) FROM billing.{t} WHERE provider = ?", provider)  # type: ignore[return-value]
@@ -54,7 +40,7 @@ def test_one_failing_provider_does_not_stop_the_others(workspace):
         env["SOURCES__INVOICEXPRESS__API_KEY"] = "not-the-key-31415926"
         result = workspace.run(env)
     assert result.code == 1
-    rows = summary_rows(result.stderr)
+    rows = result.summary()
     assert rows["invoicexpress"]["status"] == "failed"
     assert rows["kitchen"]["status"] == "loaded" and rows["fohlio"]["status"] == "loaded"
     assert counts(workspace, "kitchen") == expected(apps["kitchen"])
@@ -74,8 +60,8 @@ def test_each_provider_keeps_its_own_state_and_a_reset_touches_only_its_own_rows
         again = workspace.run({**env, "PROVIDERS": "kitchen"})
         assert again.code == 0
         kitchen_total = expected(kitchen_app)[0]
-        assert summary_rows(again.stderr)["kitchen"]["unchanged"] == f"{kitchen_total:,}"
-        assert summary_rows(again.stderr)["kitchen"]["invoices"] == "0"
+        assert again.summary()["kitchen"]["unchanged"] == f"{kitchen_total:,}"
+        assert again.summary()["kitchen"]["invoices"] == "0"
 
         fohlio_rows = workspace.query(
             "SELECT * EXCLUDE (raw) FROM billing.invoices WHERE provider = 'fohlio' ORDER BY invoice_id"
@@ -94,7 +80,7 @@ def test_each_provider_keeps_its_own_state_and_a_reset_touches_only_its_own_rows
         fohlio_app.log.clear()
         both = workspace.run(env)
         assert both.code == 0, both.output
-        rows = summary_rows(both.stderr)
+        rows = both.summary()
         assert rows["kitchen"]["invoices"] == f"{kitchen_total:,}" and rows["kitchen"]["unchanged"] == "0"
         assert rows["fohlio"]["invoices"] == "0"
         invoice_calls = [e for e in fohlio_app.log.entries() if e.path == "/client_invoices"]
@@ -165,7 +151,7 @@ def test_a_run_after_an_interrupted_one_loads_what_was_left_and_then_extracts_af
         result = workspace.run(app.pipeline_env(server.url))
         assert result.code == 0, result.output
         assert "completing the load of an interrupted run" in result.stderr
-        assert summary_rows(result.stderr)["kitchen"]["invoices"] == "1"  # fresh extract: the one change
+        assert result.summary()["kitchen"]["invoices"] == "1"  # fresh extract: the one change
 
         clean = Workspace(tmp_path / "clean")
         clean.path.mkdir()

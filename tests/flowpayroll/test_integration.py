@@ -22,15 +22,6 @@ def run(workspace: Workspace, app: FlowPayrollSandbox, url: str, **extra: str) -
     return workspace.run({**app.pipeline_env(url), **ONLY, **extra})
 
 
-def summary_row(result: Result) -> dict[str, str]:
-    """The run summary's flowpayroll line, by column name."""
-    lines = result.output.splitlines()
-    header = next(i for i, line in enumerate(lines) if line.startswith("provider "))
-    names = lines[header].split()
-    row = next(line for line in lines[header + 1 :] if line.startswith("flowpayroll "))
-    return dict(zip(names, row.split(), strict=False))
-
-
 def expected_status(invoice: dict[str, Any]) -> str:
     """The canonical status read from the sandbox's own records."""
     word = invoice["externalProviderStatus"]
@@ -136,14 +127,14 @@ def test_rerun_writes_nothing_and_changes_propagate(workspace: Workspace) -> Non
     with serve(app) as server:
         first = run(workspace, app, server.url)
         assert first.code == 0, first.output
-        assert summary_row(first)["invoices"] == str(len(app.invoices))
+        assert first.summary()["flowpayroll"]["invoices"] == str(len(app.invoices))
         before = {t: workspace.query(snapshot.format(t)) for t in ("invoices", "invoice_items", "clients")}
 
         again = run(workspace, app, server.url)
         assert again.code == 0, again.output
         assert {t: workspace.query(snapshot.format(t)) for t in before} == before
         # nothing was handed to the loader: every invoice was seen unchanged
-        counts = summary_row(again)
+        counts = again.summary()["flowpayroll"]
         assert (counts["clients"], counts["invoices"], counts["lines"]) == ("0", "0", "0")
         assert counts["unchanged"] == str(len(app.invoices))
 
@@ -171,7 +162,7 @@ def test_rerun_writes_nothing_and_changes_propagate(workspace: Workspace) -> Non
         "SELECT status, balance_due, provider_status FROM billing.invoices WHERE invoice_id = ?", voided["id"]
     ) == [("void", Decimal(0), "VOIDED")]
     # only the three changed invoices were rewritten
-    counts = summary_row(third)
+    counts = third.summary()["flowpayroll"]
     assert (counts["invoices"], counts["unchanged"]) == ("3", str(len(app.invoices) - 3))
 
 
