@@ -164,6 +164,19 @@ class TokenPaginator(Paginator):
         return params.get(self.token_param)
 
 
+def _records(client: ApiClient, response: ApiResponse, items: Callable[[Any], Any]) -> list[Any]:
+    """The records of a page; a body without a list where they should be is malformed."""
+    page_items = items(response.data)
+    if not isinstance(page_items, list):
+        raise MalformedResponseError(
+            client.provider,
+            client.account,
+            f"{response.url}: expected a list of records, got {type(page_items).__name__}",
+            url=response.url,
+        )
+    return page_items
+
+
 def _fingerprint(items: list[Any]) -> tuple[Any, ...] | None:
     if not items:
         return None
@@ -244,14 +257,7 @@ def _walk(
             response, prefetched = prefetched, None
         else:
             response = client.request(method, path, params=request_params, json=json, idempotent=idempotent)
-        page_items = items(response.data)
-        if not isinstance(page_items, list):
-            raise MalformedResponseError(
-                client.provider,
-                client.account,
-                f"{response.url}: expected a list of records, got {type(page_items).__name__}",
-                url=response.url,
-            )
+        page_items = _records(client, response, items)
         fingerprint = _fingerprint(page_items)
         if fingerprint is not None and fingerprint == previous:
             raise PaginationLoopError(
@@ -291,14 +297,7 @@ def paginate_numbered(
     if total_pages is None:
         yield from _walk(client, path, paginator, items, first_params, prefetched=first)
         return
-    first_items = items(first.data)
-    if not isinstance(first_items, list):
-        raise MalformedResponseError(
-            client.provider,
-            client.account,
-            f"{first.url}: expected a list of records, got {type(first_items).__name__}",
-            url=first.url,
-        )
+    first_items = _records(client, first, items)
     yield Page(first_items, first, 1)
     if not first_items or total_pages <= 1:
         return
@@ -306,11 +305,7 @@ def paginate_numbered(
 
     def fetch(number: int) -> Page:
         response = client.request("GET", path, params={**first_params, paginator.page_param: number})
-        page_items = items(response.data)
-        if not isinstance(page_items, list):
-            raise MalformedResponseError(
-                client.provider, client.account, f"{response.url}: expected a list of records", url=response.url
-            )
+        page_items = _records(client, response, items)
         if first_print is not None and _fingerprint(page_items) == first_print:
             raise PaginationLoopError(
                 client.provider,
