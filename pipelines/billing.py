@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
@@ -32,6 +32,7 @@ from sources.shared.provider import Provider
 from sources.shared.redact import install_log_redaction, redact
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+E = TypeVar("E", bound=BaseException)
 DEFAULT_PIPELINE = "billing"
 DEFAULT_DATASET = "billing"
 DEFAULT_DESTINATION = "duckdb"
@@ -120,7 +121,9 @@ def not_configured(provider: Provider) -> str | None:
 # --- running --------------------------------------------------------------------------------
 
 
-def _find_billing_error(exc: BaseException) -> BillingError | None:
+def _find_cause(exc: BaseException, kind: type[E]) -> E | None:
+    """The first exception of `kind` in `exc`'s chain: causes, contexts, and the exception a
+    dlt `PipelineStepFailed` wraps."""
     seen: set[int] = set()
     stack: list[BaseException | None] = [exc]
     while stack:
@@ -128,27 +131,18 @@ def _find_billing_error(exc: BaseException) -> BillingError | None:
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, BillingError):
+        if isinstance(current, kind):
             return current
         stack.extend([current.__cause__, current.__context__, getattr(current, "exception", None)])
     return None
 
 
-def _find_missing_config(exc: BaseException) -> ConfigFieldMissingException | None:
-    current: BaseException | None = exc
-    while current is not None:
-        if isinstance(current, ConfigFieldMissingException):
-            return current
-        current = current.__cause__ or current.__context__
-    return None
-
-
 def describe_failure(provider: Provider, exc: BaseException) -> str:
     """A one-paragraph, redacted explanation of why a provider failed."""
-    billing_error = _find_billing_error(exc)
+    billing_error = _find_cause(exc, BillingError)
     if billing_error is not None:
         return billing_error.describe()
-    missing = _find_missing_config(exc)
+    missing = _find_cause(exc, ConfigFieldMissingException)
     if missing is not None:
         keys = ", ".join(provider.env(f) for f in missing.fields)
         return f"{provider.name}: missing configuration {keys} (or [sources.{provider.name}] in .dlt/)"
@@ -206,19 +200,17 @@ def run_provider(pipeline: dlt.Pipeline, provider: Provider, progress_interval: 
     """Extract, normalize and load one provider; never raises for a provider's own failure."""
     run_stats.forget(provider.name)
     print(f"→ {provider.title} ({provider.name})", file=sys.stderr, flush=True)
+    status, message = "loaded", ""
     try:
         with ProgressPrinter(provider.name, progress_interval):
             source = provider.source()
             pipeline.run(source, loader_file_format="parquet")
     except Exception as exc:
-        stats = run_stats.current(provider.name)
-        if stats:
-            stats.finished = time.monotonic()
-        return Outcome(provider.name, "failed", stats.account if stats else "", describe_failure(provider, exc), stats)
+        status, message = "failed", describe_failure(provider, exc)
     stats = run_stats.current(provider.name)
     if stats:
         stats.finished = time.monotonic()
-    return Outcome(provider.name, "loaded", stats.account if stats else "", "", stats)
+    return Outcome(provider.name, status, stats.account if stats else "", message, stats)
 
 
 def format_summary(outcomes: Iterable[Outcome]) -> str:
