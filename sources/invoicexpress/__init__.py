@@ -183,7 +183,6 @@ def invoicexpress_billing(
                     yield from _write(writer, document, account, stats)
             stats.add(clients_done=1)
     yield from writer.flush()
-    api.close()
 
 
 def _write(writer: TableWriter, document: dict[str, Any], account: str, stats: RunStats) -> Iterator[Any]:
