@@ -10,9 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from pipelines import billing
+from pipelines.warehouse import read_only
 from sandbox.server import SandboxApp, SandboxServer, available
 
 DEMO_DB = "demo.duckdb"
@@ -29,9 +28,7 @@ ORDER BY provider, currency, status;"""
 def warehouse_figures(db: Path) -> dict[str, dict[str, Any]]:
     """Counts and totals per provider, read back from the warehouse."""
     figures: dict[str, dict[str, Any]] = {}
-    with duckdb.connect() as con:
-        con.execute(f"ATTACH '{db}' AS warehouse (READ_ONLY)")
-        con.execute("USE warehouse")
+    with read_only(db) as con:
         for table, key in (("clients", "clients"), ("invoices", "invoices"), ("invoice_items", "lines")):
             for provider, count in con.execute(f"SELECT provider, count(*) FROM billing.{table} GROUP BY 1").fetchall():
                 figures.setdefault(provider, {"totals": {}})[key] = count

@@ -15,7 +15,7 @@ import sys
 import duckdb
 
 from pipelines.demo import EXAMPLE_QUERY
-from pipelines.warehouse import duckdb_file
+from pipelines.warehouse import duckdb_file, read_only
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,9 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     db = args.db or duckdb_file()
     try:
-        with duckdb.connect() as con:
-            con.execute(f"ATTACH '{db}' AS warehouse (READ_ONLY)")
-            con.execute("USE warehouse")
+        with read_only(db) as con:
             con.sql(args.sql).show(max_width=200)
     except duckdb.Error as exc:
         print(f"error: {exc}", file=sys.stderr)

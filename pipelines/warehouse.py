@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
 from dlt.common.destination import Destination
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.destinations.impl.duckdb.duck import DuckDbClient
@@ -100,3 +101,17 @@ def destination(destination_type: str) -> Any:
     if destination_type in ("duckdb", "dlt.destinations.duckdb"):
         return billing_duckdb(credentials=duckdb_credentials(), destination_name="duckdb")
     return Destination.from_reference(destination_type)
+
+
+def read_only(database: str | Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a warehouse file, attached as `warehouse` and in use, so that
+    `billing.invoices` names the dataset without clashing with the file's own catalog (which
+    DuckDB also calls `billing` for `billing.duckdb`)."""
+    connection = duckdb.connect()
+    try:
+        connection.execute(f"ATTACH '{database}' AS warehouse (READ_ONLY)")
+        connection.execute("USE warehouse")
+    except duckdb.Error:
+        connection.close()
+        raise
+    return connection

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
+from pipelines.warehouse import read_only
 from sandbox.server import SandboxApp, SandboxServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -93,9 +92,7 @@ class Workspace:
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         """Run SQL on the warehouse. The file is attached as `warehouse`, so `billing.invoices`
         names the dataset unambiguously (the file's own catalog is also called `billing`)."""
-        with duckdb.connect() as con:
-            con.execute(f"ATTACH '{self.db}' AS warehouse (READ_ONLY)")
-            con.execute("USE warehouse")
+        with read_only(self.db) as con:
             return con.execute(sql, list(params)).fetchall()
 
     def scalar(self, sql: str, *params: Any) -> Any:
