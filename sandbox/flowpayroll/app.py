@@ -1,6 +1,6 @@
 """The Flow Payroll simulator: OAuth token endpoint plus the Billing service's documented endpoints.
 
-Documented behaviour (providers.md §2, seed 002):
+Documented behaviour (docs/providers.md §2, seed 002):
 - `POST /oauth2/token` with a form body `grant_type=client_credentials&client_id&client_secret`
   answers `{"access_token", "expires_in", "token_type": "Bearer"}`;
 - every Billing call needs the raw token in `X-Auth-Token`: missing, unknown or expired → 401;
@@ -254,7 +254,7 @@ class FlowPayrollSandbox(SandboxApp):
         if refused is not None:
             return refused
         if self.budget.check(self.organisation_id) is not None:
-            # providers.md §2.5 [DOC]: 429, and no rate-limit headers or Retry-After documented.
+            # docs/providers.md §2.5 [DOC]: 429, and no rate-limit headers or Retry-After documented.
             return _gateway_error(429, "Too many requests", "tooManyRequests")
         parts = [unquote(p) for p in request.path[len(API_PREFIX) + 1 :].split("/")]
         with self.lock:
@@ -416,7 +416,7 @@ class FlowPayrollSandbox(SandboxApp):
 
 
 def _gateway_error(status: int, text: str, token: str) -> Response:
-    """The response-format page's error envelope (providers.md §2.5 [DOC])."""
+    """The response-format page's error envelope (docs/providers.md §2.5 [DOC])."""
     return json_response({"message": {"text": text, "token": token, "tokenArguments": []}}, status)
 
 

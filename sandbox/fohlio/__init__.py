@@ -1,4 +1,4 @@
-"""A faithful simulator of the Fohlio REST API (apidocs.fohlio.com; providers.md §4).
+"""A faithful simulator of the Fohlio REST API (apidocs.fohlio.com; docs/providers.md §4).
 
 Endpoints, all under the documented server root (`/be/openapi` on app.fohlio.com; here the
 sandbox's own root):

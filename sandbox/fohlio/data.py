@@ -1,6 +1,6 @@
 """Seeded data for the Fohlio sandbox: a team, its projects, contacts and client invoices.
 
-The shapes follow apidocs.fohlio.com (providers.md §4). Where the docs are silent the sandbox
+The shapes follow apidocs.fohlio.com (docs/providers.md §4). Where the docs are silent the sandbox
 picks the most plausible reading and says so here:
 
 - `invoice_date` has no documented format: most invoices send `YYYY-MM-DD`, a few send an
@@ -85,7 +85,7 @@ _PRODUCTS = (
 
 
 def iso(ts: dt.datetime) -> str:
-    """An API timestamp: ISO 8601 in UTC with a `Z`, to the second (providers.md §4.3)."""
+    """An API timestamp: ISO 8601 in UTC with a `Z`, to the second (docs/providers.md §4.3)."""
     return ts.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

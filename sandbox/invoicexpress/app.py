@@ -1,4 +1,4 @@
-"""A simulator of the InvoiceXpress API v2, as documented (providers.md §1, seeds 000/001).
+"""A simulator of the InvoiceXpress API v2, as documented (docs/providers.md §1, seeds 000/001).
 
 Implemented:
 - `GET /clients.json` and `POST /clients/{client_id}/invoices.json`, paged with `page` and

@@ -4,7 +4,7 @@ Every document is generated on demand from `(seed, client, position)`, so an acc
 million documents costs no memory until it is listed, and the same seed always gives the same
 account. Mutations made by tests (a status change, a removed line) are kept as overrides.
 
-Shapes follow the documented list response (seed 000/001, providers.md §1.4) with the quirks
+Shapes follow the documented list response (seed 000/001, docs/providers.md §1.4) with the quirks
 reported by real integrators: amounts sometimes sent as strings, `archived` as 1/0, drafts
 numbered `draft`/`rascunho`, currency as a name ("Euro"), withholding (`retention` as a
 percentage string) reducing `total`.

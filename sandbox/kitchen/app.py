@@ -1,6 +1,6 @@
 """A Kitchen workspace API simulator: `GET /api/clients`, `GET /api/invoices` and their show routes.
 
-What it reproduces, and from where (providers.md §3 and seed 003):
+What it reproduces, and from where (docs/providers.md §3 and seed 003):
 - Bearer auth. Kitchen runs on Laravel [INF], so an unauthenticated call gets a JSON 401
   `{"message": "Unauthenticated."}` only when the request "expects JSON" (Laravel's rule:
   `Accept` asks for JSON, or `X-Requested-With: XMLHttpRequest` with no specific `Accept`);

@@ -1,6 +1,6 @@
 """Seeded, realistic Kitchen workspace data: clients (users of group `client`) and invoices.
 
-Objects have the fields and id shapes of the "List all invoices" page (providers.md §3.4):
+Objects have the fields and id shapes of the "List all invoices" page (docs/providers.md §3.4):
 `in_`/`invi_`/`invti_`/`u_`/`bp_` + 24 hex digits, ISO 8601 timestamps with `+00:00`, money as
 2-decimal `Decimal` (written as JSON numbers), item `quantity` as a string.
 
@@ -70,7 +70,7 @@ class Ids:
 
 
 def make_client(rng: random.Random, ids: Ids, created: dt.datetime) -> dict[str, Any]:
-    """A client user object as `GET /api/clients` lists it (providers.md §3.2)."""
+    """A client user object as `GET /api/clients` lists it (docs/providers.md §3.2)."""
     first, last = rng.choice(FIRST), rng.choice(LAST)
     username = f"{first}.{last}".lower().replace("é", "e").replace("ü", "u")
     return {
@@ -187,7 +187,7 @@ def make_invoice(
         "marked_uncollectible_at": None,
         "memo": rng.choice([None, None, "Payment by bank transfer, please quote the invoice number."]),
         "meta": None,
-        # A draft gets its number when it is finalized (Stripe-like lifecycle, providers.md §3.4 [INF]).
+        # A draft gets its number when it is finalized (Stripe-like lifecycle, docs/providers.md §3.4 [INF]).
         "number": None if status == "draft" else f"PREFIX-{number:05d}",
         "paid_at": None,
         "payment_gateways": rng.choice([[], ["bank"], ["stripe_ach", "bank"], ["credit_card", "paypal"]]),

@@ -142,7 +142,7 @@ def _invoices_of(api: ApiClient, client_id: str) -> list[tuple[dict[str, Any], F
     try:
         return list_invoices(api, client_id)
     except NotFoundError:
-        # providers.md §2.5 [DOC]: 404 means not found within the organisation: the client was
+        # docs/providers.md §2.5 [DOC]: 404 means not found within the organisation: the client was
         # removed between the clients listing and this one.
         return None
 

@@ -1,6 +1,6 @@
 """The Flow Payroll Billing listings: clients, then each client's invoices, page by page.
 
-providers.md §2.3 [DOC]: `content.data.{invoices[], paginationToken, hasMorePages, pageSize}`;
+docs/providers.md §2.3 [DOC]: `content.data.{invoices[], paginationToken, hasMorePages, pageSize}`;
 the token is handed back unchanged and the listing stops when `hasMorePages` is false or the
 token is empty. A token that repeats raises `PaginationLoopError` (see `paginate`).
 """
@@ -18,7 +18,7 @@ from sources.shared.paginators import TokenPaginator, paginate
 
 
 def envelope_data(body: Any) -> dict[str, Any]:
-    """`content.data` of a success envelope (providers.md §2.5 [DOC]), or an empty dict."""
+    """`content.data` of a success envelope (docs/providers.md §2.5 [DOC]), or an empty dict."""
     content = body.get("content") if isinstance(body, dict) else None
     data = content.get("data") if isinstance(content, dict) else None
     return data if isinstance(data, dict) else {}
@@ -27,7 +27,7 @@ def envelope_data(body: Any) -> dict[str, Any]:
 def error_message(body: Any) -> str | None:
     """The message of a Flow Payroll error body, whichever documented envelope it uses.
 
-    providers.md §2.5 [DOC]: the envelopes differ between doc pages, so each is accepted —
+    docs/providers.md §2.5 [DOC]: the envelopes differ between doc pages, so each is accepted —
     the response-format page's `message{text, token, tokenArguments}`, the Billing OpenAPI
     schema's `errors[]{field, reasonText, reasonId}` with `message{text, textId}`, the Pay API's
     `validationIssues[]{field, reason, reasonToken}` and `messageToken` — plus the token
@@ -59,7 +59,7 @@ def error_message(body: Any) -> str | None:
 
 def _next_page(body: Any) -> tuple[Any, Any]:
     data = envelope_data(body)
-    # providers.md §2.5 [DOC]: the Pay API puts the token under `content.metadata` instead.
+    # docs/providers.md §2.5 [DOC]: the Pay API puts the token under `content.metadata` instead.
     content = body.get("content") if isinstance(body, dict) else None
     metadata = content.get("metadata") if isinstance(content, dict) else None
     token = data.get("paginationToken")
@@ -78,7 +78,7 @@ def _records(key: str) -> Any:
 def list_clients(api: ApiClient, page_size: int = CLIENT_PAGE_SIZE) -> Iterator[tuple[dict[str, Any], Formats]]:
     """Yield every client of the organisation with the date formats of its page.
 
-    providers.md §2.2 [INF]: List Clients is assumed to page like the invoice listing; a
+    docs/providers.md §2.2 [INF]: List Clients is assumed to page like the invoice listing; a
     response without a token or `hasMorePages` is read as the only page.
     """
     for page in paginate(api, "/clients", TokenPaginator(page_size, _next_page), _records("clients")):

@@ -1,6 +1,6 @@
 """OAuth 2.0 client credentials for Flow Payroll, as an `Auth` the shared HTTP client applies.
 
-providers.md §2.1 [DOC]: the token comes from a form POST to the token URL
+docs/providers.md §2.1 [DOC]: the token comes from a form POST to the token URL
 (`grant_type=client_credentials&client_id=…&client_secret=…`) and is sent raw in
 `X-Auth-Token`. It must be cached and renewed when about 10% of its lifetime remains: calling
 the token endpoint per request gets an integration rate limited.

@@ -1,7 +1,7 @@
 """Flow Payroll payloads → canonical rows. Pure functions: no I/O, no config, inputs untouched.
 
 Every quirk handled here carries a one-line comment naming where it is documented
-(`providers.md §2.x`, `canonical-model.md`).
+(`docs/providers.md §2.x`, `docs/canonical-model.md`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sources.shared.values import ValueProblem, dumps, to_decimal, to_text
 ZERO = Decimal(0)
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
-# providers.md §2.4 [INF]: invoices sync to an accounting system (Xero) and
+# docs/providers.md §2.4 [INF]: invoices sync to an accounting system (Xero) and
 # `externalProviderStatus` carries its status word; these words say the invoice is void or
 # not yet issued. Matched case-insensitively.
 VOID_WORDS = frozenset({"voided", "void", "deleted"})
@@ -188,7 +188,7 @@ class Formats:
 def formats_from(body: Any) -> Formats:
     """Read `dateFormat`/`dateTimeFormat` from a response.
 
-    providers.md §2.5 [DOC]: `content.metadata` on the response-format page, a top-level
+    docs/providers.md §2.5 [DOC]: `content.metadata` on the response-format page, a top-level
     `metadata` in the Billing OpenAPI schema; either is accepted, `content.metadata` first, and
     the documented example formats stand in for a missing value.
     """
@@ -207,7 +207,7 @@ def formats_from(body: Any) -> Formats:
 
 def parse_date(value: Any, formats: Formats, *, field: str = "date") -> dt.date | None:
     """A calendar date in the announced `dateFormat`; a value written as a timestamp
-    (`dateTimeFormat`) keeps the day written in its own offset (canonical-model.md)."""
+    (`dateTimeFormat`) keeps the day written in its own offset (docs/canonical-model.md)."""
     if value is None or value == "":
         return None
     text = str(value)
@@ -240,10 +240,10 @@ def parse_timestamp(value: Any, formats: Formats, *, field: str = "timestamp") -
 def derive_status(raw: dict[str, Any], total: Decimal, balance_due: Decimal | None) -> str:
     """The canonical status of an invoice that has no status field.
 
-    providers.md §2.4 [DOC]: no status field; lifecycle Draft → Issued → Paid → Voided, Paid
-    means balance due is zero. canonical-model.md: balance due = total → open,
+    docs/providers.md §2.4 [DOC]: no status field; lifecycle Draft → Issued → Paid → Voided, Paid
+    means balance due is zero. docs/canonical-model.md: balance due = total → open,
     0 < balance due < total → partially_paid, balance due = 0 → paid, voided → void.
-    providers.md §2.4 [INF]: void and draft are only visible through `externalProviderStatus`
+    docs/providers.md §2.4 [INF]: void and draft are only visible through `externalProviderStatus`
     (the accounting system's word, e.g. Xero's `VOIDED`/`DRAFT`); without it the amounts decide.
 
     Raises:
@@ -274,7 +274,7 @@ def _required_decimal(raw: dict[str, Any], key: str) -> Decimal:
 
 
 def _currency(value: Any) -> str:
-    # providers.md §2.4 [DOC]: `currencyCode` is an ISO string; case is normalised defensively.
+    # docs/providers.md §2.4 [DOC]: `currencyCode` is an ISO string; case is normalised defensively.
     code = str(value or "").strip().upper()
     if not _CURRENCY.match(code):
         raise ValueProblem(f"currencyCode: {value!r} is not an ISO 4217 code")
@@ -337,7 +337,7 @@ def map_line(raw: dict[str, Any], *, line_number: int, invoice: dict[str, Any], 
     subtotal, total = line_amount, None
     if line_amount is not None and tax_amount is not None:
         total = line_amount + tax_amount
-        # providers.md §2.4 [INF]: `lineAmountTypes` is Xero-style; with `Inclusive` the line
+        # docs/providers.md §2.4 [INF]: `lineAmountTypes` is Xero-style; with `Inclusive` the line
         # amount already holds its tax, so the pre-tax subtotal is lineAmount - taxAmount.
         if tax_inclusive:
             subtotal, total = line_amount - tax_amount, line_amount
@@ -388,10 +388,10 @@ def map_invoice(raw: dict[str, Any], *, account: str, client_name: str | None, f
         "client_id": _blank_to_none(raw.get("clientId")),
         "client_name": client_name,
         "number": _blank_to_none(raw.get("invoiceNumber")),
-        # canonical-model.md: Flow Payroll has one document type.
+        # docs/canonical-model.md: Flow Payroll has one document type.
         "document_type": "invoice",
         "status": derive_status(raw, total, balance_due),
-        # providers.md §2.4 [INF]: the only status word the API sends is the accounting system's.
+        # docs/providers.md §2.4 [INF]: the only status word the API sends is the accounting system's.
         "provider_status": _blank_to_none(raw.get("externalProviderStatus")),
         "is_archived": False,
         "issue_date": parse_date(raw.get("date"), formats, field="date"),

@@ -55,7 +55,7 @@ _ISO = re.compile(r"^[A-Za-z]{3}$")
 
 
 def _array(data: Any) -> Any:
-    """providers.md §4.2/§4.3 [DOC]: listings are bare JSON arrays, with no envelope."""
+    """docs/providers.md §4.2/§4.3 [DOC]: listings are bare JSON arrays, with no envelope."""
     return data
 
 
@@ -159,7 +159,7 @@ def _load_clients(
     Contacts document no timestamp, so the mark is the start of the previous complete listing.
     """
     started = int(time.time())
-    # providers.md §4.2 [DOC]: `category_types[]` is a PHP-style array parameter.
+    # docs/providers.md §4.2 [DOC]: `category_types[]` is a PHP-style array parameter.
     params: dict[str, Any] = {"category_types[]": ["client"]}
     previous = state.get("contacts_listed_at")
     if previous is not None:

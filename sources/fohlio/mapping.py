@@ -1,6 +1,6 @@
 """Pure functions from Fohlio payloads to canonical rows. No I/O, no config, inputs untouched.
 
-Every quirk handled here carries a comment naming where it is documented (providers.md §4).
+Every quirk handled here carries a comment naming where it is documented (docs/providers.md §4).
 A value that cannot be read without guessing raises `ValueProblem`; the source reports it.
 """
 
@@ -22,7 +22,7 @@ from sources.shared.values import (
     to_text,
 )
 
-# canonical-model.md, status mapping: overdue is derived in queries, revised is superseded.
+# docs/canonical-model.md, status mapping: overdue is derived in queries, revised is superseded.
 STATUS_MAP: dict[str, str] = {
     "draft": "draft",
     "sent": "open",
@@ -42,7 +42,7 @@ _TAX_ID_KEYS = ("tax_id", "vat_number", "vat", "tax_number", "ein")
 def client_categories(client: Mapping[str, Any]) -> list[str]:
     """The category types of a contact, whichever shape it comes in.
 
-    providers.md §4.4 [DOC]: the list endpoint embeds `categories[]`, the single GET and
+    docs/providers.md §4.4 [DOC]: the list endpoint embeds `categories[]`, the single GET and
     `/contacts` a single `category` object: schema drift, so both are read.
     """
     found: list[str] = []
@@ -56,7 +56,7 @@ def client_categories(client: Mapping[str, Any]) -> list[str]:
 
 
 def _by_priority(entries: Any) -> list[Mapping[str, Any]]:
-    # providers.md §4.4 [DOC]: list pages flag entries with `priority`; others have no flag.
+    # docs/providers.md §4.4 [DOC]: list pages flag entries with `priority`; others have no flag.
     if not isinstance(entries, list):
         return []
     rows = [e for e in entries if isinstance(e, Mapping)]
@@ -91,7 +91,7 @@ def map_client(contact: Mapping[str, Any], *, provider: str, account: str) -> di
         "email": _first(_by_priority(contact.get("people")), "email"),
         "country": _first(_by_priority(contact.get("addresses")), "country"),
         "tax_id": tax_id,
-        # providers.md §4.2 [DOC]: contacts document no timestamps; read them if they appear.
+        # docs/providers.md §4.2 [DOC]: contacts document no timestamps; read them if they appear.
         "created_at": parse_timestamp(contact.get("created_at"), field="created_at"),
         "updated_at": parse_timestamp(contact.get("updated_at"), field="updated_at"),
         "raw": dumps(contact),
@@ -117,7 +117,7 @@ def currency_code(value: Any, *, field: str) -> str | None:
 def project_currencies(team: Any) -> dict[str, str]:
     """Project id → ISO code from the `GET /team` dump, for projects that enable a currency.
 
-    providers.md §4.4 [DOC team dump]: projects carry
+    docs/providers.md §4.4 [DOC team dump]: projects carry
     `project_currency{enabled, currency{id, iso_code, name}}`. A disabled project currency, or
     one without a readable code, is left out: the client's or the account's currency applies.
     """
@@ -145,7 +145,7 @@ def project_currencies(team: Any) -> dict[str, str]:
 def resolve_currency(invoice: Mapping[str, Any], projects: Mapping[str, str], fallback: str | None) -> str:
     """The invoice's currency: its project's, else its client's, else the configured one.
 
-    providers.md §4.4 [DOC support]: currency is not on the invoice; it is set per client or
+    docs/providers.md §4.4 [DOC support]: currency is not on the invoice; it is set per client or
     per project. A project that enables its own currency overrides the client's.
 
     Raises:
@@ -168,9 +168,9 @@ def resolve_currency(invoice: Mapping[str, Any], projects: Mapping[str, str], fa
 def due_date(terms: Any) -> dt.date | None:
     """The earliest `payment_terms[].due_date`, else None.
 
-    providers.md §4.4 [DOC]: terms carry `{id, amount (a string), due_date, payment_terms}`
+    docs/providers.md §4.4 [DOC]: terms carry `{id, amount (a string), due_date, payment_terms}`
     and no paid flag, so which term is still unpaid cannot be told from the invoice: the due
-    date is the earliest term's date, as canonical-model.md states for Fohlio.
+    date is the earliest term's date, as docs/canonical-model.md states for Fohlio.
     """
     dates = [
         parse_date(term.get("due_date"), field="payment_terms[].due_date")
@@ -187,7 +187,7 @@ def map_item(
     """One `items[]` entry → a canonical `invoice_items` row.
 
     The line has no total or tax: `taxable`/`second_taxable` are flags whose rates the invoice
-    does not carry (providers.md §4.4 [INF]), so they stay in `raw`.
+    does not carry (docs/providers.md §4.4 [INF]), so they stay in `raw`.
     """
     quantity = to_decimal(item.get("quantity"), field="items[].quantity")
     price = to_decimal(item.get("price"), field="items[].price")
@@ -248,7 +248,7 @@ def map_invoice(invoice: Mapping[str, Any], *, provider: str, account: str, curr
         "status": status,
         "provider_status": provider_status,
         "is_archived": False,
-        # providers.md §4.4 [INF]: `invoice_date` has no documented format; ISO dates and
+        # docs/providers.md §4.4 [INF]: `invoice_date` has no documented format; ISO dates and
         # timestamps are both read, a timestamp keeping the day written in its own offset.
         "issue_date": parse_date(invoice.get("invoice_date"), field="invoice_date"),
         "due_date": due_date(invoice.get("payment_terms")),

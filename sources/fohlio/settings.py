@@ -1,4 +1,4 @@
-"""Constants of the Fohlio source (apidocs.fohlio.com; providers.md §4)."""
+"""Constants of the Fohlio source (apidocs.fohlio.com; docs/providers.md §4)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ CONTACTS_PATH = "/contacts"
 INVOICES_PATH = "/client_invoices"
 TEAM_PATH = "/team"
 
-# providers.md §4.2 [DOC]: per_page defaults to 25 and may not exceed 100.
+# docs/providers.md §4.2 [DOC]: per_page defaults to 25 and may not exceed 100.
 MAX_PER_PAGE = 100
 # How far before the previous high-water mark the next run asks again, so that a change
 # committed while the previous run was listing is not missed.

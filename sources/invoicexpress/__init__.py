@@ -168,7 +168,7 @@ def invoicexpress_billing(
                         _records("invoices"),
                         method="POST",
                         json={"filter": document_filter},
-                        idempotent=True,  # a POST that only reads (providers.md §1.3)
+                        idempotent=True,  # a POST that only reads (docs/providers.md §1.3)
                     )
                     for document in page.items
                 ]

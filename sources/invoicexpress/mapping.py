@@ -1,6 +1,6 @@
 """InvoiceXpress documents and clients → canonical rows. Pure functions: no I/O, no config.
 
-Every quirk handled here is listed with where it is documented (providers.md §1, seeds 000/001).
+Every quirk handled here is listed with where it is documented (docs/providers.md §1, seeds 000/001).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sources.shared.values import (
 
 ZERO = Decimal(0)
 
-# providers.md §1.4 [DOC]: `currency` is a name ("Euro"), not an ISO code. Names seen in the
+# docs/providers.md §1.4 [DOC]: `currency` is a name ("Euro"), not an ISO code. Names seen in the
 # application's English and Portuguese interfaces; an unknown name is an error, never a guess.
 CURRENCY_NAMES: dict[str, str] = {
     "euro": "EUR",
@@ -67,8 +67,8 @@ CURRENCY_NAMES: dict[str, str] = {
     "renminbi": "CNY",
 }
 
-# canonical-model.md, status mapping for InvoiceXpress. `sent` is the filter's word for `final`
-# (providers.md §1.4, "an incoherence in the API" [3P]).
+# docs/canonical-model.md, status mapping for InvoiceXpress. `sent` is the filter's word for `final`
+# (docs/providers.md §1.4, "an incoherence in the API" [3P]).
 STATUS_MAP = {
     "draft": "draft",
     "final": "open",
@@ -80,14 +80,14 @@ STATUS_MAP = {
     "deleted": "void",
 }
 
-# providers.md §1.4 [3P legacy fixture]: drafts carry `draft` or `rascunho` as their number.
+# docs/providers.md §1.4 [3P legacy fixture]: drafts carry `draft` or `rascunho` as their number.
 DRAFT_NUMBERS = {"draft", "rascunho", ""}
 
 
 def error_message(body: Any) -> str | None:
     """The message of an InvoiceXpress error body, whichever of its shapes it takes.
 
-    providers.md §1.5 [DOC spec schemas, 3P]: `{"errors":{"error": ...}}` (401, 404 documents),
+    docs/providers.md §1.5 [DOC spec schemas, 3P]: `{"errors":{"error": ...}}` (401, 404 documents),
     `{"errors":[{"error": ...}]}` (404 clients, real 422s), `{"error":{"code", "message"}}`
     (400/409/422), `{"errors":{field: [messages]}}` and `{"message": ...}`.
     """
@@ -144,13 +144,13 @@ def canonical_status(status: Any) -> str:
 
 
 def _money(invoice: dict[str, Any], key: str, *, default: Decimal | None = None) -> Decimal | None:
-    # providers.md §1.4 [DOC + 3P]: amounts are JSON numbers, sometimes strings ("12.30").
+    # docs/providers.md §1.4 [DOC + 3P]: amounts are JSON numbers, sometimes strings ("12.30").
     value = to_decimal(invoice.get(key), field=key)
     return default if value is None else value
 
 
 def _retention_rate(value: Any) -> Decimal | None:
-    # providers.md §1.4 [DOC/3P]: `retention` is the withholding *percentage* as a string
+    # docs/providers.md §1.4 [DOC/3P]: `retention` is the withholding *percentage* as a string
     # ("25.0", "0.0", or empty); the doc example even shows "foo". Unknown → None.
     try:
         return to_decimal(value, field="retention")
@@ -182,8 +182,8 @@ def map_invoice(invoice: dict[str, Any], account: str) -> MappedInvoice:
     if total is None:
         raise ValueProblem("total: missing")
     assert before_taxes is not None and taxes is not None
-    # providers.md §1.4 [3P legacy fixture]: total = before_taxes + taxes − withheld retention;
-    # the withheld amount itself is not a field, so it is the difference (canonical-model.md).
+    # docs/providers.md §1.4 [3P legacy fixture]: total = before_taxes + taxes − withheld retention;
+    # the withheld amount itself is not a field, so it is the difference (docs/canonical-model.md).
     withholding = before_taxes + taxes - total
     rate = _retention_rate(invoice.get("retention"))
     if rate is not None:
@@ -203,9 +203,9 @@ def map_invoice(invoice: dict[str, Any], account: str) -> MappedInvoice:
         "document_type": snake_case(invoice.get("type")),
         "status": status,
         "provider_status": to_text(invoice.get("status")),
-        # providers.md §1.4 [3P go client]: `archived` may be 1/0 instead of true/false.
+        # docs/providers.md §1.4 [3P go client]: `archived` may be 1/0 instead of true/false.
         "is_archived": bool(to_bool(invoice.get("archived"), field="archived")),
-        # providers.md §1.4 [DOC]: dates are dd/mm/yyyy, with no time zone.
+        # docs/providers.md §1.4 [DOC]: dates are dd/mm/yyyy, with no time zone.
         "issue_date": parse_dmy(invoice.get("date"), field="date"),
         "due_date": parse_dmy(invoice.get("due_date"), field="due_date"),
         "currency": currency_code(invoice.get("currency")),
@@ -215,7 +215,7 @@ def map_invoice(invoice: dict[str, Any], account: str) -> MappedInvoice:
         "withholding_total": withholding,
         "shipping_total": ZERO,
         "total": total,
-        # canonical-model.md: total when open, 0 when paid or void, NULL for drafts.
+        # docs/canonical-model.md: total when open, 0 when paid or void, NULL for drafts.
         "balance_due": None if status == "draft" else (total if status == "open" else ZERO),
         "created_at": None,
         "updated_at": None,
@@ -231,7 +231,7 @@ def map_invoice(invoice: dict[str, Any], account: str) -> MappedInvoice:
 
 def map_item(item: dict[str, Any], account: str, invoice_id: str, line_number: int) -> dict[str, Any]:
     """One line of a document. Lines have no id: the key is the 1-based position
-    (providers.md §1.4 [INF])."""
+    (docs/providers.md §1.4 [INF])."""
     tax_object = item.get("tax")
     tax: dict[str, Any] = tax_object if isinstance(tax_object, dict) else {}
     return {
@@ -248,7 +248,7 @@ def map_item(item: dict[str, Any], account: str, invoice_id: str, line_number: i
         "unit": to_text(item.get("unit")),
         "unit_price": to_decimal(item.get("unit_price"), field="items.unit_price"),
         "discount_amount": to_decimal(item.get("discount_amount"), field="items.discount_amount") or ZERO,
-        # providers.md §1.4 [3P]: `tax.value` is a number in documents, a string in /taxes.json.
+        # docs/providers.md §1.4 [3P]: `tax.value` is a number in documents, a string in /taxes.json.
         "tax_rate": to_decimal(tax.get("value"), field="items.tax.value"),
         "tax_amount": to_decimal(item.get("tax_amount"), field="items.tax_amount"),
         "subtotal": to_decimal(item.get("subtotal"), field="items.subtotal"),
@@ -261,7 +261,7 @@ def map_client(client: dict[str, Any], account: str) -> dict[str, Any]:
     """One client of `GET /clients.json`. `fiscal_id` is the NIF (not in embedded clients)."""
     client_id = to_text(client.get("id"))
     if not client_id:
-        # providers.md §1.2: the doc example omits `id`; real responses carry it [3P].
+        # docs/providers.md §1.2: the doc example omits `id`; real responses carry it [3P].
         raise ValueProblem("client id: missing from /clients.json")
     return {
         "provider": PROVIDER,

@@ -1,4 +1,4 @@
-"""InvoiceXpress constants (providers.md §1)."""
+"""InvoiceXpress constants (docs/providers.md §1)."""
 
 PROVIDER = "invoicexpress"
 TITLE = "InvoiceXpress"

@@ -136,7 +136,7 @@ class InvoiceListing:
         except HttpStatusError as exc:
             if exc.status != 422:
                 raise
-            # providers.md §3.5 [3P]: Laravel validation errors; the body (in the message) names the field.
+            # docs/providers.md §3.5 [3P]: Laravel validation errors; the body (in the message) names the field.
             raise HttpStatusError(
                 exc.provider,
                 exc.account,
@@ -183,7 +183,7 @@ def kitchen_billing(
                 stats.skip(f"client: {exc}", client_key)
                 continue
             stats.add(clients_done=1)
-            # providers.md §3.2 [DOC]: clients carry `updated_at`; an unchanged one is not rewritten.
+            # docs/providers.md §3.2 [DOC]: clients carry `updated_at`; an unchanged one is not rewritten.
             client_cursor.observe(client_key, row["updated_at"])
             if not client_cursor.is_changed(client_key, row["updated_at"]):
                 continue

@@ -1,6 +1,6 @@
 """Kitchen records → canonical rows. Pure functions: no I/O, no config, inputs never mutated.
 
-Every quirk handled here names where it is documented (`providers.md` §3, `canonical-model.md`).
+Every quirk handled here names where it is documented (`docs/providers.md` §3, `docs/canonical-model.md`).
 A record that cannot be mapped without guessing raises `ValueProblem`; the source counts it as
 skipped and carries on.
 """
@@ -25,8 +25,8 @@ from sources.shared.values import (
 
 PROVIDER = "kitchen"
 
-# canonical-model.md, status table: Kitchen's words are the canonical words.
-# providers.md §3.4 [DOC legacy]: the enum is draft, open, paid, void, uncollectible.
+# docs/canonical-model.md, status table: Kitchen's words are the canonical words.
+# docs/providers.md §3.4 [DOC legacy]: the enum is draft, open, paid, void, uncollectible.
 STATUSES = {
     "draft": "draft",
     "open": "open",
@@ -69,7 +69,7 @@ def map_client(client: Mapping[str, Any], account: str) -> dict[str, Any]:
         "client_id": client_id,
         "name": to_text(client.get("name")),
         "email": to_text(client.get("email")),
-        # providers.md §3.2 [DOC]: the client object has no country and no tax id.
+        # docs/providers.md §3.2 [DOC]: the client object has no country and no tax id.
         "country": None,
         "tax_id": None,
         "created_at": parse_timestamp(client.get("created_at"), field="created_at"),
@@ -79,7 +79,7 @@ def map_client(client: Mapping[str, Any], account: str) -> dict[str, Any]:
 
 
 def invoice_updated_at(invoice: Mapping[str, Any]) -> dt.datetime | None:
-    """The invoice's `updated_at`, the incremental cursor (providers.md §3.3 [INF])."""
+    """The invoice's `updated_at`, the incremental cursor (docs/providers.md §3.3 [INF])."""
     return parse_timestamp(invoice.get("updated_at"), field="updated_at")
 
 
@@ -97,7 +97,7 @@ def canonical_status(status: Any) -> str:
 
 
 def balance_due(status: str, total: Decimal) -> Decimal | None:
-    """canonical-model.md, Kitchen column: the total when open or uncollectible, 0 when paid or
+    """docs/canonical-model.md, Kitchen column: the total when open or uncollectible, 0 when paid or
     void, NULL for drafts (nothing is owed yet)."""
     if status in ("open", "uncollectible"):
         return total
@@ -107,7 +107,7 @@ def balance_due(status: str, total: Decimal) -> Decimal | None:
 
 
 def _currency(value: Any) -> str:
-    # providers.md §3.4 [DOC]: `currency` is an ISO 4217 code; upper-cased in case it comes lower.
+    # docs/providers.md §3.4 [DOC]: `currency` is an ISO 4217 code; upper-cased in case it comes lower.
     code = (to_text(value) or "").strip().upper()
     if not _CURRENCY.match(code):
         raise ValueProblem(f"currency: {value!r} is not an ISO 4217 code")
@@ -115,19 +115,19 @@ def _currency(value: Any) -> str:
 
 
 def _document_type(value: Any) -> str:
-    # canonical-model.md: `type` in snake_case; providers.md §3.4 [DOC]: always "invoice" today.
+    # docs/canonical-model.md: `type` in snake_case; docs/providers.md §3.4 [DOC]: always "invoice" today.
     text = (to_text(value) or "").strip()
     return _SNAKE.sub("_", text).lower() if text else "invoice"
 
 
 def _amount_or_zero(invoice: Mapping[str, Any], name: str) -> Decimal:
-    # canonical-model.md: discount and shipping are 0 when none.
+    # docs/canonical-model.md: discount and shipping are 0 when none.
     value = to_decimal(invoice.get(name), field=name)
     return _ZERO if value is None else value
 
 
 def _amount_or_sum(invoice: Mapping[str, Any], name: str, parts: str) -> Decimal:
-    # providers.md §3.4: the invoice object documents `tax_amount`/`discount_amount`, but the list
+    # docs/providers.md §3.4: the invoice object documents `tax_amount`/`discount_amount`, but the list
     # sample (seed 003) sends only `tax_items[]`; without the total, the items' amounts add up to it.
     value = to_decimal(invoice.get(name), field=name)
     if value is not None:
@@ -148,7 +148,7 @@ def map_item(item: Mapping[str, Any], account: str, invoice_id: str, line_number
     """Map one Kitchen line item to a canonical `invoice_items` row.
 
     `amount` is read as the price of one unit, so the line's subtotal is `quantity x amount`
-    (canonical-model.md, Kitchen lines). The docs only call it the item's amount; this is the
+    (docs/canonical-model.md, Kitchen lines). The docs only call it the item's amount; this is the
     reading under which the item's `quantity` means anything: a "2.00" x 150.00 line is worth
     300.00. Were `amount` the line total, unit_price and subtotal would be off by the quantity
     on every line whose quantity is not 1.
@@ -158,7 +158,7 @@ def map_item(item: Mapping[str, Any], account: str, invoice_id: str, line_number
     """
     if not isinstance(item, Mapping):
         raise ValueProblem(f"items[{line_number}]: expected an object, got {type(item).__name__}")
-    # providers.md §3.4 [DOC]: `quantity` is a string ("1.00").
+    # docs/providers.md §3.4 [DOC]: `quantity` is a string ("1.00").
     quantity = to_decimal(item.get("quantity"), field="items[].quantity")
     unit_price = to_decimal(item.get("amount"), field="items[].amount")
     if quantity is None or unit_price is None:
@@ -175,7 +175,7 @@ def map_item(item: Mapping[str, Any], account: str, invoice_id: str, line_number
         "quantity": quantity,
         "unit": None,
         "unit_price": unit_price,
-        # providers.md §3.4 [DOC]: discounts and taxes are per invoice, never per line.
+        # docs/providers.md §3.4 [DOC]: discounts and taxes are per invoice, never per line.
         "discount_amount": _ZERO,
         "tax_rate": None,
         "tax_amount": None,
@@ -205,7 +205,7 @@ def map_invoice(invoice: Mapping[str, Any], account: str, names: Mapping[str, st
         raise ValueProblem("total_amount is missing")
     tax = _amount_or_sum(invoice, "tax_amount", "tax_items")
     shipping = _amount_or_zero(invoice, "shipping_amount")
-    # providers.md §3.2 [DOC]: `client` is a user id and may be null (an invoice with no client).
+    # docs/providers.md §3.2 [DOC]: `client` is a user id and may be null (an invoice with no client).
     client_id = to_text(invoice.get("client"))
     items = invoice.get("items") or []
     if not isinstance(items, list):
@@ -220,13 +220,13 @@ def map_invoice(invoice: Mapping[str, Any], account: str, names: Mapping[str, st
         "document_type": _document_type(invoice.get("type")),
         "status": status,
         "provider_status": to_text(invoice.get("status")),
-        # canonical-model.md, Kitchen column: archived means `archived_at` is set.
+        # docs/canonical-model.md, Kitchen column: archived means `archived_at` is set.
         "is_archived": invoice.get("archived_at") is not None,
-        # providers.md §3.4 [DOC]: dates are ISO timestamps; the calendar day is read in their offset.
+        # docs/providers.md §3.4 [DOC]: dates are ISO timestamps; the calendar day is read in their offset.
         "issue_date": parse_date(invoice.get("issue_date"), field="issue_date"),
         "due_date": parse_date(invoice.get("due_date"), field="due_date"),
         "currency": _currency(invoice.get("currency")),
-        # canonical-model.md, Kitchen column: Kitchen sends no subtotal; it is what the total
+        # docs/canonical-model.md, Kitchen column: Kitchen sends no subtotal; it is what the total
         # holds before tax and shipping (already net of discounts).
         "subtotal": total - tax - shipping,
         "discount_total": _amount_or_sum(invoice, "discount_amount", "discounts"),

@@ -1,6 +1,6 @@
 """The canonical tables (`invoices`, `invoice_items`, `clients`) and how rows reach dlt.
 
-The contract is `canonical-model.md`: column names, types and keys here follow it exactly.
+The contract is `docs/canonical-model.md`: column names, types and keys here follow it exactly.
 Rows are collected per table and handed to dlt as Arrow tables in batches, so dlt writes
 parquet and DuckDB reads it in bulk: dlt's default path (one INSERT per row) is about ten
 times slower on the same invoices.

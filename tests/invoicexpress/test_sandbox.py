@@ -1,4 +1,4 @@
-"""The sandbox answers as the InvoiceXpress docs say (providers.md §1, seeds 000/001)."""
+"""The sandbox answers as the InvoiceXpress docs say (docs/providers.md §1, seeds 000/001)."""
 
 import httpx
 import pytest
