@@ -1,8 +1,8 @@
 """Load path (CPU): InvoiceXpress pages on disk to merged tables in DuckDB, no HTTP.
 
-- ours: every page decoded with `values.loads`, every document mapped by the source's own
-  `_write` (`map_invoice` + `TableWriter`), loaded with `loader_file_format="parquet"` and the
-  production merge hints;
+- ours: every page decoded with `values.loads`, every page mapped and written by the shared
+  driver's `RecordWriter` with InvoiceXpress's declared mappers (`map_invoice` + `TableWriter`),
+  loaded with `loader_file_format="parquet"` and the production merge hints;
 - naive dlt: the same pages' invoices as plain dicts (`json.loads`) yielded to a `@dlt.resource`
   with default settings: dlt infers the schema and nests the lines into a child table;
 - floor: DuckDB's own `read_json` of the same page files into two tables.
@@ -36,9 +36,9 @@ from benchmarks.common import (
     workdir,
 )
 from benchmarks.pages import PageSet, generate
-from sources.invoicexpress import _write
-from sources.invoicexpress.mapping import map_invoice
-from sources.invoicexpress.settings import PROVIDER
+from sources.invoicexpress.api import API
+from sources.shared.declaration import Context
+from sources.shared.driver import RecordWriter
 from sources.shared.model import INVOICE_ITEMS, INVOICES, TableWriter
 from sources.shared.stats import RunStats
 from sources.shared.values import loads
@@ -49,16 +49,15 @@ ACCOUNT = "bench"
 def ours_resource(files: list[Path], account: str = ACCOUNT) -> Any:
     """The source's decode, map and write path over page files instead of HTTP responses."""
 
-    @dlt.resource(name="invoicexpress_billing")
-    def invoicexpress_billing() -> Iterator[Any]:
-        stats = RunStats(PROVIDER, account)
-        writer = TableWriter()
+    @dlt.resource(name=f"{API.provider}_billing")
+    def billing() -> Iterator[Any]:
+        records = RecordWriter(API, TableWriter(), RunStats(API.provider, account))
+        context = Context(API.provider, account)
         for path in files:
-            for document in loads(path.read_bytes())["invoices"]:
-                yield from _write(writer, document, account, stats)
-        yield from writer.flush()
+            yield from records.write(loads(path.read_bytes())["invoices"], context)
+        yield from records.flush()
 
-    return invoicexpress_billing
+    return billing
 
 
 def run_ours(pages: PageSet, work: Path) -> dict[str, Any]:
@@ -83,8 +82,9 @@ def stage_costs(pages: PageSet, n: int = 10_000) -> dict[str, float]:
     raw = [path.read_bytes() for path in files]
     with Timer() as decode:
         documents = [d for body in raw for d in loads(body)["invoices"]]
+    context = Context(API.provider, ACCOUNT)
     with Timer() as mapping:
-        mapped = [map_invoice(d, ACCOUNT) for d in documents]
+        mapped = [API.mapping.invoice(d, context) for d in documents]
     writer = TableWriter()
     with Timer() as arrow:
         for m in mapped:

@@ -105,3 +105,44 @@ def serve(app: SandboxApp) -> Iterator[SandboxServer]:
     """Serve a sandbox app on a free loopback port for the duration of the block."""
     with SandboxServer(app) as server:
         yield server
+
+
+@dataclass
+class Loaded:
+    """What one in-process load of a source did: its run stats and the DuckDB file it wrote."""
+
+    stats: Any
+    db: Path
+
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with read_only(self.db) as con:
+            return con.execute(sql, list(params)).fetchall()
+
+
+def load_source(source: Any, path: Path, provider: str) -> Loaded:
+    """Load a dlt source in this process into a DuckDB file under `path` (its own pipeline and
+    state), and return what the run did. A failure raises the project's own error (the
+    `BillingError` dlt wrapped), so tests can assert on what the user would read."""
+    import dlt
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    from pipelines.billing import _find_cause
+    from sources.shared import stats as run_stats
+    from sources.shared.errors import BillingError
+
+    path.mkdir(parents=True, exist_ok=True)
+    db = path / "loaded.duckdb"
+    pipeline = dlt.pipeline(
+        pipeline_name="in_process",
+        pipelines_dir=str(path / "pipelines"),
+        destination=dlt.destinations.duckdb(str(db)),
+        dataset_name="billing",
+    )
+    try:
+        pipeline.run(source, loader_file_format="parquet")
+    except PipelineStepFailed as exc:
+        cause = _find_cause(exc, BillingError)
+        if cause is None:
+            raise
+        raise cause from exc
+    return Loaded(run_stats.current(provider), db)

@@ -1,27 +1,21 @@
-"""The Flow Payroll Billing listings: clients, then each client's invoices, page by page.
-
-docs/providers.md §2.3 [DOC]: `content.data.{invoices[], paginationToken, hasMorePages, pageSize}`;
-the token is handed back unchanged and the listing stops when `hasMorePages` is false or the
-token is empty. A token that repeats raises `PaginationLoopError` (see `paginate`).
-"""
+"""The Flow Payroll Billing API as the shared driver reads it (docs/providers.md §2)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
 
-from sources.flowpayroll.mapping import Formats, formats_from
-from sources.flowpayroll.settings import CLIENT_PAGE_SIZE, INVOICE_PAGE_SIZE
-from sources.shared.http import ApiClient
-from sources.shared.paginators import TokenPaginator, paginate
-
-
-def envelope_data(body: Any) -> dict[str, Any]:
-    """`content.data` of a success envelope (docs/providers.md §2.5 [DOC]), or an empty dict."""
-    content = body.get("content") if isinstance(body, dict) else None
-    data = content.get("data") if isinstance(content, dict) else None
-    return data if isinstance(data, dict) else {}
+from sources.flowpayroll import mapping
+from sources.flowpayroll.settings import (
+    CLIENT_PAGE_SIZE,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_TOKEN_LIFETIME,
+    NAME,
+    TOKEN_RENEW_FRACTION,
+)
+from sources.shared.declaration import Api, ClientCredentials, Context, Listing, Mappers, Token, UpdatedAt
+from sources.shared.model import MappedInvoice
+from sources.shared.values import to_text
 
 
 def error_message(body: Any) -> str | None:
@@ -57,47 +51,61 @@ def error_message(body: Any) -> str | None:
     return text or None
 
 
-def _next_page(body: Any) -> tuple[Any, Any]:
-    data = envelope_data(body)
-    # docs/providers.md §2.5 [DOC]: the Pay API puts the token under `content.metadata` instead.
-    content = body.get("content") if isinstance(body, dict) else None
-    metadata = content.get("metadata") if isinstance(content, dict) else None
-    token = data.get("paginationToken")
-    if token in (None, "") and isinstance(metadata, dict):
-        token = metadata.get("paginationToken")
-    return token, data.get("hasMorePages")
+# docs/providers.md §2.3 [DOC]: `content.data.{invoices[], paginationToken, hasMorePages, pageSize}`;
+# the token is handed back unchanged. §2.5 [DOC]: the Pay API puts it under `content.metadata`.
+PAGING = Token(
+    token_param="paginationToken",
+    size_param="pageSize",
+    token_paths=("content.data.paginationToken", "content.metadata.paginationToken"),
+    has_more_path="content.data.hasMorePages",
+)
 
 
-def _records(key: str) -> Any:
-    def extract(body: Any) -> Any:
-        return envelope_data(body).get(key)
-
-    return extract
-
-
-def list_clients(api: ApiClient, page_size: int = CLIENT_PAGE_SIZE) -> Iterator[tuple[dict[str, Any], Formats]]:
-    """Yield every client of the organisation with the date formats of its page.
-
-    docs/providers.md §2.2 [INF]: List Clients is assumed to page like the invoice listing; a
-    response without a token or `hasMorePages` is read as the only page.
-    """
-    for page in paginate(api, "/clients", TokenPaginator(page_size, _next_page), _records("clients")):
-        formats = formats_from(page.response.data)
-        for client in page.items:
-            yield client, formats
+def _invoice(record: Any, ctx: Context) -> MappedInvoice:
+    # docs/providers.md §2.3 [DOC]: an invoice carries its client's id; the name comes from the
+    # clients listing. Dates follow the formats announced on the invoice's own page (§2.5).
+    client_name = ctx.client_names.get(to_text(record.get("clientId")) or "")
+    return mapping.map_invoice(record, account=ctx.account, client_name=client_name, formats=ctx.page)
 
 
-def list_invoices(
-    api: ApiClient, client_id: str, page_size: int = INVOICE_PAGE_SIZE
-) -> list[tuple[dict[str, Any], Formats]]:
-    """Every invoice of one client, each with the date formats of the page it came in.
-
-    Raises:
-        NotFoundError: the client is not (or no longer) in the organisation.
-    """
-    path = f"/clients/{quote(client_id, safe='')}/invoices"
-    invoices: list[tuple[dict[str, Any], Formats]] = []
-    for page in paginate(api, path, TokenPaginator(page_size, _next_page), _records("invoices")):
-        formats = formats_from(page.response.data)
-        invoices.extend((invoice, formats) for invoice in page.items)
-    return invoices
+API = Api(
+    provider=NAME,
+    # docs/providers.md §2.1 [DOC]: OAuth 2.0 client credentials; the token goes raw in X-Auth-Token.
+    auth=ClientCredentials(
+        header="X-Auth-Token",
+        scheme=None,
+        default_lifetime=DEFAULT_TOKEN_LIFETIME,
+        renew_fraction=TOKEN_RENEW_FRACTION,
+    ),
+    error_message=error_message,
+    auth_help="and token_url for the environment the credentials belong to",
+    concurrency=DEFAULT_CONCURRENCY,
+    clients=Listing(
+        "/clients",
+        records="content.data.clients",
+        paging=PAGING,
+        page_size=CLIENT_PAGE_SIZE,
+        page_context=mapping.formats_from,
+        cursor=UpdatedAt("client_updated_at"),
+    ),
+    invoices=Listing(
+        # docs/providers.md §2.3 [DOC]: invoices are listed per client only.
+        "/clients/{client_id}/invoices",
+        records="content.data.invoices",
+        paging=PAGING,
+        page_size=DEFAULT_PAGE_SIZE,
+        page_context=mapping.formats_from,
+        # docs/providers.md §2.3 [DOC]: no server-side filter; `updatedDate` decides what is written.
+        cursor=UpdatedAt("updated_at"),
+    ),
+    mapping=Mappers(
+        client=lambda record, ctx: mapping.map_client(record, account=ctx.account, formats=ctx.page),
+        invoice=_invoice,
+        invoice_updated_at=lambda record, ctx: mapping.parse_timestamp(
+            record.get("updatedDate"), ctx.page, field="updatedDate"
+        ),
+        invoice_client=lambda record: to_text(record.get("clientId")),
+        # docs/providers.md §2.2 [DOC]: records carry their `organisationId`.
+        account_from=mapping.organisation_of,
+    ),
+)

@@ -13,7 +13,8 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sources.flowpayroll.settings import DEFAULT_DATE_FORMAT, DEFAULT_DATETIME_FORMAT, PROVIDER_NAME
+from sources.flowpayroll.settings import DEFAULT_DATE_FORMAT, DEFAULT_DATETIME_FORMAT
+from sources.flowpayroll.settings import NAME as PROVIDER_NAME
 from sources.shared.model import MappedInvoice
 from sources.shared.values import ValueProblem, dumps, to_decimal, to_text
 

@@ -1,19 +1,19 @@
-"""Constants of the Fohlio source (apidocs.fohlio.com; docs/providers.md §4)."""
+"""Fohlio constants (apidocs.fohlio.com; docs/providers.md §4)."""
 
 from __future__ import annotations
 
-PROVIDER_NAME = "fohlio"
+NAME = "fohlio"
 TITLE = "Fohlio"
-BASE_URL = "https://app.fohlio.com/be/openapi"
-AUTH_HEADER = "authorization"
+DEFAULT_BASE_URL = "https://app.fohlio.com/be/openapi"
 DEFAULT_ACCOUNT = "default"
 
-CONTACTS_PATH = "/contacts"
-INVOICES_PATH = "/client_invoices"
-TEAM_PATH = "/team"
-
 # docs/providers.md §4.2 [DOC]: per_page defaults to 25 and may not exceed 100.
-MAX_PER_PAGE = 100
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = MAX_PAGE_SIZE
+# Two account-wide listings read page after page.
+DEFAULT_CONCURRENCY = 1
+# docs/providers.md §4.5 [INF]: no documented budget; 429 with Retry-After is honoured.
+DEFAULT_REQUESTS_PER_MINUTE: float | None = None
 # How far before the previous high-water mark the next run asks again, so that a change
 # committed while the previous run was listing is not missed.
 DEFAULT_OVERLAP_SECONDS = 600

@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import dlt
+import httpx
 
-from sources.invoicexpress.mapping import error_message, map_client, map_invoice
+from sources.invoicexpress.api import API
 from sources.invoicexpress.settings import (
     ARCHIVED_BOTH,
     DEFAULT_BASE_URL,
     DEFAULT_CONCURRENCY,
-    DEFAULT_PER_PAGE,
+    DEFAULT_PAGE_SIZE,
     DEFAULT_REQUESTS_PER_MINUTE,
+    NAME,
     TITLE,
 )
-from sources.invoicexpress.settings import PROVIDER as NAME
-from sources.shared.auth import QueryParamAuth
-from sources.shared.concurrency import bounded_map
-from sources.shared.errors import ConfigurationError, NotFoundError
-from sources.shared.http import ApiClient
-from sources.shared.model import TableWriter, write_invoice
-from sources.shared.paginators import PageNumberPaginator, paginate, paginate_numbered
+from sources.shared.driver import Account, billing_resource, require
 from sources.shared.provider import Provider
-from sources.shared.ratelimit import RateBudget
-from sources.shared.stats import RunStats, start_run
-from sources.shared.values import ValueProblem, to_text
 
 
 @dlt.source(name=NAME, section=NAME)
@@ -38,9 +32,10 @@ def invoicexpress(
     statuses: Sequence[str] | None = None,
     document_types: Sequence[str] | None = None,
     archived: Sequence[str] | None = None,
-    per_page: int = DEFAULT_PER_PAGE,
+    per_page: int = DEFAULT_PAGE_SIZE,
     requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE,
     concurrency: int = DEFAULT_CONCURRENCY,
+    transport: httpx.BaseTransport | None = None,
 ) -> Any:
     """Load an InvoiceXpress account's clients and every client's documents.
 
@@ -64,140 +59,31 @@ def invoicexpress(
         per_page: page size asked for; the size actually served is read back.
         requests_per_minute: proactive budget (documented limit: 780 per account).
         concurrency: clients whose documents are listed in parallel.
+        transport: an httpx transport for every request (tests serve a sandbox in-process).
     """
-    if not account_name or not str(account_name).strip():
-        raise ConfigurationError(
-            NAME, None, "account_name is empty", "set SOURCES__INVOICEXPRESS__ACCOUNT_NAME to your account subdomain"
-        )
-    account = str(account_name).strip()
-    url = (base_url or DEFAULT_BASE_URL.format(account_name=account)).rstrip("/")
+    label = require(NAME, None, account_name, "account_name")
     document_filter: dict[str, list[str]] = {"archived": list(archived or ARCHIVED_BOTH)}
     if statuses:
         document_filter["status"] = list(statuses)
     if document_types:
         document_filter["by_type"] = list(document_types)
-    return invoicexpress_billing(
-        account,
-        api_key,
-        url,
-        [str(c) for c in client_ids] if client_ids else None,
-        document_filter,
-        per_page,
-        requests_per_minute,
-        concurrency,
+    api = dataclasses.replace(
+        API,
+        clients=dataclasses.replace(API.clients, page_size=per_page),
+        invoices=dataclasses.replace(API.invoices, page_size=per_page, json={"filter": document_filter}),
     )
-
-
-def _pagination(data: Any) -> tuple[Any, Any, Any]:
-    meta = data.get("pagination") if isinstance(data, dict) else None
-    if not isinstance(meta, dict):
-        return None, None, None
-    return meta.get("current_page"), meta.get("total_pages"), meta.get("per_page")
-
-
-def _records(key: str) -> Any:
-    return lambda data: data.get(key) if isinstance(data, dict) else data
-
-
-@dlt.resource(name="invoicexpress_billing")
-def invoicexpress_billing(
-    account: str,
-    api_key: str,
-    base_url: str,
-    client_ids: list[str] | None,
-    document_filter: dict[str, list[str]],
-    per_page: int,
-    requests_per_minute: int,
-    concurrency: int,
-) -> Iterator[Any]:
-    """Clients, then documents client by client (in parallel), as canonical Arrow batches."""
-    stats = start_run(NAME, account)
-    api = ApiClient(
-        NAME,
-        account,
-        base_url,
-        auth=QueryParamAuth("api_key", api_key),
-        auth_hint=(
-            "check SOURCES__INVOICEXPRESS__API_KEY (api_key under [sources.invoicexpress] in "
-            f".dlt/secrets.toml) is the key of account '{account}': "
-            "https://www.app.invoicexpress.com/users/api"
-        ),
-        headers={"Content-Type": "application/json"},
-        budget=RateBudget(requests_per_minute),
-        stats=stats,
-        max_connections=concurrency + 2,
-        error_message=error_message,
+    account = Account(
+        label=label,
+        base_url=(base_url or DEFAULT_BASE_URL.format(account_name=label)).rstrip("/"),
+        secrets={"api_key": api_key},
+        requests_per_minute=requests_per_minute,
+        concurrency=concurrency,
+        only_clients=[str(c) for c in client_ids] if client_ids else None,
+        transport=transport,
     )
-    writer = TableWriter()
-    with api:
-        listed = [
-            client
-            for page in paginate_numbered(
-                api,
-                "/clients.json",
-                PageNumberPaginator(per_page, _pagination),
-                _records("clients"),
-                workers=concurrency,
-            )
-            for client in page.items
-        ]
-        if client_ids is not None:
-            wanted = set(client_ids)
-            listed = [c for c in listed if to_text(c.get("id")) in wanted]
-            known = {to_text(c.get("id")) for c in listed}
-            targets = [c for c in client_ids if c in known] + [c for c in client_ids if c not in known]
-        else:
-            targets = [to_text(c.get("id")) or "" for c in listed]
-        for client in listed:
-            try:
-                yield from writer.add_client(map_client(client, account))
-                stats.add(clients=1)
-            except ValueProblem as problem:
-                stats.skip(f"client not mapped: {problem}", to_text(client.get("name")))
-        targets = [t for t in targets if t]
-        stats.clients_total = len(targets)
-
-        def documents(client_id: str) -> list[dict[str, Any]] | None:
-            try:
-                return [
-                    document
-                    for page in paginate(
-                        api,
-                        f"/clients/{client_id}/invoices.json",
-                        PageNumberPaginator(per_page, _pagination),
-                        _records("invoices"),
-                        method="POST",
-                        json={"filter": document_filter},
-                        idempotent=True,  # a POST that only reads (docs/providers.md §1.3)
-                    )
-                    for document in page.items
-                ]
-            except NotFoundError:
-                return None
-
-        for client_id, found in bounded_map(documents, targets, concurrency):
-            if found is None:
-                stats.skip("client not found (404) when listing its documents", client_id)
-            else:
-                for document in found:
-                    yield from _write(writer, document, account, stats)
-            stats.add(clients_done=1)
-    yield from writer.flush()
-
-
-def _write(writer: TableWriter, document: dict[str, Any], account: str, stats: RunStats) -> Iterator[Any]:
-    try:
-        mapped = map_invoice(document, account)
-    except ValueProblem as problem:
-        stats.skip(f"document not mapped: {problem}", to_text(document.get("id")))
-        return
-    yield from write_invoice(writer, mapped, stats)
+    return billing_resource(api, account)
 
 
 PROVIDER = Provider(
-    name=NAME,
-    title=TITLE,
-    secrets=("api_key",),
-    required_config=("account_name",),
-    source=invoicexpress,
+    name=NAME, title=TITLE, secrets=("api_key",), required_config=("account_name",), source=invoicexpress
 )

@@ -9,7 +9,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from sources.invoicexpress.settings import PROVIDER
+from sources.invoicexpress.settings import NAME as PROVIDER
 from sources.shared.model import TOTAL_TOLERANCE, MappedInvoice
 from sources.shared.values import (
     ValueProblem,

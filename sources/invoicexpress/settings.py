@@ -1,12 +1,12 @@
 """InvoiceXpress constants (docs/providers.md §1)."""
 
-PROVIDER = "invoicexpress"
+NAME = "invoicexpress"
 TITLE = "InvoiceXpress"
 DEFAULT_BASE_URL = "https://{account_name}.app.invoicexpress.com"
 DOCUMENTED_REQUESTS_PER_MINUTE = 780  # per account (docs.invoicexpress.com, "Request limits")
 # Stay under the documented budget, as one public client does (95 %), so a run never meets 429s.
 DEFAULT_REQUESTS_PER_MINUTE = 740
-DEFAULT_PER_PAGE = 30  # the largest documented account setting; the page size is read back
+DEFAULT_PAGE_SIZE = 30  # the largest documented account setting; the page size is read back
 # Enough requests in flight to hide latency; the request budget still caps the rate.
 DEFAULT_CONCURRENCY = 16
 ARCHIVED_BOTH = ("archived", "non_archived")

@@ -1,27 +1,21 @@
-"""Constants of the Kitchen (kitchen.co) API, as docs/providers.md §3 describes it."""
+"""Kitchen (kitchen.co) constants, as docs/providers.md §3 describes the API."""
 
 from __future__ import annotations
 
-PROVIDER_NAME = "kitchen"
+NAME = "kitchen"
 TITLE = "Kitchen"
 
 # docs/providers.md §3.1 [DOC]: one subdomain per workspace.
 DEFAULT_BASE_URL = "https://{workspace}.kitchen.co/api"
 
-CLIENTS_PATH = "/clients"
-INVOICES_PATH = "/invoices"
-
-# docs/providers.md §3.1 [DOC/INF]: without these two headers Laravel answers an unauthenticated
-# call with a redirect to its login page instead of a JSON 401.
-JSON_HEADERS = {"Accept": "application/json", "X-Requested-With": "XMLHttpRequest"}
-
 # docs/providers.md §3.3 [DOC]: the API's default state, `active`, silently leaves archived invoices out.
 DEFAULT_STATE = "all"
 STATES = ("all", "active", "archived")
 
-# docs/providers.md §3.3 [DOC sample]: the API's default page size is 20; its maximum is unknown, and
-# the paginator reads the size actually used back from `meta.per_page`.
-DEFAULT_PER_PAGE = 100
-
-SECRETS = ("api_key",)
-REQUIRED_CONFIG = ("workspace",)
+# docs/providers.md §3.3 [DOC sample]: the API's default page size is 20; its maximum is unknown,
+# and the paginator reads the size actually used back from `meta.per_page`.
+DEFAULT_PAGE_SIZE = 100
+# One account-wide invoice listing: pages are read one after another.
+DEFAULT_CONCURRENCY = 1
+# docs/providers.md §3.4 [INF]: no documented budget; 429 with Retry-After is honoured.
+DEFAULT_REQUESTS_PER_MINUTE: float | None = None

@@ -7,8 +7,9 @@ Retry policy (after Meltano's singer-sdk and dlt's rest_client):
   `AuthenticationError` that names the provider, the account and the config keys to fix;
 - 404 raises `NotFoundError` so that callers can skip what disappeared;
 - any other 4xx fails with the status and a short excerpt of the body;
-- a redirect is never followed: an API that redirects (Laravel sends unauthenticated calls to
-  its login page) did not accept the request.
+- a redirect is never followed: an API that redirects did not accept the request; a redirect
+  to the provider's login page (as the provider's declaration recognises it) is reported as
+  refused credentials.
 
 Every request first takes a token from the account's `RateBudget`. Every message is redacted.
 """
@@ -121,6 +122,7 @@ class ApiClient:
         error_message: reads the provider's documented error envelope from a decoded error body
             and returns its message, or None; the error then quotes that message (the raw body
             excerpt otherwise).
+        is_login_redirect: whether a redirect's `Location` is the provider's login page.
         sleep: injectable for tests.
     """
 
@@ -140,6 +142,7 @@ class ApiClient:
         stats: RunStats | None = None,
         max_connections: int = 16,
         error_message: Callable[[Any], str | None] | None = None,
+        is_login_redirect: Callable[[str], bool] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.provider = provider
@@ -152,6 +155,7 @@ class ApiClient:
         self.stats = stats or RunStats(provider, account)
         self._sleep = sleep
         self._error_message = error_message
+        self._is_login_redirect = is_login_redirect
         self._client = httpx.Client(
             base_url=self.base_url,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
@@ -255,7 +259,7 @@ class ApiClient:
                 )
             if 300 <= status < 400:
                 location = redact(response.headers.get("Location", "?"))
-                if "login" in location.lower():
+                if self._is_login_redirect is not None and self._is_login_redirect(location):
                     raise AuthenticationError(
                         self.provider,
                         self.account,
@@ -291,15 +295,26 @@ class ApiClient:
                 )
             return ApiResponse(status, response.headers, self._decode(response, method, url), url)
 
+    def error_in(self, body: Any) -> str | None:
+        """The provider's own error message in a decoded body, redacted and shortened, or None
+        when the body holds none (or the provider declares no error envelope)."""
+        if self._error_message is None or body is None:
+            return None
+        try:
+            message = self._error_message(body)
+        except (ValueError, TypeError, AttributeError, KeyError):
+            return None
+        return excerpt(message) if message else None
+
     def _detail(self, response: httpx.Response) -> str:
         """The provider's own error message when its envelope can be read, else a body excerpt."""
-        if self._error_message is not None and response.content:
+        if response.content:
             try:
-                message = self._error_message(loads(response.content))
-            except (ValueError, TypeError, AttributeError, KeyError):
+                message = self.error_in(loads(response.content))
+            except ValueError:
                 message = None
             if message:
-                return excerpt(message)
+                return message
         return excerpt(response.text)
 
     def _decode(self, response: httpx.Response, method: str, url: str) -> Any:

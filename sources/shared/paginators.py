@@ -1,28 +1,31 @@
-"""Pagination for the four styles our providers use, with a guard against pages that repeat.
+"""Pagination configured by data, with a guard against pages that repeat.
 
 The shape follows dlt's `rest_client` paginators: a fresh paginator per listing shapes the
-first request, reads each response to decide the next one, and says when to stop.
+first request, reads each response to decide the next one, and says when to stop. What a
+provider declares (`sources.shared.declaration.PageNumber` or `Token`: parameter names and
+dotted paths into the body) configures one of the two paginators here:
 
-    PageNumberPaginator   page/per_page with a total page count (InvoiceXpress `pagination`)
-    TokenPaginator        opaque token plus a has-more flag (Flow Payroll)
-    LaravelPaginator      Laravel resource collections: `links` + `meta` (Kitchen)
-    ShortPagePaginator    bare JSON arrays that end on a short or empty page (Fohlio)
+    PageNumberPaginator   page/per_page; ends on the total page count, a short page or an empty one
+    TokenPaginator        opaque token plus a has-more flag
 
-`paginate` drives any of them and raises `PaginationLoopError` when a page number or token
-comes back twice, or when the API hands back the very same page again. `paginate_numbered`
-fetches the pages of a numbered listing in parallel once the first page says how many there are.
+`paginate` drives either and raises `PaginationLoopError` when a page number or token comes back
+twice, or when the API hands back the very same page again. `paginate_numbered` fetches the
+pages of a numbered listing in parallel once the first page says how many there are.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sources.shared.concurrency import bounded_map
-from sources.shared.errors import MalformedResponseError, PaginationLoopError
+from sources.shared.declaration import PageNumber, Paging, Token, dig, dig_first
+from sources.shared.errors import ApiError, MalformedResponseError, PaginationLoopError
 from sources.shared.http import ApiClient, ApiResponse
+
+LOOP_HINT = "report this to the provider; no data was committed for this listing"
 
 
 @dataclass
@@ -58,123 +61,86 @@ def _int(value: Any) -> int | None:
 
 
 class PageNumberPaginator(Paginator):
-    """`page`/`per_page` with a total page count in the body.
+    """`page`/`per_page` paging as a `PageNumber` declaration describes it."""
 
-    Stops when the current page reaches the total, or on an empty page. `per_page` is read
-    back from the response (an account setting may override what we asked for), and a page
-    shorter than it also ends the listing when no total is given.
-
-    Args:
-        per_page: what to ask for.
-        meta: extracts `(current_page, total_pages, per_page)` from the body; any may be None.
-    """
-
-    def __init__(
-        self,
-        per_page: int,
-        meta: Callable[[Any], tuple[Any, Any, Any]],
-        page_param: str = "page",
-        per_page_param: str = "per_page",
-    ) -> None:
-        self.per_page, self.meta = per_page, meta
-        self.page_param, self.per_page_param = page_param, per_page_param
+    def __init__(self, config: PageNumber, size: int) -> None:
+        self.config, self.size = config, size
 
     def first(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {**params, self.page_param: 1, self.per_page_param: self.per_page}
+        return {**params, self.config.page_param: self.config.start, self.config.size_param: self.size}
+
+    def total_pages(self, body: Any) -> int | None:
+        return _int(dig(body, self.config.total_path)) if self.config.total_path else None
 
     def next(self, response: ApiResponse, items: list[Any], params: dict[str, Any]) -> dict[str, Any] | None:
         if not items:
             return None
-        current, total, per_page = (_int(v) for v in self.meta(response.data))
-        current = current or _int(params[self.page_param]) or 1
+        config, body = self.config, response.data
+        current = (_int(dig(body, config.current_path)) if config.current_path else None) or _int(
+            params[config.page_param]
+        )
+        current = config.start if current is None else current
+        total = self.total_pages(body)
         if total is not None:
-            return {**params, self.page_param: current + 1} if current < total else None
-        if per_page is not None and len(items) < per_page:
+            return {**params, config.page_param: current + 1} if current < total else None
+        served = _int(dig(body, config.size_path)) if config.size_path else None
+        size = served if served is not None else (None if config.size_path else self.size)
+        if size is not None and len(items) < size:
             return None
-        return {**params, self.page_param: current + 1}
+        return {**params, config.page_param: current + 1}
 
     def position(self, params: Mapping[str, Any]) -> Any:
-        return params.get(self.page_param)
-
-
-class LaravelPaginator(PageNumberPaginator):
-    """Laravel resource collections: `meta.current_page`/`meta.last_page`/`meta.per_page`.
-
-    The next URL is built from the page number, not taken from `links.next`, which the docs
-    show relative on one page and absolute on another.
-    """
-
-    def __init__(self, per_page: int, page_param: str = "page", per_page_param: str = "per_page") -> None:
-        def meta(data: Any) -> tuple[Any, Any, Any]:
-            m = data.get("meta") if isinstance(data, dict) else None
-            if not isinstance(m, dict):
-                return None, None, None
-            return m.get("current_page"), m.get("last_page"), m.get("per_page")
-
-        super().__init__(per_page, meta, page_param, per_page_param)
-
-
-class ShortPagePaginator(Paginator):
-    """Bare JSON arrays: a page shorter than `per_page` (or empty) is the last one."""
-
-    def __init__(self, per_page: int, page_param: str = "page", per_page_param: str = "per_page") -> None:
-        self.per_page, self.page_param, self.per_page_param = per_page, page_param, per_page_param
-
-    def first(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {**params, self.page_param: 1, self.per_page_param: self.per_page}
-
-    def next(self, response: ApiResponse, items: list[Any], params: dict[str, Any]) -> dict[str, Any] | None:
-        if len(items) < self.per_page:
-            return None
-        return {**params, self.page_param: int(params[self.page_param]) + 1}
-
-    def position(self, params: Mapping[str, Any]) -> Any:
-        return params.get(self.page_param)
+        return params.get(self.config.page_param)
 
 
 class TokenPaginator(Paginator):
-    """An opaque token handed back unchanged, plus a has-more flag.
+    """An opaque token handed back unchanged, as a `Token` declaration describes it."""
 
-    Args:
-        page_size: what to ask for.
-        read: extracts `(next_token, has_more)` from the body.
-        token_param, size_param: query parameter names.
-    """
-
-    def __init__(
-        self,
-        page_size: int,
-        read: Callable[[Any], tuple[Any, Any]],
-        token_param: str = "paginationToken",
-        size_param: str = "pageSize",
-    ) -> None:
-        self.page_size, self.read = page_size, read
-        self.token_param, self.size_param = token_param, size_param
+    def __init__(self, config: Token, size: int) -> None:
+        self.config, self.size = config, size
 
     def first(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {**params, self.size_param: self.page_size}
+        return {**params, self.config.size_param: self.size}
 
     def next(self, response: ApiResponse, items: list[Any], params: dict[str, Any]) -> dict[str, Any] | None:
-        token, has_more = self.read(response.data)
-        if not has_more or not token:
+        token = dig_first(response.data, self.config.token_paths)
+        if not dig(response.data, self.config.has_more_path) or not token:
             return None
-        return {**params, self.token_param: token}
+        return {**params, self.config.token_param: token}
 
     def position(self, params: Mapping[str, Any]) -> Any:
-        return params.get(self.token_param)
+        return params.get(self.config.token_param)
 
 
-def _records(client: ApiClient, response: ApiResponse, items: Callable[[Any], Any]) -> list[Any]:
-    """The records of a page; a body without a list where they should be is malformed."""
-    page_items = items(response.data)
-    if not isinstance(page_items, list):
-        raise MalformedResponseError(
+def paginator_for(paging: Paging, size: int) -> Paginator:
+    """A fresh paginator for one listing."""
+    if isinstance(paging, Token):
+        return TokenPaginator(paging, size)
+    return PageNumberPaginator(paging, size)
+
+
+def records_of(client: ApiClient, response: ApiResponse, path: str) -> list[Any]:
+    """The records of a page. A body without a list where they should be is an error: the
+    provider's own words when its body carries an error message, else a malformed response."""
+    items = dig(response.data, path)
+    if isinstance(items, list):
+        return items
+    message = client.error_in(response.data)
+    if message:
+        raise ApiError(
             client.provider,
             client.account,
-            f"{response.url}: expected a list of records, got {type(page_items).__name__}",
+            f"{response.url} answered HTTP {response.status} with an error instead of records: {message}",
             url=response.url,
+            status=response.status,
         )
-    return page_items
+    raise MalformedResponseError(
+        client.provider,
+        client.account,
+        f"{response.url}: expected a list of records at {path or 'the top level'}, got {type(items).__name__}",
+        url=response.url,
+        status=response.status,
+    )
 
 
 def _fingerprint(items: list[Any]) -> tuple[Any, ...] | None:
@@ -184,55 +150,36 @@ def _fingerprint(items: list[Any]) -> tuple[Any, ...] | None:
     return ids if any(i is not None for i in ids) else None
 
 
+@dataclass(frozen=True)
+class Request:
+    """The fixed part of a listing's requests."""
+
+    path: str
+    records: str = ""
+    method: str = "GET"
+    params: Mapping[str, Any] | None = None
+    json: Any = None
+    idempotent: bool | None = None
+
+
 def paginate(
-    client: ApiClient,
-    path: str,
-    paginator: Paginator,
-    items: Callable[[Any], Any],
-    *,
-    method: str = "GET",
-    params: Mapping[str, Any] | None = None,
-    json: Any = None,
-    idempotent: bool | None = None,
-    max_pages: int = 1_000_000,
+    client: ApiClient, request: Request, paginator: Paginator, *, max_pages: int = 1_000_000
 ) -> Iterator[Page]:
     """Yield every page of a listing.
 
-    Args:
-        client: the provider's `ApiClient`.
-        path: the listing's path.
-        paginator: a fresh paginator for this listing.
-        items: extracts the list of records from a decoded body.
-        method, params, json, idempotent: as for `ApiClient.request`.
-        max_pages: a hard stop, as a last guard.
-
     Raises:
         PaginationLoopError: a page number or token repeats, or the same page comes back.
-        MalformedResponseError: the body has no list where the items should be.
+        MalformedResponseError: the body has no list where the records should be.
     """
-    yield from _walk(
-        client,
-        path,
-        paginator,
-        items,
-        paginator.first(dict(params or {})),
-        method=method,
-        json=json,
-        idempotent=idempotent,
-        max_pages=max_pages,
-    )
+    yield from _walk(client, request, paginator, paginator.first(dict(request.params or {})), max_pages=max_pages)
 
 
 def _walk(
     client: ApiClient,
-    path: str,
+    request: Request,
     paginator: Paginator,
-    items: Callable[[Any], Any],
-    request_params: dict[str, Any],
+    params: dict[str, Any],
     *,
-    method: str = "GET",
-    json: Any = None,
-    idempotent: bool | None = None,
     max_pages: int = 1_000_000,
     prefetched: ApiResponse | None = None,
 ) -> Iterator[Page]:
@@ -243,46 +190,42 @@ def _walk(
     number = 0
     while True:
         number += 1
-        position = paginator.position(request_params)
+        position = paginator.position(params)
         if position is not None:
             if position in seen_positions:
                 raise PaginationLoopError(
                     client.provider,
                     client.account,
-                    f"{path}: page {position!r} was requested twice; the API is paging in a loop",
-                    "report this to the provider; no data was committed for this run",
+                    f"{request.path}: page {position!r} was requested twice; the API is paging in a loop",
+                    LOOP_HINT,
                 )
             seen_positions.add(position)
         if prefetched is not None:
             response, prefetched = prefetched, None
         else:
-            response = client.request(method, path, params=request_params, json=json, idempotent=idempotent)
-        page_items = _records(client, response, items)
-        fingerprint = _fingerprint(page_items)
+            response = client.request(
+                request.method, request.path, params=params, json=request.json, idempotent=request.idempotent
+            )
+        items = records_of(client, response, request.records)
+        fingerprint = _fingerprint(items)
         if fingerprint is not None and fingerprint == previous:
             raise PaginationLoopError(
                 client.provider,
                 client.account,
-                f"{path}: page {number} repeats the previous page; the API ignores the page request",
-                "report this to the provider; no data was committed for this run",
+                f"{request.path}: page {number} repeats the previous page; the API ignores the page request",
+                LOOP_HINT,
                 url=response.url,
             )
         previous = fingerprint
-        yield Page(page_items, response, number)
-        next_params = paginator.next(response, page_items, request_params)
+        yield Page(items, response, number)
+        next_params = paginator.next(response, items, params)
         if next_params is None or number >= max_pages:
             return
-        request_params = next_params
+        params = next_params
 
 
 def paginate_numbered(
-    client: ApiClient,
-    path: str,
-    paginator: PageNumberPaginator,
-    items: Callable[[Any], Any],
-    *,
-    workers: int,
-    params: Mapping[str, Any] | None = None,
+    client: ApiClient, request: Request, paginator: PageNumberPaginator, *, workers: int
 ) -> Iterator[Page]:
     """Every page of a listing whose first page gives the page count, pages 2..N in parallel
     (at most `workers` in flight), yielded in page order.
@@ -290,31 +233,32 @@ def paginate_numbered(
     Falls back to `paginate` when the first page gives no page count. Raises
     `PaginationLoopError` when a later page repeats the first (the API ignores `page`).
     """
-    first_params = paginator.first(dict(params or {}))
-    first = client.request("GET", path, params=first_params)
-    _, total, _ = paginator.meta(first.data)
-    total_pages = _int(total)
+    first_params = paginator.first(dict(request.params or {}))
+    first = client.request(request.method, request.path, params=first_params, json=request.json)
+    total_pages = paginator.total_pages(first.data)
     if total_pages is None:
-        yield from _walk(client, path, paginator, items, first_params, prefetched=first)
+        yield from _walk(client, request, paginator, first_params, prefetched=first)
         return
-    first_items = _records(client, first, items)
+    first_items = records_of(client, first, request.records)
     yield Page(first_items, first, 1)
     if not first_items or total_pages <= 1:
         return
     first_print = _fingerprint(first_items)
+    page_param = paginator.config.page_param
 
     def fetch(number: int) -> Page:
-        response = client.request("GET", path, params={**first_params, paginator.page_param: number})
-        page_items = _records(client, response, items)
-        if first_print is not None and _fingerprint(page_items) == first_print:
+        params = {**first_params, page_param: number}
+        response = client.request(request.method, request.path, params=params, json=request.json)
+        items = records_of(client, response, request.records)
+        if first_print is not None and _fingerprint(items) == first_print:
             raise PaginationLoopError(
                 client.provider,
                 client.account,
-                f"{path}: page {number} repeats page 1; the API ignores the page request",
-                "report this to the provider; no data was committed for this run",
+                f"{request.path}: page {number} repeats page 1; the API ignores the page request",
+                LOOP_HINT,
                 url=response.url,
             )
-        return Page(page_items, response, number)
+        return Page(items, response, number)
 
     done: dict[int, Page] = {}
     expected = 2

@@ -6,7 +6,7 @@ folder under `sources/` that has one; nothing else lists providers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +32,10 @@ class Provider:
     source: Callable[..., Any]
 
     def key(self, name: str) -> str:
-        return f"sources.{self.name}.{name}"
+        return config_key(self.name, name)
 
     def env(self, name: str) -> str:
-        return f"SOURCES__{self.name.upper()}__{name.upper()}"
+        return env_name(self.name, name)
 
     def missing_secrets(self) -> list[str]:
         """The required secrets that are not set anywhere dlt looks."""
@@ -48,3 +48,22 @@ class Provider:
 
 def _is_set(value: Any) -> bool:
     return value is not None and str(value).strip() != ""
+
+
+def config_key(provider: str, name: str) -> str:
+    """The dlt configuration key of a provider's setting: `sources.<provider>.<name>`."""
+    return f"sources.{provider}.{name}"
+
+
+def env_name(provider: str, name: str) -> str:
+    """The environment variable dlt reads for a provider's setting: `SOURCES__<P>__<NAME>`."""
+    return f"SOURCES__{provider.upper()}__{name.upper()}"
+
+
+def config_hint(provider: str, names: Iterable[str], *, file: str = "secrets.toml") -> str:
+    """What to set, in words a user can act on: the environment variables and the TOML keys
+    of the provider's settings `names`, in `.dlt/<file>`."""
+    names = list(names)
+    envs = ", ".join(env_name(provider, n) for n in names)
+    keys = ", ".join(names)
+    return f"check {envs} ({keys} under [sources.{provider}] in .dlt/{file})"

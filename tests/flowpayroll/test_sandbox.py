@@ -12,10 +12,6 @@ import pytest
 
 from sandbox.flowpayroll import FlowPayrollSandbox, create_app
 from sandbox.server import SandboxServer
-from sources.flowpayroll.api import list_clients, list_invoices
-from sources.flowpayroll.auth import ClientCredentialsAuth
-from sources.shared.errors import NotFoundError, PaginationLoopError
-from sources.shared.http import ApiClient
 from sources.shared.values import loads
 from tests.support import serve
 
@@ -226,37 +222,3 @@ def test_seeded_data_is_varied(session: Session) -> None:
     assert any(not session.app.invoices_of(c) for c in session.app.clients)
     summary = session.app.summary()
     assert summary["invoices"] == len(invoices) and set(summary["totals"]) == {"EUR", "GBP"}
-
-
-# --- the source's listings against the sandbox --------------------------------------------------
-
-
-def api_for(session: Session) -> ApiClient:
-    auth = ClientCredentialsAuth(session.token_url, session.app.client_id, session.app.client_secret)
-    return ApiClient("flowpayroll", "test", session.base, auth=auth)
-
-
-def test_listings_read_every_page_and_the_token_endpoint_once(session: Session) -> None:
-    api = api_for(session)
-    clients = list(list_clients(api, page_size=4))
-    assert [c["id"] for c, _ in clients] == list(session.app.clients)
-    first = clients[0][0]["id"]
-    invoices = list_invoices(api, first, page_size=2)
-    assert [i["id"] for i, _ in invoices] == [i["id"] for i in session.app.invoices_of(first)]
-    assert session.app.tokens_issued == 1
-    assert session.app.log.count(path_prefix="/v1/billing") == 2 + 3
-
-
-@pytest.mark.parametrize("session", [{"repeat_token": True}], indirect=True)
-def test_a_repeated_page_token_is_an_error_not_a_loop(session: Session) -> None:
-    first = next(iter(session.app.clients))
-    with pytest.raises(PaginationLoopError):
-        list_invoices(api_for(session), first, page_size=1)
-    # the second page hands back the first page's token: the listing stops before asking again
-    assert session.app.log.count(path_prefix=f"/v1/billing/clients/{first}") == 2
-
-
-def test_listing_a_client_outside_the_organisation_is_not_found(session: Session) -> None:
-    with pytest.raises(NotFoundError) as caught:
-        list_invoices(api_for(session), next(iter(session.app.organisations_other)))
-    assert "clientNotFound" in str(caught.value)

@@ -278,7 +278,7 @@ def test_an_invoice_without_a_known_currency_is_reported(workspace: Workspace) -
     assert "SOURCES__FOHLIO__CURRENCY" not in app.pipeline_env(server.url)
     loaded = workspace.scalar("SELECT count(*) FROM billing.invoices")
     assert loaded == expected["invoices"] - expected["currency_unknown"]
-    assert f"skipped {expected['currency_unknown']} — invoice: currency unknown" in result.output
+    assert f"skipped {expected['currency_unknown']} — invoice not mapped: currency unknown" in result.output
     assert dict(workspace.query("SELECT currency, sum(total) FROM billing.invoices GROUP BY 1")) == expected["totals"]
 
 

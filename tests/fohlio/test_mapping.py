@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from sources.fohlio.incremental import OverlapCursor
 from sources.fohlio.mapping import (
     STATUS_MAP,
     client_categories,
@@ -20,6 +19,7 @@ from sources.fohlio.mapping import (
     project_currencies,
     resolve_currency,
 )
+from sources.shared.cursor import OverlapCursor
 from sources.shared.model import CANONICAL_STATUSES, column_names, total_mismatch
 from sources.shared.values import ValueProblem, loads
 

@@ -164,7 +164,7 @@ def test_a_client_that_disappears_is_skipped_and_reported(workspace):
     with serve(app) as server:
         result = workspace.run(app.pipeline_env(server.url))
     assert result.code == 0, result.output
-    assert "skipped 1 — client not found (404) when listing its documents (e.g. 1310177)" in result.stderr
+    assert "skipped 1 — client not found (HTTP 404) when listing its documents (e.g. 1310177)" in result.stderr
     assert workspace.scalar("SELECT count(*) FROM billing.invoices WHERE client_id = '1310177'") == 0
     assert_matches_sandbox(workspace, app)
 

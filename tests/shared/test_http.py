@@ -140,8 +140,19 @@ def test_404_is_its_own_error_so_callers_can_skip():
 def test_a_redirect_to_a_login_page_is_an_authentication_problem():
     script = Script(httpx.Response(302, headers={"Location": "https://acme.example.test/login"}))
     with pytest.raises(AuthenticationError) as caught:
-        make_client(script, [], auth=HeaderAuth("Authorization", "tok-abcdef", "Bearer")).get("/x")
+        make_client(
+            script,
+            [],
+            auth=HeaderAuth("Authorization", "tok-abcdef", "Bearer"),
+            is_login_redirect=lambda location: location.endswith("/login"),
+        ).get("/x")
     assert "login" in str(caught.value)
+
+
+def test_a_redirect_the_provider_does_not_declare_a_login_is_an_unexpected_redirect():
+    script = Script(httpx.Response(302, headers={"Location": "https://acme.example.test/login"}))
+    with pytest.raises(HttpStatusError, match="unexpected redirect"):
+        make_client(script, []).get("/x")
 
 
 def test_a_body_that_is_not_json_is_reported_not_parsed():

@@ -1,28 +1,37 @@
 import httpx
 import pytest
 
-from sources.shared.errors import MalformedResponseError, PaginationLoopError
+from sources.shared.declaration import PageNumber, Token
+from sources.shared.errors import ApiError, MalformedResponseError, PaginationLoopError
 from sources.shared.http import ApiClient
 from sources.shared.paginators import (
-    LaravelPaginator,
     PageNumberPaginator,
-    ShortPagePaginator,
+    Request,
     TokenPaginator,
     paginate,
     paginate_numbered,
 )
 
+# The four shapes the providers declare.
+NUMBERED = PageNumber(
+    total_path="pagination.total_pages", current_path="pagination.current_page", size_path="pagination.per_page"
+)
+LARAVEL = PageNumber(total_path="meta.last_page", current_path="meta.current_page", size_path="meta.per_page")
+BARE = PageNumber()
+FLOW = Token("paginationToken", "pageSize", ("content.data.paginationToken",), "content.data.hasMorePages")
+
 RECORDS = [{"id": i} for i in range(1, 8)]
 
 
-def client_for(handler) -> tuple[ApiClient, list[httpx.Request]]:
+def client_for(handler, error_message=None) -> tuple[ApiClient, list[httpx.Request]]:
     seen: list[httpx.Request] = []
 
     def record(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         return handler(request)
 
-    return ApiClient("p", "a", "https://api.test", transport=httpx.MockTransport(record)), seen
+    client = ApiClient("p", "a", "https://api.test", transport=httpx.MockTransport(record), error_message=error_message)
+    return client, seen
 
 
 def page_of(request: httpx.Request, size: int) -> tuple[int, list[dict]]:
@@ -47,15 +56,14 @@ def test_page_number_stops_at_total_pages_and_reads_per_page_back():
         )
 
     client, seen = client_for(handler)
-    meta = lambda d: (d["pagination"]["current_page"], d["pagination"]["total_pages"], d["pagination"]["per_page"])  # noqa: E731
-    pages = list(paginate(client, "/x", PageNumberPaginator(30, meta), lambda d: d["items"]))
+    pages = list(paginate(client, Request("/x", "items"), PageNumberPaginator(NUMBERED, 30)))
     assert ids(pages) == list(range(1, 8)) and len(seen) == 3
     assert seen[0].url.params["per_page"] == "30"
 
 
 def test_page_number_stops_on_an_empty_page():
     client, seen = client_for(lambda r: httpx.Response(200, json={"items": page_of(r, 5)[1]}))
-    pages = list(paginate(client, "/x", PageNumberPaginator(5, lambda d: (None, None, None)), lambda d: d["items"]))
+    pages = list(paginate(client, Request("/x", "items"), PageNumberPaginator(NUMBERED, 5)))
     assert ids(pages) == list(range(1, 8)) and len(seen) == 3
 
 
@@ -72,20 +80,20 @@ def test_laravel_follows_meta_and_builds_the_next_page_itself():
         )
 
     client, seen = client_for(handler)
-    pages = list(paginate(client, "/api/invoices", LaravelPaginator(3), lambda d: d["data"]))
+    pages = list(paginate(client, Request("/api/invoices", "data"), PageNumberPaginator(LARAVEL, 3)))
     assert ids(pages) == list(range(1, 8))
     assert [r.url.params["page"] for r in seen] == ["1", "2", "3"]
 
 
 def test_bare_arrays_end_on_a_short_page():
     client, seen = client_for(lambda r: httpx.Response(200, json=page_of(r, 3)[1]))
-    pages = list(paginate(client, "/x", ShortPagePaginator(3), lambda d: d))
+    pages = list(paginate(client, Request("/x"), PageNumberPaginator(BARE, 3)))
     assert ids(pages) == list(range(1, 8)) and len(seen) == 3
 
 
 def test_bare_arrays_of_exact_multiple_end_on_the_empty_page():
     client, seen = client_for(lambda r: httpx.Response(200, json=page_of(r, 7)[1]))
-    assert ids(paginate(client, "/x", ShortPagePaginator(7), lambda d: d)) == list(range(1, 8))
+    assert ids(paginate(client, Request("/x"), PageNumberPaginator(BARE, 7))) == list(range(1, 8))
     assert len(seen) == 2
 
 
@@ -104,8 +112,7 @@ def test_token_pagination_passes_the_token_back_and_stops_on_has_more_false():
         )
 
     client, seen = client_for(handler)
-    read = lambda d: (d["content"]["data"]["paginationToken"], d["content"]["data"]["hasMorePages"])  # noqa: E731
-    pages = list(paginate(client, "/x", TokenPaginator(2, read), lambda d: d["content"]["data"]["invoices"]))
+    pages = list(paginate(client, Request("/x", "content.data.invoices"), TokenPaginator(FLOW, 2)))
     assert ids(pages) == [1, 2, 3, 4, 5]
     assert [r.url.params.get("paginationToken") for r in seen] == [None, "t1", "t2"]
 
@@ -113,24 +120,34 @@ def test_token_pagination_passes_the_token_back_and_stops_on_has_more_false():
 def test_a_token_that_repeats_is_an_error_not_a_loop():
     def handler(request):
         token = request.url.params.get("paginationToken")
+        token = request.url.params.get("t")
         return httpx.Response(200, json={"items": [{"id": token or "first"}], "token": "same", "more": True})
 
     client, _ = client_for(handler)
     with pytest.raises(PaginationLoopError):
-        list(paginate(client, "/x", TokenPaginator(1, lambda d: (d["token"], d["more"])), lambda d: d["items"]))
+        list(paginate(client, Request("/x", "items"), TokenPaginator(Token("t", "size", ("token",), "more"), 1)))
 
 
 def test_a_page_that_comes_back_identical_is_an_error():
     # The API ignores `page` and always answers page 1.
     client, _ = client_for(lambda r: httpx.Response(200, json=RECORDS[:3]))
     with pytest.raises(PaginationLoopError):
-        list(paginate(client, "/x", ShortPagePaginator(3), lambda d: d))
+        list(paginate(client, Request("/x"), PageNumberPaginator(BARE, 3)))
 
 
 def test_a_body_without_a_list_is_malformed():
     client, _ = client_for(lambda r: httpx.Response(200, json={"unexpected": True}))
-    with pytest.raises(MalformedResponseError):
-        list(paginate(client, "/x", ShortPagePaginator(3), lambda d: d.get("items")))
+    with pytest.raises(MalformedResponseError, match="expected a list of records at items"):
+        list(paginate(client, Request("/x", "items"), PageNumberPaginator(BARE, 3)))
+
+
+def test_a_200_whose_body_is_an_error_quotes_the_api():
+    client, _ = client_for(
+        lambda r: httpx.Response(200, json={"error": "Project not found"}),
+        error_message=lambda body: body.get("error") if isinstance(body, dict) else None,
+    )
+    with pytest.raises(ApiError, match="with an error instead of records: Project not found"):
+        list(paginate(client, Request("/x"), PageNumberPaginator(BARE, 3)))
 
 
 def numbered_handler(size: int, total_pages: int | None = None, ignore_page: bool = False):
@@ -143,19 +160,16 @@ def numbered_handler(size: int, total_pages: int | None = None, ignore_page: boo
     return handler
 
 
-META = lambda d: (d["pagination"]["current_page"], d["pagination"]["total_pages"], d["pagination"]["per_page"])  # noqa: E731
-
-
 def test_numbered_pages_after_the_first_are_fetched_in_parallel_and_yielded_in_order():
     client, seen = client_for(numbered_handler(2, total_pages=4))
-    pages = list(paginate_numbered(client, "/x", PageNumberPaginator(2, META), lambda d: d["items"], workers=3))
+    pages = list(paginate_numbered(client, Request("/x", "items"), PageNumberPaginator(NUMBERED, 2), workers=3))
     assert [p.number for p in pages] == [1, 2, 3, 4]
     assert ids(pages) == list(range(1, 8)) and len(seen) == 4
 
 
 def test_numbered_pages_without_a_count_fall_back_to_one_after_another():
     client, seen = client_for(numbered_handler(3, total_pages=None))
-    pages = list(paginate_numbered(client, "/x", PageNumberPaginator(3, META), lambda d: d["items"], workers=3))
+    pages = list(paginate_numbered(client, Request("/x", "items"), PageNumberPaginator(NUMBERED, 3), workers=3))
     assert ids(pages) == list(range(1, 8)) and [p.number for p in pages] == [1, 2, 3]
     assert len(seen) == 3  # page 1 is not fetched twice
 
@@ -163,4 +177,4 @@ def test_numbered_pages_without_a_count_fall_back_to_one_after_another():
 def test_numbered_pages_that_repeat_the_first_are_an_error():
     client, _ = client_for(numbered_handler(3, total_pages=3, ignore_page=True))
     with pytest.raises(PaginationLoopError):
-        list(paginate_numbered(client, "/x", PageNumberPaginator(3, META), lambda d: d["items"], workers=2))
+        list(paginate_numbered(client, Request("/x", "items"), PageNumberPaginator(NUMBERED, 3), workers=2))

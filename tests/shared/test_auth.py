@@ -1,4 +1,7 @@
-"""OAuth client credentials: lazy fetch, cache, renewal before expiry, one renewal after a 401."""
+"""OAuth client credentials: lazy fetch, cache, renewal before expiry, one renewal after a 401.
+
+Exercised with Flow Payroll's declaration (its token travels raw in `X-Auth-Token`, its error
+envelopes are its own), the one provider that declares this scheme today."""
 
 from __future__ import annotations
 
@@ -8,9 +11,11 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from sources.flowpayroll.auth import ClientCredentialsAuth
+from sources.flowpayroll.api import error_message
+from sources.shared.auth import ClientCredentialsAuth
 from sources.shared.errors import AuthenticationError
 from sources.shared.http import ApiClient, RetryPolicy
+from sources.shared.provider import config_hint
 from sources.shared.redact import redact
 
 TOKEN_URL = "https://auth.test/oauth2/token"
@@ -49,8 +54,16 @@ class TokenServer:
 
 
 def make_auth(server: TokenServer, clock: Clock | None = None) -> ClientCredentialsAuth:
+    token_client = ApiClient(
+        "flowpayroll",
+        "",
+        TOKEN_URL,
+        transport=httpx.MockTransport(server),
+        auth_hint=config_hint("flowpayroll", ["client_id", "client_secret"]),
+        error_message=error_message,
+    )
     return ClientCredentialsAuth(
-        TOKEN_URL, "my-client", SECRET, transport=httpx.MockTransport(server), clock=clock or Clock()
+        token_client, TOKEN_URL, "my-client", SECRET, header="X-Auth-Token", scheme=None, clock=clock or Clock()
     )
 
 

@@ -1,0 +1,539 @@
+"""One driver for every provider: loads one provider account from its declaration.
+
+A run of one account, whatever the provider:
+
+1. build the HTTP client from the declared auth scheme, within the account's request budget;
+2. list the account's clients (every page; incrementally where the API allows), learn the
+   account's label from them when the API is the only one that knows it, map and write them;
+3. list the documents: each client's listing, several clients in flight at once, or the
+   account's one listing; a client that disappeared (404) is reported and skipped;
+4. per page: decide from the cursor which records changed, map those a page at a time, write
+   what mapped and report what did not (with its reason and id, never silently);
+5. move the cursors only when their listing was read completely and stayed stable.
+
+dlt commits the source state (the cursors) in the same load package as the rows they cover,
+so an interrupted run moves no cursor and the next run sees the same changes again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import dlt
+import httpx
+
+from sources.shared.auth import Auth, ClientCredentialsAuth, HeaderAuth, QueryParamAuth
+from sources.shared.concurrency import bounded_map
+from sources.shared.cursor import OverlapCursor, UpdateCursor
+from sources.shared.declaration import (
+    Api,
+    ClientCredentials,
+    Context,
+    FullListing,
+    HeaderKey,
+    ListedSince,
+    Listing,
+    QueryKey,
+    UpdatedAt,
+    UpdatedSince,
+    dig,
+)
+from sources.shared.errors import ConfigurationError, HttpStatusError, NotFoundError
+from sources.shared.http import ApiClient
+from sources.shared.model import TableWriter, write_invoice
+from sources.shared.paginators import PageNumberPaginator, Request, paginate, paginate_numbered, paginator_for
+from sources.shared.provider import config_hint
+from sources.shared.ratelimit import RateBudget
+from sources.shared.redact import register_secret
+from sources.shared.stats import RunStats, start_run
+from sources.shared.values import ValueProblem, to_text
+
+log = logging.getLogger("billing.driver")
+
+
+@dataclass(frozen=True)
+class Account:
+    """One provider account as configured: what the declaration leaves to the user.
+
+    Attributes:
+        label: the `account` value of its rows; None where the API tells it (see
+            `Mappers.account_from`).
+        base_url: the API root.
+        secrets: the declared secrets by configuration key.
+        token_url: the OAuth token endpoint, for `ClientCredentials`.
+        auth_scheme: overrides a `HeaderKey`'s scheme word ("" sends the raw key).
+        requests_per_minute: the proactive budget; None uses the declaration's.
+        concurrency: listings in flight; None uses the declaration's.
+        only_clients: load only these clients' documents (ids as text).
+        options: the account's mapping options, handed to mappers in `Context.options`.
+        transport: an httpx transport for every request (an in-process sandbox in tests).
+        timeout: seconds a request may take.
+    """
+
+    label: str | None
+    base_url: str
+    secrets: Mapping[str, str]
+    token_url: str | None = None
+    auth_scheme: str | None = None
+    requests_per_minute: float | None = None
+    concurrency: int | None = None
+    only_clients: Sequence[str] | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    transport: httpx.BaseTransport | None = None
+    timeout: float = 30.0
+
+
+def billing_resource(api: Api, account: Account) -> Any:
+    """The dlt resource that loads one account into the canonical tables."""
+    return dlt.resource(run_account, name=f"{api.provider}_billing")(api, account)
+
+
+def run_account(api: Api, account: Account) -> Iterator[Any]:
+    """Yield the canonical tables of one account as Arrow batches (see module docstring)."""
+    yield from _AccountRun(api, account).items()
+
+
+def require(provider: str, account: str | None, value: str | None, key: str) -> str:
+    """A required text setting, stripped; a clear error naming the key when it is empty."""
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        raise ConfigurationError(provider, account, f"{key} is empty", config_hint(provider, [key]))
+    return text
+
+
+@dataclass
+class _Walk:
+    """One listing read to its end: its pages (each page's context and records), the counts
+    the API reported on them, and how many records came twice."""
+
+    pages: list[tuple[Any, list[Any]]] = field(default_factory=list)
+    totals: set[Any] = field(default_factory=set)
+    duplicates: int = 0
+
+    @property
+    def records(self) -> Iterator[tuple[Any, Any]]:
+        """Every record with its page's context."""
+        for context, records in self.pages:
+            for record in records:
+                yield record, context
+
+    @property
+    def stable(self) -> bool:
+        """Whether the count the API reports stayed the same on every page."""
+        return len(self.totals) <= 1
+
+
+class RecordWriter:
+    """Maps records a page at a time with a provider's mappers and writes what mapped; what did
+    not is counted in the run's stats with its reason and id, and its id kept in `failed`.
+
+    Used by every run, and on its own wherever records come from somewhere other than the API
+    (pages on disk, stored payloads).
+    """
+
+    def __init__(self, api: Api, writer: TableWriter, stats: RunStats) -> None:
+        self.api, self.writer, self.stats = api, writer, stats
+        self.failed: set[str] = set()
+
+    def write(self, records: Sequence[Any], context: Context, ids: Sequence[str] | None = None) -> Iterator[Any]:
+        """Map one page's `records` (whose ids are `ids`, read from the records when None) and
+        buffer the rows; yields full batches for dlt."""
+        if ids is None:
+            ids = [_id(record) or "" for record in records]
+        for record_id, result in zip(ids, self._map(records, context), strict=True):
+            if isinstance(result, ValueProblem):
+                self.stats.skip(f"invoice not mapped: {result}", record_id or None)
+                self.failed.add(record_id)
+                continue
+            yield from write_invoice(self.writer, result, self.stats)
+
+    def flush(self) -> Iterator[Any]:
+        yield from self.writer.flush()
+
+    def _map(self, records: Sequence[Any], context: Context) -> list[Any]:
+        mapping = self.api.mapping
+        if mapping.invoice_page is not None:
+            return mapping.invoice_page(records, context)
+        results: list[Any] = []
+        for record in records:
+            try:
+                results.append(mapping.invoice(record, context))
+            except ValueProblem as problem:
+                results.append(problem)
+        return results
+
+
+class _AccountRun:
+    def __init__(self, api: Api, account: Account) -> None:
+        self.api, self.account = api, account
+        self.stats: RunStats = start_run(api.provider, account.label or "")
+        self.writer = TableWriter()
+        self.records = RecordWriter(api, self.writer, self.stats)
+        self.names: dict[str, str | None] = {}
+        self.concurrency = account.concurrency or api.concurrency
+        self._lookups: dict[str, Any] = {}
+        self._lookup_lock = threading.Lock()
+        self.client: ApiClient | None = None
+
+    # --- the run --------------------------------------------------------------------------
+
+    def items(self) -> Iterator[Any]:
+        with ExitStack() as stack:
+            self.client = stack.enter_context(self._client(stack))
+            yield from self._load(self.client)
+
+    def _load(self, client: ApiClient) -> Iterator[Any]:
+        api, stats = self.api, self.stats
+        label = self.account.label
+        listed_at = int(time.time())
+        clients = self._walk(client, api.clients, self._since_params(api.clients, None))
+        if label is None:
+            label = self._label_from(clients)
+            if label is None:
+                return  # no client, no label: an empty account has nothing to load
+            stats.account = client.account = label
+        state: dict[str, Any] = dlt.current.source_state().setdefault(label, {})
+        yield from self._write_clients(clients, state, label, listed_at)
+        yield from self._write_invoices(client, state, label, clients)
+        yield from self.writer.flush()
+
+    def _label_from(self, clients: _Walk) -> str | None:
+        reader = self.api.mapping.account_from
+        found = next((v for v in (reader(r) for r, _ in clients.records) if v), None) if reader else None
+        if found is None and clients.pages and any(records for _, records in clients.pages):
+            raise ConfigurationError(
+                self.api.provider,
+                None,
+                "the API returned nothing to label this account's rows with",
+                config_hint(self.api.provider, ["account"], file="config.toml"),
+            )
+        return found
+
+    # --- clients --------------------------------------------------------------------------
+
+    def _write_clients(self, walk: _Walk, state: dict[str, Any], label: str, listed_at: int) -> Iterator[Any]:
+        listing, stats = self.api.clients, self.stats
+        cursor = _cursor(listing, state)
+        wanted = set(self.account.only_clients) if self.account.only_clients else None
+        if not self.api.invoices.per_client:
+            stats.clients_total = sum(len(records) for _, records in walk.pages)
+        for record, page in walk.records:
+            record_id = _id(record) or "?"
+            if wanted is not None and record_id not in wanted:
+                continue
+            try:
+                row = self.api.mapping.client(record, self._context(label, page))
+            except ValueProblem as problem:
+                stats.skip(f"client not mapped: {problem}", record_id)
+                continue
+            self.names[row["client_id"]] = row["name"]
+            if not self.api.invoices.per_client:
+                stats.add(clients_done=1)
+            if cursor is not None:
+                cursor.observe(record_id, row["updated_at"])
+                if not cursor.is_changed(record_id, row["updated_at"]):
+                    continue
+            stats.add(clients=1)
+            yield from self.writer.add_client(row)
+        if cursor is not None:
+            cursor.commit()
+        if isinstance(listing.cursor, ListedSince):
+            state[listing.cursor.state_key] = listed_at
+
+    # --- invoices -------------------------------------------------------------------------
+
+    def _write_invoices(self, client: ApiClient, state: dict[str, Any], label: str, clients: _Walk) -> Iterator[Any]:
+        listing, stats = self.api.invoices, self.stats
+        cursor = _cursor(listing, state)
+        incremental = isinstance(listing.cursor, UpdatedAt)
+        retry = set(state.get("retry_ids") or []) if incremental else set()
+        known = dict(state.get("client_names") or {}) if self.api.mapping.invoice_client else None
+        failed = self.records.failed
+        stable = True
+        if listing.per_client:
+            targets = self._targets(clients)
+            stats.clients_total = len(targets)
+
+            def documents(client_id: str) -> _Walk | None:
+                try:
+                    return self._walk(client, listing, {}, client_id=client_id)
+                except NotFoundError:
+                    return None
+
+            for client_id, walk in bounded_map(documents, targets, self.concurrency):
+                if walk is None:
+                    stats.skip("client not found (HTTP 404) when listing its documents", client_id)
+                else:
+                    stable = stable and walk.stable
+                    yield from self._write_pages(walk, label, cursor, retry, known, failed)
+                stats.add(clients_done=1)
+        else:
+            walk = self._walk(client, listing, self._since_params(listing, state))
+            stable = walk.stable
+            yield from self._write_pages(walk, label, cursor, retry, known, failed)
+        if cursor is not None:
+            if stable:
+                cursor.commit()
+            else:
+                # Pages shifted under the scan: a record may have been missed, so the mark stays
+                # and the next run looks again at everything changed since the last good one.
+                log.warning(
+                    "%s [%s]: the listing changed while it was read; the cursor was not moved", self.api.provider, label
+                )
+        if incremental:
+            state["retry_ids"] = sorted(failed)
+        if known is not None:
+            state["client_names"] = self.names
+
+    def _targets(self, clients: _Walk) -> list[str]:
+        listed = [i for i in (_id(r) for r, _ in clients.records) if i]
+        only = self.account.only_clients
+        if not only:
+            return listed
+        known = set(listed)
+        # Requested clients the listing does not hold are still asked for: the API says 404.
+        return [c for c in only if c in known] + [c for c in only if c not in known]
+
+    def _write_pages(
+        self,
+        walk: _Walk,
+        label: str,
+        cursor: UpdateCursor | OverlapCursor | None,
+        retry: set[str],
+        known: dict[str, Any] | None,
+        failed: set[str],
+    ) -> Iterator[Any]:
+        """Per page: decide from the cursor what changed, map that at once, write what mapped
+        and report what did not."""
+        stats = self.stats
+        for page, records in walk.pages:
+            context = self._context(label, page)
+            todo: list[Any] = []
+            ids: list[str] = []
+            for record in records:
+                if not isinstance(record, dict):
+                    stats.skip("invoice not mapped: not a JSON object")
+                    continue
+                record_id = _id(record) or ""
+                if cursor is not None:
+                    updated_at = self._updated_at(record, context)
+                    cursor.observe(record_id, updated_at)
+                    renamed = known is not None and self._renamed(record, known)
+                    if not (cursor.is_changed(record_id, updated_at) or record_id in retry or renamed):
+                        stats.add(unchanged=1)
+                        continue
+                todo.append(record)
+                ids.append(record_id)
+            yield from self.records.write(todo, context, ids)
+
+    def _updated_at(self, record: Any, context: Context) -> Any:
+        reader = self.api.mapping.invoice_updated_at
+        if reader is None:
+            return None
+        try:
+            return reader(record, context)
+        except ValueProblem:
+            return None  # no readable timestamp: nothing proves the record unchanged
+
+    def _renamed(self, record: Any, known: Mapping[str, Any]) -> bool:
+        """Whether the record's client has another name than when it was last written."""
+        reader = self.api.mapping.invoice_client
+        client_id = reader(record) if reader else None
+        return client_id is not None and self.names.get(client_id) != known.get(client_id)
+
+    # --- listings -------------------------------------------------------------------------
+
+    def _walk(self, client: ApiClient, listing: Listing, extra: Mapping[str, Any], client_id: str = "") -> _Walk:
+        """Read a listing to its end (duplicates across pages dropped, reported totals kept)."""
+        request = Request(
+            path=listing.path.format(client_id=_path_segment(client_id)) if listing.per_client else listing.path,
+            records=listing.records,
+            method=listing.method,
+            params={**listing.params, **extra},
+            json=listing.json,
+            idempotent=True if listing.read_only_post else None,
+        )
+        paginator = paginator_for(listing.paging, listing.page_size)
+        if listing.parallel_pages and isinstance(paginator, PageNumberPaginator):
+            pages = paginate_numbered(client, request, paginator, workers=self.concurrency)
+        else:
+            pages = paginate(client, request, paginator)
+        walk, seen = _Walk(), set()
+        try:
+            for page in pages:
+                if listing.total_path:
+                    walk.totals.add(dig(page.response.data, listing.total_path))
+                context = listing.page_context(page.response.data) if listing.page_context else None
+                kept: list[Any] = []
+                for record in page.items:
+                    if listing.keep is not None and not listing.keep(record):
+                        continue
+                    record_id = _id(record)
+                    if record_id is not None:
+                        if record_id in seen:
+                            walk.duplicates += 1
+                            continue
+                        seen.add(record_id)
+                    kept.append(record)
+                walk.pages.append((context, kept))
+        except HttpStatusError as exc:
+            hint = listing.status_hints.get(exc.status or 0)
+            if hint is None:
+                raise
+            raise HttpStatusError(exc.provider, exc.account, exc.message, hint, status=exc.status, url=exc.url) from exc
+        return walk
+
+    def _since_params(self, listing: Listing, state: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The server-side filter of an incremental listing, from the mark in `state`."""
+        policy = listing.cursor
+        if state is None:
+            state = self._state_if_known()
+        if isinstance(policy, UpdatedSince):
+            since = OverlapCursor(dict(state), policy.state_key, policy.overlap).since
+            return {policy.param: since} if since is not None else {}
+        if isinstance(policy, ListedSince):
+            previous = state.get(policy.state_key)
+            if previous is not None:
+                return {policy.param: int(previous) - int(policy.overlap.total_seconds())}
+        return {}
+
+    def _state_if_known(self) -> Mapping[str, Any]:
+        if self.account.label is None:
+            return {}
+        return dlt.current.source_state().get(self.account.label, {})
+
+    # --- context and lookups ----------------------------------------------------------------
+
+    def _context(self, label: str, page: Any) -> Context:
+        return Context(
+            provider=self.api.provider,
+            account=label,
+            page=page,
+            client_names=self.names,
+            options=self.account.options,
+            lookup=self.lookup,
+        )
+
+    def lookup(self, name: str) -> Any:
+        """A declared lookup's value, fetched on first use and kept for the run."""
+        with self._lookup_lock:
+            if name not in self._lookups:
+                declared = self.api.lookups[name]
+                if self.client is None:
+                    raise RuntimeError("lookup outside a run")
+                try:
+                    body = self.client.get(declared.path).data
+                except NotFoundError:
+                    if not declared.missing_ok:
+                        raise
+                    log.warning("%s: %s is not available", self.api.provider, declared.path)
+                    body = None
+                self._lookups[name] = declared.read(body)
+            return self._lookups[name]
+
+    # --- the HTTP client ------------------------------------------------------------------
+
+    def _client(self, stack: ExitStack) -> ApiClient:
+        api, account = self.api, self.account
+        label = account.label or ""
+        secret_keys = _secret_keys(api)
+        hint = config_hint(api.provider, secret_keys) + (f"; {api.auth_help}" if api.auth_help else "")
+        for key in secret_keys:
+            value = account.secrets.get(key)
+            require(api.provider, account.label, value, key)
+            register_secret(str(value).strip())
+        common: dict[str, Any] = dict(
+            auth_hint=hint,
+            transport=account.transport,
+            timeout=account.timeout,
+            stats=self.stats,
+            error_message=api.error_message,
+        )
+        auth: Auth
+        scheme = api.auth
+        if isinstance(scheme, QueryKey):
+            auth = QueryParamAuth(scheme.param, _secret(account, scheme.secret))
+        elif isinstance(scheme, HeaderKey):
+            word = scheme.scheme if account.auth_scheme is None else (account.auth_scheme.strip() or None)
+            auth = HeaderAuth(scheme.header, _secret(account, scheme.secret), word)
+        else:
+            token_url = require(api.provider, account.label, account.token_url, "token_url")
+            token_client = ApiClient(api.provider, label, token_url, **common)
+            auth = stack.enter_context(_closing_auth(_oauth(scheme, token_client, token_url, account)))
+        rpm = account.requests_per_minute if account.requests_per_minute is not None else api.requests_per_minute
+        return ApiClient(
+            api.provider,
+            label,
+            account.base_url,
+            auth=auth,
+            headers=api.headers,
+            budget=RateBudget(rpm),
+            max_connections=self.concurrency + 2,
+            is_login_redirect=api.is_login_redirect,
+            **common,
+        )
+
+
+def _oauth(
+    scheme: ClientCredentials, token_client: ApiClient, token_url: str, account: Account
+) -> ClientCredentialsAuth:
+    return ClientCredentialsAuth(
+        token_client,
+        token_url,
+        _secret(account, scheme.id_secret),
+        _secret(account, scheme.secret_secret),
+        header=scheme.header,
+        scheme=scheme.scheme,
+        default_lifetime=scheme.default_lifetime,
+        renew_fraction=scheme.renew_fraction,
+    )
+
+
+class _closing_auth:
+    """Closes an auth's own HTTP client (the token endpoint's) with the run."""
+
+    def __init__(self, auth: ClientCredentialsAuth) -> None:
+        self.auth = auth
+
+    def __enter__(self) -> ClientCredentialsAuth:
+        return self.auth
+
+    def __exit__(self, *exc: object) -> None:
+        self.auth.close()
+
+
+def _secret_keys(api: Api) -> list[str]:
+    scheme = api.auth
+    if isinstance(scheme, ClientCredentials):
+        return [scheme.id_secret, scheme.secret_secret]
+    return [scheme.secret]
+
+
+def _secret(account: Account, key: str) -> str:
+    return str(account.secrets[key]).strip()
+
+
+def _cursor(listing: Listing, state: dict[str, Any]) -> UpdateCursor | OverlapCursor | None:
+    policy = listing.cursor
+    if isinstance(policy, UpdatedAt):
+        return UpdateCursor(state, policy.state_key)
+    if isinstance(policy, UpdatedSince):
+        return OverlapCursor(state, policy.state_key, policy.overlap)
+    if isinstance(policy, (FullListing, ListedSince)):
+        return None
+    raise TypeError(f"unknown cursor policy {policy!r}")
+
+
+def _id(record: Any) -> str | None:
+    return to_text(record.get("id")) if isinstance(record, dict) else None
+
+
+def _path_segment(value: str) -> str:
+    return quote(value, safe="")
