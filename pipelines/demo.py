@@ -10,7 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pipelines import billing
+from pipelines.cli import setup_logging
+from pipelines.run import load
 from pipelines.warehouse import read_only
 from sandbox.server import SandboxApp, SandboxServer, available
 
@@ -92,8 +93,8 @@ def main() -> int:
                 PIPELINE_NAME="billing_demo",
             )
             os.environ.update(env)
-            billing._setup_logging()
-            code = billing.load(",".join(apps), progress_interval=2.0)
+            setup_logging()
+            code = load(",".join(apps), progress_interval=2.0)
         if db.exists():
             print(report(apps, db, shown))
         return code

@@ -126,7 +126,7 @@ def load_source(source: Any, path: Path, provider: str) -> Loaded:
     import dlt
     from dlt.pipeline.exceptions import PipelineStepFailed
 
-    from pipelines.billing import _find_cause
+    from pipelines.summary import find_cause
     from sources.shared import stats as run_stats
     from sources.shared.errors import BillingError
 
@@ -141,7 +141,7 @@ def load_source(source: Any, path: Path, provider: str) -> Loaded:
     try:
         pipeline.run(source, loader_file_format="parquet")
     except PipelineStepFailed as exc:
-        cause = _find_cause(exc, BillingError)
+        cause = find_cause(exc, BillingError)
         if cause is None:
             raise
         raise cause from exc

@@ -128,7 +128,7 @@ def test_a_run_after_an_interrupted_one_loads_what_was_left_and_then_extracts_af
     with serve(app) as server:
         env = workspace.env(app.pipeline_env(server.url))
         extract_only = (
-            "from pipelines.billing import make_pipeline\n"
+            "from pipelines.run import make_pipeline\n"
             "from pipelines.registry import discover\n"
             "make_pipeline().extract(discover()['kitchen'].source())\n"
         )

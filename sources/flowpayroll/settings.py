@@ -20,7 +20,7 @@ DEFAULT_PAGE_SIZE = 50
 CLIENT_PAGE_SIZE = 100
 # Per-client invoice listings in flight at once; the listing is per client only (§2.3).
 DEFAULT_CONCURRENCY = 4
-# docs/providers.md §2.4 [INF]: no documented budget; 429 with Retry-After is honoured.
+# docs/providers.md §2.5 [INF]: no documented budget; 429 with Retry-After is honoured.
 DEFAULT_REQUESTS_PER_MINUTE: float | None = None
 
 # docs/providers.md §2.5 [DOC]: the documented example formats, used when a response has no metadata.

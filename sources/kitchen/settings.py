@@ -17,5 +17,5 @@ STATES = ("all", "active", "archived")
 DEFAULT_PAGE_SIZE = 100
 # One account-wide invoice listing: pages are read one after another.
 DEFAULT_CONCURRENCY = 1
-# docs/providers.md §3.4 [INF]: no documented budget; 429 with Retry-After is honoured.
+# docs/providers.md §3.5 [INF]: no documented budget; 429 with Retry-After is honoured.
 DEFAULT_REQUESTS_PER_MINUTE: float | None = None

@@ -106,7 +106,6 @@ class ClientCredentialsAuth:
         self._local = threading.local()
         self._token: str | None = None
         self._renew_at = 0.0
-        self.fetches = 0
 
     def apply(self, request: httpx.Request) -> httpx.Request:
         """Attach the current token, fetching or renewing it first when needed."""
@@ -144,7 +143,6 @@ class ClientCredentialsAuth:
         register_secret(token)
         self._token = token
         self._renew_at = self._clock() + lifetime * (1 - self.renew_fraction)
-        self.fetches += 1
         return token
 
 

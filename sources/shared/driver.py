@@ -110,12 +110,11 @@ def require(provider: str, account: str | None, value: str | None, key: str) -> 
 
 @dataclass
 class _Walk:
-    """One listing read to its end: its pages (each page's context and records), the counts
-    the API reported on them, and how many records came twice."""
+    """One listing read to its end: its pages (each page's context and records, a record seen
+    on an earlier page left out) and the counts the API reported on them."""
 
     pages: list[tuple[Any, list[Any]]] = field(default_factory=list)
     totals: set[Any] = field(default_factory=set)
-    duplicates: int = 0
 
     @property
     def records(self) -> Iterator[tuple[Any, Any]]:
@@ -378,7 +377,6 @@ class _AccountRun:
                     record_id = _id(record)
                     if record_id is not None:
                         if record_id in seen:
-                            walk.duplicates += 1
                             continue
                         seen.add(record_id)
                     kept.append(record)

@@ -8,8 +8,10 @@
     │   ├── HttpStatusError       any other unexpected status (4xx, or 5xx after retries)
     │   ├── MalformedResponseError the body is not the JSON shape the docs describe
     │   └── PaginationLoopError   a page or token came back twice
-    ├── UnreachableError          connection refused, DNS, TLS or timeouts after retries
-    └── MappingError              a record that cannot be mapped to the canonical model
+    └── UnreachableError          connection refused, DNS, TLS or timeouts after retries
+
+A record that cannot be mapped is not an error of the run: mappings raise
+`sources.shared.values.ValueProblem`, and the driver reports the record and goes on.
 
 Every message is redacted before it is built (see `sources.shared.redact`), so printing an
 error, logging it or storing it in a dlt trace never leaks a secret.
@@ -94,7 +96,3 @@ class PaginationLoopError(ApiError):
 
 class UnreachableError(BillingError):
     """The API could not be reached at all (refused connection, DNS, TLS, timeouts)."""
-
-
-class MappingError(BillingError):
-    """A provider record cannot be mapped to the canonical model without guessing."""

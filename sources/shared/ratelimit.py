@@ -39,7 +39,6 @@ class RateBudget:
         self._sleep = sleep
         self._last = clock()
         self._lock = threading.Lock()
-        self.waited_seconds = 0.0
 
     @property
     def enabled(self) -> bool:
@@ -56,5 +55,4 @@ class RateBudget:
             self._tokens -= 1.0
             wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
         if wait > 0:
-            self.waited_seconds += wait
             self._sleep(wait)

@@ -25,7 +25,7 @@ _QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
 
 
 class ValueProblem(ValueError):
-    """A value that cannot be read without guessing; mappings turn it into a MappingError."""
+    """A value that cannot be read without guessing: the record is reported, never half-filled."""
 
 
 def loads(data: bytes | str) -> Any:
@@ -162,10 +162,3 @@ def parse_date(value: Any, *, field: str = "date") -> dt.date | None:
     if isinstance(parsed, dt.date):
         return parsed
     raise ValueProblem(f"{field}: {value!r} is not a date")
-
-
-def to_utc(value: dt.datetime) -> dt.datetime:
-    """Return an aware UTC datetime; a naive one is read as UTC."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
