@@ -15,11 +15,11 @@ from typing import Any
 
 from sources.flowpayroll.settings import DEFAULT_DATE_FORMAT, DEFAULT_DATETIME_FORMAT
 from sources.flowpayroll.settings import NAME as PROVIDER_NAME
+from sources.shared.currency import iso_4217
 from sources.shared.model import MappedInvoice
 from sources.shared.values import ValueProblem, dumps, to_decimal, to_text
 
 ZERO = Decimal(0)
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 # docs/providers.md §2.4 [INF]: invoices sync to an accounting system (Xero) and
 # `externalProviderStatus` carries its status word; these words say the invoice is void or
@@ -143,7 +143,9 @@ def compile_pattern(pattern: str) -> DatePattern:
 
     Supported: `yyyy yy MMMM MMM MM M dd d HH H hh h mm m ss s tt a`, fractions `f…`/`F…`
     (.NET) and `S…` (Java), offsets `Z X XX XXX x xx xxx zz zzz K`, quoted literals
-    (`'T'`, `''` for a quote); every other character is a literal.
+    (`'T'`, `''` for a quote); every other character is a literal. A fraction, with the `.` or
+    `,` before it, is optional and has 1 to 9 digits, whatever the pattern's count: the API
+    announces `.fff` and also writes `05:31:56Z`. An offset token reads `Z` or `±hh:mm`.
 
     Raises:
         ValueProblem: the pattern repeats a component or has no year, month and day.
@@ -157,12 +159,16 @@ def compile_pattern(pattern: str) -> DatePattern:
             continue
         if token in _OFFSET_TOKENS:
             piece, group = _OFFSET, "offset"
-        elif token[0] == "f":
-            piece, group = rf"(?P<fraction>\d{{{len(token)}}})", "fraction"
-        elif token[0] == "F":
-            piece, group = rf"(?P<fraction>\d{{0,{len(token)}}})", "fraction"
-        elif token[0] == "S" and token.strip("S") == "":
-            piece, group = rf"(?P<fraction>\d{{{len(token)}}})", "fraction"
+        elif token[0] in "fF" or (token[0] == "S" and token.strip("S") == ""):
+            # docs/providers.md §2.4: the announced `…ss.fffZ` is also met without fractional seconds
+            # (`2023-11-07T05:31:56Z`) and with more or fewer digits: the fraction and the separator
+            # before it are optional, 1 to 9 digits (beyond microseconds, digits are dropped).
+            if regex and regex[-1] in (re.escape("."), re.escape(",")):
+                regex.pop()
+                piece = r"(?:[.,](?P<fraction>\d{1,9}))?"
+            else:
+                piece = r"(?P<fraction>\d{1,9})?"
+            group = "fraction"
         elif token in _TOKEN_REGEX:
             piece = _TOKEN_REGEX[token]
             group = piece.split(">")[0].removeprefix("(?P<")
@@ -275,11 +281,9 @@ def _required_decimal(raw: dict[str, Any], key: str) -> Decimal:
 
 
 def _currency(value: Any) -> str:
-    # docs/providers.md §2.4 [DOC]: `currencyCode` is an ISO string; case is normalised defensively.
-    code = str(value or "").strip().upper()
-    if not _CURRENCY.match(code):
-        raise ValueProblem(f"currencyCode: {value!r} is not an ISO 4217 code")
-    return code
+    # docs/providers.md §2.4 [DOC]: `currencyCode` is an ISO string; case is normalised defensively and
+    # the code checked against the ISO 4217 list (docs/canonical-model.md: not merely three letters).
+    return iso_4217(value, field="currencyCode")
 
 
 def _blank_to_none(value: Any) -> str | None:

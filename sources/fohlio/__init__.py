@@ -23,9 +23,11 @@ from sources.fohlio.settings import (
     NAME,
     TITLE,
 )
+from sources.shared.currency import iso_4217
 from sources.shared.driver import Account, billing_resource
 from sources.shared.errors import ConfigurationError
 from sources.shared.provider import Provider, config_hint
+from sources.shared.values import ValueProblem
 
 
 @dlt.source(name=NAME, section=NAME)
@@ -66,9 +68,14 @@ def fohlio(
     label = (account or DEFAULT_ACCOUNT).strip()
     if not 1 <= int(per_page) <= MAX_PAGE_SIZE:
         raise _settings_error(label, f"per_page must be between 1 and {MAX_PAGE_SIZE}, not {per_page}", "per_page")
-    fallback = (currency or "").strip().upper() or None
-    if fallback and not (len(fallback) == 3 and fallback.isalpha()):
-        raise _settings_error(label, f"currency must be an ISO 4217 code such as USD, not {currency!r}", "currency")
+    fallback: str | None = None
+    if currency not in (None, ""):
+        try:
+            fallback = iso_4217(currency, field="currency")
+        except ValueProblem:
+            raise _settings_error(
+                label, f"currency must be an ISO 4217 code such as USD, not {currency!r}", "currency"
+            ) from None
     project = str(project_id).strip() if project_id not in (None, "") else None
     overlap = dt.timedelta(seconds=int(overlap_seconds))
     api = dataclasses.replace(

@@ -50,6 +50,7 @@ API = Api(
     # docs/providers.md §4.1 [DOC]: the token goes raw in `authorization`; `auth_scheme` adds a word.
     auth=HeaderKey("authorization", "api_key"),
     concurrency=DEFAULT_CONCURRENCY,
+    error_message=mapping.error_message,
     auth_help="auth_scheme (env SOURCES__FOHLIO__AUTH_SCHEME): empty sends the raw token, Bearer prefixes it",
     clients=Listing(
         "/contacts",

@@ -7,11 +7,11 @@ A value that cannot be read without guessing raises `ValueProblem`; the source r
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from sources.shared.currency import iso_4217
 from sources.shared.model import MappedInvoice
 from sources.shared.values import (
     ValueProblem,
@@ -34,7 +34,6 @@ STATUS_MAP: dict[str, str] = {
     "revised": "void",
 }
 
-_ISO_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 # Keys of a contact's free-form `data` that may hold a tax number; the docs leave `data` open.
 _TAX_ID_KEYS = ("tax_id", "vat_number", "vat", "tax_number", "ein")
 
@@ -102,16 +101,14 @@ def currency_code(value: Any, *, field: str) -> str | None:
     """An ISO 4217 code from `"usd"`, `"USD"` or `{"iso_code": "USD"}`; None when absent.
 
     Raises:
-        ValueProblem: a value is present but is not a three-letter code.
+        ValueProblem: a value is present but is not a code of the ISO 4217 list
+            (`sources/shared/currency.py`: three letters are not enough).
     """
     if isinstance(value, Mapping):
         value = value.get("iso_code")
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    text = str(value).strip()
-    if not _ISO_CURRENCY.match(text):
-        raise ValueProblem(f"{field}: {value!r} is not an ISO 4217 currency code")
-    return text.upper()
+    return iso_4217(value, field=field)
 
 
 def project_currencies(team: Any) -> dict[str, str]:
@@ -160,9 +157,40 @@ def resolve_currency(invoice: Mapping[str, Any], projects: Mapping[str, str], fa
         code = currency_code(data.get("currency"), field="client.data.currency")
         if code:
             return code
-    if fallback:
-        return fallback
+    if fallback and fallback.strip():
+        return iso_4217(fallback, field="configured currency (sources.fohlio.currency)")
     raise ValueProblem("currency unknown: neither the project nor the client sets one and no currency is configured")
+
+
+def error_message(body: Any) -> str | None:
+    """The API's own words in a body that carries an error instead of records, or None.
+
+    docs/providers.md §4.5 [DOC]: only `401 Unauthorized` is documented, with no body schema; lists
+    are bare JSON arrays (§4.2, §4.3). A 200 (or error) whose body is an object such as
+    `{"error": "..."}`, `{"message": "..."}` or `{"errors": [...]}` is read for its words; a list of
+    records has none.
+    """
+    if not isinstance(body, Mapping):
+        return None
+    found: list[str] = []
+    for key in ("error", "message", "errors", "detail"):
+        value = body.get(key)
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, Mapping):
+                item = item.get("message") or item.get("error") or item.get("detail")
+            if isinstance(item, str) and item.strip():
+                found.append(item.strip())
+    return "; ".join(dict.fromkeys(found)) or None
+
+
+def _required_amount(invoice: Mapping[str, Any], key: str) -> Decimal:
+    # docs/providers.md §4.4 [DOC]: `amount`, `tax_amount`, `amount_with_tax` are numbers, never null in
+    # the schema; docs/canonical-model.md: a record missing one is reported, not half-filled.
+    value = to_decimal(invoice.get(key), field=key)
+    if value is None:
+        raise ValueProblem(f"{key}: missing or null")
+    return value
 
 
 def due_date(terms: Any) -> dt.date | None:
@@ -225,7 +253,8 @@ def map_invoice(invoice: Mapping[str, Any], *, provider: str, account: str, curr
         currency: the ISO code `resolve_currency` found for it.
 
     Raises:
-        ValueProblem: an unknown status, a missing id, an unreadable date or amount.
+        ValueProblem: an unknown status, a missing id, a missing or null `amount`, `tax_amount` or
+            `amount_with_tax`, an unreadable date or amount.
     """
     invoice_id = to_text(invoice.get("id"))
     if not invoice_id:
@@ -253,12 +282,12 @@ def map_invoice(invoice: Mapping[str, Any], *, provider: str, account: str, curr
         "issue_date": parse_date(invoice.get("invoice_date"), field="invoice_date"),
         "due_date": due_date(invoice.get("payment_terms")),
         "currency": currency,
-        "subtotal": to_decimal(invoice.get("amount"), field="amount"),
+        "subtotal": _required_amount(invoice, "amount"),
         "discount_total": Decimal(0),
-        "tax_total": to_decimal(invoice.get("tax_amount"), field="tax_amount"),
+        "tax_total": _required_amount(invoice, "tax_amount"),
         "withholding_total": Decimal(0),
         "shipping_total": Decimal(0),
-        "total": to_decimal(invoice.get("amount_with_tax"), field="amount_with_tax"),
+        "total": _required_amount(invoice, "amount_with_tax"),
         "balance_due": to_decimal(invoice.get("balance"), field="balance"),
         "created_at": parse_timestamp(invoice.get("created_at"), field="created_at"),
         "updated_at": parse_timestamp(invoice.get("updated_at"), field="updated_at"),

@@ -9,8 +9,10 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from sources.invoicexpress.currencies import TABLE as CURRENCY_TABLE
 from sources.invoicexpress.settings import NAME as PROVIDER
-from sources.shared.model import TOTAL_TOLERANCE, MappedInvoice
+from sources.shared.currency import resolve
+from sources.shared.model import MappedInvoice
 from sources.shared.values import (
     ValueProblem,
     dumps,
@@ -21,51 +23,6 @@ from sources.shared.values import (
 )
 
 ZERO = Decimal(0)
-
-# docs/providers.md §1.4 [DOC]: `currency` is a name ("Euro"), not an ISO code. Names seen in the
-# application's English and Portuguese interfaces; an unknown name is an error, never a guess.
-CURRENCY_NAMES: dict[str, str] = {
-    "euro": "EUR",
-    "euros": "EUR",
-    "€": "EUR",
-    "us dollar": "USD",
-    "dollar": "USD",
-    "dólar": "USD",
-    "dólar americano": "USD",
-    "dólar dos estados unidos": "USD",
-    "united states dollar": "USD",
-    "$": "USD",
-    "pound sterling": "GBP",
-    "british pound": "GBP",
-    "libra": "GBP",
-    "libra esterlina": "GBP",
-    "£": "GBP",
-    "swiss franc": "CHF",
-    "franco suíço": "CHF",
-    "brazilian real": "BRL",
-    "real": "BRL",
-    "real brasileiro": "BRL",
-    "angolan kwanza": "AOA",
-    "kwanza": "AOA",
-    "mozambican metical": "MZN",
-    "metical": "MZN",
-    "cape verde escudo": "CVE",
-    "cape verdean escudo": "CVE",
-    "escudo cabo-verdiano": "CVE",
-    "canadian dollar": "CAD",
-    "dólar canadiano": "CAD",
-    "australian dollar": "AUD",
-    "japanese yen": "JPY",
-    "iene": "JPY",
-    "yen": "JPY",
-    "swedish krona": "SEK",
-    "norwegian krone": "NOK",
-    "danish krone": "DKK",
-    "polish zloty": "PLN",
-    "czech koruna": "CZK",
-    "chinese yuan": "CNY",
-    "renminbi": "CNY",
-}
 
 # docs/canonical-model.md, status mapping for InvoiceXpress. `sent` is the filter's word for `final`
 # (docs/providers.md §1.4, "an incoherence in the API" [3P]).
@@ -87,44 +44,67 @@ DRAFT_NUMBERS = {"draft", "rascunho", ""}
 def error_message(body: Any) -> str | None:
     """The message of an InvoiceXpress error body, whichever of its shapes it takes.
 
-    docs/providers.md §1.5 [DOC spec schemas, 3P]: `{"errors":{"error": ...}}` (401, 404 documents),
-    `{"errors":[{"error": ...}]}` (404 clients, real 422s), `{"error":{"code", "message"}}`
-    (400/409/422), `{"errors":{field: [messages]}}` and `{"message": ...}`.
+    docs/providers.md §1.5 and §1.6 [DOC spec schemas, 3P]: `{"errors":{"error": ...}}` (401, 404
+    documents), `{"errors":[{"error": ...}]}` (404 clients, real 422s), `{"errors":["..."]}` (422
+    clients), `{"error":{"code", "message"}}` (400/404/409/422), `{"error": "..."}` (QR codes),
+    `{"reason": ...}` (409 create), `{"base": [...]}` and `{"name": [...]}` (422 taxes: any field
+    with a list of messages), `{"errors":{field: [messages]}}`, `{"message": ...}`, and a top-level
+    array such as `["fiscal_id", "is invalid"]` (422 account, payments), read as one sentence.
     """
+    if isinstance(body, list):
+        words = [part.strip() for part in body if isinstance(part, str) and part.strip()]
+        return " ".join(words) or None
     if not isinstance(body, dict):
         return None
     found: list[str] = []
-    errors = body.get("errors")
+    for key, value in body.items():
+        if key == "errors":
+            found += _errors(value)
+        elif key == "error":
+            if isinstance(value, dict):
+                found.append(" ".join(str(p) for p in (value.get("code"), value.get("message")) if p))
+            elif value:
+                found.append(str(value))
+        elif key in ("message", "reason"):
+            if value:
+                found.append(str(value))
+        elif key == "base":
+            found += [str(v) for v in _as_list(value) if v]
+        elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            # A field's validation messages: `{"name": ["is not available."]}` → "name: is not available."
+            found += [f"{key}: {v}" for v in value]
+    return "; ".join(m for m in found if m) or None
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _errors(errors: Any) -> list[str]:
+    found: list[str] = []
     if isinstance(errors, dict):
         for field_name, value in errors.items():
-            values = value if isinstance(value, list) else [value]
-            prefix = "" if field_name == "error" else f"{field_name}: "
-            found += [f"{prefix}{v}" for v in values]
+            prefix = "" if field_name in ("error", "base") else f"{field_name}: "
+            found += [f"{prefix}{v}" for v in _as_list(value) if v]
     elif isinstance(errors, list):
-        found += [str(e.get("error") or e) if isinstance(e, dict) else str(e) for e in errors]
-    error = body.get("error")
-    if isinstance(error, dict):
-        found.append(" ".join(str(p) for p in (error.get("code"), error.get("message")) if p))
-    elif error:
-        found.append(str(error))
-    if body.get("message"):
-        found.append(str(body["message"]))
-    return "; ".join(found) or None
+        found += [str(e.get("error") or e) if isinstance(e, dict) else str(e) for e in errors if e]
+    elif errors:
+        found.append(str(errors))
+    return found
 
 
 def currency_code(name: Any) -> str:
-    """ISO 4217 code for the currency name InvoiceXpress writes; ISO codes pass through."""
-    if not isinstance(name, str) or not name.strip():
-        raise ValueProblem(f"currency: missing ({name!r})")
-    text = name.strip()
-    if re.fullmatch(r"[A-Za-z]{3}", text) and text.lower() not in CURRENCY_NAMES:
-        return text.upper()
-    code = CURRENCY_NAMES.get(text.lower())
-    if code is None:
-        raise ValueProblem(
-            f"currency: unknown currency name {text!r}; add it to CURRENCY_NAMES in sources/invoicexpress/mapping.py"
-        )
-    return code
+    """ISO 4217 code for the currency InvoiceXpress writes in `currency`.
+
+    docs/providers.md §1.6 [DOC spec "Currency codes"]: documents carry the name from InvoiceXpress's
+    own table (`sources/invoicexpress/currencies.py`, 157 rows). A name of that table gives its code
+    (case, spaces and full stops aside); an ISO 4217 code passes; a symbol of the table (legacy
+    captures write `€`) gives its code only when one currency writes it (`$` is written by 29).
+
+    Raises:
+        ValueProblem: anything else, with the value in the message; never a guess.
+    """
+    return resolve(name, CURRENCY_TABLE, field="currency")
 
 
 def snake_case(type_name: Any) -> str:
@@ -149,20 +129,32 @@ def _money(invoice: dict[str, Any], key: str, *, default: Decimal | None = None)
     return default if value is None else value
 
 
-def _retention_rate(value: Any) -> Decimal | None:
-    # docs/providers.md §1.4 [DOC/3P]: `retention` is the withholding *percentage* as a string
-    # ("25.0", "0.0", or empty); the doc example even shows "foo". Unknown → None.
-    try:
-        return to_decimal(value, field="retention")
-    except ValueProblem:
-        return None
+def _required(invoice: dict[str, Any], key: str, why: str) -> Decimal:
+    # docs/canonical-model.md: a missing or null amount is never read as 0 to derive another column.
+    value = to_decimal(invoice.get(key), field=key)
+    if value is None:
+        raise ValueProblem(f"{key}: missing or null{why}")
+    return value
+
+
+def withholding(before_taxes: Decimal, taxes: Decimal, total: Decimal) -> Decimal:
+    """`withholding_total` as docs/canonical-model.md defines it: `before_taxes + taxes − total`.
+
+    The withheld amount is not a field (docs/providers.md §1.4); `retention` is only a rate and is not
+    used. A negative difference (a total above before_taxes + taxes) is no withholding: the column is
+    never negative, so it is 0 and the row breaks the total rule, for the caller to count as a
+    mismatch (`model.total_mismatch`), the provider's `total` standing.
+    """
+    difference = before_taxes + taxes - total
+    return difference if difference > 0 else ZERO
 
 
 def map_invoice(invoice: dict[str, Any], account: str) -> MappedInvoice:
     """Map one document of `POST /clients/{id}/invoices.json` to canonical rows.
 
-    When the document's figures disagree with its retention rate, the provider's `total` is
-    kept and the row breaks the total rule, for the caller to count (`model.total_mismatch`).
+    `total`, `before_taxes` and `taxes` are required: the subtotal, tax and withholding columns
+    come from them. When `before_taxes + taxes` is below `total`, withholding is 0 and the row
+    breaks the total rule, for the caller to count (`model.total_mismatch`).
 
     Raises:
         ValueProblem: a value that cannot be mapped without guessing.
@@ -176,22 +168,10 @@ def map_invoice(invoice: dict[str, Any], account: str) -> MappedInvoice:
     if number is not None and number.strip().lower() in DRAFT_NUMBERS:
         number = None
 
-    before_taxes = _money(invoice, "before_taxes", default=ZERO)
-    taxes = _money(invoice, "taxes", default=ZERO)
-    total = _money(invoice, "total")
-    if total is None:
-        raise ValueProblem("total: missing")
-    assert before_taxes is not None and taxes is not None
-    # docs/providers.md §1.4 [3P legacy fixture]: total = before_taxes + taxes − withheld retention;
-    # the withheld amount itself is not a field, so it is the difference (docs/canonical-model.md).
-    withholding = before_taxes + taxes - total
-    rate = _retention_rate(invoice.get("retention"))
-    if rate is not None:
-        expected = (before_taxes * rate / 100).quantize(Decimal("0.01"))
-        if abs(withholding - expected) > TOTAL_TOLERANCE:
-            # The figures disagree with the retention rate: keep the provider's total, report
-            # the withholding the rate implies, and let the mismatch be counted, not hidden.
-            withholding = expected
+    derives = " (withholding_total = before_taxes + taxes − total cannot be derived)"
+    total = _required(invoice, "total", "")
+    before_taxes = _required(invoice, "before_taxes", derives)
+    taxes = _required(invoice, "taxes", derives)
 
     row = {
         "provider": PROVIDER,
@@ -212,7 +192,7 @@ def map_invoice(invoice: dict[str, Any], account: str) -> MappedInvoice:
         "subtotal": before_taxes,
         "discount_total": _money(invoice, "discount", default=ZERO),
         "tax_total": taxes,
-        "withholding_total": withholding,
+        "withholding_total": withholding(before_taxes, taxes, total),
         "shipping_total": ZERO,
         "total": total,
         # docs/canonical-model.md: total when open, 0 when paid or void, NULL for drafts.

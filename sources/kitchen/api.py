@@ -60,4 +60,5 @@ API = Api(
         invoice_updated_at=lambda record, ctx: mapping.invoice_updated_at(record),
         invoice_client=lambda record: to_text(record.get("client")),
     ),
+    error_message=mapping.error_message,
 )

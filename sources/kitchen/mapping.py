@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from sources.shared.currency import iso_4217
 from sources.shared.model import MappedInvoice
 from sources.shared.values import (
     ValueProblem,
@@ -36,7 +37,6 @@ STATUSES = {
 }
 
 _ZERO = Decimal("0")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 _SNAKE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[\s\-]+")
 
 
@@ -107,11 +107,35 @@ def balance_due(status: str, total: Decimal) -> Decimal | None:
 
 
 def _currency(value: Any) -> str:
-    # docs/providers.md §3.4 [DOC]: `currency` is an ISO 4217 code; upper-cased in case it comes lower.
-    code = (to_text(value) or "").strip().upper()
-    if not _CURRENCY.match(code):
-        raise ValueProblem(f"currency: {value!r} is not an ISO 4217 code")
-    return code
+    # docs/providers.md §3.4 [DOC]: `currency` is an ISO 4217 code; checked against the ISO list
+    # (docs/canonical-model.md: not merely three letters), upper-cased in case it comes lower.
+    return iso_4217(value, field="currency")
+
+
+def error_message(body: Any) -> str | None:
+    """The API's own words in an error body, or None when the body carries none.
+
+    docs/providers.md §3.5 [3P kitchen-mcp]: Laravel errors `{"message": "...", "errors": {field:
+    ["..."]}}`; a 200 whose body is `{"error": "..."}` or `{"message": "..."}` instead of a page
+    of records is read the same way. A page (`{"data": [...], ...}`) has no message: None.
+    """
+    if not isinstance(body, Mapping):
+        return None
+    found: list[str] = []
+    for key in ("error", "message"):
+        value = body.get(key)
+        if isinstance(value, Mapping):
+            value = value.get("message") or value.get("error")
+        if isinstance(value, str) and value.strip():
+            found.append(value.strip())
+    errors = body.get("errors")
+    if isinstance(errors, Mapping):
+        for field, messages in errors.items():
+            listed = messages if isinstance(messages, list) else [messages]
+            found += [f"{field}: {m}" for m in listed if m not in (None, "")]
+    elif isinstance(errors, list):
+        found += [str(e) for e in errors if isinstance(e, str) and e.strip()]
+    return "; ".join(dict.fromkeys(found)) or None
 
 
 def _document_type(value: Any) -> str:
@@ -120,28 +144,33 @@ def _document_type(value: Any) -> str:
     return _SNAKE.sub("_", text).lower() if text else "invoice"
 
 
-def _amount_or_zero(invoice: Mapping[str, Any], name: str) -> Decimal:
-    # docs/canonical-model.md: discount and shipping are 0 when none.
+def _required_amount(invoice: Mapping[str, Any], name: str, why: str) -> Decimal:
+    # docs/canonical-model.md: a missing or null amount is never read as 0 to derive another column.
     value = to_decimal(invoice.get(name), field=name)
-    return _ZERO if value is None else value
+    if value is None:
+        raise ValueProblem(f"{name}: missing or null{why}")
+    return value
 
 
-def _amount_or_sum(invoice: Mapping[str, Any], name: str, parts: str) -> Decimal:
-    # docs/providers.md §3.4: the invoice object documents `tax_amount`/`discount_amount`, but the list
-    # sample (seed 003) sends only `tax_items[]`; without the total, the items' amounts add up to it.
+def _amount_or_empty_list(invoice: Mapping[str, Any], name: str, parts: str, why: str) -> Decimal:
+    """The documented total `name`; without it, 0 only when the invoice lists no `parts` at all.
+
+    docs/providers.md §3.6: in the documented sample the entries of `tax_items[]` and `discounts[]`
+    are rates, not amounts (tax 46.3 % of 334.18 = 154.73 = `tax_amount`; discount 50.54 % of 675.65 =
+    341.47 = `discount_amount`), so adding them up is no substitute for the total. The one exact
+    fallback is an empty list: an invoice with no tax item has no tax.
+    """
     value = to_decimal(invoice.get(name), field=name)
     if value is not None:
         return value
-    items = invoice.get(parts) or []
-    if not isinstance(items, list):
-        raise ValueProblem(f"{parts} is not a list")
-    total = _ZERO
-    for item in items:
-        amount = to_decimal(item.get("amount") if isinstance(item, Mapping) else None, field=f"{parts}[].amount")
-        if amount is None:
-            raise ValueProblem(f"{parts}: an item has no amount")
-        total += amount
-    return total
+    items = invoice.get(parts)
+    if isinstance(items, list) and not items:
+        return _ZERO
+    if isinstance(items, list):
+        raise ValueProblem(
+            f"{name}: missing or null, and {parts}[] holds rates rather than amounts, so it is not added up{why}"
+        )
+    raise ValueProblem(f"{name}: missing or null{why}")
 
 
 def map_item(item: Mapping[str, Any], account: str, invoice_id: str, line_number: int) -> dict[str, Any]:
@@ -194,7 +223,9 @@ def map_invoice(invoice: Mapping[str, Any], account: str, names: Mapping[str, st
         names: client id → name, from the clients listing; the invoice carries only the id.
 
     Raises:
-        ValueProblem: no id, no total, an unknown status or currency, an unreadable date or amount.
+        ValueProblem: no id; no total, tax or shipping amount (subtotal is derived from them); no
+            discount amount while discounts are listed; an unknown status or currency; an
+            unreadable date or amount.
     """
     invoice_id = to_text(invoice.get("id"))
     if not invoice_id:
@@ -203,8 +234,9 @@ def map_invoice(invoice: Mapping[str, Any], account: str, names: Mapping[str, st
     total = to_decimal(invoice.get("total_amount"), field="total_amount")
     if total is None:
         raise ValueProblem("total_amount is missing")
-    tax = _amount_or_sum(invoice, "tax_amount", "tax_items")
-    shipping = _amount_or_zero(invoice, "shipping_amount")
+    derives = " (subtotal = total_amount − tax_amount − shipping_amount cannot be derived)"
+    tax = _amount_or_empty_list(invoice, "tax_amount", "tax_items", derives)
+    shipping = _required_amount(invoice, "shipping_amount", derives)
     # docs/providers.md §3.2 [DOC]: `client` is a user id and may be null (an invoice with no client).
     client_id = to_text(invoice.get("client"))
     items = invoice.get("items") or []
@@ -229,7 +261,7 @@ def map_invoice(invoice: Mapping[str, Any], account: str, names: Mapping[str, st
         # docs/canonical-model.md, Kitchen column: Kitchen sends no subtotal; it is what the total
         # holds before tax and shipping (already net of discounts).
         "subtotal": total - tax - shipping,
-        "discount_total": _amount_or_sum(invoice, "discount_amount", "discounts"),
+        "discount_total": _amount_or_empty_list(invoice, "discount_amount", "discounts", ""),
         "tax_total": tax,
         "withholding_total": _ZERO,
         "shipping_total": shipping,

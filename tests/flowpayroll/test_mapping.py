@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -352,3 +353,88 @@ def test_client_fallbacks() -> None:
 )
 def test_each_documented_error_envelope_is_read(body, message):
     assert error_message(body) == message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2023-11-07T05:31:56.123Z", dt.datetime(2023, 11, 7, 5, 31, 56, 123000, tzinfo=UTC)),
+        ("2023-11-07T05:31:56Z", dt.datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)),
+        ("2023-11-07T05:31:56.1Z", dt.datetime(2023, 11, 7, 5, 31, 56, 100000, tzinfo=UTC)),
+        ("2023-11-07T05:31:56.1234567Z", dt.datetime(2023, 11, 7, 5, 31, 56, 123456, tzinfo=UTC)),
+        ("2023-11-07T05:31:56+00:00", dt.datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)),
+        ("2023-11-07T06:31:56.500+01:00", dt.datetime(2023, 11, 7, 5, 31, 56, 500000, tzinfo=UTC)),
+        ("2023-11-07T00:31:56-05:00", dt.datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)),
+        ("2023-11-07T06:31:56+0100", dt.datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)),
+    ],
+)
+def test_the_announced_timestamp_format_reads_every_form_it_is_met_with(text: str, expected: dt.datetime) -> None:
+    # Documented format yyyy-MM-dd'T'HH:mm:ss.fffZ (and the same without quotes around T).
+    assert parse_timestamp(text, DOCUMENTED) == expected
+    assert parse_timestamp(text, Formats("yyyy-MM-dd", "yyyy-MM-ddTHH:mm:ss.fffZ")) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["2023-11-07T05:31:56.Z", "2023-11-07T05:31Z", "2023-11-07 05:31:56Z", "2023-11-07T05:31:56.1234567890Z"]
+)
+def test_timestamps_that_are_not_of_the_announced_form_are_still_problems(text: str) -> None:
+    with pytest.raises(ValueProblem, match="updatedDate"):
+        parse_timestamp(text, DOCUMENTED, field="updatedDate")
+
+
+def test_a_date_written_as_a_timestamp_without_fraction_keeps_its_own_day() -> None:
+    assert parse_date("2023-11-07T23:30:00-02:00", DOCUMENTED) == dt.date(2023, 11, 7)
+
+
+@pytest.mark.parametrize("code", ["ESC", "LEI", "XYZ", "GBPX"])
+def test_currency_codes_must_be_on_the_iso_list(code: str) -> None:
+    with pytest.raises(ValueProblem, match=f"currencyCode: '{code}' is not"):
+        map_invoice(invoice_payload(currencyCode=code), account="a", client_name=None, formats=DOCUMENTED)
+    assert (
+        map_invoice(invoice_payload(currencyCode="gbp"), account="a", client_name=None, formats=DOCUMENTED).invoice[
+            "currency"
+        ]
+        == "GBP"
+    )
+
+
+SAMPLES = Path(__file__).parent / "samples"
+
+
+def test_the_published_skeleton_is_refused_not_guessed() -> None:
+    body = loads((SAMPLES / "list_invoices_for_client.json").read_text(encoding="utf-8"))
+    formats = formats_from(body)
+    assert formats == Formats("<string>", "<string>")
+    [invoice] = body["content"]["data"]["invoices"]
+    with pytest.raises(ValueProblem):
+        map_invoice(invoice, account="a", client_name=None, formats=formats)
+    # Under the documented formats its placeholder date is refused, then its placeholder currency.
+    with pytest.raises(ValueProblem, match="date: '<string>' matches neither"):
+        map_invoice(invoice, account="a", client_name=None, formats=DOCUMENTED)
+    dated = {**invoice, "date": "2023-11-07", "dueDate": None, "createdDate": None, "updatedDate": None}
+    with pytest.raises(ValueProblem, match="currencyCode: '<string>' is not an ISO 4217 code"):
+        map_invoice(dated, account="a", client_name=None, formats=DOCUMENTED)
+
+
+def test_the_published_sample_maps_once_its_placeholders_hold_documented_values() -> None:
+    body = loads((SAMPLES / "list_invoices_for_client.json").read_text(encoding="utf-8"))
+    [invoice] = body["content"]["data"]["invoices"]
+    invoice.update(
+        currencyCode="GBP",
+        date="2023-11-07",
+        dueDate="2023-12-07",
+        createdDate="2023-11-07T05:31:56Z",
+        updatedDate="2023-11-07T05:31:56.250Z",
+        externalProviderStatus="AUTHORISED",
+    )
+    line = invoice["lineItems"][0]
+    line.update(date="2023-11-07", createdDate="2023-11-07T05:31:56Z")
+    mapped = map_invoice(invoice, account="a", client_name="Acme", formats=DOCUMENTED)
+    row = mapped.invoice
+    assert row["currency"] == "GBP" and row["status"] == "open"
+    assert row["total"] == row["subtotal"] == row["tax_total"] == row["balance_due"] == 123
+    assert row["created_at"] == dt.datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)
+    assert row["updated_at"] == dt.datetime(2023, 11, 7, 5, 31, 56, 250000, tzinfo=UTC)
+    assert total_mismatch(row)  # the skeleton's 123s do not add up: kept as sent, counted
+    [item] = mapped.items
+    assert item["subtotal"] == 123 and item["total"] == 246

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from sources.fohlio.mapping import (
     client_categories,
     currency_code,
     due_date,
+    error_message,
     map_client,
     map_invoice,
     project_currencies,
@@ -372,3 +374,73 @@ def test_overlap_cursor_window_follows_the_mark() -> None:
     third = OverlapCursor(state, "invoices", dt.timedelta(minutes=10))
     assert third.since == int(ts("2024-07-02T07:50:00").timestamp())
     assert not third.is_changed("2", ts("2024-07-02T08:00:00"))
+
+
+SAMPLES = Path(__file__).parent / "samples"
+
+
+def published(name: str) -> Any:
+    """A published sample body (tests/fohlio/samples/README.md), numbers decoded exactly."""
+    return loads((SAMPLES / name).read_text(encoding="utf-8"))
+
+
+def test_the_published_skeleton_is_refused_on_its_placeholder_date_not_guessed() -> None:
+    body = published("get_client_invoice.json")
+    with pytest.raises(ValueProblem, match="invoice_date: '<string>'"):
+        map_invoice(body, provider=P, account=A, currency="USD")
+
+
+def test_the_published_sample_maps_once_its_placeholder_strings_are_dates() -> None:
+    body = published("get_client_invoice.json")
+    body["invoice_date"] = "2023-11-07"
+    body["payment_terms"][0]["due_date"] = "2023-12-07"
+    assert resolve_currency(body, {}, "usd") == "USD"  # client.data is {}: the configured currency
+    mapped = map_invoice(body, provider=P, account=A, currency="USD")
+    row = mapped.invoice
+    assert row["invoice_id"] == "123" and row["status"] == "draft" and row["client_id"] == "123"
+    assert row["subtotal"] == 123 and row["tax_total"] == 123 and row["total"] == 123 and row["balance_due"] == 123
+    assert row["created_at"] == dt.datetime(2023, 11, 7, 5, 31, 56, tzinfo=dt.UTC)
+    assert row["due_date"] == dt.date(2023, 12, 7)
+    # The skeleton's figures do not add up (123 + 123 ≠ 123): kept as sent, counted as a mismatch.
+    assert total_mismatch(row)
+    [item] = mapped.items
+    assert item["quantity"] == 123 and item["unit_price"] == 123 and item["subtotal"] == 123 * 123
+
+
+@pytest.mark.parametrize("key", ["amount", "tax_amount", "amount_with_tax"])
+@pytest.mark.parametrize("trim", ["null", "absent"])
+def test_a_missing_figure_makes_the_invoice_unmappable_naming_it(key: str, trim: str) -> None:
+    body = invoice()
+    if trim == "null":
+        body[key] = None
+    else:
+        del body[key]
+    with pytest.raises(ValueProblem, match=f"^{key}: missing or null$"):
+        map_invoice(body, provider=P, account=A, currency="EUR")
+
+
+def test_currency_codes_must_be_on_the_iso_list() -> None:
+    for false_code in ("ESC", "LEI", "XYZ"):
+        with pytest.raises(ValueProblem, match=f"'{false_code}' is not a code of the ISO 4217 list"):
+            currency_code(false_code, field="client.data.currency")
+        with pytest.raises(ValueProblem, match="configured currency"):
+            resolve_currency(invoice(client={**list_client(), "data": {}}), {}, false_code)
+    assert currency_code({"iso_code": "hrk"}, field="c") == "HRK"  # withdrawn, still ISO 4217
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"error": "Unauthorized"}, "Unauthorized"),
+        ({"message": "Invalid token"}, "Invalid token"),
+        ({"errors": ["Project not found"]}, "Project not found"),
+        ({"errors": [{"message": "per_page must be at most 100"}]}, "per_page must be at most 100"),
+        ({"error": "Unauthorized", "message": "Unauthorized"}, "Unauthorized"),
+        ([{"id": 1}], None),
+        ([], None),
+        ({"id": 1, "name": "an invoice"}, None),
+        (None, None),
+    ],
+)
+def test_error_bodies_give_the_apis_own_words(body: Any, message: str | None) -> None:
+    assert error_message(body) == message

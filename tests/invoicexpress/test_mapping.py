@@ -1,8 +1,10 @@
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from sources.invoicexpress.currencies import CURRENCIES
 from sources.invoicexpress.mapping import (
     canonical_status,
     currency_code,
@@ -11,8 +13,17 @@ from sources.invoicexpress.mapping import (
     map_invoice,
     snake_case,
 )
+from sources.shared.currency import iso_4217
 from sources.shared.model import total_mismatch
 from sources.shared.values import ValueProblem, loads
+
+SAMPLES = Path(__file__).parent / "samples"
+
+
+def sample(name):
+    """A published sample body (tests/invoicexpress/samples/README.md), numbers decoded exactly."""
+    return loads((SAMPLES / name).read_text(encoding="utf-8"))
+
 
 # The documented list item (seed 000), as JSON text so numbers decode exactly as on the wire.
 DOC_EXAMPLE = loads("""{
@@ -88,12 +99,37 @@ def test_withholding_is_before_taxes_plus_taxes_minus_total():
     assert row["subtotal"] + row["tax_total"] + row["shipping_total"] - row["withholding_total"] == row["total"]
 
 
-def test_figures_that_disagree_with_the_retention_rate_are_counted_and_the_total_kept():
+def test_withholding_follows_the_figures_not_the_retention_rate():
+    # docs/canonical-model.md: withholding_total = before_taxes + taxes − total, whatever `retention` says.
     mapped = map_invoice(
         doc(before_taxes=Decimal(100), taxes=Decimal(23), total=Decimal("120.00"), retention="0.0"), "a"
     )
-    assert total_mismatch(mapped.invoice)
-    assert mapped.invoice["total"] == Decimal("120.00") and mapped.invoice["withholding_total"] == Decimal("0.00")
+    assert mapped.invoice["withholding_total"] == Decimal("3.00") and not total_mismatch(mapped.invoice)
+    # A rate of 25 % on figures that withhold nothing (total = before_taxes + taxes): no 250.00 is invented.
+    mapped = map_invoice(
+        doc(before_taxes=Decimal("1000.0"), taxes=Decimal("230.0"), total=Decimal("1230.0"), retention="25.0"), "a"
+    )
+    assert mapped.invoice["withholding_total"] == 0 and not total_mismatch(mapped.invoice)
+
+
+def test_a_total_above_before_taxes_plus_taxes_is_a_mismatch_not_a_negative_withholding():
+    mapped = map_invoice(doc(before_taxes=Decimal(100), taxes=Decimal(23), total=Decimal("135.30")), "a")
+    row = mapped.invoice
+    assert row["withholding_total"] == 0 and row["total"] == Decimal("135.30")
+    assert total_mismatch(row)
+
+
+@pytest.mark.parametrize("field", ["before_taxes", "taxes", "total"])
+@pytest.mark.parametrize("trim", ["missing", "null", "empty"])
+def test_a_document_without_one_of_its_figures_is_unmappable_naming_the_field(field, trim):
+    # A trimmed capture: no figure is derived from a missing one (docs/canonical-model.md).
+    sample = dict(DOC_EXAMPLE)
+    if trim == "missing":
+        del sample[field]
+    else:
+        sample[field] = None if trim == "null" else ""
+    with pytest.raises(ValueProblem, match=f"^{field}: missing"):
+        map_invoice(sample, "a")
 
 
 @pytest.mark.parametrize(
@@ -148,20 +184,69 @@ def test_credit_notes_keep_positive_amounts_and_say_what_they_are():
         ("euro", "EUR"),
         ("US Dollar", "USD"),
         ("Pound Sterling", "GBP"),
-        ("Libra esterlina", "GBP"),
+        ("U.S. dollar", "USD"),
+        ("Polish złoty", "PLN"),
+        ("Mexican peso", "MXN"),
+        ("Hong Kong dollar", "HKD"),
+        ("South African rand", "ZAR"),
+        ("Indian rupee", "INR"),
+        ("Bosnia & Herzegovina mark", "BAM"),
+        ("Uzbekistani so'm", "UZS"),
+        ("Tongan paʻanga", "TOP"),
         ("EUR", "EUR"),
         ("usd", "USD"),
+        ("€", "EUR"),
+        ("Esc", "CVE"),
+        ("lei", "RON"),
+        ("R$", "BRL"),
     ],
 )
 def test_currency_names_become_iso_codes(name, iso):
     assert currency_code(name) == iso
 
 
-def test_an_unknown_currency_name_is_a_clear_error():
-    with pytest.raises(ValueProblem, match="unknown currency name 'Zorkmid'"):
-        currency_code("Zorkmid")
-    with pytest.raises(ValueProblem):
-        map_invoice(doc(currency="Zorkmid"), "a")
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("Zorkmid", "'Zorkmid' is neither a known currency name"),
+        ("ESC", "'ESC' is neither"),
+        ("LEI", "'LEI' is neither"),
+        ("XYZ", "'XYZ' is neither"),
+        ("Libra esterlina", "'Libra esterlina' is neither"),
+        ("$", r"the symbol '\$' is written by several currencies \(USD, ARS, "),
+        ("kr", "the symbol 'kr' is written by several currencies"),
+        ("KR", "the symbol 'KR' is written by several currencies \\(EEK, ISK, NOK, SEK\\)"),
+        ("¤", "the symbol '¤' is written by several currencies"),
+        ("", "missing"),
+        (None, "missing"),
+    ],
+)
+def test_an_unknown_or_ambiguous_currency_is_an_error_naming_the_value(value, message):
+    with pytest.raises(ValueProblem, match=message):
+        currency_code(value)
+    with pytest.raises(ValueProblem, match=message):
+        map_invoice(doc(currency=value), "a")
+
+
+def test_the_official_currency_table_is_complete_and_every_name_resolves_to_an_iso_code():
+    assert len(CURRENCIES) == 157
+    assert len({name for name, _, _ in CURRENCIES}) == 157
+    for name, _symbol, code in CURRENCIES:
+        assert currency_code(name) == code
+        assert iso_4217(code) == code
+
+
+def test_a_symbol_resolves_only_when_one_currency_of_the_table_writes_it():
+    writers: dict[str, set[str]] = {}
+    for _name, symbol, code in CURRENCIES:
+        writers.setdefault(symbol.casefold(), set()).add(code)
+    for _name, symbol, code in CURRENCIES:
+        if len(writers[symbol.casefold()]) == 1 and symbol.upper() != code:
+            assert currency_code(symbol) == code
+        else:
+            with pytest.raises(ValueProblem, match="several currencies"):
+                currency_code(symbol)
+    assert len(writers["$"]) == 29
 
 
 def test_line_numbers_are_positions_and_numbers_as_numbers_are_accepted_too():
@@ -197,7 +282,42 @@ def test_clients_map_with_their_fiscal_id():
         ({"message": "Too many requests"}, "Too many requests"),
         ({"unexpected": 1}, None),
         ([1, 2], None),
+        ([], None),
+        ("text", None),
     ],
 )
 def test_every_documented_error_shape_is_read(body, message):
     assert error_message(body) == message
+
+
+@pytest.mark.parametrize("case", sample("error_bodies.json"), ids=lambda case: case["schema"])
+def test_the_published_error_examples_give_the_apis_own_words(case):
+    assert error_message(case["body"]) == case["message"]
+
+
+def test_the_published_list_sample_maps_exactly():
+    body = sample("list_client_invoices.json")
+    [document] = body["invoices"]
+    assert {k: v for k, v in document.items() if k != "permalink"} == {
+        k: v for k, v in DOC_EXAMPLE.items() if k != "permalink"
+    }
+    row = map_invoice(document, "acme").invoice
+    assert row["currency"] == "EUR" and row["withholding_total"] == 0 and not total_mismatch(row)
+
+
+def test_the_published_single_document_sample_maps_exactly():
+    document = sample("get_invoice.json")["invoice"]
+    mapped = map_invoice(document, "acme")
+    row = mapped.invoice
+    assert row["invoice_id"] == "2137287" and row["number"] == "6/G" and row["status"] == "open"
+    assert row["issue_date"] == dt.date(2016, 8, 4) and row["due_date"] == dt.date(2016, 8, 19)
+    assert row["currency"] == "EUR" and row["is_archived"] is False
+    assert row["subtotal"] == Decimal("24.39") and row["tax_total"] == Decimal("5.61")
+    assert row["total"] == Decimal("30") and row["withholding_total"] == Decimal("0.00")
+    assert not total_mismatch(row)
+    assert row["reference"] == "ref123" and row["notes"] == "Observations"
+    [item] = mapped.items
+    # Numbers where the list sends strings; the item carries no subtotal or tax_amount: NULL, not derived.
+    assert item["unit_price"] == Decimal(100) and item["quantity"] == Decimal(1) and item["unit"] == "un"
+    assert item["tax_rate"] == Decimal(23) and item["total"] == Decimal(123)
+    assert item["subtotal"] is None and item["tax_amount"] is None

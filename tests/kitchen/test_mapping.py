@@ -5,36 +5,25 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sources.kitchen import mapping
-from sources.shared.model import CANONICAL_STATUSES, column_names
+from sources.shared.model import CANONICAL_STATUSES, column_names, total_mismatch
 from sources.shared.values import ValueProblem, loads
 
-# The invoice of the "List all invoices" sample (seed 003), as the API writes it.
-SAMPLE = """{
- "archived_at": null, "amount": 675.65, "billing_profile": "bp_0123bc88a70c86ed9d1feb73",
- "charge_automatically": false, "client": "u_62988d0392da49247a831d35",
- "created_at": "2024-03-13T09:16:53+00:00", "creator": "u_c13cc0aee4b5af7a42951898", "currency": "USD",
- "discount_amount": 341.47,
- "discounts": [{"amount": 50.54, "currency": "USD", "id": "invti_81c4288ef04117d38e29b22c",
-                "title": "The discount item title", "type": "percentage"}],
- "due_date": "2024-07-20T23:59:59+00:00", "due_date_in_days": 8,
- "due_reminder_message": "The reminder message", "due_reminder_send_date": "1982-07-22T00:00:00+00:00",
- "due_reminder_send_days": 2, "due_reminder_sent_at": null, "file": null, "finalized_at": null,
- "footer_notes": null, "id": "in_31d435a7f94fd8d87c36ecfd", "is_external": false,
- "issue_date": "2024-07-12T00:00:00+00:00",
- "items": [{"amount": 675.65, "currency": "USD", "description": "The invoice item description",
-            "id": "invi_ac3074df0d1c309d12624399", "quantity": "1.00", "title": "The invoice item title"}],
- "language": "en_US", "marked_uncollectible_at": null, "memo": null, "meta": null, "number": "PREFIX-00018",
- "paid_at": null, "payment_gateways": [], "recurring_invoice": null, "status": "paid",
- "tax_items": [{"amount": 46.3, "currency": "USD", "id": "invti_e5d2b8e5d9a4017b84c95b47",
-                "title": "The tax item title"}],
- "shipping_amount": 19.99, "total_amount": 508.9, "type": "invoice",
- "updated_at": "2024-03-13T09:16:53+00:00", "voided_at": null, "visibility": "shared"
-}"""
+SAMPLES = Path(__file__).parent / "samples"
+
+
+def published(name: str) -> Any:
+    """A published sample body (tests/kitchen/samples/README.md), numbers decoded exactly."""
+    return loads((SAMPLES / name).read_text(encoding="utf-8"))
+
+
+# The invoice of the documented "List all invoices" page (developer.kitchen.co), as the API writes it.
+[SAMPLE] = published("list_invoices.json")["data"]
 
 CLIENT = """{"id": "u_62988d0392da49247a831d35", "created_at": "2024-01-05T10:00:00+00:00",
  "updated_at": "2024-02-01T08:30:00+00:00", "email": "jane@example.com", "group": "client",
@@ -45,7 +34,7 @@ NAMES = {"u_62988d0392da49247a831d35": "Jane Client"}
 
 
 def sample(**changes: Any) -> dict[str, Any]:
-    invoice = loads(SAMPLE)
+    invoice = copy.deepcopy(SAMPLE)
     invoice.update(changes)
     return invoice
 
@@ -76,11 +65,42 @@ def test_sample_invoice_maps_to_every_canonical_column() -> None:
     assert row["reference"] is None and row["notes"] is None
 
 
-def test_sample_without_tax_amount_takes_the_sum_of_its_tax_items() -> None:
-    # The sample sends tax_items[] but no tax_amount: 46.3 is the tax, and the subtotal follows.
+def test_the_documented_sample_adds_up_with_its_documented_totals() -> None:
     row = mapping.map_invoice(sample(), "acme", NAMES).invoice
-    assert row["tax_total"] == Decimal("46.3")
-    assert row["subtotal"] == Decimal("508.9") - Decimal("46.3") - Decimal("19.99")
+    assert row["tax_total"] == Decimal("154.73") and row["discount_total"] == Decimal("341.47")
+    assert row["subtotal"] == Decimal("334.18") == Decimal("675.65") - Decimal("341.47")
+    assert not total_mismatch(row)
+
+
+def test_without_tax_amount_the_tax_items_are_not_added_up() -> None:
+    # The stored capture of the page (seed 003) lost `tax_amount`: its tax_items[] (46.3, a rate) is
+    # no substitute for 154.73, so the invoice is unmappable with a reason naming the field.
+    for invoice in (sample(tax_amount=None), {k: v for k, v in sample().items() if k != "tax_amount"}):
+        with pytest.raises(ValueProblem, match=r"^tax_amount: missing or null, and tax_items\[\] holds rates"):
+            mapping.map_invoice(invoice, "acme", NAMES)
+
+
+def test_without_discount_amount_the_discounts_are_not_added_up() -> None:
+    with pytest.raises(ValueProblem, match=r"^discount_amount: missing or null, and discounts\[\] holds rates"):
+        mapping.map_invoice(sample(discount_amount=None), "acme", NAMES)
+
+
+@pytest.mark.parametrize("key", ["tax_amount", "discount_amount"])
+def test_without_a_total_nor_its_list_the_invoice_is_unmappable(key: str) -> None:
+    invoice = sample()
+    del invoice[key]
+    del invoice["tax_items" if key == "tax_amount" else "discounts"]
+    with pytest.raises(ValueProblem, match=f"^{key}: missing or null"):
+        mapping.map_invoice(invoice, "acme", NAMES)
+
+
+@pytest.mark.parametrize("value", [None, "absent"])
+def test_a_missing_shipping_amount_is_never_read_as_zero(value: Any) -> None:
+    invoice = sample(shipping_amount=value)
+    if value == "absent":
+        del invoice["shipping_amount"]
+    with pytest.raises(ValueProblem, match=r"^shipping_amount: missing or null \(subtotal = total_amount"):
+        mapping.map_invoice(invoice, "acme", NAMES)
 
 
 def test_subtotal_is_total_minus_tax_minus_shipping() -> None:
@@ -100,10 +120,10 @@ def test_explicit_tax_and_discount_amounts_win_over_their_items() -> None:
     assert row["discount_total"] == Decimal("5.00")
 
 
-def test_missing_discount_and_shipping_are_zero() -> None:
-    invoice = sample(discounts=[], tax_items=[])
-    for key in ("discount_amount", "shipping_amount", "tax_amount"):
-        invoice.pop(key, None)
+def test_no_tax_or_discount_items_at_all_means_zero_exactly() -> None:
+    invoice = sample(discounts=[], tax_items=[], shipping_amount=Decimal("0.00"))
+    for key in ("discount_amount", "tax_amount"):
+        invoice.pop(key)
     row = mapping.map_invoice(invoice, "a", {}).invoice
     assert row["discount_total"] == 0 and row["shipping_total"] == 0 and row["tax_total"] == 0
     assert row["subtotal"] == Decimal("508.9")
@@ -232,6 +252,37 @@ def test_currency_is_upper_cased_and_checked() -> None:
         mapping.map_invoice(sample(currency="Euro"), "a", {})
     with pytest.raises(ValueProblem, match="currency"):
         mapping.map_invoice(sample(currency=None), "a", {})
+    # Three letters are not enough: the code must be on the ISO 4217 list.
+    for false_code in ("ESC", "LEI", "XYZ"):
+        with pytest.raises(ValueProblem, match=f"currency: '{false_code}' is not a code of the ISO 4217 list"):
+            mapping.map_invoice(sample(currency=false_code), "a", {})
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"error": "Unauthenticated."}, "Unauthenticated."),
+        ({"message": "Server Error"}, "Server Error"),
+        ({"error": {"message": "Workspace not found"}}, "Workspace not found"),
+        (
+            {"message": "The given data was invalid.", "errors": {"currency": ["The currency field is required."]}},
+            "The given data was invalid.; currency: The currency field is required.",
+        ),
+        ({"data": [], "links": {}, "meta": {}}, None),
+        ({"message": ""}, None),
+        ([], None),
+        (None, None),
+    ],
+)
+def test_error_bodies_give_the_apis_own_words(body: Any, message: str | None) -> None:
+    assert mapping.error_message(body) == message
+
+
+def test_the_published_list_page_and_validation_body() -> None:
+    assert mapping.error_message(published("list_invoices.json")) is None
+    assert mapping.error_message(published("validation_error.json")) == (
+        "The given data was invalid.; currency: The currency field is required."
+    )
 
 
 def test_missing_total_or_id_is_a_value_problem() -> None:
