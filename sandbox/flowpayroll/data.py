@@ -14,67 +14,25 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from sandbox import framework
+
 CENT = Decimal("0.01")
 VAT = {"OUTPUT2": Decimal("0.20"), "RROUTPUT": Decimal("0.05"), "ZERORATEDOUTPUT": Decimal(0)}
 
-_COMPANIES = [
-    "Harbour Lane Logistics",
-    "Pennine Care Homes",
-    "Brightwell Engineering",
-    "Kestrel Security",
-    "Oakridge Hospitality",
-    "Thamesgate Facilities",
-    "Northern Quarter Studios",
-    "Ashdown Recruitment",
-    "Clyde Marine Services",
-    "Liffey Software",
-    "Corrib Health",
-    "Severn Construction",
-]
-_FIRST = [
-    "Amelia",
-    "Oliver",
-    "Isla",
-    "George",
-    "Ava",
-    "Harry",
-    "Mia",
-    "Noah",
-    "Grace",
-    "Jack",
-    "Freya",
-    "Leo",
-    "Aoife",
-    "Conor",
-    "Siobhan",
-    "Niamh",
-]
-_LAST = [
-    "Patel",
-    "Jones",
-    "Murphy",
-    "Walsh",
-    "Evans",
-    "Hughes",
-    "Khan",
-    "Byrne",
-    "Taylor",
-    "Kelly",
-    "Wright",
-    "O'Brien",
-]
+_COMPANIES = (
+    "Harbour Lane Logistics, Pennine Care Homes, Brightwell Engineering, Kestrel Security, Oakridge Hospitality, "
+    "Thamesgate Facilities, Northern Quarter Studios, Ashdown Recruitment, Clyde Marine Services, Liffey Software, "
+    "Corrib Health, Severn Construction"
+).split(", ")
+_FIRST = "Amelia Oliver Isla George Ava Harry Mia Noah Grace Jack Freya Leo Aoife Conor Siobhan Niamh".split()
+_LAST = "Patel Jones Murphy Walsh Evans Hughes Khan Byrne Taylor Kelly Wright O'Brien".split()
 # (pay element, quantity range, unit rate range, tax type): a payroll bureau's billable elements.
 _PAY_ELEMENTS = [
     ("Basic Pay", (Decimal("7.5"), Decimal("45")), (Decimal("11.44"), Decimal("32.50")), "OUTPUT2"),
     ("Overtime 1.5x", (Decimal("1"), Decimal("12")), (Decimal("17.16"), Decimal("48.75")), "OUTPUT2"),
     ("Holiday Pay", (Decimal("7.5"), Decimal("22.5")), (Decimal("11.44"), Decimal("30.00")), "OUTPUT2"),
     ("Umbrella Margin", (Decimal("1"), Decimal("1")), (Decimal("18.00"), Decimal("25.00")), "OUTPUT2"),
-    (
-        "Training Course",
-        (Decimal("1"), Decimal("3")),
-        (Decimal("95.00"), Decimal("240.00")),
-        "ZERORATEDOUTPUT",
-    ),
+    ("Training Course", (Decimal("1"), Decimal("3")), (Decimal("95.00"), Decimal("240.00")), "ZERORATEDOUTPUT"),
     ("Home Energy Allowance", (Decimal("1"), Decimal("1")), (Decimal("26.00"), Decimal("60.00")), "RROUTPUT"),
 ]
 # The states an invoice is seeded in; the first len(KINDS) invoices take each one in turn.
@@ -88,7 +46,7 @@ def money(value: Decimal) -> Decimal:
 
 def now_utc() -> dt.datetime:
     """Now, in UTC, to the millisecond (the precision of the announced timestamp format)."""
-    now = dt.datetime.now(dt.UTC)
+    now = framework.utc_now()
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 

@@ -87,8 +87,21 @@ class Account:
         self.n_clients = clients
         self.invoices_per_client = invoices_per_client
         self.lines_per_invoice = lines_per_invoice
-        self.overrides: dict[int, dict[str, Any] | None] = {}
-        self.vanished: set[int] = set()
+        self.overrides: dict[int, dict[str, Any] | None] = {}  # changed (None: deleted) documents
+        self.added: dict[int, int] = {}  # documents added per client index
+        self.client_changes: dict[int, dict[str, Any]] = {}
+        self.gone: dict[int, bool] = {}  # deleted client id -> still in the client listing
+
+    def pristine(self) -> bool:
+        """Every client's documents are exactly the generated ones."""
+        return not self.overrides and not self.added
+
+    def listed(self) -> list[int] | range:
+        """The client indexes the client listing shows."""
+        every = range(self.n_clients)
+        if all(self.gone.values()):
+            return every
+        return [i for i in every if self.gone.get(self.client_id(i), True)]
 
     # --- clients ------------------------------------------------------------------------
 
@@ -117,6 +130,7 @@ class Account:
             "preferred_contact": {"name": person, "email": f"contact{index + 1}@example.pt", "phone": ""},
             "observations": "",
             "send_options": "1",  # documented as a string
+            **self.client_changes.get(self.client_id(index), {}),
         }
         return ClientRecord(index, self.client_id(index), data)
 
@@ -142,7 +156,7 @@ class Account:
 
     def client_invoices(self, client_index: int) -> list[dict[str, Any]]:
         out = []
-        for position in range(self.invoices_per_client):
+        for position in range(self.invoices_per_client + self.added.get(client_index, 0)):
             invoice = self.invoice(client_index, position)
             if invoice is not None:
                 out.append(invoice)
