@@ -65,7 +65,12 @@ def _gateway_error(status: int, text: str, token: str) -> Response:
 
 def _billing_error(status: int, field: str, text: str, reason_id: str, value: Any) -> Response:
     """The Billing OpenAPI schema's error envelope (§2.5, seed 002)."""
-    error = {"field": field, "reasonText": text, "reasonId": reason_id, "reasonParameters": [{"key": field, "value": str(value)}]}  # fmt: skip
+    error = {
+        "field": field,
+        "reasonText": text,
+        "reasonId": reason_id,
+        "reasonParameters": [{"key": field, "value": str(value)}],
+    }
     message = {"text": text, "textId": reason_id, "textParameters": []}
     return json_response({"content": None, "metadata": None, "errors": [error], "message": message}, status)
 
@@ -192,7 +197,15 @@ class FlowPayrollSandbox(App):
         client = self._client(unquote(client_id))
         if client is None:
             return _not_found("clientId", unquote(client_id), "Client")
-        settings = {"defaultRevenueAccount": "200", "defaultTaxRate": "OUTPUT2", "payElementMappings": [], "defaultDueDateDays": 30, "defaultCurrencyCode": client["_currency"], "defaultLineAmountTypes": "Exclusive", "invoiceTemplateOverride": None}  # fmt: skip
+        settings = {
+            "defaultRevenueAccount": "200",
+            "defaultTaxRate": "OUTPUT2",
+            "payElementMappings": [],
+            "defaultDueDateDays": 30,
+            "defaultCurrencyCode": client["_currency"],
+            "defaultLineAmountTypes": "Exclusive",
+            "invoiceTemplateOverride": None,
+        }
         return self._ok({"client": {**client, "financeSettings": settings}})
 
     @route("GET", API + "/clients/{client_id}/invoices")
@@ -224,7 +237,9 @@ class FlowPayrollSandbox(App):
             return _not_found("invoiceId", unquote(invoice_id), "Invoice")
         # "Update open invoice" (§2.4): 400 when the invoice is closed (paid or voided).
         if invoice["balanceDue"] == 0 or invoice.get("externalProviderStatus") == "VOIDED":
-            return _billing_error(400, "invoiceId", "Invoice is closed and cannot be updated", "invoiceClosed", invoice["id"])  # fmt: skip
+            return _billing_error(
+                400, "invoiceId", "Invoice is closed and cannot be updated", "invoiceClosed", invoice["id"]
+            )
         body = request.json() or {}
         self.update_invoice(invoice["id"], **{k: body[k] for k in ("reference",) if k in body})
         return self._ok({"invoice": invoice})
@@ -242,7 +257,9 @@ class FlowPayrollSandbox(App):
         try:
             chunk, next_token = self.pager.page(scope, records, token, size)
         except KeyError:
-            return _billing_error(400, "paginationToken", "The pagination token is not valid", "invalidPaginationToken", token)  # fmt: skip
+            return _billing_error(
+                400, "paginationToken", "The pagination token is not valid", "invalidPaginationToken", token
+            )
         more = next_token is not None
         return self._ok({key: chunk, "paginationToken": next_token, "hasMorePages": more, "pageSize": size})
 
@@ -316,7 +333,9 @@ class FlowPayrollSandbox(App):
                 void(invoice)
             self._touch(invoice)
 
-    def update_line(self, invoice_id: str, index: int, *, quantity: Decimal | None = None, unit_amount: Decimal | None = None) -> None:  # fmt: skip
+    def update_line(
+        self, invoice_id: str, index: int, *, quantity: Decimal | None = None, unit_amount: Decimal | None = None
+    ) -> None:
         """Change one line's quantity or rate; totals, tax and balance follow."""
         with self.lock:
             invoice = self.invoices[invoice_id]

@@ -301,7 +301,12 @@ class FohlioSandbox(App):
 
     def config(self, base_url: str) -> dict[str, str | None]:
         scheme = "Bearer" if self.auth_mode == "bearer" else None
-        return {"base_url": base_url, "api_key": self.api_key, "auth_scheme": scheme, "currency": self.team.default_currency or None}  # fmt: skip
+        return {
+            "base_url": base_url,
+            "api_key": self.api_key,
+            "auth_scheme": scheme,
+            "currency": self.team.default_currency or None,
+        }
 
     def summary_figures(self) -> tuple[int, list[tuple[str | None, Decimal, int]]]:
         clients = sum(1 for c in self.team.contacts.values() if c.category_type == "client")
@@ -351,7 +356,9 @@ class FohlioSandbox(App):
             project = next(p for p in self.team.projects.values() if client_id in (None, p.client_id))
             invoice_id, now = max(self.team.invoices, default=30000) + 1, self.now()
             label = f"INV-{invoice_id - 30000:05d}"
-            self.team.invoices[invoice_id] = Invoice(invoice_id, project.id, project.client_id, "draft", None, label, None, [], now, now)  # fmt: skip
+            self.team.invoices[invoice_id] = Invoice(
+                invoice_id, project.id, project.client_id, "draft", None, label, None, [], now, now
+            )
             self.update_invoice(invoice_id, **fields)
             return invoice_id
 

@@ -137,7 +137,9 @@ class InvoiceXpressSandbox(App):
 
     def summary_figures(self) -> tuple[int, list[tuple[str | None, Decimal, int]]]:
         invoices = [i for i in self.all_invoices() if i["client"]["id"] not in self.account.gone]
-        figures = [(iso_of(i["currency"]), Decimal(str(i["total"])), len(i["items"])) for i in invoices]
+        figures: list[tuple[str | None, Decimal, int]] = []
+        for i in invoices:
+            figures.append((iso_of(i["currency"]), Decimal(str(i["total"])), len(i["items"])))
         return len(self.account.listed()), figures
 
     def find(self, invoice_id: int) -> dict[str, Any]:

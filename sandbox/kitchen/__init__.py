@@ -211,7 +211,14 @@ class KitchenApp(App):
         """Add a line to an invoice; returns its `invi_` id."""
         with self.lock:
             invoice = self._find(invoice_id)
-            item = {"amount": amount, "currency": invoice["currency"], "description": None, "id": self._ids("invi"), "quantity": quantity, "title": title}  # fmt: skip
+            item = {
+                "amount": amount,
+                "currency": invoice["currency"],
+                "description": None,
+                "id": self._ids("invi"),
+                "quantity": quantity,
+                "title": title,
+            }
             invoice["items"].append(item)
             data.recompute(invoice)
             invoice["updated_at"] = self._tick()
@@ -236,7 +243,9 @@ class KitchenApp(App):
             first = self.invoices[0]
             number = len(self.invoices) + 1
             rng = random.Random(len(self.invoices))
-            invoice = data.make_invoice(rng, self._ids, number, client_id, first["creator"], first["billing_profile"], created, status)  # fmt: skip
+            invoice = data.make_invoice(
+                rng, self._ids, number, client_id, first["creator"], first["billing_profile"], created, status
+            )
             invoice.update(fields, updated_at=data.stamp(created))
             self._now = created
             self.invoices.append(invoice)
