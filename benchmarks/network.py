@@ -29,7 +29,7 @@ from benchmarks.common import (
     workdir,
 )
 from benchmarks.serve import SandboxProcess
-from sandbox.invoicexpress.app import DOCUMENTED_BUDGET
+from sandbox.invoicexpress import DOCUMENTED_BUDGET
 from sources.invoicexpress import invoicexpress
 from sources.invoicexpress.settings import DEFAULT_CONCURRENCY, DEFAULT_REQUESTS_PER_MINUTE
 

@@ -14,8 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from benchmarks.common import SCRATCH, Expected
+from sandbox.framework import json_response
 from sandbox.invoicexpress.data import Account
-from sandbox.server import json_response
 
 PER_PAGE = 30
 PER_CLIENT = 90  # three pages per client, as in the network benchmark

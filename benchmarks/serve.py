@@ -21,7 +21,6 @@ from types import TracebackType
 from typing import Any
 
 from benchmarks.common import REPO
-from sandbox import server as sandbox_server
 from sandbox.invoicexpress.data import Account
 from sandbox.server import SandboxServer, available
 
@@ -69,10 +68,6 @@ def main() -> None:
     options = {k: _value(v) for k, v in (o.split("=", 1) for o in args.option)}
     if isinstance(options.get("lines_per_invoice"), list):
         options["lines_per_invoice"] = tuple(options["lines_per_invoice"])
-    # http.server leaves Nagle's algorithm on: its headers and body go out as two writes, and the
-    # second waits for the client's delayed ACK, about 40 ms on every response on loopback. A real
-    # API's front server does not do that, so the sandbox served here sets TCP_NODELAY.
-    sandbox_server._Handler.disable_nagle_algorithm = True
     app: Any = apps[args.provider](seed=args.seed, latency=args.latency, **options)
     account = getattr(app, "account", None)
     if type(account) is Account:
@@ -152,7 +147,7 @@ class SandboxProcess:
         return self._ask("stats")
 
     def summary(self) -> dict[str, Any]:
-        """What the sandbox holds (`SandboxApp.summary`), exact totals as strings."""
+        """What the sandbox holds (`App.summary`), exact totals as strings."""
         return self._ask("summary")
 
     def clear(self) -> None:

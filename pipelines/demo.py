@@ -13,7 +13,8 @@ from typing import Any
 from pipelines.cli import setup_logging
 from pipelines.run import load
 from pipelines.warehouse import read_only
-from sandbox.server import SandboxApp, SandboxServer, available
+from sandbox.framework import App
+from sandbox.server import SandboxServer, available
 
 DEMO_DB = "demo.duckdb"
 EXAMPLE_QUERY = """\
@@ -43,7 +44,7 @@ def _money(totals: dict[str, Decimal]) -> str:
     return ", ".join(f"{currency} {Decimal(total):,.2f}" for currency, total in sorted(totals.items())) or "-"
 
 
-def report(apps: dict[str, SandboxApp], db: Path, shown: Path) -> str:
+def report(apps: dict[str, App], db: Path, shown: Path) -> str:
     loaded = warehouse_figures(db)
     lines = ["", f"Loaded into {shown} (dataset billing):", ""]
     header = f"  {'provider':<14}{'clients':>8}{'invoices':>10}{'lines':>8}  totals per currency"

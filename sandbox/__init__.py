@@ -1,9 +1,7 @@
-"""Faithful local simulators of the providers' documented APIs, served over real HTTP on loopback.
+"""Faithful local simulators of the providers' documented APIs (docs/providers.md).
 
 No machine that runs the tests or the demo reaches the real providers, so each provider has a
-sandbox here: `sandbox/<provider>/` with an app that implements the documented endpoints, auth,
-pagination, error bodies, rate limits and quirks, over data from a seeded generator.
-
-`sandbox.server` holds the shared plumbing (HTTP server, request log, rate budget, latency).
-Run one by hand with `python -m sandbox <provider> --port 8801`.
+sandbox here: `sandbox/<provider>/` declares its routes, data generator and quirks on the shared
+framework (`sandbox.framework`); `sandbox.server.SandboxServer` serves an app on loopback and
+`app.transport()` in-process. Run one by hand with `python -m sandbox <provider> --port 8801`.
 """

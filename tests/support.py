@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.warehouse import read_only
-from sandbox.server import SandboxApp, SandboxServer
+from sandbox.framework import App
+from sandbox.server import SandboxServer
 
 REPO = Path(__file__).resolve().parent.parent
 _INHERITED_PREFIXES = (
@@ -101,7 +102,7 @@ class Workspace:
 
 
 @contextmanager
-def serve(app: SandboxApp) -> Iterator[SandboxServer]:
+def serve(app: App) -> Iterator[SandboxServer]:
     """Serve a sandbox app on a free loopback port for the duration of the block."""
     with SandboxServer(app) as server:
         yield server

@@ -1,25 +1,400 @@
-"""Flow Payroll sandbox: the OAuth token endpoint and the Billing service, over seeded data."""
+"""Flow Payroll (docs/providers.md §2): an OAuth 2.0 token endpoint and the Billing service.
+
+Routes: `POST /oauth2/token`, and under `/v1/billing`: `GET /clients`, `GET /clients/{clientId}`,
+`GET /clients/{clientId}/invoices`, `GET /invoices/{clientId}/{invoiceId}/line-items`,
+`PUT /invoices/{clientId}/{invoiceId}` and `POST /invoices/{clientId}/{invoiceId}/void`.
+
+Where the docs are silent, the most plausible reading (each also named where it is coded):
+error bodies (the gateway's `message{text, token, tokenArguments}` for auth and rate limit, the
+OpenAPI `errors[]` + `message{text, textId}` for the Billing service's 400/404); RFC 6749 errors
+on the token endpoint; opaque page tokens the server remembers, default page size 100, maximum
+1000 (the line-items page's figures, a larger `pageSize` is capped); no status field (a void sets
+`externalProviderStatus` to Xero's `VOIDED`); attachments' `downloadUrl` pre-signed on every read.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import re
+from decimal import Decimal
 from typing import Any
+from urllib.parse import unquote
 
-from sandbox.flowpayroll.app import FlowPayrollSandbox
+from sandbox.flowpayroll.data import KINDS, Generator, now_utc, recompute, void
+from sandbox.framework import (
+    App,
+    ClientCredentials,
+    Request,
+    Response,
+    SlidingWindow,
+    TokenPager,
+    apply_now,
+    json_response,
+    route,
+)
+
+TOKEN_PATH = "/oauth2/token"
+API = "/v1/billing"
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000  # §2.3 (the line-items page's figures) [INF for clients]
+DOWNLOAD_URL_LIFETIME = dt.timedelta(minutes=15)
+_STRFTIME = {"yyyy": "%Y", "yy": "%y", "MM": "%m", "dd": "%d", "HH": "%H", "mm": "%M", "ss": "%S"}
+_FORMAT_TOKEN = re.compile(r"'[^']*'|yyyy|yy|MM|dd|HH|mm|ss|f{1,6}|Z|.")
 
 
-def create_app(seed: int = 42, latency: float = 0.0, **options: Any) -> FlowPayrollSandbox:
-    """Build a Flow Payroll sandbox.
+def render_datetime(value: dt.datetime | dt.date, pattern: str) -> str:
+    """Write a date or UTC datetime in a Java/.NET pattern (the subset this sandbox announces)."""
+    out: list[str] = []
+    for token in _FORMAT_TOKEN.findall(pattern):
+        if token.startswith("'") and token.endswith("'") and len(token) > 1:
+            out.append(token[1:-1])
+        elif token in _STRFTIME:
+            out.append(value.strftime(_STRFTIME[token]))
+        elif token.startswith("f"):
+            micro = value.microsecond if isinstance(value, dt.datetime) else 0
+            out.append(f"{micro:06d}"[: len(token)])
+        else:
+            out.append(token)
+    return "".join(out)
+
+
+def _gateway_error(status: int, text: str, token: str) -> Response:
+    """The response-format page's error envelope (§2.5 [DOC])."""
+    return json_response({"message": {"text": text, "token": token, "tokenArguments": []}}, status)
+
+
+def _billing_error(status: int, field: str, text: str, reason_id: str, value: Any) -> Response:
+    """The Billing OpenAPI schema's error envelope (§2.5, seed 002)."""
+    error = {
+        "field": field,
+        "reasonText": text,
+        "reasonId": reason_id,
+        "reasonParameters": [{"key": field, "value": str(value)}],
+    }
+    message = {"text": text, "textId": reason_id, "textParameters": []}
+    return json_response({"content": None, "metadata": None, "errors": [error], "message": message}, status)
+
+
+def _not_found(field: str, value: str, what: str) -> Response:
+    return _billing_error(404, field, f"{what} not found", f"{what.lower()}NotFound", value)
+
+
+class FlowPayrollSandbox(App):
+    """A Flow Payroll organisation behind the documented API.
 
     Args:
         seed: seeds the data generator; the same seed gives the same organisation.
+        clients, invoices_per_client: data size (the last of three or more clients has no invoice).
+        client_id, client_secret: the valid credentials; expires_in: token lifetime in seconds.
+        requests_per_minute, token_requests_per_minute, budget_window: 429 budgets (None = unlimited).
+        date_format, datetime_format: the announced patterns; metadata_at: `content`, `top` or `both`.
+        expire_tokens_after: expire every token issued so far when the N-th API call arrives.
+        repeat_token: a faulty server that repeats its page token.
         latency: seconds added to every response.
-        **options: `clients`, `invoices_per_client` (data size); `client_id`, `client_secret`
-            (the valid credentials); `expires_in` (token lifetime in seconds);
-            `requests_per_minute`, `token_requests_per_minute`, `budget_window` (429 budget,
-            None = unlimited); `date_format`, `datetime_format` (the announced patterns);
-            `metadata_at` (`content`, `top` or `both`); `expire_tokens_after` (expire every token
-            issued so far when the N-th API call arrives); `repeat_token` (a faulty server that repeats its page token).
     """
+
+    name = "flowpayroll"
+
+    def __init__(
+        self,
+        *,
+        seed: int = 42,
+        latency: float = 0.0,
+        clients: int = 6,
+        invoices_per_client: int = 5,
+        client_id: str = "fp-sandbox-client",
+        client_secret: str = "fp-sandbox-secret-7c1d",
+        expires_in: int = 3600,
+        requests_per_minute: int | None = None,
+        token_requests_per_minute: int | None = None,
+        budget_window: float = 60.0,
+        date_format: str = "yyyy-MM-dd",
+        datetime_format: str = "yyyy-MM-dd'T'HH:mm:ss.fffZ",
+        metadata_at: str = "both",
+        expire_tokens_after: int | None = None,
+        repeat_token: bool = False,
+    ) -> None:
+        super().__init__(latency=latency)
+        self.client_id, self.client_secret = client_id, client_secret
+        # §2.1: client credentials; the raw token (no scheme) goes in `X-Auth-Token`
+        self.oauth = ClientCredentials(client_id, client_secret, expires_in, "X-Auth-Token")
+        self.budget = SlidingWindow(requests_per_minute, budget_window)
+        self.token_budget = SlidingWindow(token_requests_per_minute, budget_window)
+        self.date_format, self.datetime_format, self.metadata_at = date_format, datetime_format, metadata_at
+        self.expire_tokens_after = expire_tokens_after
+        self.api_requests = 0
+        self.pager = TokenPager(repeat=repeat_token)
+        self._gen = gen = Generator(seed)
+        self.organisation_id = "org_" + gen.uid().replace("-", "")[:20]
+        self.clients: dict[str, dict[str, Any]] = {}
+        self.invoices: dict[str, dict[str, Any]] = {}
+        self.gone: set[str] = set()  # deleted clients still listed
+        seeded = 0
+        for index in range(clients):
+            client = gen.client(self.organisation_id, index)
+            self.clients[client["id"]] = client
+            # The last client of three or more has no invoices: every client is loaded regardless.
+            for _ in range(0 if clients >= 3 and index == clients - 1 else invoices_per_client):
+                kinds = ("paid", "paid", "open", "open", "part_paid", "credited", "voided")
+                kind = KINDS[seeded] if seeded < len(KINDS) else gen.rng.choice(kinds)
+                invoice = gen.invoice(client, kind)
+                self.invoices[invoice["id"]] = invoice
+                seeded += 1
+        # Another organisation's client: its id is real but not within ours, so it answers 404 (§2.5).
+        other = gen.client("org_other", 99)
+        self.organisations_other = {other["id"]: other}
+
+    @property
+    def tokens_issued(self) -> int:
+        return self.oauth.issued
+
+    def expire_tokens(self) -> None:
+        """Expire every token issued so far, as if their lifetime had run out."""
+        self.oauth.expire_all()
+
+    # --- HTTP ---------------------------------------------------------------------------------
+
+    def guard(self, request: Request, route: Any) -> Response | None:
+        if request.path == TOKEN_PATH:
+            if request.method == "POST" and self.token_budget.check("token") is not None:
+                return _gateway_error(429, "Too many requests", "tooManyRequests")
+            return self.oauth.token_endpoint(request)
+        if not request.path.startswith(API + "/"):
+            return _gateway_error(404, "Resource not found", "resourceNotFound")
+        with self.lock:
+            self.api_requests += 1
+            if self.api_requests == self.expire_tokens_after:
+                self.expire_tokens()
+        refused = self.oauth.check(request)  # §2.5: 401 missing, unknown or expired
+        if refused != "ok":
+            text = {"missing": "is missing", "invalid": "is invalid", "expired": "has expired"}[refused]
+            return _gateway_error(401, f"Authentication token {text}", f"authToken{refused.title()}")
+        if self.budget.check(self.organisation_id) is not None:
+            return _gateway_error(429, "Too many requests", "tooManyRequests")  # §2.5: no Retry-After
+        return None
+
+    def not_found(self, request: Request) -> Response:
+        parts = request.path[len(API) + 1 :].split("/")
+        if len(parts) >= 3 and parts[0] == "invoices" and self._invoice(parts[1], parts[2]) is None:
+            return _not_found("invoiceId", unquote(parts[2]), "Invoice")
+        return _gateway_error(404, "Resource not found", "resourceNotFound")
+
+    def _client(self, client_id: str) -> dict[str, Any] | None:
+        return None if client_id in self.gone else self.clients.get(client_id)
+
+    def _invoice(self, client_id: str, invoice_id: str) -> dict[str, Any] | None:
+        client_id, invoice_id = unquote(client_id), unquote(invoice_id)
+        invoice = self.invoices.get(invoice_id)
+        ok = self._client(client_id) is not None and invoice is not None and invoice["clientId"] == client_id
+        return invoice if ok else None
+
+    @route("GET", API + "/clients")
+    def list_clients(self, request: Request) -> Response:
+        return self._page(request, "clients", "clients", list(self.clients.values()))
+
+    @route("GET", API + "/clients/{client_id}")
+    def show_client(self, request: Request, client_id: str) -> Response:
+        client = self._client(unquote(client_id))
+        if client is None:
+            return _not_found("clientId", unquote(client_id), "Client")
+        settings = {
+            "defaultRevenueAccount": "200",
+            "defaultTaxRate": "OUTPUT2",
+            "payElementMappings": [],
+            "defaultDueDateDays": 30,
+            "defaultCurrencyCode": client["_currency"],
+            "defaultLineAmountTypes": "Exclusive",
+            "invoiceTemplateOverride": None,
+        }
+        return self._ok({"client": {**client, "financeSettings": settings}})
+
+    @route("GET", API + "/clients/{client_id}/invoices")
+    def list_invoices(self, request: Request, client_id: str) -> Response:
+        client_id = unquote(client_id)
+        if self._client(client_id) is None:
+            return _not_found("clientId", client_id, "Client")
+        return self._page(request, f"invoices:{client_id}", "invoices", self.invoices_of(client_id))
+
+    @route("GET", API + "/invoices/{client_id}/{invoice_id}/line-items")
+    def list_lines(self, request: Request, client_id: str, invoice_id: str) -> Response:
+        invoice = self._invoice(client_id, invoice_id)
+        if invoice is None:
+            return _not_found("invoiceId", unquote(invoice_id), "Invoice")
+        return self._page(request, f"lines:{invoice['id']}", "lineItems", invoice["lineItems"])
+
+    @route("POST", API + "/invoices/{client_id}/{invoice_id}/void")
+    def void(self, request: Request, client_id: str, invoice_id: str) -> Response:
+        invoice = self._invoice(client_id, invoice_id)
+        if invoice is None:
+            return _not_found("invoiceId", unquote(invoice_id), "Invoice")
+        self.update_invoice(invoice["id"], externalProviderStatus="VOIDED")
+        return self._ok({"invoice": invoice})
+
+    @route("PUT", API + "/invoices/{client_id}/{invoice_id}")
+    def update(self, request: Request, client_id: str, invoice_id: str) -> Response:
+        invoice = self._invoice(client_id, invoice_id)
+        if invoice is None:
+            return _not_found("invoiceId", unquote(invoice_id), "Invoice")
+        # "Update open invoice" (§2.4): 400 when the invoice is closed (paid or voided).
+        if invoice["balanceDue"] == 0 or invoice.get("externalProviderStatus") == "VOIDED":
+            return _billing_error(
+                400, "invoiceId", "Invoice is closed and cannot be updated", "invoiceClosed", invoice["id"]
+            )
+        body = request.json() or {}
+        self.update_invoice(invoice["id"], **{k: body[k] for k in ("reference",) if k in body})
+        return self._ok({"invoice": invoice})
+
+    def _page(self, request: Request, scope: str, key: str, records: list[dict[str, Any]]) -> Response:
+        text = request.arg("pageSize")
+        try:
+            size = int(text) if text not in (None, "") else DEFAULT_PAGE_SIZE
+        except ValueError:
+            return _billing_error(400, "pageSize", "pageSize must be an integer", "invalidPageSize", text)
+        if size < 1:
+            return _billing_error(400, "pageSize", "pageSize must be positive", "invalidPageSize", text)
+        size = min(size, MAX_PAGE_SIZE)
+        token = request.arg("paginationToken")
+        try:
+            chunk, next_token = self.pager.page(scope, records, token, size)
+        except KeyError:
+            return _billing_error(
+                400, "paginationToken", "The pagination token is not valid", "invalidPaginationToken", token
+            )
+        more = next_token is not None
+        return self._ok({key: chunk, "paginationToken": next_token, "hasMorePages": more, "pageSize": size})
+
+    def _ok(self, data: dict[str, Any]) -> Response:
+        """§2.4: `{"message", "content": {"data", "metadata"}}`; where `metadata` (the announced date
+        formats) sits is an option: `content`, `top` or `both` (readings differ between pages)."""
+        metadata = {"dateFormat": self.date_format, "dateTimeFormat": self.datetime_format}
+        content: dict[str, Any] = {"data": self._render(data)}
+        body = {"message": {"text": "Operation succeeded", "token": "operationSucceeded"}, "content": content}
+        if self.metadata_at in ("content", "both"):
+            content["metadata"] = metadata
+        if self.metadata_at in ("top", "both"):
+            body["metadata"] = metadata
+        return json_response(body)
+
+    def _render(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            rendered = {k: self._render(v) for k, v in value.items() if not k.startswith("_")}
+            if "s3Key" in value and "fileSize" in value:
+                rendered.update(self._signed_url(value["s3Key"]))
+            return rendered
+        if isinstance(value, list):
+            return [self._render(v) for v in value]
+        if isinstance(value, dt.datetime):
+            return render_datetime(value.astimezone(dt.UTC), self.datetime_format)
+        if isinstance(value, dt.date):
+            return render_datetime(value, self.date_format)
+        return value
+
+    def _signed_url(self, key: str) -> dict[str, Any]:
+        """Attachments' `downloadUrl` is pre-signed on every read and expires 15 minutes later [INF]."""
+        expires = now_utc() + DOWNLOAD_URL_LIFETIME
+        signature = hashlib.sha256(f"{key}{expires.isoformat()}".encode()).hexdigest()
+        url = (
+            f"https://flowpayroll-billing-attachments.s3.eu-west-2.amazonaws.com/{key}"
+            f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=900&X-Amz-Signature={signature}"
+        )
+        return {"downloadUrl": url, "downloadUrlExpiresAt": render_datetime(expires, self.datetime_format)}
+
+    # --- configuration, summary, mutations ----------------------------------------------------
+
+    def config(self, base_url: str) -> dict[str, str | None]:
+        return {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "base_url": f"{base_url}{API}",
+            "token_url": f"{base_url}{TOKEN_PATH}",
+        }
+
+    def summary_figures(self) -> tuple[int, list[tuple[str | None, Decimal, int]]]:
+        invoices = self.invoices.values()
+        return len(self.clients), [(i["currencyCode"], i["amount"], len(i["lineItems"])) for i in invoices]
+
+    def invoices_of(self, client_id: str) -> list[dict[str, Any]]:
+        """The client's invoices in listing order."""
+        return [i for i in self.invoices.values() if i["clientId"] == client_id]
+
+    def _touch(self, record: dict[str, Any]) -> None:
+        now, previous = now_utc(), record["updatedDate"]
+        record["updatedDate"] = now if now > previous else previous + dt.timedelta(milliseconds=1)
+        record["updatedBy"] = "api@flowpayroll.example"
+
+    def update_invoice(self, invoice_id: str, **fields: Any) -> None:
+        """Top-level fields (reference, dueDate, `_paid` for payments...); totals, balance and
+        `updatedDate` follow. `externalProviderStatus="VOIDED"` voids it as `POST …/void` does."""
+        with self.lock:
+            invoice = self.invoices[invoice_id]
+            invoice.update(apply_now(fields, now_utc()))
+            recompute(invoice)
+            if fields.get("externalProviderStatus") == "VOIDED":
+                void(invoice)
+            self._touch(invoice)
+
+    def update_line(
+        self, invoice_id: str, index: int, *, quantity: Decimal | None = None, unit_amount: Decimal | None = None
+    ) -> None:
+        """Change one line's quantity or rate; totals, tax and balance follow."""
+        with self.lock:
+            invoice = self.invoices[invoice_id]
+            line = invoice["lineItems"][index]
+            if quantity is not None:
+                line.update(quantity=quantity, units=quantity, chargeUnits=quantity)
+            if unit_amount is not None:
+                line.update(unitAmount=unit_amount, chargeRate=unit_amount)
+            amount = (line["quantity"] * line["unitAmount"]).quantize(Decimal("0.01"))
+            rate = (line["taxAmount"] / line["lineAmount"]) if line["lineAmount"] else Decimal(0)
+            tax = (amount * rate).quantize(Decimal("0.01"))
+            line.update(lineAmount=amount, amount=amount, chargeValue=amount, taxAmount=tax)
+            recompute(invoice)
+            self._touch(invoice)
+
+    def remove_line(self, invoice_id: str, index: int = -1) -> dict[str, Any]:
+        with self.lock:
+            invoice = self.invoices[invoice_id]
+            removed = invoice["lineItems"].pop(index)
+            recompute(invoice)
+            self._touch(invoice)
+            return removed
+
+    def delete_invoice(self, invoice_id: str) -> None:
+        with self.lock:
+            del self.invoices[invoice_id]
+
+    def add_invoice(self, client_id: Any = None, *, kind: str = "open", **fields: Any) -> str:
+        """A new invoice in one of the seeded states (`KINDS`), created now."""
+        with self.lock:
+            invoice = self._gen.invoice(self.clients[client_id], kind)
+            invoice["createdDate"] = now_utc()
+            self.invoices[invoice["id"]] = invoice
+            self.update_invoice(invoice["id"], **fields)
+            return str(invoice["id"])
+
+    def update_client(self, client_id: str, **fields: Any) -> None:
+        with self.lock:
+            self.clients[client_id].update(apply_now(fields, now_utc()))
+            self._touch(self.clients[client_id])
+
+    def delete_client(self, client_id: str, *, listed: bool = False) -> None:
+        with self.lock:
+            for invoice in self.invoices_of(client_id):
+                del self.invoices[invoice["id"]]
+            if listed:
+                self.gone.add(client_id)
+            else:
+                del self.clients[client_id]
+
+    def add_client(self, **fields: Any) -> str:
+        with self.lock:
+            client = self._gen.client(self.organisation_id, len(self.clients))
+            self.clients[client["id"]] = {**client, **fields}
+            return str(client["id"])
+
+
+def create_app(seed: int = 42, latency: float = 0.0, **options: Any) -> FlowPayrollSandbox:
+    """A Flow Payroll sandbox; `options` are `FlowPayrollSandbox` keyword arguments."""
     return FlowPayrollSandbox(seed=seed, latency=latency, **options)
 
 

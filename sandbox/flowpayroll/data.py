@@ -14,69 +14,36 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from sandbox import framework
+
 CENT = Decimal("0.01")
 VAT = {"OUTPUT2": Decimal("0.20"), "RROUTPUT": Decimal("0.05"), "ZERORATEDOUTPUT": Decimal(0)}
 
+# fmt: off
 _COMPANIES = [
-    "Harbour Lane Logistics",
-    "Pennine Care Homes",
-    "Brightwell Engineering",
-    "Kestrel Security",
-    "Oakridge Hospitality",
-    "Thamesgate Facilities",
-    "Northern Quarter Studios",
-    "Ashdown Recruitment",
-    "Clyde Marine Services",
-    "Liffey Software",
-    "Corrib Health",
-    "Severn Construction",
+    "Harbour Lane Logistics", "Pennine Care Homes", "Brightwell Engineering", "Kestrel Security",
+    "Oakridge Hospitality", "Thamesgate Facilities", "Northern Quarter Studios", "Ashdown Recruitment",
+    "Clyde Marine Services", "Liffey Software", "Corrib Health", "Severn Construction",
 ]
 _FIRST = [
-    "Amelia",
-    "Oliver",
-    "Isla",
-    "George",
-    "Ava",
-    "Harry",
-    "Mia",
-    "Noah",
-    "Grace",
-    "Jack",
-    "Freya",
-    "Leo",
-    "Aoife",
-    "Conor",
-    "Siobhan",
-    "Niamh",
+    "Amelia", "Oliver", "Isla", "George", "Ava", "Harry", "Mia", "Noah", "Grace", "Jack", "Freya", "Leo", "Aoife",
+    "Conor", "Siobhan", "Niamh",
 ]
 _LAST = [
-    "Patel",
-    "Jones",
-    "Murphy",
-    "Walsh",
-    "Evans",
-    "Hughes",
-    "Khan",
-    "Byrne",
-    "Taylor",
-    "Kelly",
-    "Wright",
-    "O'Brien",
+    "Patel", "Jones", "Murphy", "Walsh", "Evans", "Hughes", "Khan", "Byrne", "Taylor", "Kelly", "Wright", "O'Brien",
 ]
+# fmt: on
 # (pay element, quantity range, unit rate range, tax type): a payroll bureau's billable elements.
+# fmt: off
 _PAY_ELEMENTS = [
     ("Basic Pay", (Decimal("7.5"), Decimal("45")), (Decimal("11.44"), Decimal("32.50")), "OUTPUT2"),
     ("Overtime 1.5x", (Decimal("1"), Decimal("12")), (Decimal("17.16"), Decimal("48.75")), "OUTPUT2"),
     ("Holiday Pay", (Decimal("7.5"), Decimal("22.5")), (Decimal("11.44"), Decimal("30.00")), "OUTPUT2"),
     ("Umbrella Margin", (Decimal("1"), Decimal("1")), (Decimal("18.00"), Decimal("25.00")), "OUTPUT2"),
-    (
-        "Training Course",
-        (Decimal("1"), Decimal("3")),
-        (Decimal("95.00"), Decimal("240.00")),
-        "ZERORATEDOUTPUT",
-    ),
+    ("Training Course", (Decimal("1"), Decimal("3")), (Decimal("95.00"), Decimal("240.00")), "ZERORATEDOUTPUT"),
     ("Home Energy Allowance", (Decimal("1"), Decimal("1")), (Decimal("26.00"), Decimal("60.00")), "RROUTPUT"),
 ]
+# fmt: on
 # The states an invoice is seeded in; the first len(KINDS) invoices take each one in turn.
 KINDS = ("paid", "part_paid", "open", "credited", "voided", "draft")
 
@@ -88,7 +55,7 @@ def money(value: Decimal) -> Decimal:
 
 def now_utc() -> dt.datetime:
     """Now, in UTC, to the millisecond (the precision of the announced timestamp format)."""
-    now = dt.datetime.now(dt.UTC)
+    now = framework.utc_now()
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
@@ -117,20 +84,13 @@ class Generator:
         created = self.moment(dt.datetime(2023, 1, 5, tzinfo=dt.UTC), 300)
         first, last = self.rng.choice(_FIRST), self.rng.choice(_LAST)
         domain = name.lower().replace(" ", "") + (".ie" if irish else ".co.uk")
+        # fmt: off
         return {
-            "typeDiscriminator": "Client",
-            "id": self.uid(),
-            "name": name,
-            "organisationId": organisation_id,
-            "createdDate": created,
-            "createdBy": "bureau.admin@flowpayroll.example",
-            "updatedDate": self.moment(created, 60),
-            "updatedBy": "bureau.admin@flowpayroll.example",
-            "invoiceFormatTagGroup": "Department",
-            "invoiceFormatTagName": "Site",
-            "invoiceNumberTagGroup": None,
-            "invoiceNumberTagName": None,
-            "subtotalTagGroupName": "Department",
+            "typeDiscriminator": "Client", "id": self.uid(), "name": name, "organisationId": organisation_id,
+            "createdDate": created, "createdBy": "bureau.admin@flowpayroll.example",
+            "updatedDate": self.moment(created, 60), "updatedBy": "bureau.admin@flowpayroll.example",
+            "invoiceFormatTagGroup": "Department", "invoiceFormatTagName": "Site", "invoiceNumberTagGroup": None,
+            "invoiceNumberTagName": None, "subtotalTagGroupName": "Department",
             "rebatePercentage": Decimal(self.rng.choice(["0", "2.5", "5"])),
             "vatNumber": ("IE" + str(self.rng.randint(1000000, 9999999)) + "T")
             if irish
@@ -138,24 +98,13 @@ class Generator:
             "registrationNumber": str(self.rng.randint(10000000, 99999999)),
             "contacts": [
                 {
-                    "firstName": "Accounts",
-                    "lastName": "Payable",
-                    "email": None,
-                    "id": self.uid(),
-                    "phone": "+44 20 7946 0" + str(self.rng.randint(100, 999)),
-                    "role": "Switchboard",
-                    "tags": [],
+                    "firstName": "Accounts", "lastName": "Payable", "email": None, "id": self.uid(),
+                    "phone": "+44 20 7946 0" + str(self.rng.randint(100, 999)), "role": "Switchboard", "tags": [],
                     "includeInEmails": False,
                 },
                 {
-                    "firstName": first,
-                    "lastName": last,
-                    "email": f"{first.lower()}.{last.lower()}@{domain}",
-                    "id": self.uid(),
-                    "phone": None,
-                    "role": "Finance",
-                    "tags": [],
-                    "includeInEmails": True,
+                    "firstName": first, "lastName": last, "email": f"{first.lower()}.{last.lower()}@{domain}",
+                    "id": self.uid(), "phone": None, "role": "Finance", "tags": [], "includeInEmails": True,
                 },
             ],
             "tags": [{"name": "Region", "group": "Sales", "value": "Ireland" if irish else "UK"}],
@@ -166,16 +115,14 @@ class Generator:
             "lastSyncedAt": self.moment(created, 90),
             "syncErrorMessage": None,
             "billingAddress": {
-                "line1": f"{self.rng.randint(1, 200)} Market Street",
-                "line2": None,
-                "city": "Dublin" if irish else self.rng.choice(["Leeds", "Bristol", "Manchester"]),
-                "county": None,
-                "postcode": "D02 X285" if irish else "LS1 4DY",
-                "countryCode": "IE" if irish else "GB",
+                "line1": f"{self.rng.randint(1, 200)} Market Street", "line2": None,
+                "city": "Dublin" if irish else self.rng.choice(["Leeds", "Bristol", "Manchester"]), "county": None,
+                "postcode": "D02 X285" if irish else "LS1 4DY", "countryCode": "IE" if irish else "GB",
             },
             "physicalAddress": None,
             "_currency": "EUR" if irish else "GBP",
         }
+        # fmt: on
 
     def line(self, invoice: dict[str, Any], issued: dt.date) -> dict[str, Any]:
         element, (q_low, q_high), (r_low, r_high), tax_type = self.rng.choice(_PAY_ELEMENTS)
@@ -183,34 +130,20 @@ class Generator:
         rate = self.decimal(r_low, r_high)
         line_amount = money(quantity * rate)
         employee = f"{self.rng.choice(_FIRST)} {self.rng.choice(_LAST)}"
+        # fmt: off
         return {
-            "id": self.uid(),
-            "invoiceId": invoice["id"],
-            "organisationId": invoice["organisationId"],
-            "clientId": invoice["clientId"],
-            "employeeId": self.uid(),
-            "employeeName": employee,
-            "description": f"{element} - {employee}",
-            "amount": line_amount,
-            "payElementId": self.uid(),
-            "units": quantity,
-            "chargeRate": rate,
-            "chargeUnits": quantity,
-            "chargeValue": line_amount,
+            "id": self.uid(), "invoiceId": invoice["id"], "organisationId": invoice["organisationId"],
+            "clientId": invoice["clientId"], "employeeId": self.uid(), "employeeName": employee,
+            "description": f"{element} - {employee}", "amount": line_amount, "payElementId": self.uid(),
+            "units": quantity, "chargeRate": rate, "chargeUnits": quantity, "chargeValue": line_amount,
             "date": issued - dt.timedelta(days=self.rng.randint(1, 7)),
             "tags": [{"name": "Site", "group": "Department", "value": self.rng.choice(["North", "South"])}],
-            "createdDate": invoice["createdDate"],
-            "createdBy": "payroll.run@flowpayroll.example",
-            "attachments": [],
-            "payElementDescription": element,
-            "accountCode": "200",
-            "taxType": tax_type,
-            "quantity": quantity,
-            "unitAmount": rate,
-            "lineAmount": line_amount,
-            "taxAmount": money(line_amount * VAT[tax_type]),
+            "createdDate": invoice["createdDate"], "createdBy": "payroll.run@flowpayroll.example", "attachments": [],
+            "payElementDescription": element, "accountCode": "200", "taxType": tax_type, "quantity": quantity,
+            "unitAmount": rate, "lineAmount": line_amount, "taxAmount": money(line_amount * VAT[tax_type]),
             "poNumber": self.rng.choice([None, f"PO-{self.rng.randint(10000, 99999)}"]),
         }
+        # fmt: on
 
     def invoice(self, client: dict[str, Any], kind: str) -> dict[str, Any]:
         self.sequence += 1
@@ -218,67 +151,46 @@ class Generator:
         created = dt.datetime.combine(issued, dt.time(self.rng.randint(7, 18)), dt.UTC) + dt.timedelta(
             milliseconds=self.rng.randint(0, 3_599_999)
         )
+        # fmt: off
         invoice: dict[str, Any] = {
-            "id": self.uid(),
-            "organisationId": client["organisationId"],
-            "clientId": client["id"],
-            "lineAmountTypes": "Exclusive",
-            "currencyCode": client["_currency"],
-            "appliedCredits": [],
-            "groupingKey": f"payrun-{issued:%Y-%m}",
-            "invoiceFormatTagGroup": client["invoiceFormatTagGroup"],
-            "invoiceFormatTagName": client["invoiceFormatTagName"],
-            "date": issued,
+            "id": self.uid(), "organisationId": client["organisationId"], "clientId": client["id"],
+            "lineAmountTypes": "Exclusive", "currencyCode": client["_currency"], "appliedCredits": [],
+            "groupingKey": f"payrun-{issued:%Y-%m}", "invoiceFormatTagGroup": client["invoiceFormatTagGroup"],
+            "invoiceFormatTagName": client["invoiceFormatTagName"], "date": issued,
             "dueDate": issued + dt.timedelta(days=self.rng.choice([14, 30])),
             "invoiceNumber": f"INV-{self.sequence:05d}",
-            "reference": f"Payroll week {issued.isocalendar().week:02d}/{issued.year}",
-            "attachments": [],
-            "lineItemAttachmentCount": 0,
-            "linesWithoutAttachmentsCount": 0,
-            "linesWithoutPoNumberCount": 0,
-            "tags": [],
-            "externalId": None,
-            "externalProvider": None,
-            "lastSyncedAt": None,
-            "syncStatus": "NotSynced",
-            "syncErrorMessage": None,
-            "syncErrorCode": None,
-            "externalProviderStatus": None,
-            "emailSent": kind != "draft",
-            "emailSentAt": created + dt.timedelta(hours=1) if kind != "draft" else None,
-            "emailSentBy": "bureau.admin@flowpayroll.example" if kind != "draft" else None,
-            "createdDate": created,
-            "createdBy": "payroll.run@flowpayroll.example",
-            "updatedDate": created,
-            "updatedBy": "payroll.run@flowpayroll.example",
-            "_paid": Decimal(0),
+            "reference": f"Payroll week {issued.isocalendar().week:02d}/{issued.year}", "attachments": [],
+            "lineItemAttachmentCount": 0, "linesWithoutAttachmentsCount": 0, "linesWithoutPoNumberCount": 0,
+            "tags": [], "externalId": None, "externalProvider": None, "lastSyncedAt": None, "syncStatus": "NotSynced",
+            "syncErrorMessage": None, "syncErrorCode": None, "externalProviderStatus": None,
+            "emailSent": kind != "draft", "emailSentAt": created + dt.timedelta(hours=1) if kind != "draft" else None,
+            "emailSentBy": "bureau.admin@flowpayroll.example" if kind != "draft" else None, "createdDate": created,
+            "createdBy": "payroll.run@flowpayroll.example", "updatedDate": created,
+            "updatedBy": "payroll.run@flowpayroll.example", "_paid": Decimal(0),
         }
+        # fmt: on
         invoice["lineItems"] = [self.line(invoice, issued) for _ in range(self.rng.randint(2, 5))]
         invoice["linesWithoutPoNumberCount"] = sum(1 for li in invoice["lineItems"] if not li["poNumber"])
         if self.rng.random() < 0.4:
+            # fmt: off
             invoice["attachments"].append(
                 {
-                    "id": self.uid(),
-                    "fileName": f"timesheets-{issued:%Y%m%d}.pdf",
-                    "url": None,
-                    "description": "Signed timesheets",
-                    "s3Key": f"attachments/{invoice['id']}/timesheets.pdf",
-                    "contentType": "application/pdf",
-                    "fileSize": self.rng.randint(40_000, 900_000),
-                    "uploadedDate": created,
-                    "uploadedBy": "payroll.run@flowpayroll.example",
+                    "id": self.uid(), "fileName": f"timesheets-{issued:%Y%m%d}.pdf", "url": None,
+                    "description": "Signed timesheets", "s3Key": f"attachments/{invoice['id']}/timesheets.pdf",
+                    "contentType": "application/pdf", "fileSize": self.rng.randint(40_000, 900_000),
+                    "uploadedDate": created, "uploadedBy": "payroll.run@flowpayroll.example",
                 }
             )
+            # fmt: on
         recompute(invoice)
         total = invoice["amount"]
         if kind in ("paid", "part_paid", "credited", "voided", "draft") or self.rng.random() < 0.5:
+            # fmt: off
             invoice.update(
-                externalId=self.uid(),
-                externalProvider="Xero",
-                syncStatus="Synced",
-                lastSyncedAt=created + dt.timedelta(minutes=5),
-                externalProviderStatus="AUTHORISED",
+                externalId=self.uid(), externalProvider="Xero", syncStatus="Synced",
+                lastSyncedAt=created + dt.timedelta(minutes=5), externalProviderStatus="AUTHORISED",
             )
+            # fmt: on
         if kind == "paid":
             invoice["_paid"] = total
         elif kind == "part_paid":
@@ -308,15 +220,14 @@ def recompute(invoice: dict[str, Any]) -> None:
     invoice["totalTax"] = sum((li["taxAmount"] for li in lines), Decimal("0.00"))
     invoice["amount"] = invoice["subTotal"] + invoice["totalTax"]
     invoice["totalCreditAmount"] = sum((c["amountApplied"] for c in invoice["appliedCredits"]), Decimal("0.00"))
+    # fmt: off
     invoice["subtotalGroups"] = [
         {
-            "label": "Payroll services",
-            "amount": invoice["subTotal"],
-            "taxAmount": invoice["totalTax"],
-            "totalAmount": invoice["amount"],
-            "sortOrder": 1,
+            "label": "Payroll services", "amount": invoice["subTotal"], "taxAmount": invoice["totalTax"],
+            "totalAmount": invoice["amount"], "sortOrder": 1,
         }
     ]
+    # fmt: on
     if invoice.get("externalProviderStatus") == "VOIDED":
         invoice["balanceDue"] = Decimal("0.00")
         return

@@ -1,62 +1,34 @@
-"""A faithful simulator of the Fohlio REST API (apidocs.fohlio.com; docs/providers.md §4).
+"""Fohlio (docs/providers.md §4): a team's contacts, projects and client invoices, as bare arrays.
 
-Endpoints, all under the documented server root (`/be/openapi` on app.fohlio.com; here the
-sandbox's own root):
-
-    GET /contacts              bare array; page, per_page (default 25, 1..100), updated_since
-                               (Unix seconds), category_types[] (repeatable)
-    GET /client_invoices       bare array; page, per_page, updated_since, project_id
-    GET /client_invoices/{id}  one invoice
-    GET /team                  the team dump: its projects with `project_currency`
-
-Readings where the docs are silent, each a choice a test can rely on:
-
-- Auth: the `authorization` header carries the token. The docs do not say raw or
-  `Bearer <token>`; by default both are accepted (`auth_mode="either"`); `auth_mode="raw"` or
-  `"bearer"` accepts only one form. Anything else answers 401 `{"error": "Unauthorized"}`.
-- A `per_page` outside 1..100 or a non-integer parameter answers 400, as schema validation of
-  the published OpenAPI would.
-- `updated_since` keeps records updated at or after that second (`honour_updated_since=False`
-  simulates an API that ignores it and always lists everything).
-- Lists are ordered by id, so pages are stable; a page past the end is an empty array.
-- The list endpoint embeds the client with `categories[]` and `priority` flags on addresses and
-  people, the single GET with one `category` object: the schema drift the docs show.
-- Rate limit: none is published. With `requests_per_minute` set, requests beyond that many per
-  `rate_window` seconds (per token) answer 429 with a `Retry-After` header.
+Routes, under the documented server root (`/be/openapi` on app.fohlio.com; here the sandbox's root):
+`GET /contacts` (page, per_page, updated_since, category_types[]), `GET /client_invoices`
+(page, per_page, updated_since, project_id), `GET /client_invoices/{id}`, `GET /team`.
+Readings where the docs are silent are noted where they are coded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
-import re
 from decimal import Decimal
 from typing import Any
 
-from sandbox.fohlio.data import (
-    _CURRENCIES,
-    SECOND_TAX_RATE,
-    TAX_RATE,
-    Contact,
-    Invoice,
-    Team,
-    generate,
-    iso,
-    money,
-)
-from sandbox.server import Request, Response, SandboxApp, WindowBudget, json_response
+from sandbox import framework
+from sandbox.fohlio.data import _CURRENCIES, SECOND_TAX_RATE, TAX_RATE, Contact, Invoice, Team, generate, iso, money
+from sandbox.framework import App, HeaderKey, Request, Response, SlidingWindow, apply_now, json_response, page_of, route
 
 DEFAULT_TOKEN = "fohlio-sandbox-token-7f3a9c"
-_INVOICE_PATH = re.compile(r"^/client_invoices/([^/]+)$")
 _ZERO_BALANCE = {"paid", "deposited", "void", "revised"}
+# §4.1: the docs do not say raw or `Bearer <token>`: `either` accepts both, `raw` or `bearer` only one
+_SCHEMES = {"either": ("", "Bearer"), "raw": ("",), "bearer": ("Bearer",)}
 
 
 class BadRequest(Exception):
-    """A query parameter the published schema would reject."""
+    """A query parameter the published schema would reject: 400, as OpenAPI validation would [INF]."""
 
 
-class FohlioSandbox(SandboxApp):
-    """The Fohlio API over seeded data, with mutation methods for tests.
+class FohlioSandbox(App):
+    """The Fohlio API over seeded data.
 
     Args:
         seed: the generator's seed.
@@ -66,7 +38,7 @@ class FohlioSandbox(SandboxApp):
         projects: projects, each with one client.
         invoices: client invoices in total, spread over the projects.
         api_key: the valid token.
-        auth_mode: `either`, `raw` or `bearer` (see the module docstring).
+        auth_mode: `either`, `raw` or `bearer` (see `_SCHEMES`).
         currency: the team's default currency, which the API never shows; None makes invoices
             with no project or client currency impossible to price.
         requests_per_minute: requests allowed per `rate_window` seconds; None for no limit.
@@ -93,12 +65,12 @@ class FohlioSandbox(SandboxApp):
         honour_updated_since: bool = True,
     ) -> None:
         super().__init__(latency=latency)
-        if auth_mode not in {"either", "raw", "bearer"}:
+        if auth_mode not in _SCHEMES:
             raise ValueError(f"auth_mode must be either, raw or bearer, not {auth_mode!r}")
-        self.api_key = api_key
-        self.auth_mode = auth_mode
-        self.honour_updated_since = honour_updated_since
-        self.budget = WindowBudget(requests_per_minute, rate_window)
+        self.api_key, self.auth_mode, self.honour_updated_since = api_key, auth_mode, honour_updated_since
+        self.auth = HeaderKey("authorization", api_key, _SCHEMES[auth_mode])
+        # §4.5: no rate limit is published; when set, 429 with a Retry-After header [INF]
+        self.budget = SlidingWindow(requests_per_minute, rate_window)
         self.team: Team = generate(
             random.Random(seed),
             clients=clients,
@@ -111,44 +83,24 @@ class FohlioSandbox(SandboxApp):
 
     @staticmethod
     def now() -> dt.datetime:
-        return dt.datetime.now(dt.UTC).replace(microsecond=0)
+        return framework.utc_now().replace(microsecond=0)
 
     # --- HTTP ---------------------------------------------------------------------------
 
-    def handle(self, request: Request) -> Response:
-        token = self._token(request.headers.get("authorization"))
+    def guard(self, request: Request, route: Any) -> Response | None:
+        token = self.auth(request)
         if token is None:
             return json_response({"error": "Unauthorized"}, 401)
         wait = self.budget.check(token)
         if wait is not None:
             return json_response({"error": "Too Many Requests"}, 429, {"Retry-After": str(max(1, round(wait)))})
-        if request.method != "GET":
-            return json_response({"error": "Not Found"}, 404)
+        return None
+
+    def handle(self, request: Request) -> Response:
         try:
-            with self.lock:
-                if request.path == "/contacts":
-                    return json_response(self._list_contacts(request))
-                if request.path == "/client_invoices":
-                    return json_response(self._list_invoices(request))
-                if request.path == "/team":
-                    return json_response(self.render_team())
-                match = _INVOICE_PATH.match(request.path)
-                if match:
-                    invoice = self.team.invoices.get(int(match.group(1))) if match.group(1).isdigit() else None
-                    if invoice is None:
-                        return json_response({"error": "Not Found"}, 404)
-                    return json_response(self.render_invoice(invoice, single=True))
+            return super().handle(request)
         except BadRequest as exc:
             return json_response({"error": str(exc)}, 400)
-        return json_response({"error": "Not Found"}, 404)
-
-    def _token(self, header: str | None) -> str | None:
-        if not header:
-            return None
-        raw_ok = header == self.api_key
-        bearer_ok = header == f"Bearer {self.api_key}"
-        accepted = {"either": raw_ok or bearer_ok, "raw": raw_ok, "bearer": bearer_ok}[self.auth_mode]
-        return self.api_key if accepted else None
 
     @staticmethod
     def _int(request: Request, name: str, default: int | None) -> int | None:
@@ -161,40 +113,52 @@ class FohlioSandbox(SandboxApp):
             raise BadRequest(f"{name} must be an integer") from None
 
     def _page(self, request: Request, records: list[Any]) -> list[Any]:
+        """Page `page` of `records`, ordered by id so pages are stable; past the end: `[]` [INF]."""
         page = self._int(request, "page", 1) or 1
-        per_page = self._int(request, "per_page", 25)
+        per_page = self._int(request, "per_page", 25)  # §4.3: 25 by default, 1..100
         if per_page is None or not 1 <= per_page <= 100:
             raise BadRequest("per_page must be between 1 and 100")
         if page < 1:
             raise BadRequest("page must be at least 1")
-        start = (page - 1) * per_page
-        return records[start : start + per_page]
+        return list(page_of(records, page, per_page))
 
     def _since(self, request: Request) -> dt.datetime | None:
+        """§4.3 `updated_since` (Unix seconds): records updated at or after that second [INF]."""
         since = self._int(request, "updated_since", None)
         if since is None or not self.honour_updated_since:
             return None
         return dt.datetime.fromtimestamp(since, dt.UTC)
 
-    def _list_contacts(self, request: Request) -> list[dict[str, Any]]:
-        types = set(request.args("category_types[]"))
-        since = self._since(request)
+    @route("GET", "/contacts")
+    def list_contacts(self, request: Request) -> Response:
+        types, since = set(request.args("category_types[]")), self._since(request)  # §4.2
         chosen = [
             c
             for _, c in sorted(self.team.contacts.items())
             if (not types or c.category_type in types) and (since is None or c.updated_at >= since)
         ]
-        return [self.render_contact(c) for c in self._page(request, chosen)]
+        return json_response([self.render_contact(c) for c in self._page(request, chosen)])
 
-    def _list_invoices(self, request: Request) -> list[dict[str, Any]]:
-        since = self._since(request)
-        project_id = self._int(request, "project_id", None)
+    @route("GET", "/client_invoices")
+    def list_invoices(self, request: Request) -> Response:
+        since, project_id = self._since(request), self._int(request, "project_id", None)
         chosen = [
             i
             for _, i in sorted(self.team.invoices.items())
             if (project_id is None or i.project_id == project_id) and (since is None or i.updated_at >= since)
         ]
-        return [self.render_invoice(i, single=False) for i in self._page(request, chosen)]
+        return json_response([self.render_invoice(i, single=False) for i in self._page(request, chosen)])
+
+    @route("GET", "/client_invoices/{invoice_id}")
+    def show_invoice(self, request: Request, invoice_id: str) -> Response:
+        invoice = self.team.invoices.get(int(invoice_id)) if invoice_id.isdigit() else None
+        if invoice is None:
+            return json_response({"error": "Not Found"}, 404)
+        return json_response(self.render_invoice(invoice, single=True))
+
+    @route("GET", "/team")
+    def show_team(self, request: Request) -> Response:
+        return json_response(self.render_team())
 
     # --- rendering ----------------------------------------------------------------------
 
@@ -335,48 +299,37 @@ class FohlioSandbox(SandboxApp):
             return str(client_currency).upper()
         return self.team.default_currency or None
 
-    def summary(self) -> dict[str, Any]:
-        with self.lock:
-            totals: dict[str, Decimal] = {}
-            unknown = 0
-            for invoice in self.team.invoices.values():
-                currency = self.currency_of(invoice)
-                if currency is None:
-                    unknown += 1
-                    continue
-                totals[currency] = totals.get(currency, Decimal(0)) + self.figures(invoice)["amount_with_tax"]
-            result: dict[str, Any] = {
-                "clients": sum(1 for c in self.team.contacts.values() if c.category_type == "client"),
-                "invoices": len(self.team.invoices),
-                "lines": sum(len(i.items) for i in self.team.invoices.values()),
-                "totals": dict(sorted(totals.items())),
-            }
-            if unknown:
-                result["currency_unknown"] = unknown
-            return result
+    def config(self, base_url: str) -> dict[str, str | None]:
+        scheme = "Bearer" if self.auth_mode == "bearer" else None
+        return {
+            "base_url": base_url,
+            "api_key": self.api_key,
+            "auth_scheme": scheme,
+            "currency": self.team.default_currency or None,
+        }
 
-    def pipeline_env(self, base_url: str) -> dict[str, str]:
-        env = {"SOURCES__FOHLIO__BASE_URL": base_url, "SOURCES__FOHLIO__API_KEY": self.api_key}
-        if self.auth_mode == "bearer":
-            env["SOURCES__FOHLIO__AUTH_SCHEME"] = "Bearer"
-        if self.team.default_currency:
-            env["SOURCES__FOHLIO__CURRENCY"] = self.team.default_currency
-        return env
+    def summary_figures(self) -> tuple[int, list[tuple[str | None, Decimal, int]]]:
+        clients = sum(1 for c in self.team.contacts.values() if c.category_type == "client")
+        invoices = self.team.invoices.values()
+        return clients, [(self.currency_of(i), self.figures(i)["amount_with_tax"], len(i.items)) for i in invoices]
+
+    def max_updated_at(self) -> dt.datetime:
+        """The highest invoice `updated_at` the sandbox holds."""
+        with self.lock:
+            return max(i.updated_at for i in self.team.invoices.values())
 
     # --- mutations, as the real API would apply them --------------------------------------
 
     def update_invoice(self, invoice_id: int, *, updated_at: dt.datetime | None = None, **fields: Any) -> None:
-        """Change invoice fields (`status`, `note`, `label`, `invoice_date`...) and bump `updated_at`.
-
-        `updated_at` overrides the new timestamp, e.g. to simulate a change committed late.
-        """
+        """Change invoice fields (`status`, `note`, `label`, `invoice_date`...) and bump `updated_at`;
+        `updated_at` overrides the new timestamp, e.g. to simulate a change committed late."""
         with self.lock:
-            invoice = self.team.invoices[invoice_id]
-            for name, value in fields.items():
+            invoice, now = self.team.invoices[invoice_id], self.now()
+            for name, value in apply_now(fields, now).items():
                 if not hasattr(invoice, name):
                     raise AttributeError(name)
                 setattr(invoice, name, value)
-            invoice.updated_at = updated_at or self.now()
+            invoice.updated_at = updated_at or now
 
     def update_line(self, invoice_id: int, index: int, **fields: Any) -> None:
         """Change one line (`quantity`, `price`, `name`...); the invoice's figures follow."""
@@ -386,27 +339,58 @@ class FohlioSandbox(SandboxApp):
                 setattr(item, name, value)
             self.team.invoices[invoice_id].updated_at = self.now()
 
-    def remove_line(self, invoice_id: int, index: int) -> None:
-        """Delete one line of an invoice; its figures follow and `updated_at` moves."""
+    def remove_line(self, invoice_id: int, index: int = -1) -> Any:
         with self.lock:
             invoice = self.team.invoices[invoice_id]
-            del invoice.items[index]
+            removed = invoice.items.pop(index)
             invoice.updated_at = self.now()
+            return removed
 
-    def update_client(self, contact_id: int, **fields: Any) -> None:
+    def delete_invoice(self, invoice_id: int) -> None:
+        with self.lock:
+            del self.team.invoices[invoice_id]
+
+    def add_invoice(self, client_id: Any = None, **fields: Any) -> int:
+        """A new draft with no line on the client's first project (the first project if None)."""
+        with self.lock:
+            project = next(p for p in self.team.projects.values() if client_id in (None, p.client_id))
+            invoice_id, now = max(self.team.invoices, default=30000) + 1, self.now()
+            label = f"INV-{invoice_id - 30000:05d}"
+            self.team.invoices[invoice_id] = Invoice(
+                invoice_id, project.id, project.client_id, "draft", None, label, None, [], now, now
+            )
+            self.update_invoice(invoice_id, **fields)
+            return invoice_id
+
+    def update_client(self, client_id: int, **fields: Any) -> None:
         """Change a contact (`name`, `data`...)."""
         with self.lock:
-            contact = self.team.contacts[contact_id]
-            for name, value in fields.items():
+            contact = self.team.contacts[client_id]
+            for name, value in apply_now(fields, self.now()).items():
                 setattr(contact, name, value)
             contact.updated_at = self.now()
 
-    def max_updated_at(self) -> dt.datetime:
-        """The highest invoice `updated_at` the sandbox holds."""
+    def delete_client(self, client_id: int, *, listed: bool = False) -> None:
+        """Delete a contact with its projects and their invoices (`listed` keeps the contact)."""
         with self.lock:
-            return max(i.updated_at for i in self.team.invoices.values())
+            for project_id in [p.id for p in self.team.projects.values() if p.client_id == client_id]:
+                del self.team.projects[project_id]
+            for invoice_id in [i.id for i in self.team.invoices.values() if i.client_id == client_id]:
+                del self.team.invoices[invoice_id]
+            if not listed:
+                del self.team.contacts[client_id]
+
+    def add_client(self, **fields: Any) -> int:
+        with self.lock:
+            contact_id = max(self.team.contacts, default=500) + 1
+            self.team.contacts[contact_id] = Contact(contact_id, "New client", "client", {}, [], [], 100, self.now())
+            self.update_client(contact_id, **fields)
+            return contact_id
 
 
 def create_app(seed: int = 42, latency: float = 0.0, **options: Any) -> FohlioSandbox:
     """A Fohlio sandbox; `options` are `FohlioSandbox`'s keyword arguments."""
     return FohlioSandbox(seed, latency, **options)
+
+
+__all__ = ["DEFAULT_TOKEN", "FohlioSandbox", "create_app"]

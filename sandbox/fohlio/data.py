@@ -28,60 +28,42 @@ TAX_RATE = Decimal("0.08")
 SECOND_TAX_RATE = Decimal("0.025")
 
 STATUSES = ("draft", "sent", "paid", "overdue", "deposited", "void", "paid_partially", "revised")
+# fmt: off
 CONTACT_CATEGORIES = (
-    "client",
-    "collaborator",
-    "general_contractor",
-    "manufacture",
-    "project_manager",
-    "purchasing_agent",
-    "subcontractor",
-    "supplier",
-    "warehouse",
+    "client", "collaborator", "general_contractor", "manufacture", "project_manager", "purchasing_agent",
+    "subcontractor", "supplier", "warehouse",
 )
+# fmt: on
+# fmt: off
 _CURRENCIES = {
-    "USD": (1, "US Dollar"),
-    "EUR": (2, "Euro"),
-    "GBP": (3, "British Pound"),
-    "CAD": (4, "Canadian Dollar"),
+    "USD": (1, "US Dollar"), "EUR": (2, "Euro"), "GBP": (3, "British Pound"), "CAD": (4, "Canadian Dollar"),
 }
+# fmt: on
+# fmt: off
 _FIRMS = (
-    "Harbor",
-    "Linden",
-    "Marlow",
-    "Aster",
-    "Cobalt",
-    "Juniper",
-    "Sable",
-    "Ridge",
-    "Orchid",
-    "Vale",
-    "Ember",
+    "Harbor", "Linden", "Marlow", "Aster", "Cobalt", "Juniper", "Sable", "Ridge", "Orchid", "Vale", "Ember",
 )
+# fmt: on
 _KINDS = ("Hotels", "Residences", "Hospitality Group", "Studios", "Estates", "Offices", "Suites")
+# fmt: off
 _CITIES = (
-    ("New York", "NY", "US"),
-    ("Miami", "FL", "US"),
-    ("London", "", "GB"),
-    ("Toronto", "ON", "CA"),
-    ("Lisbon", "", "PT"),
-    ("Austin", "TX", "US"),
+    ("New York", "NY", "US"), ("Miami", "FL", "US"), ("London", "", "GB"), ("Toronto", "ON", "CA"),
+    ("Lisbon", "", "PT"), ("Austin", "TX", "US"),
 )
+# fmt: on
 _STREETS = ("Mercer St", "Ocean Dr", "King St W", "Rua Augusta", "Congress Ave")
 _FIRST_NAMES = ("Ana", "Ben", "Chloe", "Dev", "Eli")
 _LAST_NAMES = ("Park", "Silva", "Novak")
+# fmt: off
 _PRODUCTS = (
     ("Lounge chair", "Walnut frame, boucle upholstery", "ea"),
-    ("Pendant light", "Hand-blown glass, brass canopy", "ea"),
-    ("Area rug", "Hand-knotted wool, 8x10", "ea"),
-    ("Drapery", "Linen blend, pinch pleat", "yd"),
-    ("Wallcovering", "Grasscloth, natural", "roll"),
-    ("Design fee", "Schematic design phase", "hr"),
-    ("Procurement fee", "Purchasing and expediting", "hr"),
-    ("Installation", "White-glove delivery and install", "hr"),
-    ("Side table", "Travertine top", "ea"),
+    ("Pendant light", "Hand-blown glass, brass canopy", "ea"), ("Area rug", "Hand-knotted wool, 8x10", "ea"),
+    ("Drapery", "Linen blend, pinch pleat", "yd"), ("Wallcovering", "Grasscloth, natural", "roll"),
+    ("Design fee", "Schematic design phase", "hr"), ("Procurement fee", "Purchasing and expediting", "hr"),
+    ("Installation", "White-glove delivery and install", "hr"), ("Side table", "Travertine top", "ea"),
     ("Upholstery fabric", "Performance velvet", "yd"),
 )
+# fmt: on
 
 
 def iso(ts: dt.datetime) -> str:
@@ -198,12 +180,12 @@ def generate(
     project_currencies = [None, "EUR", None, "GBP", None, None, None]
     for n in range(projects):
         pid = 9001 + n
+        # fmt: off
         project_map[pid] = Project(
-            pid,
-            f"{rng.choice(_FIRMS)} {rng.choice(('Lobby', 'Suites', 'Penthouse', 'Spa', 'Flagship'))}",
-            client_ids[n % len(client_ids)],
-            project_currencies[n % len(project_currencies)],
+            pid, f"{rng.choice(_FIRMS)} {rng.choice(('Lobby', 'Suites', 'Penthouse', 'Spa', 'Flagship'))}",
+            client_ids[n % len(client_ids)], project_currencies[n % len(project_currencies)],
         )
+        # fmt: on
 
     invoice_map: dict[int, Invoice] = {}
     project_ids = list(project_map)
@@ -220,20 +202,14 @@ def generate(
             is_service = unit == "hr"
             quantity = Decimal(rng.randint(1, 12)) if rng.random() < 0.8 else Decimal(rng.choice(("0.5", "1.5", "2.5")))
             price = Decimal(rng.randrange(1000, 480000, 2)).scaleb(-2)
+            # fmt: off
             items.append(
                 Item(
-                    next_item,
-                    name,
-                    description,
-                    unit,
-                    quantity,
-                    price,
-                    rng.random() < 0.75,
-                    rng.random() < 0.2,
-                    40001 + rng.randrange(1000),
-                    is_service,
+                    next_item, name, description, unit, quantity, price, rng.random() < 0.75, rng.random() < 0.2,
+                    40001 + rng.randrange(1000), is_service,
                 )
             )
+            # fmt: on
             next_item += 1
         invoice_date = _invoice_date(rng, created, status)
         terms = (
@@ -241,22 +217,17 @@ def generate(
             if status == "draft" and rng.random() < 0.5
             else sorted(rng.sample((0, 15, 30, 45, 60), rng.randint(1, 3)))
         )
+        # fmt: off
         invoice_map[iid] = Invoice(
-            id=iid,
-            project_id=project.id,
-            client_id=project.client_id,
-            status=status,
-            invoice_date=invoice_date,
+            id=iid, project_id=project.id, client_id=project.client_id, status=status, invoice_date=invoice_date,
             label=f"INV-{n + 1:05d}",
-            note=rng.choice((None, "Thank you for your business.", "Deposit due on approval.", "")),
-            items=items,
-            created_at=created,
-            updated_at=updated,
-            term_days=rng.sample(terms, len(terms)),
+            note=rng.choice((None, "Thank you for your business.", "Deposit due on approval.", "")), items=items,
+            created_at=created, updated_at=updated, term_days=rng.sample(terms, len(terms)),
             paid_share=Decimal(rng.choice(("0.25", "0.4", "0.5", "0.6"))),
             client_proposal_id=rng.choice((None, 8000 + n)),
             purchase_order_ids=rng.sample(range(60001, 60050), rng.randint(0, 2)),
         )
+        # fmt: on
     return Team(7, "Atelier Sandbox", default_currency, contacts, project_map, invoice_map)
 
 
@@ -272,56 +243,43 @@ def _contact(
     anchor: dt.datetime,
 ) -> Contact:
     street = f"{rng.randint(1, 999)} {rng.choice(_STREETS)}"
+    # fmt: off
     addresses = [
         {
-            "id": cid * 10 + 1,
-            "name": "Office",
-            "phone": f"+1 555 {rng.randint(1000, 9999)}",
-            "post_code": f"{rng.randint(10000, 99999)}",
-            "address_line_1": street,
-            "address_line_2": "",
-            "city": city,
-            "state": state,
-            "country": country,
+            "id": cid * 10 + 1, "name": "Office", "phone": f"+1 555 {rng.randint(1000, 9999)}",
+            "post_code": f"{rng.randint(10000, 99999)}", "address_line_1": street, "address_line_2": "", "city": city,
+            "state": state, "country": country,
         }
     ]
+    # fmt: on
     if rng.random() < 0.4:
+        # fmt: off
         addresses.append(
             {
-                "id": cid * 10 + 2,
-                "name": "Site",
-                "phone": "",
-                "post_code": "",
-                "address_line_1": "Site",
-                "address_line_2": "",
-                "city": city,
-                "state": state,
-                "country": country,
+                "id": cid * 10 + 2, "name": "Site", "phone": "", "post_code": "", "address_line_1": "Site",
+                "address_line_2": "", "city": city, "state": state, "country": country,
             }
         )
+        # fmt: on
     first = name.split()[0].lower()
+    # fmt: off
     people = [
         {
-            "id": cid * 10 + 1,
-            "name": f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)}",
-            "email": f"accounts@{first}.example",
-            "phone": "",
-            "position": "Accounts payable",
-            "note": "",
+            "id": cid * 10 + 1, "name": f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)}",
+            "email": f"accounts@{first}.example", "phone": "", "position": "Accounts payable", "note": "",
         }
     ]
+    # fmt: on
     if rng.random() < 0.5:
+        # fmt: off
         people.insert(
             0,
             {
-                "id": cid * 10 + 2,
-                "name": "Front desk",
-                "email": f"hello@{first}.example",
-                "phone": "",
-                "position": "",
-                "note": "",
+                "id": cid * 10 + 2, "name": "Front desk", "email": f"hello@{first}.example", "phone": "",
+                "position": "", "note": "",
             },
         )
+        # fmt: on
     updated = anchor - dt.timedelta(days=rng.randrange(1, 400))
     return Contact(cid, name, kind, data, addresses, people, 100 + CONTACT_CATEGORIES.index(kind), updated)
 

@@ -1,5 +1,242 @@
-"""InvoiceXpress sandbox: `create_app(...)` returns a simulator of the documented API v2."""
+"""InvoiceXpress API v2 (docs/providers.md §1): clients and their documents, paged by page number.
 
-from sandbox.invoicexpress.app import InvoiceXpressSandbox, create_app
+Routes: `GET /clients.json`, `POST /clients/{client_id}/invoices.json` (a listing by POST, with
+an optional `{"filter": {...}}` body). Quirks, where each is documented, are noted where coded.
+"""
 
-__all__ = ["InvoiceXpressSandbox", "create_app"]
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+from sandbox.framework import (
+    App,
+    QueryKey,
+    Request,
+    Response,
+    SlidingWindow,
+    json_response,
+    page_number_meta,
+    route,
+)
+from sandbox.invoicexpress.data import Account, iso_of
+
+DOCUMENTED_BUDGET = 780  # requests per minute per account (docs/providers.md §1.5, "Request limits")
+_INCORRECT = {"error": {"code": "422", "message": "Some parameters were incorrect."}}
+
+
+class InvoiceXpressSandbox(App):
+    """An InvoiceXpress account.
+
+    Args:
+        seed, clients, invoices_per_client, lines_per_invoice: the generated account.
+        account_name: the account subdomain the pipeline is configured with.
+        api_key: the only key accepted.
+        account_per_page: the account setting used when `per_page` is not sent (10, 20 or 30).
+        max_per_page: the largest page served.
+        requests_per_minute: the per-account budget; None disables it.
+        retry_after: seconds to announce in `Retry-After` on 429 (None: no header, as documented).
+        budget_window: the budget's window in seconds (60 as documented; shorter in tests).
+        latency: seconds added to every response.
+    """
+
+    name = "invoicexpress"
+
+    def __init__(
+        self,
+        *,
+        seed: int = 42,
+        clients: int = 12,
+        invoices_per_client: int = 9,
+        lines_per_invoice: tuple[int, int] = (1, 5),
+        account_name: str = "sandbox",
+        api_key: str = "ix-sandbox-key-4f1c9a",
+        account_per_page: int = 10,
+        max_per_page: int = 50,
+        requests_per_minute: int | None = DOCUMENTED_BUDGET,
+        retry_after: float | None = None,
+        budget_window: float = 60.0,
+        latency: float = 0.0,
+    ) -> None:
+        super().__init__(latency=latency)
+        self.account = Account(seed, clients, invoices_per_client, lines_per_invoice)
+        self.account_name, self.api_key = account_name, api_key
+        self.account_per_page, self.max_per_page = account_per_page, max_per_page
+        self.auth = QueryKey("api_key", api_key)  # §1.1: `api_key` in the query string
+        self.budget = SlidingWindow(requests_per_minute, budget_window)
+        self.retry_after = retry_after
+
+    def guard(self, request: Request, route: Any) -> Response | None:
+        if self.auth(request) is None:  # §1.5: 401 with this body
+            return json_response({"errors": {"error": "Invalid API key"}}, 401)
+        if self.budget.check(self.api_key) is not None:  # §1.5: 429; no Retry-After documented
+            headers = {"Retry-After": f"{math.ceil(self.retry_after)}"} if self.retry_after is not None else {}
+            return json_response({"errors": {"error": "Too many requests"}}, 429, headers)
+        return None
+
+    def not_found(self, request: Request) -> Response:
+        return json_response({"errors": {"error": "Not found"}}, 404)
+
+    def _paging(self, request: Request) -> tuple[int, int] | Response:
+        """§1.2: `page` and `per_page`; `per_page` defaults to the account setting and is capped at
+        `max_per_page` (no maximum is documented, so clients must read `pagination` back)."""
+        try:
+            page = int(request.arg("page") or 1)
+            per_page = int(request.arg("per_page") or self.account_per_page)
+        except ValueError:
+            return json_response(_INCORRECT, 422)
+        if page < 1 or per_page < 1:
+            return json_response(_INCORRECT, 422)
+        return page, min(per_page, self.max_per_page)
+
+    @route("GET", "/clients.json")
+    def list_clients(self, request: Request) -> Response:
+        paging = self._paging(request)
+        if isinstance(paging, Response):
+            return paging
+        page, per_page = paging
+        listed = self.account.listed()
+        start = (page - 1) * per_page
+        clients = [self.account.client(i).data for i in listed[start : start + per_page]]
+        return json_response({"clients": clients, "pagination": page_number_meta(len(listed), page, per_page)})
+
+    @route("POST", "/clients/{client_id}/invoices.json")
+    def list_invoices(self, request: Request, client_id: str) -> Response:
+        number = _int(client_id)
+        index = None if number is None else self.account.client_index(number)
+        if index is None or number in self.account.gone:  # spec schema `404Clients` (§1.5)
+            return json_response({"errors": [{"error": "Client not found"}]}, 404)
+        paging = self._paging(request)
+        if isinstance(paging, Response):
+            return paging
+        page, per_page = paging
+        try:
+            body = request.json() or {}
+        except ValueError:
+            return json_response({"error": {"code": "400", "message": "Invalid JSON body."}}, 400)
+        wanted = _Filter(body.get("filter") or {})
+        start = (page - 1) * per_page
+        invoices: list[Any]
+        if wanted.everything and self.account.pristine():
+            total = self.account.invoices_per_client
+            invoices = [self.account.invoice(index, p) for p in range(start, min(total, start + per_page))]
+        else:
+            matching = [i for i in self.account.client_invoices(index) if wanted.admits(i)]
+            total, invoices = len(matching), matching[start : start + per_page]
+        return json_response({"invoices": invoices, "pagination": page_number_meta(total, page, per_page)})
+
+    # --- configuration, summary, mutations ----------------------------------------------------
+
+    def config(self, base_url: str) -> dict[str, str | None]:
+        return {"account_name": self.account_name, "api_key": self.api_key, "base_url": base_url}
+
+    def all_invoices(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [i for c in range(self.account.n_clients) for i in self.account.client_invoices(c)]
+
+    def summary_figures(self) -> tuple[int, list[tuple[str | None, Decimal, int]]]:
+        invoices = [i for i in self.all_invoices() if i["client"]["id"] not in self.account.gone]
+        figures: list[tuple[str | None, Decimal, int]] = []
+        for i in invoices:
+            figures.append((iso_of(i["currency"]), Decimal(str(i["total"])), len(i["items"])))
+        return len(self.account.listed()), figures
+
+    def find(self, invoice_id: int) -> dict[str, Any]:
+        invoice = self.account.invoice(*self.account.locate(invoice_id))
+        if invoice is None:
+            raise KeyError(invoice_id)
+        return invoice
+
+    def update_invoice(self, invoice_id: int, **fields: Any) -> None:
+        with self.lock:
+            self.account.overrides[invoice_id] = {**self.find(invoice_id), **fields}
+
+    def remove_line(self, invoice_id: int, index: int = -1) -> dict[str, Any]:
+        """Remove one line and recompute the document's totals, withholding included."""
+        with self.lock:
+            invoice = dict(self.find(invoice_id))
+            items = [dict(i) for i in invoice["items"]]
+            removed = items.pop(index)
+
+            def total(key: str) -> Decimal:
+                return sum((Decimal(str(i[key])) for i in items), Decimal(0))
+
+            before, taxes, discount = total("subtotal"), total("tax_amount"), total("discount_amount")
+            rate = Decimal(invoice["retention"]) if invoice["retention"] else Decimal(0)
+            withheld = (before * rate / 100).quantize(Decimal("0.01"))
+            invoice.update(items=items, sum=before + discount, discount=discount, before_taxes=before, taxes=taxes)
+            invoice["total"] = before + taxes - withheld
+            self.account.overrides[invoice_id] = invoice
+            return removed
+
+    def delete_invoice(self, invoice_id: int) -> None:
+        with self.lock:
+            self.find(invoice_id)
+            self.account.overrides[invoice_id] = None
+
+    def add_invoice(self, client_id: Any = None, **fields: Any) -> int:
+        """A new document at the end of the client's list (generated from the seed, then `fields`)."""
+        with self.lock:
+            index = self.account.client_index(int(client_id))
+            if index is None:
+                raise KeyError(client_id)
+            position = self.account.invoices_per_client + self.account.added.get(index, 0)
+            self.account.added[index] = self.account.added.get(index, 0) + 1
+            invoice_id = self.account.invoice_id(index, position)
+            if fields:
+                self.update_invoice(invoice_id, **fields)
+            return invoice_id
+
+    def update_client(self, client_id: int, **fields: Any) -> None:
+        with self.lock:
+            self.account.client_changes.setdefault(client_id, {}).update(fields)
+
+    def delete_client(self, client_id: int, *, listed: bool = False) -> None:
+        with self.lock:
+            self.account.gone[client_id] = listed
+
+    def add_client(self, **fields: Any) -> int:
+        with self.lock:
+            self.account.n_clients += 1
+            client_id = self.account.client_id(self.account.n_clients - 1)
+            if fields:
+                self.update_client(client_id, **fields)
+            return client_id
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+class _Filter:
+    """The `filter` body (§1.3): status, by_type and archived lists. A dimension left out is not
+    filtered, except `archived`: without it only non-archived documents come back, as in the
+    application's default list [INF]. `sent` also selects `final` documents (the documented
+    "incoherence", §1.5)."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        statuses = {str(s) for s in spec.get("status") or []}
+        self.statuses = statuses | {"final"} if "sent" in statuses else statuses
+        self.types = {str(t) for t in spec.get("by_type") or []}
+        self.archived = {str(a) for a in spec.get("archived") or ["non_archived"]}
+        self.everything = not self.statuses and not self.types and self.archived >= {"archived", "non_archived"}
+
+    def admits(self, invoice: dict[str, Any]) -> bool:
+        if (self.statuses and invoice["status"] not in self.statuses) or (
+            self.types and invoice["type"] not in self.types
+        ):
+            return False
+        archived = bool(int(invoice["archived"]))  # 1/0 or a boolean (§1.6)
+        return ("archived" if archived else "non_archived") in self.archived
+
+
+def create_app(seed: int = 42, latency: float = 0.0, **options: Any) -> InvoiceXpressSandbox:
+    """An InvoiceXpress sandbox; `options` are `InvoiceXpressSandbox` keyword arguments."""
+    return InvoiceXpressSandbox(seed=seed, latency=latency, **options)
+
+
+__all__ = ["DOCUMENTED_BUDGET", "InvoiceXpressSandbox", "create_app"]

@@ -21,30 +21,25 @@ from typing import Any
 CENT = Decimal("0.01")
 
 # Document types as the API names them, with how often they occur.
+# fmt: off
 TYPES = [
-    ("Invoice", 50),
-    ("InvoiceReceipt", 15),
-    ("SimplifiedInvoice", 8),
-    ("CreditNote", 9),
-    ("DebitNote", 4),
-    ("Receipt", 6),
-    ("CashInvoice", 8),
+    ("Invoice", 50), ("InvoiceReceipt", 15), ("SimplifiedInvoice", 8), ("CreditNote", 9), ("DebitNote", 4),
+    ("Receipt", 6), ("CashInvoice", 8),
 ]
+# fmt: on
 STATUSES = [("draft", 8), ("final", 42), ("settled", 35), ("canceled", 7), ("second_copy", 4), ("deleted", 4)]
 # ISO code → the name the API writes in `currency` ("Euro" is documented; others [INF]).
 CURRENCIES = [("EUR", "Euro", 85), ("USD", "US Dollar", 10), ("GBP", "Pound Sterling", 5)]
 CURRENCY_NAMES = {iso: name for iso, name, _ in CURRENCIES}
 TAX_RATES = [(23, "IVA23", 31597), (13, "IVA13", 31596), (6, "IVA6", 31595), (0, "IVA0", 31594)]
+# fmt: off
 PRODUCTS = [
-    ("Consulting", "hour", "Consulting services"),
-    ("Website hosting", "month", "Managed hosting plan"),
-    ("Design work", "hour", "Brand and layout design"),
-    ("Licence", "unit", "Annual software licence"),
-    ("Support plan", "month", "Priority support"),
-    ("Training", "day", "On-site training"),
-    ("Printing", "unit", "Brochures, A4, 100 pages"),
-    ("Travel", "service", "Travel expenses"),
+    ("Consulting", "hour", "Consulting services"), ("Website hosting", "month", "Managed hosting plan"),
+    ("Design work", "hour", "Brand and layout design"), ("Licence", "unit", "Annual software licence"),
+    ("Support plan", "month", "Priority support"), ("Training", "day", "On-site training"),
+    ("Printing", "unit", "Brochures, A4, 100 pages"), ("Travel", "service", "Travel expenses"),
 ]
+# fmt: on
 COUNTRIES = ["Portugal", "Portugal", "Portugal", "Spain", "France", "United Kingdom", "United States"]
 FIRST = ["Ana", "João", "Maria", "Pedro", "Rita", "Tiago", "Sofia", "Miguel", "Inês", "Rui"]
 LAST = ["Silva", "Santos", "Ferreira", "Pereira", "Costa", "Oliveira", "Martins", "Rodrigues"]
@@ -87,8 +82,21 @@ class Account:
         self.n_clients = clients
         self.invoices_per_client = invoices_per_client
         self.lines_per_invoice = lines_per_invoice
-        self.overrides: dict[int, dict[str, Any] | None] = {}
-        self.vanished: set[int] = set()
+        self.overrides: dict[int, dict[str, Any] | None] = {}  # changed (None: deleted) documents
+        self.added: dict[int, int] = {}  # documents added per client index
+        self.client_changes: dict[int, dict[str, Any]] = {}
+        self.gone: dict[int, bool] = {}  # deleted client id -> still in the client listing
+
+    def pristine(self) -> bool:
+        """Every client's documents are exactly the generated ones."""
+        return not self.overrides and not self.added
+
+    def listed(self) -> list[int] | range:
+        """The client indexes the client listing shows."""
+        every = range(self.n_clients)
+        if all(self.gone.values()):
+            return every
+        return [i for i in every if self.gone.get(self.client_id(i), True)]
 
     # --- clients ------------------------------------------------------------------------
 
@@ -100,24 +108,22 @@ class Account:
         person = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
         name = f"{rng.choice(LAST)} {rng.choice(LAST)} {rng.choice(COMPANY)}" if rng.random() < 0.7 else person
         country = rng.choice(COUNTRIES)
+        # fmt: off
         data = {
-            "id": self.client_id(index),
-            "name": name,
-            "code": f"C{index + 1:05d}",
+            "id": self.client_id(index), "name": name, "code": f"C{index + 1:05d}",
             "email": f"billing{index + 1}@example.{'pt' if country == 'Portugal' else 'com'}",
             "language": "pt" if country == "Portugal" else "en",
             "address": f"Rua {rng.choice(LAST)}, {rng.randint(1, 300)}",
             "city": rng.choice(["Lisboa", "Porto", "Braga", "Coimbra", "Faro"]),
-            "postal_code": f"{rng.randint(1000, 9999)}-{rng.randint(100, 999)}",
-            "country": country,
-            "fiscal_id": f"{rng.randint(100_000_000, 299_999_999)}",
-            "website": "",
-            "phone": f"+351 2{rng.randint(10_000_000, 99_999_999)}",
-            "fax": "",
+            "postal_code": f"{rng.randint(1000, 9999)}-{rng.randint(100, 999)}", "country": country,
+            "fiscal_id": f"{rng.randint(100_000_000, 299_999_999)}", "website": "",
+            "phone": f"+351 2{rng.randint(10_000_000, 99_999_999)}", "fax": "",
             "preferred_contact": {"name": person, "email": f"contact{index + 1}@example.pt", "phone": ""},
             "observations": "",
             "send_options": "1",  # documented as a string
+            **self.client_changes.get(self.client_id(index), {}),
         }
+        # fmt: on
         return ClientRecord(index, self.client_id(index), data)
 
     def client_index(self, client_id: int) -> int | None:
@@ -142,7 +148,7 @@ class Account:
 
     def client_invoices(self, client_index: int) -> list[dict[str, Any]]:
         out = []
-        for position in range(self.invoices_per_client):
+        for position in range(self.invoices_per_client + self.added.get(client_index, 0)):
             invoice = self.invoice(client_index, position)
             if invoice is not None:
                 out.append(invoice)

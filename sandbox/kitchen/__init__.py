@@ -1,22 +1,281 @@
-"""Kitchen (kitchen.co) sandbox: a Laravel-style workspace API with seeded clients and invoices."""
+"""Kitchen — kitchen.co (docs/providers.md §3): a Laravel workspace API, newest-created first.
+
+Routes: `GET /api/clients`, `GET /api/invoices`, `GET /api/clients/{id}`, `GET /api/invoices/{id}`.
+Kitchen runs on Laravel [INF, §3 identification], so auth failures, validation errors, paging and
+the throttle answer the way Laravel's defaults do; each quirk is noted where it is coded.
+"""
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
+import random
+from decimal import Decimal
 from typing import Any
 
-from sandbox.kitchen.app import KitchenApp
+from sandbox.framework import (
+    App,
+    FixedWindow,
+    HeaderKey,
+    Request,
+    Response,
+    apply_now,
+    json_response,
+    laravel_page,
+    route,
+)
+from sandbox.kitchen import data
+
+STATES = ("all", "active", "archived")
+DEFAULT_PER_PAGE = 20  # §3.3
+MAX_PER_PAGE = 100  # no maximum is documented; many Laravel APIs cap at 100 [INF]
+_STAMPED = {"paid": "paid_at", "void": "voided_at", "uncollectible": "marked_uncollectible_at", "open": "finalized_at"}
 
 
-def create_app(seed: int = 42, latency: float = 0.0, **options: Any) -> KitchenApp:
-    """A Kitchen workspace simulator.
+def expects_json(request: Request) -> bool:
+    """Laravel's `Request::expectsJson()`: an AJAX call accepting anything, or one that wants JSON."""
+    first = request.headers.get("accept", "").split(",")[0].split(";")[0].strip().lower()
+    ajax = request.headers.get("x-requested-with", "") == "XMLHttpRequest"
+    return "/json" in first or "+json" in first or (ajax and first in ("", "*/*", "*"))
+
+
+def _positive(value: str | None, default: int) -> int | None:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        return None
+    return number if number >= 1 else default
+
+
+class KitchenApp(App):
+    """One Kitchen workspace behind its API.
 
     Args:
         seed: the data generator's seed.
+        clients, invoices: how many of each to generate.
+        workspace: the workspace subdomain (used in absolute links and the login redirect).
+        api_key: the one valid bearer token.
+        requests_per_minute: Laravel throttle limit per token; None (default) for no limit.
+        rate_window: the throttle window in seconds (Laravel: 60).
+        honour_json_headers: False simulates a proxy that strips `Accept` and `X-Requested-With`:
+            unauthenticated calls are then redirected to the login page whatever the client sent.
         latency: seconds added to every response.
-        **options: `clients`, `invoices` (data size), `workspace`, `api_key`,
-            `requests_per_minute` and `rate_window` (Laravel throttle), `honour_json_headers`;
-            see `KitchenApp`.
     """
+
+    name = "kitchen"
+
+    def __init__(
+        self,
+        seed: int = 42,
+        *,
+        clients: int = 8,
+        invoices: int = 45,
+        workspace: str = "acme",
+        api_key: str = "kt_sandbox_3f9a2c71d04e4b5e",
+        requests_per_minute: int | None = None,
+        rate_window: float = 60.0,
+        honour_json_headers: bool = True,
+        latency: float = 0.0,
+    ) -> None:
+        super().__init__(latency=latency)
+        self.workspace, self.api_key, self.honour_json_headers = workspace, api_key, honour_json_headers
+        self.auth = HeaderKey("Authorization", api_key, ("Bearer",))  # §3.1: bearer token
+        self.throttle = FixedWindow(requests_per_minute, rate_window)  # Laravel's throttle [INF, §3.5]
+        self.clients, self.invoices = data.generate(seed, clients, invoices)
+        stamps = [v for row in [*self.clients, *self.invoices] for k, v in row.items() if k.endswith("_at") and v]
+        self._now = max(dt.datetime.fromisoformat(v) for v in stamps) + dt.timedelta(days=1)
+        self._ids = data.Ids(random.Random(seed + 1))
+        self.gone: set[str] = set()  # deleted clients still listed
+
+    @property
+    def public_url(self) -> str:
+        return f"https://{self.workspace}.kitchen.co"
+
+    # --- HTTP ---------------------------------------------------------------------------------
+
+    def route_path(self, request: Request) -> str:
+        return "/" + "/".join(p for p in request.path.split("/") if p)  # Laravel ignores empty segments
+
+    def guard(self, request: Request, route: Any) -> Response | None:
+        if self.auth(request) is None:
+            # Laravel: a JSON 401 only when the request "expects JSON", else a redirect to login.
+            if not (expects_json(request) and self.honour_json_headers):
+                headers = {"Location": f"{self.public_url}/login", "Content-Type": "text/html; charset=UTF-8"}
+                return Response(302, b"", headers)
+            return json_response({"message": "Unauthenticated."}, 401)
+        allowed, request.reply_headers = self.throttle.hit(self.api_key)
+        if not allowed:  # 429 with Retry-After and X-RateLimit-* (§3.5 [INF])
+            return json_response({"message": "Too Many Attempts."}, 429)
+        return None
+
+    def not_found(self, request: Request) -> Response:
+        if request.method != "GET":
+            return json_response({"message": f"The {request.method} method is not supported for this route."}, 405)
+        return json_response({"message": f"The route {request.path.lstrip('/')} could not be found."}, 404)
+
+    @route("GET", "/api/clients/{record_id}")
+    def show_client(self, request: Request, record_id: str) -> Response:
+        return self._show([c for c in self.clients if c["id"] not in self.gone], record_id)
+
+    @route("GET", "/api/invoices/{record_id}")
+    def show_invoice(self, request: Request, record_id: str) -> Response:
+        return self._show(self.invoices, record_id)
+
+    def _show(self, rows: list[dict[str, Any]], record_id: str) -> Response:
+        found = next((r for r in rows if r["id"] == record_id), None)
+        if found is None:
+            return json_response({"message": "No query results for the given id."}, 404)
+        return json_response({"data": data.public(found)})
+
+    @route("GET", "/api/clients")
+    def list_clients(self, request: Request) -> Response:
+        url = f"{self.public_url}/api/clients"  # §3.2: absolute links on clients
+        return self._list(request, self.clients, {}, url, url)
+
+    @route("GET", "/api/invoices")
+    def list_invoices(self, request: Request) -> Response:
+        # §3.3: `state` is `all`, `active` (the default) or `archived`
+        errors: dict[str, list[str]] = {}
+        rows, state = self.invoices, request.arg("state", "active")
+        if state not in STATES:
+            errors["state"] = ["The selected state is invalid."]
+        elif state != "all":
+            rows = [r for r in rows if (r["archived_at"] is None) == (state == "active")]
+        # §3.6: the sample's links are relative, with a slash before the query; meta paths without it
+        return self._list(request, rows, errors, "/api/invoices/", "/api/invoices")
+
+    def _list(self, request: Request, rows: list[dict[str, Any]], errors: dict, links: str, meta: str) -> Response:
+        page, per_page = _positive(request.arg("page"), 1), _positive(request.arg("per_page"), DEFAULT_PER_PAGE)
+        if page is None:
+            errors["page"] = ["The page field must be an integer."]
+        if per_page is None:
+            errors["per_page"] = ["The per page field must be an integer."]
+        if errors:
+            if not (expects_json(request) and self.honour_json_headers):
+                # Laravel redirects a failed validation back to the previous page when no JSON is wanted.
+                return Response(302, b"", {"Location": f"{self.public_url}/"})
+            # Laravel's 422 validation body: the first message, "(and N more errors)", every field's list
+            first, more = next(iter(errors.values()))[0], sum(len(v) for v in errors.values()) - 1
+            message = first + (f" (and {more} more error{'s' if more > 1 else ''})" if more else "")
+            return json_response({"message": message, "errors": errors}, 422)
+        assert page is not None and per_page is not None
+        ordered = sorted(rows, key=lambda r: (r["created_at"], r["id"]), reverse=True)  # newest first, §3.3 [DOC]
+        chunk, body = laravel_page(ordered, page, min(per_page, MAX_PER_PAGE), links=links, meta=meta)
+        return json_response({"data": [data.public(r) for r in chunk], **body})
+
+    # --- configuration, summary, mutations ----------------------------------------------------
+
+    def config(self, base_url: str) -> dict[str, str | None]:
+        return {"base_url": f"{base_url}/api", "workspace": self.workspace, "api_key": self.api_key}
+
+    def summary_figures(self) -> tuple[int, list[tuple[str | None, Decimal, int]]]:
+        return len(self.clients), [(i["currency"], i["total_amount"], len(i["items"])) for i in self.invoices]
+
+    def _tick(self) -> str:
+        self._now += dt.timedelta(minutes=1)
+        return data.stamp(self._now)
+
+    def invoice(self, invoice_id: str) -> dict[str, Any]:
+        """A copy of one invoice as the API shows it."""
+        with self.lock:
+            return dict(data.public(copy.deepcopy(self._find(invoice_id))))
+
+    def oldest_invoice_id(self) -> str:
+        """The invoice created first: the last one of the last page."""
+        with self.lock:
+            return str(min(self.invoices, key=lambda r: (r["created_at"], r["id"]))["id"])
+
+    def _find(self, invoice_id: str, rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        found = next((r for r in (self.invoices if rows is None else rows) if r["id"] == invoice_id), None)
+        if found is None:
+            raise KeyError(invoice_id)
+        return found
+
+    def update_invoice(self, invoice_id: str, **fields: Any) -> None:
+        """Change fields (memo, due_date, archived_at=NOW...); a new `status` sets its lifecycle
+        timestamp and a finalised draft gets its number (§3.4 [INF]); `updated_at` moves."""
+        with self.lock:
+            invoice, now = self._find(invoice_id), self._tick()
+            invoice.update(apply_now(fields, now))
+            if "status" in fields:
+                if fields["status"] in _STAMPED:
+                    invoice[_STAMPED[fields["status"]]] = now
+                if fields["status"] != "draft" and invoice["number"] is None:
+                    invoice["number"] = f"PREFIX-{len(self.invoices) + 100:05d}"
+            data.recompute(invoice)
+            invoice["updated_at"] = now
+
+    def add_line(self, invoice_id: str, title: str, quantity: str, amount: Decimal) -> str:
+        """Add a line to an invoice; returns its `invi_` id."""
+        with self.lock:
+            invoice = self._find(invoice_id)
+            item = {
+                "amount": amount,
+                "currency": invoice["currency"],
+                "description": None,
+                "id": self._ids("invi"),
+                "quantity": quantity,
+                "title": title,
+            }
+            invoice["items"].append(item)
+            data.recompute(invoice)
+            invoice["updated_at"] = self._tick()
+            return str(item["id"])
+
+    def remove_line(self, invoice_id: str, index: int = -1) -> dict[str, Any]:
+        with self.lock:
+            invoice = self._find(invoice_id)
+            item: dict[str, Any] = invoice["items"].pop(index)
+            data.recompute(invoice)
+            invoice["updated_at"] = self._tick()
+            return item
+
+    def delete_invoice(self, invoice_id: str) -> None:
+        with self.lock:
+            self.invoices.remove(self._find(invoice_id))
+
+    def add_invoice(self, client_id: Any = None, status: str = "open", **fields: Any) -> str:
+        """A new invoice, created now: it comes first in the listing. Returns its id."""
+        with self.lock:
+            created = self._now + dt.timedelta(minutes=1)
+            first = self.invoices[0]
+            number = len(self.invoices) + 1
+            rng = random.Random(len(self.invoices))
+            invoice = data.make_invoice(
+                rng, self._ids, number, client_id, first["creator"], first["billing_profile"], created, status
+            )
+            invoice.update(fields, updated_at=data.stamp(created))
+            self._now = created
+            self.invoices.append(invoice)
+            return str(invoice["id"])
+
+    create_invoice = add_invoice  # the name tests/kitchen/test_source.py uses
+
+    def update_client(self, client_id: str, **fields: Any) -> None:
+        """Change a client (name...); bumps the client's `updated_at` (its invoices do not change)."""
+        with self.lock:
+            client, now = self._find(client_id, self.clients), self._tick()
+            client.update(apply_now(fields, now), updated_at=now)
+
+    def delete_client(self, client_id: str, *, listed: bool = False) -> None:
+        with self.lock:
+            if listed:
+                self.gone.add(client_id)
+            else:
+                self.clients.remove(self._find(client_id, self.clients))
+
+    def add_client(self, **fields: Any) -> str:
+        with self.lock:
+            self._now += dt.timedelta(minutes=1)
+            client = {**data.make_client(random.Random(len(self.clients)), self._ids, self._now), **fields}
+            self.clients.append(client)
+            return str(client["id"])
+
+
+def create_app(seed: int = 42, latency: float = 0.0, **options: Any) -> KitchenApp:
+    """A Kitchen workspace simulator; `options` are `KitchenApp` keyword arguments."""
     return KitchenApp(seed, latency=latency, **options)
 
 

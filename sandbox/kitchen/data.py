@@ -21,30 +21,25 @@ EPOCH = dt.datetime(2023, 1, 2, 9, 0, tzinfo=dt.UTC)
 FIRST = ["Ana", "Ben", "Chloé", "Dmitri", "Eva", "Farid", "Grace", "Hugo", "Iris", "Jonas", "Kemi", "Lena"]
 LAST = ["Silva", "Okafor", "Müller", "Nakamura", "Dubois", "Jensen", "Costa", "Walsh", "Novak", "Haddad"]
 COMPANIES = ["Studio", "Labs", "& Co", "Design", "Media", "Partners"]
+# fmt: off
 TITLES = [
-    ("Brand identity", "Logo, palette and typography"),
-    ("Website design", "Home and five inner pages"),
-    ("Development sprint", "Two-week sprint"),
-    ("Copywriting", "Landing page copy"),
-    ("Consulting hour", None),
-    ("Photography", "Half-day product shoot"),
-    ("Hosting", "Annual plan"),
+    ("Brand identity", "Logo, palette and typography"), ("Website design", "Home and five inner pages"),
+    ("Development sprint", "Two-week sprint"), ("Copywriting", "Landing page copy"), ("Consulting hour", None),
+    ("Photography", "Half-day product shoot"), ("Hosting", "Annual plan"),
     ("Maintenance retainer", "Monthly retainer"),
 ]
+# fmt: on
 QUANTITIES = ["1.00", "1.00", "1.00", "2.00", "3.00", "0.50", "2.50", "10.00", "12.00"]
 TAXES = {
     "USD": [("State sales tax", Decimal("6.25")), ("City tax", Decimal("2.5"))],
     "EUR": [("VAT", Decimal("21")), ("Eco levy", Decimal("1"))],
     "GBP": [("VAT", Decimal("20"))],
 }
+# fmt: off
 SHIPPING = [
-    Decimal("0.00"),
-    Decimal("0.00"),
-    Decimal("0.00"),
-    Decimal("9.99"),
-    Decimal("19.99"),
-    Decimal("35.00"),
+    Decimal("0.00"), Decimal("0.00"), Decimal("0.00"), Decimal("9.99"), Decimal("19.99"), Decimal("35.00"),
 ]
+# fmt: on
 # Status mix of an agency's book: paid the most, then open, then the rest.
 STATUS_WEIGHTS = [("paid", 40), ("open", 22), ("draft", 12), ("void", 10), ("uncollectible", 8)]
 
@@ -73,33 +68,27 @@ def make_client(rng: random.Random, ids: Ids, created: dt.datetime) -> dict[str,
     """A client user object as `GET /api/clients` lists it (docs/providers.md §3.2)."""
     first, last = rng.choice(FIRST), rng.choice(LAST)
     username = f"{first}.{last}".lower().replace("é", "e").replace("ü", "u")
+    # fmt: off
     return {
-        "id": ids("u"),
-        "created_at": stamp(created),
-        "updated_at": stamp(created + dt.timedelta(days=rng.randint(0, 30))),
-        "email": f"{username}@example.com",
-        "group": "client",
-        "language": rng.choice(["en_US", "en_GB", "de_DE", "fr_FR"]),
-        "name": f"{first} {last}",
-        "phone": rng.choice([None, f"+1 555 01{rng.randint(10, 99)}"]),
-        "role": "member",
+        "id": ids("u"), "created_at": stamp(created),
+        "updated_at": stamp(created + dt.timedelta(days=rng.randint(0, 30))), "email": f"{username}@example.com",
+        "group": "client", "language": rng.choice(["en_US", "en_GB", "de_DE", "fr_FR"]), "name": f"{first} {last}",
+        "phone": rng.choice([None, f"+1 555 01{rng.randint(10, 99)}"]), "role": "member",
         "timezone": rng.choice(["UTC", "Europe/Berlin", "America/New_York"]),
-        "title": rng.choice([None, f"{last} {rng.choice(COMPANIES)}"]),
-        "username": username,
+        "title": rng.choice([None, f"{last} {rng.choice(COMPANIES)}"]), "username": username,
     }
+    # fmt: on
 
 
 def make_item(rng: random.Random, ids: Ids, currency: str) -> dict[str, Any]:
     """One line: `amount` is the price of one unit; `quantity` is a string."""
     title, description = rng.choice(TITLES)
+    # fmt: off
     return {
-        "amount": money(Decimal(rng.randint(2000, 150000)) / 100),
-        "currency": currency,
-        "description": description,
-        "id": ids("invi"),
-        "quantity": rng.choice(QUANTITIES),
-        "title": title,
+        "amount": money(Decimal(rng.randint(2000, 150000)) / 100), "currency": currency, "description": description,
+        "id": ids("invi"), "quantity": rng.choice(QUANTITIES), "title": title,
     }
+    # fmt: on
 
 
 def recompute(invoice: dict[str, Any]) -> None:
@@ -141,16 +130,14 @@ def make_invoice(
     if items and rng.random() < 0.35:
         kind = rng.choice(["percentage", "percentage", "fixed"])
         rate = Decimal(rng.choice([5, 10, 15])) if kind == "percentage" else Decimal(rng.choice([25, 50]))
+        # fmt: off
         discounts.append(
             {
-                "amount": None,
-                "currency": currency,
-                "id": ids("invti"),
-                "title": f"{rate}{'%' if kind == 'percentage' else ''} off",
-                "type": kind,
-                "_rate": rate,
+                "amount": None, "currency": currency, "id": ids("invti"),
+                "title": f"{rate}{'%' if kind == 'percentage' else ''} off", "type": kind, "_rate": rate,
             }
         )
+        # fmt: on
     taxes = [
         {"amount": None, "currency": currency, "id": ids("invti"), "title": title, "_rate": rate}
         for title, rate in TAXES[currency][: rng.randint(0, len(TAXES[currency]))]
@@ -159,34 +146,17 @@ def make_invoice(
     due_days = rng.choice([7, 14, 30])
     due = issue + dt.timedelta(days=due_days, hours=23, minutes=59, seconds=59)
     finalized = created + dt.timedelta(hours=rng.randint(1, 48))
+    # fmt: off
     invoice: dict[str, Any] = {
-        "archived_at": None,
-        "amount": None,
-        "billing_profile": profile,
-        "charge_automatically": rng.random() < 0.2,
-        "client": client_id,
-        "created_at": stamp(created),
-        "creator": creator,
-        "currency": currency,
-        "discount_amount": None,
-        "discounts": discounts,
-        "due_date": stamp(due),
-        "due_date_in_days": due_days,
+        "archived_at": None, "amount": None, "billing_profile": profile, "charge_automatically": rng.random() < 0.2,
+        "client": client_id, "created_at": stamp(created), "creator": creator, "currency": currency,
+        "discount_amount": None, "discounts": discounts, "due_date": stamp(due), "due_date_in_days": due_days,
         "due_reminder_message": rng.choice([None, "Friendly reminder: this invoice is due soon."]),
-        "due_reminder_send_date": None,
-        "due_reminder_send_days": None,
-        "due_reminder_sent_at": None,
-        "file": None,
+        "due_reminder_send_date": None, "due_reminder_send_days": None, "due_reminder_sent_at": None, "file": None,
         "finalized_at": None if status == "draft" else stamp(finalized),
-        "footer_notes": rng.choice([None, "Thank you for your business."]),
-        "id": ids("in"),
-        "is_external": False,
-        "issue_date": stamp(issue),
-        "items": items,
-        "language": "en_US",
-        "marked_uncollectible_at": None,
-        "memo": rng.choice([None, None, "Payment by bank transfer, please quote the invoice number."]),
-        "meta": None,
+        "footer_notes": rng.choice([None, "Thank you for your business."]), "id": ids("in"), "is_external": False,
+        "issue_date": stamp(issue), "items": items, "language": "en_US", "marked_uncollectible_at": None,
+        "memo": rng.choice([None, None, "Payment by bank transfer, please quote the invoice number."]), "meta": None,
         # A draft gets its number when it is finalized (Stripe-like lifecycle, docs/providers.md §3.4 [INF]).
         "number": None if status == "draft" else f"PREFIX-{number:05d}",
         "paid_at": None,
@@ -202,6 +172,7 @@ def make_invoice(
         "voided_at": None,
         "visibility": rng.choice(["shared", "shared", "internal", "private"]),
     }
+    # fmt: on
     later = finalized + dt.timedelta(days=rng.randint(1, 40))
     if status == "paid":
         invoice["paid_at"] = stamp(later)

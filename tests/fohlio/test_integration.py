@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from sandbox.fohlio import FohlioSandbox, create_app
-from sandbox.server import LoggedRequest, SandboxServer
+from sandbox.framework import LoggedRequest
+from sandbox.server import SandboxServer
 from tests.support import Result, Workspace, serve
 
 pytestmark = pytest.mark.integration

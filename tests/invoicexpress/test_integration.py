@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from sandbox.invoicexpress import create_app
-from sandbox.server import Request, Response, SandboxApp, text_response
 from tests.support import Workspace, serve
 
 pytestmark = pytest.mark.integration
@@ -112,7 +111,7 @@ def test_a_status_change_and_a_removed_line_show_after_the_next_run(workspace):
         )
         assert lines_before == len(target["items"])
 
-        app.change_status(invoice_id, "canceled")
+        app.update_invoice(invoice_id, status="canceled")
         app.remove_line(invoice_id, 0)
         result = workspace.run(app.pipeline_env(server.url))
         assert result.code == 0, result.output
@@ -160,7 +159,7 @@ def test_the_key_never_reaches_logs_or_dlt_traces_even_in_verbose_mode(workspace
 
 def test_a_client_that_disappears_is_skipped_and_reported(workspace):
     app = create_app(clients=4, invoices_per_client=3)
-    app.vanish_client(1310177)
+    app.delete_client(1310177, listed=True)
     with serve(app) as server:
         result = workspace.run(app.pipeline_env(server.url))
     assert result.code == 0, result.output
@@ -228,24 +227,11 @@ def test_an_interrupted_run_followed_by_a_normal_run_equals_one_clean_run(worksp
     assert_invariants(workspace)
 
 
-class HtmlInsteadOfApi(SandboxApp):
-    """Something that answers HTTP but is not the API (a captive portal, a wrong base_url)."""
-
-    name = "html"
-
-    def handle(self, request: Request) -> Response:
-        return text_response("<html><body>Welcome to the portal</body></html>")
-
-    def pipeline_env(self, base_url: str) -> dict[str, str]:
-        return {}
-
-    def summary(self) -> dict:
-        return {}
-
-
 def test_a_base_url_that_is_not_the_api_is_a_clear_error(workspace):
     app = create_app()
-    with serve(HtmlInsteadOfApi()) as server:
+    portal = create_app()  # something that answers HTTP but is not the API (a captive portal, a wrong base_url)
+    portal.inject("not_json", times=None, body=b"<html><body>Welcome to the portal</body></html>")
+    with serve(portal) as server:
         result = workspace.run(app.pipeline_env(server.url))
     assert result.code == 1
     assert "not JSON" in result.stderr and "text/html" in result.stderr and "base_url" in result.stderr

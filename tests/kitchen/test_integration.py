@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.framework import NOW
 from sandbox.kitchen import KitchenApp, create_app
 from tests.support import Result, Workspace, serve
 
@@ -196,7 +197,7 @@ def test_update_to_an_old_invoice_on_the_last_page_propagates(workspace: Workspa
         untouched = next(i["id"] for i in app.invoices if i["id"] != oldest)
         _mark(workspace, untouched)
         app.update_invoice(oldest, memo="Paid by wire on the 3rd", currency="GBP")
-        app.set_status(oldest, "void")
+        app.update_invoice(oldest, status="void")
         app.log.clear()
         result = run(workspace, app, server.url)
         last_page = app.log.entries()[-1]
@@ -221,7 +222,7 @@ def test_archived_invoice_is_loaded_and_archiving_propagates(workspace: Workspac
     with serve(app) as server:
         assert run(workspace, app, server.url).code == 0
         assert q(workspace, "SELECT is_archived FROM {ds}.invoices WHERE invoice_id = ?", archived) == [(True,)]
-        app.archive(active)
+        app.update_invoice(active, archived_at=NOW)
         assert run(workspace, app, server.url).code == 0
     assert q(workspace, "SELECT is_archived FROM {ds}.invoices WHERE invoice_id = ?", active) == [(True,)]
     assert_matches_sandbox(workspace, app)
@@ -266,7 +267,7 @@ def test_client_rename_reaches_its_invoices(workspace: Workspace) -> None:
     count = sum(1 for i in app.invoices if i["client"] == client["id"])
     with serve(app) as server:
         assert run(workspace, app, server.url).code == 0
-        app.rename_client(client["id"], "Renamed Studio Ltd")
+        app.update_client(client["id"], name="Renamed Studio Ltd")
         result = run(workspace, app, server.url)
     assert result.code == 0, result.output
     assert f"kitchen   acme     loaded  1        {count} " in result.output

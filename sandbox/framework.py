@@ -1,0 +1,583 @@
+"""What every provider sandbox is built from: requests and responses, a route table, the pagers,
+the auth schemes, the rate limits, fault injection, the request log, the shared mutation API,
+`summary()`, the pipeline's environment and an in-process httpx transport.
+
+A provider sandbox is an `App` subclass that declares its routes with `@route(method, pattern)`,
+its data and its quirks; `sandbox.server.SandboxServer` serves any app on a loopback socket and
+`app.transport()` serves the same app inside the process, through the same `serve` path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import math
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import parse_qs, quote, urlsplit
+
+import httpx
+import simplejson
+
+NOW: Any = type("Now", (), {"__repr__": lambda self: "NOW"})()
+"""A mutation value meaning "the sandbox's current time", e.g. `update_invoice(id, archived_at=NOW)`."""
+
+
+def utc_now() -> dt.datetime:
+    """The sandboxes' clock: every "now" they write comes from here."""
+    return dt.datetime.now(dt.UTC)
+
+
+# --- requests and responses ---------------------------------------------------------------------
+
+
+@dataclass
+class Request:
+    """An incoming request: method, path, decoded query (lists), lower-cased headers, body."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes = b""
+    reply_headers: dict[str, str] = field(default_factory=dict)  # added to whatever is answered
+
+    @classmethod
+    def parse(cls, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes) -> Request:
+        parts = urlsplit(target)
+        lowered = {k.lower(): v for k, v in headers}
+        return cls(method, parts.path, parse_qs(parts.query, keep_blank_values=True), lowered, body)
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def args(self, name: str) -> list[str]:
+        return self.query.get(name, [])
+
+    def json(self) -> Any:
+        return simplejson.loads(self.body, use_decimal=True) if self.body else None
+
+    def form(self) -> dict[str, str]:
+        return {k: v[-1] for k, v in parse_qs(self.body.decode("utf-8"), keep_blank_values=True).items()}
+
+
+@dataclass
+class Response:
+    """An outgoing response; `delay` holds it back that many seconds (slow and silent faults)."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response; `Decimal` values are written as the exact numbers they hold."""
+    body = simplejson.dumps(data, use_decimal=True).encode("utf-8")
+    return Response(status, body, {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
+
+
+def text_response(text: str, status: int = 200, content_type: str = "text/html; charset=utf-8") -> Response:
+    return Response(status, text.encode("utf-8"), {"Content-Type": content_type})
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    status: int
+    at: float
+
+
+class RequestLog:
+    """Every request a sandbox answered, for tests that prove what the pipeline asked for."""
+
+    def __init__(self) -> None:
+        self._entries: list[LoggedRequest] = []
+        self._lock = threading.Lock()
+
+    def add(self, entry: LoggedRequest) -> None:
+        with self._lock:
+            self._entries.append(entry)
+
+    def entries(self) -> list[LoggedRequest]:
+        with self._lock:
+            return list(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def count(self, status: int | None = None, path_prefix: str = "") -> int:
+        return sum(1 for e in self.entries() if status in (None, e.status) and e.path.startswith(path_prefix))
+
+
+# --- routes -------------------------------------------------------------------------------------
+
+F = TypeVar("F", bound=Callable[..., Response])
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    """`/clients/{client}/invoices.json` → a regex with one named group per `{param}`."""
+    pieces = re.split(r"\{(\w+)\}", pattern)
+    return re.compile("".join(f"(?P<{p}>[^/]+)" if i % 2 else re.escape(p) for i, p in enumerate(pieces)) + r"\Z")
+
+
+def route(method: str, pattern: str, *, public: bool = False) -> Callable[[F], F]:
+    """Declare an app method as the handler of `method pattern`; `{name}` segments become keyword
+    arguments (raw, not unquoted). `public` routes skip the app's `guard` (auth, rate limit)."""
+
+    def mark(handler: F) -> F:
+        handler.__route__ = (method, pattern, public)  # type: ignore[attr-defined]
+        return handler
+
+    return mark
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: str
+    regex: re.Pattern[str]
+    handler: str
+    public: bool
+
+
+# --- pagers -------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def page_of(records: Sequence[T], page: int, per_page: int) -> Sequence[T]:
+    """Page `page` (1-based) of `records`: a bare slice, empty past the end (Fohlio's arrays)."""
+    return records[(page - 1) * per_page : page * per_page]
+
+
+def page_number_meta(total: int, page: int, per_page: int) -> dict[str, int]:
+    """Page number + total pages, as InvoiceXpress's `pagination` object."""
+    total_pages = max(1, math.ceil(total / per_page))
+    return {"total_entries": total, "current_page": page, "total_pages": total_pages, "per_page": per_page}
+
+
+class TokenPager:
+    """Opaque page tokens the server remembers (Flow Payroll's `paginationToken` + `hasMorePages`).
+    `repeat` simulates a faulty server that hands back the token it was given."""
+
+    def __init__(self, repeat: bool = False) -> None:
+        self.repeat = repeat
+        self._pages: dict[str, tuple[str, int]] = {}
+
+    def page(self, scope: str, records: Sequence[T], token: str | None, size: int) -> tuple[Sequence[T], str | None]:
+        """The page `token` points at within `scope` and the next page's token; KeyError if unknown."""
+        offset = 0
+        if token:
+            remembered = self._pages.get(token)
+            if remembered is None or remembered[0] != scope:
+                raise KeyError(token)
+            offset = remembered[1]
+        next_token = None
+        if offset + size < len(records):
+            next_token = token if (self.repeat and token) else secrets.token_urlsafe(24)
+            self._pages[next_token] = (scope, offset + size)
+        return records[offset : offset + size], next_token
+
+
+def laravel_page(rows: Sequence[T], page: int, per_page: int, *, links: str, meta: str) -> tuple[Sequence[T], dict]:
+    """A Laravel resource collection's page and its `links` + `meta` (with Laravel's `UrlWindow`
+    of "« Previous" / page numbers / "Next »"). `links` and `meta` are the bases the two sets of
+    URLs are built on; like Laravel's paginator, the URLs carry only `page`."""
+    total = len(rows)
+    last_page = max(1, math.ceil(total / per_page))
+    start = (page - 1) * per_page
+    chunk = rows[start : start + per_page]
+
+    def link(n: int) -> str:
+        return f"{links}?page={n}"
+
+    def meta_link(n: int) -> str:
+        return f"{meta}?page={quote(str(n))}"
+
+    window: list[dict[str, Any]] = [{"url": meta_link(page - 1) if page > 1 else None, "label": "« Previous"}]
+    for element in _url_window(page, last_page):
+        label = "..." if element is None else str(element)
+        window.append({"url": None if element is None else meta_link(element), "label": label, "n": element})
+    window.append({"url": meta_link(page + 1) if page < last_page else None, "label": "Next »"})
+    body = {
+        "links": {
+            "first": link(1),
+            "last": link(last_page),
+            "prev": link(page - 1) if page > 1 else None,
+            "next": link(page + 1) if page < last_page else None,
+        },
+        "meta": {
+            "current_page": page,
+            "from": start + 1 if chunk else None,
+            "last_page": last_page,
+            "links": [{"url": w["url"], "label": w["label"], "active": w.get("n") == page} for w in window],
+            "path": meta,
+            "per_page": per_page,
+            "to": start + len(chunk) if chunk else None,
+            "total": total,
+        },
+    }
+    return chunk, body
+
+
+def _url_window(page: int, last_page: int, each_side: int = 3) -> list[int | None]:
+    """Laravel's `UrlWindow`: every page when few, else both ends and a slider, `None` = "..."."""
+    if last_page < each_side * 2 + 8:
+        return list(range(1, last_page + 1))
+    window = each_side * 2
+    if page <= window:
+        return [*range(1, window + each_side + 1), None, last_page - 1, last_page]
+    if page > last_page - window:
+        return [1, 2, None, *range(last_page - (window + each_side - 1), last_page + 1)]
+    return [1, 2, None, *range(page - each_side, page + each_side + 1), None, last_page - 1, last_page]
+
+
+# --- auth schemes -------------------------------------------------------------------------------
+
+
+@dataclass
+class QueryKey:
+    """An API key in the query string (`?api_key=`)."""
+
+    param: str
+    key: str
+
+    def __call__(self, request: Request) -> str | None:
+        """The key when the request carries it, else None."""
+        return self.key if request.arg(self.param) == self.key else None
+
+
+@dataclass
+class HeaderKey:
+    """An API key in a header, raw (scheme "") and/or after a scheme (`Bearer <key>`)."""
+
+    header: str
+    key: str
+    schemes: tuple[str, ...] = ("",)
+
+    def __call__(self, request: Request) -> str | None:
+        sent = request.headers.get(self.header.lower(), "")
+        accepted = {f"{s} {self.key}" if s else self.key for s in self.schemes}
+        return self.key if sent and sent in accepted else None
+
+
+class ClientCredentials:
+    """OAuth 2.0 client credentials: a token endpoint (RFC 6749 §4.4, form body, RFC error codes)
+    and bearer tokens that expire `expires_in` seconds after they are issued, sent raw in `header`."""
+
+    def __init__(self, client_id: str, client_secret: str, expires_in: int, header: str) -> None:
+        self.client_id, self.client_secret, self.expires_in, self.header = client_id, client_secret, expires_in, header
+        self.tokens: dict[str, float] = {}
+        self.issued = 0
+        self._lock = threading.Lock()
+
+    def token_endpoint(self, request: Request) -> Response:
+        if request.method != "POST":
+            return json_response({"error": "invalid_request"}, 405)
+        if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            return json_response({"error": "invalid_request", "error_description": "form body expected"}, 400)
+        form = request.form()
+        if form.get("grant_type") != "client_credentials":
+            return json_response({"error": "unsupported_grant_type"}, 400)
+        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+            return json_response({"error": "invalid_client", "error_description": "Client authentication failed"}, 401)
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self.tokens[token] = time.monotonic() + self.expires_in
+            self.issued += 1
+        return json_response({"access_token": token, "expires_in": self.expires_in, "token_type": "Bearer"})
+
+    def check(self, request: Request) -> str:
+        """`ok`, or why the request is refused: `missing`, `invalid` or `expired`."""
+        token = request.headers.get(self.header.lower())
+        with self._lock:
+            expiry = self.tokens.get(token or "")
+        if not token:
+            return "missing"
+        if expiry is None:
+            return "invalid"
+        return "expired" if time.monotonic() >= expiry else "ok"
+
+    def expire_all(self) -> None:
+        """Expire every token issued so far, as if their lifetime had run out."""
+        with self._lock:
+            self.tokens = dict.fromkeys(self.tokens, 0.0)
+
+
+# --- rate limits --------------------------------------------------------------------------------
+
+
+class SlidingWindow:
+    """At most `limit` requests per `window` seconds per key (an API gateway's per-account limit).
+    `check` returns None to let a request pass, else the seconds until one would."""
+
+    def __init__(self, limit: int | None, window: float = 60.0) -> None:
+        self.limit, self.window = limit, window
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, key: str) -> float | None:
+        if not self.limit:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - self.window:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return max(0.0, hits[0] + self.window - now)
+            hits.append(now)
+            return None
+
+
+class FixedWindow:
+    """Laravel's `throttle:N,1`: a fixed window per key that starts on its first hit. `hit` returns
+    whether the request may pass and the `X-RateLimit-*` (+ `Retry-After` when refused) headers."""
+
+    def __init__(self, limit: int | None, window: float = 60.0) -> None:
+        self.limit, self.window = limit, window
+        self._windows: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: str) -> tuple[bool, dict[str, str]]:
+        if not self.limit:
+            return True, {}
+        now = time.monotonic()
+        with self._lock:
+            started, count = self._windows.get(key, (now, 0))
+            if now - started >= self.window:
+                started, count = now, 0
+            if count >= self.limit:
+                retry_after = max(1, math.ceil(started + self.window - now))
+                return False, {
+                    "Retry-After": str(retry_after),
+                    "X-RateLimit-Limit": str(self.limit),
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": str(int(time.time()) + retry_after),
+                }
+            self._windows[key] = (started, count + 1)
+        return True, {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(self.limit - count - 1)}
+
+
+# --- faults -------------------------------------------------------------------------------------
+
+FAULT_KINDS = ("status", "truncate", "not_json", "slow", "silent", "repeat")
+
+
+@dataclass
+class Fault:
+    """One injected fault: `kind` on requests matching `method` and `path` (a route pattern, or
+    None for any), skipping the first `after` matches, then `times` times (None: for ever)."""
+
+    kind: str
+    path: str | None = None
+    method: str | None = None
+    times: int | None = 1
+    after: int = 0
+    status: int = 503
+    body: Any = None  # bytes as they are, or JSON data
+    seconds: float = 3600.0
+    seen: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"fault kind must be one of {', '.join(FAULT_KINDS)}, not {self.kind!r}")
+        self._regex = _compile(self.path) if self.path else None
+
+    def takes(self, request: Request) -> bool:
+        if (self.method and self.method != request.method) or (self._regex and not self._regex.match(request.path)):
+            return False
+        self.seen += 1
+        return self.seen > self.after and (self.times is None or self.seen <= self.after + self.times)
+
+
+# --- the app ------------------------------------------------------------------------------------
+
+
+class App:
+    """A provider simulator: its routes (methods marked with `@route`), its data and its quirks.
+
+    Subclasses set `name` (the provider, as in `sources/<name>`), and override `guard` (auth and
+    rate limit), `not_found`, `config` (the pipeline's configuration keys), `summary_figures` and
+    the mutation API. `serve` is the one path every request takes, on a socket or in-process.
+    """
+
+    name: ClassVar[str] = ""
+    routes: ClassVar[list[Route]] = []
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        found = {n: getattr(f, "__route__", None) for k in reversed(cls.__mro__) for n, f in vars(k).items()}
+        cls.routes = [Route(m, p, _compile(p), n, pub) for n, spec in found.items() if spec for m, p, pub in [spec]]
+
+    def __init__(self, *, latency: float = 0.0) -> None:
+        self.log = RequestLog()
+        self.latency = latency
+        self.lock = threading.RLock()
+        self.faults: list[Fault] = []
+        self._last_bodies: dict[tuple[str, str], bytes] = {}
+
+    # --- what providers declare -------------------------------------------------------------
+
+    def guard(self, request: Request, route: Route | None) -> Response | None:
+        """Refuse a request before routing (auth, rate limit), or None to let it through."""
+        return None
+
+    def not_found(self, request: Request) -> Response:
+        return json_response({"error": "Not Found"}, 404)
+
+    def route_path(self, request: Request) -> str:
+        """The path the route table is matched against (the request's own by default)."""
+        return request.path
+
+    def config(self, base_url: str) -> dict[str, str | None]:
+        """The pipeline's configuration keys (`api_key`, `base_url`...) that point it at this sandbox."""
+        raise NotImplementedError
+
+    def summary_figures(self) -> tuple[int, Iterable[tuple[str | None, Decimal, int]]]:
+        """The client count and, per invoice, its currency (None if unknown), total and line count."""
+        raise NotImplementedError
+
+    # --- the shared mutation API: the provider's own field names, as the real API would apply them
+
+    def update_invoice(self, invoice_id: Any, **fields: Any) -> None:
+        """Change fields of an invoice; `NOW` stands for the sandbox's clock."""
+        raise NotImplementedError
+
+    def remove_line(self, invoice_id: Any, index: int = -1) -> Any:
+        """Remove one line of an invoice (the last by default), totals following; returns it."""
+        raise NotImplementedError
+
+    def delete_invoice(self, invoice_id: Any) -> None:
+        raise NotImplementedError
+
+    def add_invoice(self, client_id: Any = None, **fields: Any) -> Any:
+        """Raise a new invoice for a client; returns its id."""
+        raise NotImplementedError
+
+    def update_client(self, client_id: Any, **fields: Any) -> None:
+        raise NotImplementedError
+
+    def delete_client(self, client_id: Any, *, listed: bool = False) -> None:
+        """Delete a client; `listed` keeps it in client listings, as when it is deleted between the
+        listing and the next call."""
+        raise NotImplementedError
+
+    def add_client(self, **fields: Any) -> Any:
+        raise NotImplementedError
+
+    # --- what the framework derives -----------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and exact totals per currency of what the sandbox holds, from its own data."""
+        with self.lock:
+            clients, figures = self.summary_figures()
+            totals: dict[str, Decimal] = {}
+            invoices = lines = unknown = 0
+            for currency, total, n_lines in figures:
+                invoices, lines = invoices + 1, lines + n_lines
+                if currency is None:
+                    unknown += 1
+                else:
+                    totals[currency] = totals.get(currency, Decimal(0)) + total
+        result: dict[str, Any] = {"clients": clients, "invoices": invoices, "lines": lines}
+        result["totals"] = dict(sorted(totals.items()))
+        return {**result, "currency_unknown": unknown} if unknown else result
+
+    def pipeline_env(self, base_url: str) -> dict[str, str]:
+        """Environment variables that point the pipeline at this sandbox with valid credentials,
+        named by the provider's own declaration (`sources.<name>.PROVIDER.env`)."""
+        provider = importlib.import_module(f"sources.{self.name}").PROVIDER
+        return {provider.env(key): value for key, value in self.config(base_url).items() if value is not None}
+
+    def inject(self, kind: str, path: str | None = None, **options: Any) -> Fault:
+        """Inject a fault (see `Fault`): `status` (an error status and body), `truncate` (the body cut
+        in half), `not_json` (an HTML page), `slow` (held `seconds`), `silent` (held past any
+        client timeout), `repeat` (the previous body served on that path again)."""
+        fault = Fault(kind, path, **options)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def handle(self, request: Request) -> Response:
+        """Route one request through the guard to its handler."""
+        path, method = self.route_path(request), request.method
+        matched = next(((r, m) for r in self.routes if r.method == method and (m := r.regex.match(path))), None)
+        if not (matched and matched[0].public):
+            refused = self.guard(request, matched[0] if matched else None)
+            if refused is not None:
+                return refused
+        if matched is None:
+            return self.not_found(request)
+        with self.lock:
+            return getattr(self, matched[0].handler)(request, **matched[1].groupdict())
+
+    def serve(self, request: Request) -> Response:
+        """Answer one request as the network sees it: latency, faults, the handler, the log."""
+        if self.latency:
+            time.sleep(self.latency)
+        with self.lock:
+            fault = next((f for f in self.faults if f.takes(request)), None)
+        if fault and fault.kind == "status":
+            body = fault.body if fault.body is not None else {"error": "injected fault"}
+            response = Response(fault.status, body, dict(_HTML)) if isinstance(body, bytes) else json_response(body)
+            response.status = fault.status
+        elif fault and fault.kind == "not_json":
+            response = Response(200, fault.body or b"<html><body>Welcome</body></html>", _HTML)
+        else:
+            try:
+                response = self.handle(request)
+            except Exception as exc:  # a sandbox bug must show as a 500, like a real server's
+                response = json_response({"error": f"sandbox error: {type(exc).__name__}: {exc}"}, 500)
+            response.headers.update(request.reply_headers)
+            key = (request.method, request.path)
+            if fault and fault.kind == "repeat" and key in self._last_bodies:
+                response.body = self._last_bodies[key]
+            elif response.status == 200 and any(f.kind == "repeat" for f in self.faults):
+                self._last_bodies[key] = response.body  # kept only while a repeat is injected
+            if fault and fault.kind == "truncate":
+                response.body = response.body[: len(response.body) // 2]
+            if fault and fault.kind in ("slow", "silent"):
+                response.delay = fault.seconds if fault.kind == "slow" else max(fault.seconds, 3600.0)
+        self.log.add(LoggedRequest(request.method, request.path, request.query, response.status, time.time()))
+        return response
+
+    def transport(self) -> httpx.BaseTransport:
+        """This app as an httpx transport: `httpx.Client(transport=app.transport(), base_url="http://sandbox")`.
+        A response held past the client's read timeout raises `httpx.ReadTimeout`, as on a socket."""
+
+        def answer(sent: httpx.Request) -> httpx.Response:
+            body = sent.read()
+            request = Request.parse(sent.method, sent.url.raw_path.decode("ascii"), sent.headers.items(), body)
+            response = self.serve(request)
+            if response.delay:
+                timeout = (sent.extensions.get("timeout") or {}).get("read")
+                if timeout is not None and response.delay >= timeout:
+                    time.sleep(timeout)
+                    raise httpx.ReadTimeout("the sandbox did not answer within the read timeout", request=sent)
+                time.sleep(response.delay)
+            content = b"" if sent.method == "HEAD" else response.body
+            return httpx.Response(response.status, headers=response.headers, content=content)
+
+        return httpx.MockTransport(answer)
+
+
+_JSON = {"Content-Type": "application/json; charset=utf-8"}
+_HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
+def apply_now(fields: dict[str, Any], now: Any) -> dict[str, Any]:
+    """`fields` with every `NOW` replaced by `now`."""
+    return {k: now if v is NOW else v for k, v in fields.items()}
