@@ -53,7 +53,7 @@ class CreateDuringScan(httpx.HTTPTransport):
         response = super().handle_request(request)
         if request.url.path.endswith("/invoices") and not self.done:
             self.done = True
-            self.app.create_invoice(self.app.clients[0]["id"])
+            self.app.add_invoice(self.app.clients[0]["id"])
         return response
 
 
