@@ -24,6 +24,7 @@ import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
 from pipelines.registry import discover
+from pipelines.views import refresh_after_run
 from pipelines.warehouse import destination
 from sources.shared import stats as run_stats
 from sources.shared.errors import BillingError
@@ -296,7 +297,8 @@ def load(requested: str | None = None, *, pipeline_name: str | None = None, prog
     for provider in runnable:
         outcomes.append(run_provider(pipeline, provider, progress_interval))
     print(format_summary(outcomes), file=sys.stderr)
-    return EXIT_OK if all(o.status == "loaded" for o in outcomes) else EXIT_FAILED
+    views_ok = refresh_after_run(pipeline)
+    return EXIT_OK if views_ok and all(o.status == "loaded" for o in outcomes) else EXIT_FAILED
 
 
 def reset(name: str, *, pipeline_name: str | None = None) -> int:
@@ -333,7 +335,7 @@ def reset(name: str, *, pipeline_name: str | None = None) -> int:
     pipeline.normalize()
     pipeline.load()
     print(f"reset {name}: deleted {deleted:,} row(s) and its incremental state", file=sys.stderr)
-    return EXIT_OK
+    return EXIT_OK if refresh_after_run(pipeline) else EXIT_FAILED
 
 
 def _setup_logging() -> None:
