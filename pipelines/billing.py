@@ -345,11 +345,16 @@ def _setup_logging() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry: `billing-elt [load|reset PROVIDER]`."""
+    """Command-line entry: `billing-elt [load|reset PROVIDER|report [--output FILE]]`."""
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if args_in[:1] == ["report"]:
+        from pipelines import report
+
+        return report.main(args_in[1:])
     parser = argparse.ArgumentParser(
         prog="billing-elt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", nargs="?", default="load", choices=("load", "reset"))
+    parser.add_argument("command", nargs="?", default="load", choices=("load", "reset", "report"))
     parser.add_argument("provider", nargs="?", help="with reset: the provider to reset")
     parser.add_argument(
         "--providers",
@@ -363,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=float(os.environ.get("PROGRESS_INTERVAL", 5)),
         help="seconds between progress lines; 0 to disable",
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_in)
     _setup_logging()
     if args.command == "reset":
         if not args.provider:
