@@ -1,5 +1,6 @@
 """`make demo`: start every provider's sandbox on loopback, run the real pipeline against them
-into `demo.duckdb`, and show what was loaded next to what the sandboxes hold."""
+into `demo.duckdb`, show what was loaded next to what the sandboxes hold, and write the HTML
+report (`demo-report.html` beside the file) from the views the load created."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import billing
+from pipelines import report as html_report
 from pipelines.warehouse import read_only
 from sandbox.server import SandboxApp, SandboxServer, available
 
 DEMO_DB = "demo.duckdb"
+DEMO_REPORT = "demo-report.html"
 EXAMPLE_QUERY = """\
 SELECT provider, currency, status,
        count(*)         AS invoices,
@@ -63,8 +66,8 @@ def report(apps: dict[str, SandboxApp], db: Path, shown: Path) -> str:
         "",
         "Try it (runs the query below):",
         f"  make query DB={shown}",
-        "or in the DuckDB CLI:",
-        f"  duckdb -cmd \"ATTACH '{shown}' AS warehouse (READ_ONLY); USE warehouse\"",
+        "or in the DuckDB CLI (1.4 or later):",
+        f"  duckdb -readonly {shown}",
         "",
         *("  " + line for line in EXAMPLE_QUERY.splitlines()),
         "",
@@ -96,6 +99,10 @@ def main() -> int:
             code = billing.load(",".join(apps), progress_interval=2.0)
         if db.exists():
             print(report(apps, db, shown))
+            page = html_report.write_report(db.with_name(DEMO_REPORT), db)
+            page_shown = page.relative_to(Path.cwd()) if page.is_relative_to(Path.cwd()) else page
+            print(f"The report (open it in a browser): {page_shown}")
+            print(f"  make report DB={shown} OUTPUT={page.name}   writes it again")
         return code
     finally:
         for server in servers:
