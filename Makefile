@@ -6,7 +6,7 @@ UV     := $(BIN)/uv
 STAMP  := $(VENV)/.synced-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo load query test test-fast bench lint fmt type check reset clean
+.PHONY: help install demo load query report test test-fast bench lint fmt type check reset clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,14 +21,17 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 
 install: $(STAMP)  ## create .venv with the locked dependencies
 
-demo: $(STAMP)  ## start the sandboxes, load them into demo.duckdb and show what was loaded
+demo: $(STAMP)  ## start the sandboxes, load them into demo.duckdb, show what was loaded and write demo-report.html
 	$(BIN)/python -m pipelines.demo
 
-load: $(STAMP)  ## load every configured provider into billing.duckdb (PROVIDERS=a,b to choose)
+load: $(STAMP)  ## load every configured provider into warehouse.duckdb (PROVIDERS=a,b to choose)
 	$(BIN)/python -m pipelines.billing load
 
-query: $(STAMP)  ## query the warehouse: make query SQL="SELECT ..." (DB=demo.duckdb to read the demo)
-	$(BIN)/python -m pipelines.query $(if $(DB),--db "$(DB)") $(if $(SQL),"$(SQL)")
+query: $(STAMP)  ## query the warehouse: make query SQL="SELECT ..." [DB=demo.duckdb] [LIMIT=100] [CSV=out.csv]
+	$(BIN)/python -m pipelines.query $(if $(DB),--db "$(DB)") $(if $(LIMIT),--limit "$(LIMIT)") $(if $(CSV),--csv --output "$(CSV)") $(if $(SQL),"$(SQL)")
+
+report: $(STAMP)  ## write the HTML report from the warehouse: make report [OUTPUT=report.html] [DB=demo.duckdb]
+	$(BIN)/billing-elt report $(if $(OUTPUT),--output "$(OUTPUT)") $(if $(DB),--db "$(DB)")
 
 reset: $(STAMP)  ## forget one provider's rows and state: make reset PROVIDER=kitchen
 	@test -n "$(PROVIDER)" || { echo "usage: make reset PROVIDER=<name>"; exit 2; }
@@ -56,5 +59,5 @@ type: $(STAMP)  ## mypy
 
 check: lint type test  ## everything CI cares about
 
-clean:  ## remove the environment and build outputs (not your billing.duckdb)
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo.duckdb .bench
+clean:  ## remove the environment and build outputs (not your warehouse.duckdb)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo.duckdb demo-report.html .bench

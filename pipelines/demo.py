@@ -1,5 +1,6 @@
 """`make demo`: start every provider's sandbox on loopback, run the real pipeline against them
-into `demo.duckdb`, and show what was loaded next to what the sandboxes hold."""
+into `demo.duckdb`, show what was loaded next to what the sandboxes hold, and write the HTML
+report (`demo-report.html` beside the file) from the views the load created."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pipelines import report as html_report
 from pipelines.cli import setup_logging
 from pipelines.run import load
 from pipelines.warehouse import read_only
@@ -17,6 +19,7 @@ from sandbox.framework import App
 from sandbox.server import SandboxServer, available
 
 DEMO_DB = "demo.duckdb"
+DEMO_REPORT = "demo-report.html"
 EXAMPLE_QUERY = """\
 SELECT provider, currency, status,
        count(*)         AS invoices,
@@ -65,8 +68,8 @@ def report(apps: dict[str, App], db: Path, shown: Path) -> str:
         "",
         "Try it (runs the query below):",
         f"  make query DB={shown}",
-        "or in the DuckDB CLI:",
-        f"  duckdb -cmd \"ATTACH '{shown}' AS warehouse (READ_ONLY); USE warehouse\"",
+        "or in the DuckDB CLI (1.4 or later):",
+        f"  duckdb -readonly {shown}",
         "",
         *("  " + line for line in EXAMPLE_QUERY.splitlines()),
         "",
@@ -98,6 +101,10 @@ def main() -> int:
             code = load(",".join(apps), progress_interval=2.0)
         if db.exists():
             print(report(apps, db, shown))
+            page = html_report.write_report(db.with_name(DEMO_REPORT), db)
+            page_shown = page.relative_to(Path.cwd()) if page.is_relative_to(Path.cwd()) else page
+            print(f"The report (open it in a browser): {page_shown}")
+            print(f"  make report DB={shown} OUTPUT={page.name}   writes it again")
         return code
     finally:
         for server in servers:

@@ -20,6 +20,7 @@ import httpx
 from pipelines import config
 from pipelines.registry import discover
 from pipelines.summary import Outcome, describe_failure, format_summary
+from pipelines.views import refresh_after_run
 from pipelines.warehouse import destination
 from sources.shared import stats as run_stats
 from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES
@@ -172,7 +173,8 @@ def load(
         transport = (transports or {}).get(provider.name)
         outcomes.append(run_provider(pipeline, provider, progress_interval, transport))
     print(format_summary(outcomes), file=sys.stderr)
-    return EXIT_OK if all(o.status == "loaded" for o in outcomes) else EXIT_FAILED
+    views_ok = refresh_after_run(pipeline)
+    return EXIT_OK if views_ok and all(o.status == "loaded" for o in outcomes) else EXIT_FAILED
 
 
 def reset(name: str, *, pipeline_name: str | None = None) -> int:
@@ -209,4 +211,4 @@ def reset(name: str, *, pipeline_name: str | None = None) -> int:
     pipeline.normalize()
     pipeline.load()
     print(f"reset {name}: deleted {deleted:,} row(s) and its incremental state", file=sys.stderr)
-    return EXIT_OK
+    return EXIT_OK if refresh_after_run(pipeline) else EXIT_FAILED

@@ -1,15 +1,26 @@
-"""The destination: dlt's DuckDB, with table names qualified by the database catalog.
+"""The destination: dlt's DuckDB, writing a file that DuckDB 1.4 and later can open.
 
-DuckDB names a database file's catalog after the file (`billing.duckdb` → `billing`). With the
-default dataset also named `billing`, every two-part name such as `billing.invoices` is
-ambiguous to DuckDB's binder ("Ambiguous reference to catalog or schema"), and dlt's DuckDB
-client writes exactly such names. Qualifying them with the catalog (`billing.billing.invoices`)
-removes the ambiguity, so the documented defaults work as they are. Any other destination is
-dlt's own, unchanged.
+Two choices here follow `docs/configuration.md`:
+
+- The default file is `warehouse.duckdb`, not `billing.duckdb`. DuckDB names a file's catalog
+  after the file, and a catalog and a schema both called `billing` make `billing.invoices`
+  ambiguous in every DuckDB client. With `warehouse.duckdb` the catalog is `warehouse` and
+  `billing.invoices` just works, in the DuckDB CLI, in BI drivers and in dlt alike.
+- A new file is created in DuckDB's `v1.4.0` storage format. The DuckDB in this environment
+  writes its newest format by default, which DuckDB 1.x (CLIs, JDBC/ODBC drivers, BI tools)
+  refuses to open. dlt opens the file with a plain `duckdb.connect(path)`, which has no say
+  in the format, so the job client creates the file itself first, by attaching it with
+  `STORAGE_VERSION`. A file keeps the format it was created with for its whole life: a DuckDB
+  that opens it later reads and writes it in that format.
+
+Any other destination is dlt's own, unchanged.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,46 +30,60 @@ from dlt.common.destination import Destination
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.destinations.impl.duckdb.duck import DuckDbClient
 from dlt.destinations.impl.duckdb.factory import duckdb as DuckDbDestination
-from dlt.destinations.impl.duckdb.sql_client import DuckDbSqlClient
 
+DEFAULT_DUCKDB_FILE = "warehouse.duckdb"
+# The oldest DuckDB that must read the file. DuckDB writes it in `duckdb_databases().tags`.
+STORAGE_VERSION = "v1.4.0"
+# DuckDB takes up to 80 % of the machine's memory by default; a nightly load should not. Past
+# this limit it spills to a temporary directory beside the database file.
+DEFAULT_DUCKDB_MEMORY_LIMIT = "512MB"
 NON_FILE_DATABASES = (":memory:", ":external:", ":pipeline:")
 
 
-def catalog_of(database: str) -> str | None:
-    """The catalog DuckDB gives a database file: its file name up to the first dot."""
-    if not database or database in NON_FILE_DATABASES:
-        return None
-    return Path(database).name.split(".")[0] or None
+def _is_file_path(database: str) -> bool:
+    """Whether `database` names a file (not `:memory:`, `md:...` or a `duckdb:///` string)."""
+    return bool(database) and database not in NON_FILE_DATABASES and not database.startswith(("md:", "duckdb:"))
 
 
-class CatalogQualifiedSqlClient(DuckDbSqlClient):
-    """dlt's DuckDB SQL client, writing `catalog.dataset.table` instead of `dataset.table`."""
-
-    def catalog_name(self, quote: bool = True, casefold: bool = True) -> str | None:
-        catalog = catalog_of(str(self.credentials.database or ""))
-        if catalog is None:
-            return None
-        if casefold:
-            catalog = self.capabilities.casefold_identifier(catalog)
-        return self.capabilities.escape_identifier(catalog) if quote else catalog
+def setting(key: str, default: str) -> str:
+    """A top-level dlt config value (`dataset_name`, `destination_type`, ...) or `default`."""
+    value: Any = dlt.config.get(key)
+    return str(value) if value not in (None, "") else default
 
 
-class CatalogQualifiedClient(DuckDbClient):
-    """dlt's DuckDB job client using `CatalogQualifiedSqlClient`."""
+def create_database_file(database: str | Path, storage_version: str = STORAGE_VERSION) -> bool:
+    """Create an empty DuckDB file in `storage_version`'s format, unless it exists already.
+
+    Returns True when the file was created. An existing file is never touched: DuckDB cannot
+    rewrite a file into an older format in place, and it keeps the format of the file it opens.
+    """
+    path = Path(database)
+    if path.exists() or not _is_file_path(str(database)):
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect() as con:
+        literal = str(path).replace("'", "''")
+        con.execute(f"ATTACH '{literal}' AS new_warehouse (STORAGE_VERSION '{storage_version}')")
+        con.execute("CHECKPOINT new_warehouse")
+        con.execute("DETACH new_warehouse")
+    return True
+
+
+def storage_version(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The storage format DuckDB reports for the connection's current database (`v1.4.0+`)."""
+    row = con.execute(
+        "SELECT tags['storage_version'] FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return str(row[0]) if row and row[0] is not None else None
+
+
+class StorageVersionClient(DuckDbClient):
+    """dlt's DuckDB job client, which creates a missing database file in `STORAGE_VERSION`'s
+    format before its SQL client opens (and would otherwise create) it."""
 
     def __init__(self, schema: Any, config: Any, capabilities: Any) -> None:
+        create_database_file(str(config.credentials.database or ""))
         super().__init__(schema, config, capabilities)
-        self.sql_client = CatalogQualifiedSqlClient(
-            self.sql_client.dataset_name,
-            self.sql_client.staging_dataset_name,
-            config.credentials,
-            capabilities,
-        )
-
-    def initialize_storage(self, truncate_tables: Any = None) -> None:
-        # The warning dlt prints when catalog and dataset share a name does not apply here:
-        # every name this client writes carries its catalog.
-        super(DuckDbClient, self).initialize_storage(truncate_tables)
 
 
 class billing_duckdb(DuckDbDestination):
@@ -66,18 +91,12 @@ class billing_duckdb(DuckDbDestination):
 
     @property
     def client_class(self) -> type[DuckDbClient]:
-        return CatalogQualifiedClient
-
-
-DEFAULT_DUCKDB_FILE = "billing.duckdb"
-# DuckDB takes up to 80 % of the machine's memory by default; a nightly load should not. Past
-# this limit it spills to a temporary directory beside the database file.
-DEFAULT_DUCKDB_MEMORY_LIMIT = "512MB"
+        return StorageVersionClient
 
 
 def duckdb_file() -> str:
     """The DuckDB file: `destination.duckdb.credentials` (a secret to dlt: secrets.toml or env
-    `DESTINATION__DUCKDB__CREDENTIALS`), else `billing.duckdb` in the working directory."""
+    `DESTINATION__DUCKDB__CREDENTIALS`), else `warehouse.duckdb` in the working directory."""
     configured: Any = dlt.secrets.get("destination.duckdb.credentials")
     return str(configured) if configured not in (None, "") else DEFAULT_DUCKDB_FILE
 
@@ -85,10 +104,14 @@ def duckdb_file() -> str:
 def duckdb_credentials() -> DuckDbCredentials:
     """The DuckDB file with a bounded memory budget: `duckdb_memory_limit` (env
     `DUCKDB_MEMORY_LIMIT`, default 512MB). Insertion order is not preserved (rows have keys),
-    which lets DuckDB load large batches in less memory."""
+    which lets DuckDB load large batches in less memory. A relative path is taken from the
+    working directory."""
     limit: Any = dlt.config.get("duckdb_memory_limit")
+    database = duckdb_file()
+    if _is_file_path(database):
+        database = os.path.abspath(database)
     return DuckDbCredentials(
-        duckdb_file(),
+        database,
         global_config={
             "memory_limit": str(limit or DEFAULT_DUCKDB_MEMORY_LIMIT),
             "preserve_insertion_order": False,
@@ -96,22 +119,123 @@ def duckdb_credentials() -> DuckDbCredentials:
     )
 
 
+def is_duckdb(destination_type: str) -> bool:
+    return destination_type in ("duckdb", "dlt.destinations.duckdb")
+
+
 def destination(destination_type: str) -> Any:
     """The dlt destination for `destination_type` (`duckdb`, `postgres`, `bigquery`, ...)."""
-    if destination_type in ("duckdb", "dlt.destinations.duckdb"):
+    if is_duckdb(destination_type):
         return billing_duckdb(credentials=duckdb_credentials(), destination_name="duckdb")
     return Destination.from_reference(destination_type)
 
 
 def read_only(database: str | Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to a warehouse file, attached as `warehouse` and in use, so that
-    `billing.invoices` names the dataset without clashing with the file's own catalog (which
-    DuckDB also calls `billing` for `billing.duckdb`)."""
-    connection = duckdb.connect()
+    """A read-only connection to a warehouse file: `billing.invoices` names the dataset's table.
+
+    The connection's time zone is UTC, as in dlt's connections, so `current_date` (which the
+    views use for ages and overdue days) is the same day the load saw."""
+    if not Path(database).exists():
+        raise FileNotFoundError(f"no DuckDB warehouse at {database}: run `make load` (or `make demo`) first")
+    connection = duckdb.connect(str(database), read_only=True)
     try:
-        connection.execute(f"ATTACH '{database}' AS warehouse (READ_ONLY)")
-        connection.execute("USE warehouse")
+        connection.execute("SET TimeZone = 'UTC'")
     except duckdb.Error:
         connection.close()
         raise
     return connection
+
+
+class Reader:
+    """Read-only queries on the warehouse, whatever the destination.
+
+    DuckDB files are opened read-only and directly (no lock on other readers, no dlt pipeline
+    state needed); any other destination goes through the dlt pipeline's `sql_client`. Queries
+    are written in DuckDB's dialect and transpiled for the destination by `sql()`.
+    """
+
+    def __init__(self, dataset: str, dialect: str, run: Any, catalog: str | None = None) -> None:
+        self.dataset, self.dialect, self._run, self.catalog = dataset, dialect, run, catalog
+
+    def table(self, name: str) -> str:
+        """`dataset.name` as written in a DuckDB-dialect query given to `sql()`."""
+        return f'"{self.dataset}"."{name}"'
+
+    def sql(self, query: str) -> str:
+        """`query` (DuckDB dialect) in the destination's dialect."""
+        if self.dialect == "duckdb":
+            return query
+        import sqlglot
+
+        return ";\n".join(sqlglot.transpile(query, read="duckdb", write=self.dialect))
+
+    def query(self, query: str, *, transpile: bool = True) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and rows of `query`."""
+        columns, rows = self._run(self.sql(query) if transpile else query, None)
+        return columns, rows
+
+    def fetch(self, query: str, limit: int | None) -> tuple[list[str], list[tuple[Any, ...]], bool]:
+        """At most `limit` rows of `query` (run as written) and whether more were left."""
+        columns, rows = self._run(query, None if limit is None else limit + 1)
+        more = limit is not None and len(rows) > limit
+        return columns, rows[:limit] if limit is not None else rows, more
+
+    def dicts(self, query: str) -> list[dict[str, Any]]:
+        columns, rows = self.query(query)
+        return [dict(zip(columns, row, strict=True)) for row in rows]
+
+    def relations(self) -> set[str]:
+        """Names of the tables and views in the dataset."""
+        literal = self.dataset.replace("'", "''")
+        _, rows = self.query(f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{literal}'")
+        return {str(r[0]) for r in rows}
+
+
+def _fetch(cursor: Any, limit: int | None) -> tuple[list[str], list[tuple[Any, ...]]]:
+    columns = [d[0] for d in cursor.description or []]
+    rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
+    return columns, [tuple(r) for r in rows or []]
+
+
+@contextmanager
+def duckdb_reader(database: str | Path, dataset: str = "billing") -> Iterator[Reader]:
+    """A `Reader` on a DuckDB file, opened read-only."""
+    with read_only(database) as con:
+
+        def run(query: str, limit: int | None) -> tuple[list[str], list[tuple[Any, ...]]]:
+            return _fetch(con.execute(query), limit)
+
+        catalog = con.execute("SELECT current_database()").fetchone()
+        yield Reader(dataset, "duckdb", run, catalog=str(catalog[0]) if catalog else None)
+
+
+@contextmanager
+def pipeline_reader(pipeline: dlt.Pipeline) -> Iterator[Reader]:
+    """A `Reader` on the destination of a dlt pipeline, through its `sql_client`."""
+    with pipeline.sql_client() as client:
+        dialect = str(client.capabilities.sqlglot_dialect or "duckdb")
+
+        def run(query: str, limit: int | None) -> tuple[list[str], list[tuple[Any, ...]]]:
+            with client.execute_query(query) as cursor:
+                return _fetch(cursor, limit)
+
+        yield Reader(client.dataset_name, dialect, run)
+
+
+@contextmanager
+def reader(database: str | Path | None = None, *, dataset: str | None = None) -> Iterator[Reader]:
+    """A `Reader` on the configured warehouse: `database` (a DuckDB file) when given, else the
+    configured destination (`destination_type`, default DuckDB at `duckdb_file()`)."""
+    dataset_name = dataset or setting("dataset_name", "billing")
+    destination_type = setting("destination_type", "duckdb")
+    if database is not None or is_duckdb(destination_type):
+        with duckdb_reader(database if database is not None else duckdb_file(), dataset_name) as r:
+            yield r
+        return
+    pipeline = dlt.pipeline(
+        pipeline_name=setting("pipeline_name", "billing"),
+        destination=destination(destination_type),
+        dataset_name=dataset_name,
+    )
+    with pipeline_reader(pipeline) as r:
+        yield r

@@ -65,7 +65,7 @@ class Workspace:
 
     @property
     def db(self) -> Path:
-        return self.path / "billing.duckdb"
+        return self.path / "warehouse.duckdb"
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_INHERITED_PREFIXES)}
@@ -91,8 +91,8 @@ class Workspace:
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        """Run SQL on the warehouse. The file is attached as `warehouse`, so `billing.invoices`
-        names the dataset unambiguously (the file's own catalog is also called `billing`)."""
+        """Run SQL on the warehouse file, opened read-only (its catalog is `warehouse`, so
+        `billing.invoices` names the dataset's table)."""
         with read_only(self.db) as con:
             return con.execute(sql, list(params)).fetchall()
 

@@ -89,7 +89,7 @@ def test_each_provider_keeps_its_own_state_and_a_reset_touches_only_its_own_rows
     assert counts(workspace, "fohlio") == expected(fohlio_app)
 
 
-def test_the_committed_configuration_loads_into_billing_duckdb_by_default(workspace):
+def test_the_committed_configuration_loads_into_warehouse_duckdb_by_default(workspace):
     """Run where a user runs: with the repository's own .dlt/config.toml, and no DuckDB path set."""
     (workspace.path / ".dlt").mkdir()
     shutil.copy(REPO / ".dlt" / "config.toml", workspace.path / ".dlt" / "config.toml")
@@ -107,7 +107,7 @@ def test_the_committed_configuration_loads_into_billing_duckdb_by_default(worksp
         )
     assert proc.returncode == 0, proc.stderr
     assert "WARNING" not in proc.stderr
-    assert workspace.db == workspace.path / "billing.duckdb" and workspace.db.exists()
+    assert workspace.db == workspace.path / "warehouse.duckdb" and workspace.db.exists()
     assert counts(workspace, "invoicexpress") == expected(app)
     query = subprocess.run(
         [sys.executable, "-m", "pipelines.query", "SELECT count(*) AS n FROM billing.invoices"],

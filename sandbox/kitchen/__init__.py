@@ -251,7 +251,6 @@ class KitchenApp(App):
             self.invoices.append(invoice)
             return str(invoice["id"])
 
-
     def update_client(self, client_id: str, **fields: Any) -> None:
         """Change a client (name...); bumps the client's `updated_at` (its invoices do not change)."""
         with self.lock:

@@ -189,6 +189,33 @@ def total_mismatch(invoice: Mapping[str, Any]) -> bool:
     return abs(subtotal + tax + shipping - withholding - total) > TOTAL_TOLERANCE
 
 
+# Text columns that may hold NULL: every text column except the keys (which are never NULL).
+_NULLABLE_TEXT: dict[str, tuple[str, ...]] = {
+    table: tuple(name for name, _, data_type in columns if data_type == "text" and name not in PRIMARY_KEYS[table])
+    for table, columns in _COLUMNS.items()
+}
+
+
+def apply_contract_rules(table: str, row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The contract's rules that hold for every provider, applied once to each canonical row
+    before it is converted to Arrow (`docs/canonical-model.md`):
+
+    - text columns hold NULL, never an empty string: a provider's `""` is stored as NULL
+      (key columns and `raw`, the untouched payload, are left as they are);
+    - an invoice's `balance_due` is NULL for drafts and 0 for void documents.
+
+    Returns `row` itself when nothing changes, else a changed copy.
+    """
+    fixes: dict[str, Any] = {name: None for name in _NULLABLE_TEXT[table] if row.get(name) == ""}
+    if table == INVOICES:
+        status, balance = row.get("status"), row.get("balance_due")
+        if status == "draft" and balance is not None:
+            fixes["balance_due"] = None
+        elif status == "void" and (balance is None or balance != 0):
+            fixes["balance_due"] = Decimal(0)
+    return {**row, **fixes} if fixes else row
+
+
 @dataclass
 class MappedInvoice:
     """One canonical invoice row and its line rows, as a mapping produces them."""
@@ -252,6 +279,7 @@ class TableWriter:
         if not rows:
             return
         self._rows[table] = []
+        rows = [apply_contract_rules(table, row) for row in rows]
         arrow_table = pa.Table.from_pylist(rows, schema=SCHEMAS[table])
         if table in self._announced:
             yield dlt.mark.with_table_name(arrow_table, table)

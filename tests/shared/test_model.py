@@ -10,6 +10,7 @@ from sources.shared.model import (
     INVOICES,
     MappedInvoice,
     TableWriter,
+    apply_contract_rules,
     arrow_schema,
     column_names,
     dlt_columns,
@@ -143,3 +144,65 @@ def test_lines_are_replaced_and_an_invoice_that_lost_every_line_keeps_none(tmp_p
     # The one hint that differs from the Arrow schema is `raw` (JSON carried as text).
     overrides = [m for m in collect.messages if "will overwrite arrow hint" in m]
     assert overrides and all("on column raw. The hint data_type value json" in m for m in overrides)
+
+
+# --- the contract's rules for every provider (docs/canonical-model.md) ------------------------
+
+
+def _invoice(**changes):
+    row = {
+        "provider": "p",
+        "account": "a",
+        "invoice_id": "1",
+        "status": "open",
+        "total": Decimal("10.00"),
+        "balance_due": Decimal("10.00"),
+        "notes": "",
+        "reference": "R-1",
+        "raw": '{"notes": ""}',
+    }
+    row.update(changes)
+    return row
+
+
+def test_empty_text_is_stored_as_null_in_every_table_but_keys_and_raw_stay():
+    row = apply_contract_rules(INVOICES, _invoice(client_name="", number=""))
+    assert row["notes"] is None and row["client_name"] is None and row["number"] is None
+    assert row["reference"] == "R-1" and row["raw"] == '{"notes": ""}'
+    item = apply_contract_rules(INVOICE_ITEMS, {"invoice_id": "", "line_number": 1, "description": "", "unit": ""})
+    assert item == {"invoice_id": "", "line_number": 1, "description": None, "unit": None}
+    client = apply_contract_rules(CLIENTS, {"client_id": "7", "email": "", "tax_id": " ", "country": ""})
+    assert client == {"client_id": "7", "email": None, "tax_id": " ", "country": None}
+
+
+@pytest.mark.parametrize(
+    ("status", "balance", "expected"),
+    [
+        ("draft", Decimal("10.00"), None),  # the total, as two providers report it
+        ("draft", None, None),
+        ("void", Decimal("10.00"), Decimal(0)),
+        ("void", None, Decimal(0)),
+        ("open", Decimal("10.00"), Decimal("10.00")),
+        ("paid", Decimal(0), Decimal(0)),
+        ("open", None, None),  # unknown stays unknown: nothing invented
+    ],
+)
+def test_balance_due_is_null_for_drafts_and_zero_for_void(status, balance, expected):
+    row = apply_contract_rules(INVOICES, _invoice(status=status, balance_due=balance, notes="n"))
+    assert row["balance_due"] == expected and (row["balance_due"] is None) == (expected is None)
+
+
+def test_a_row_that_already_follows_the_rules_is_passed_through_unchanged():
+    row = _invoice(notes=None)
+    assert apply_contract_rules(INVOICES, row) is row
+
+
+def test_the_writer_applies_the_rules_before_arrow():
+    writer = TableWriter()
+    draft = _invoice(invoice_id="2", status="draft", number="")
+    mapped = MappedInvoice(draft, [{"provider": "p", "account": "a", "invoice_id": "2", "line_number": 1, "name": ""}])
+    list(writer.add_invoice(mapped))
+    invoices, items = (item.data for item in writer.flush())  # dlt's marked Arrow tables
+    assert invoices.column("balance_due").to_pylist() == [None]
+    assert invoices.column("number").to_pylist() == [None] and invoices.column("notes").to_pylist() == [None]
+    assert items.column("name").to_pylist() == [None]
