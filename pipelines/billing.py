@@ -24,7 +24,7 @@ import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
 from pipelines.registry import discover
-from pipelines.warehouse import destination
+from pipelines.warehouse import destination, loader_file_format
 from sources.shared import stats as run_stats
 from sources.shared.errors import BillingError
 from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES
@@ -204,7 +204,7 @@ def run_provider(pipeline: dlt.Pipeline, provider: Provider, progress_interval: 
     try:
         with ProgressPrinter(provider.name, progress_interval):
             source = provider.source()
-            pipeline.run(source, loader_file_format="parquet")
+            pipeline.run(source, loader_file_format=loader_file_format(pipeline.destination))
     except Exception as exc:
         status, message = "failed", describe_failure(provider, exc)
     stats = run_stats.current(provider.name)
