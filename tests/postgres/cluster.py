@@ -14,8 +14,11 @@ from typing import Any
 DEBIAN_BINARIES = Path("/usr/lib/postgresql")
 SUPERUSER = "billing"
 PASSWORD = "throwaway"  # dlt's Postgres credentials require one
-INSTALL_SERVER = "PostgreSQL server binaries (initdb, pg_ctl) not found: install them with `apt-get install postgresql`"
-INSTALL_EXTRA = "the Postgres driver is not installed: `make install EXTRAS=postgres`"
+INSTALL_SERVER = (
+    "Postgres tests skipped: PostgreSQL server binaries (initdb, pg_ctl) not found: "
+    "install them with `apt-get install postgresql`"
+)
+INSTALL_EXTRA = "Postgres tests skipped: the Postgres driver is not installed: `make install EXTRAS=postgres`"
 
 
 def server_binaries() -> Path | None:

@@ -35,8 +35,8 @@ def _run_as() -> str | None:
         pwd.getpwnam(RUN_AS_ROOT_USER)
     except KeyError:
         pytest.skip(
-            f"running as root, and initdb refuses root: no `{RUN_AS_ROOT_USER}` system user to run the cluster "
-            "as (`apt-get install postgresql` creates it)"
+            "Postgres tests skipped: running as root, and initdb refuses root: "
+            f"no `{RUN_AS_ROOT_USER}` system user to run the cluster as (`apt-get install postgresql` creates it)"
         )
     return RUN_AS_ROOT_USER
 

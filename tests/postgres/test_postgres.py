@@ -102,6 +102,15 @@ def test_canonical_tables_have_their_primary_keys_and_indexes(workspace: Workspa
     assert types["updated_at"] == "timestamp(6) with time zone" and types["raw"] == "jsonb"
 
 
+def test_create_indexes_false_leaves_the_keys_out(workspace: Workspace, pg_database: Database) -> None:
+    app = kitchen.create_app(seed=3, clients=3, invoices=6)
+    with serve(app) as server:
+        env = {**app.pipeline_env(server.url), **pg_database.env(), "DESTINATION__POSTGRES__CREATE_INDEXES": "false"}
+        assert workspace.run(env).code == 0
+    assert pg_database.scalar("SELECT count(*) FROM pg_indexes WHERE schemaname = %s", DATASET) == 0
+    assert counts_by_provider(pg_database) == {"kitchen": expected_counts(app)}
+
+
 def test_a_rerun_without_upstream_change_rewrites_nothing(workspace: Workspace, pg_database: Database) -> None:
     with every_sandbox() as (apps, env):
         env = {**env, **pg_database.env()}
