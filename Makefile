@@ -4,9 +4,18 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 STAMP  := $(VENV)/.synced-stamp
+# Optional extras from pyproject.toml, e.g. `make install EXTRAS=postgres` (several: EXTRAS="a b").
+# The choice is remembered in .venv/.extras, so every later `make` keeps them installed;
+# `make install EXTRAS=` forgets it again.
+EXTRAS_FILE := $(VENV)/.extras
+ifeq ($(origin EXTRAS),undefined)
+EXTRAS := $(shell cat $(EXTRAS_FILE) 2>/dev/null)
+endif
+comma  := ,
+override EXTRAS := $(strip $(subst $(comma), ,$(EXTRAS)))
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo load query report test test-fast bench lint fmt type check reset clean
+.PHONY: FORCE help install demo load query report test test-fast bench lint fmt type check reset clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -15,11 +24,17 @@ $(UV):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5"
 
-$(STAMP): pyproject.toml uv.lock | $(UV)
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --extra dev --quiet
+# Rewritten only when the choice changes, so that a change (and only a change) re-syncs.
+$(EXTRAS_FILE): FORCE | $(UV)
+	@[ -f $@ ] && [ "$$(cat $@)" = "$(EXTRAS)" ] || echo "$(EXTRAS)" > $@
+
+$(STAMP): pyproject.toml uv.lock $(EXTRAS_FILE) | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --extra dev $(EXTRAS:%=--extra %) --quiet
 	@touch $@
 
-install: $(STAMP)  ## create .venv with the locked dependencies
+FORCE:
+
+install: $(STAMP)  ## create .venv with the locked dependencies (EXTRAS=postgres adds Postgres, kept from then on)
 
 demo: $(STAMP)  ## start the sandboxes, load them into demo.duckdb, show what was loaded and write demo-report.html
 	$(BIN)/python -m pipelines.demo

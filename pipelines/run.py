@@ -21,7 +21,7 @@ from pipelines import config
 from pipelines.registry import discover
 from pipelines.summary import Outcome, describe_failure, format_summary
 from pipelines.views import refresh_after_run
-from pipelines.warehouse import destination
+from pipelines.warehouse import destination, loader_file_format
 from sources.shared import stats as run_stats
 from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES
 from sources.shared.provider import Provider
@@ -128,7 +128,7 @@ def run_provider(
     try:
         with ProgressPrinter(provider.name, progress_interval):
             source = provider.source(transport=transport) if transport is not None else provider.source()
-            pipeline.run(source, loader_file_format="parquet")
+            pipeline.run(source, loader_file_format=loader_file_format(pipeline.destination))
     except Exception as exc:
         status, message = "failed", describe_failure(provider, exc)
     stats = run_stats.current(provider.name)

@@ -84,6 +84,10 @@ FROM invoices AS i
 """
 
 
+# Zero as the money type, so that a sum of nothing but zeros reads 0.000000 on every destination
+# (Postgres otherwise gives the scale of the literal, 0).
+_ZERO = "CAST(0 AS DECIMAL(18, 6))"
+
 _REVENUE_MONTHLY = f"""
 SELECT
     provider,
@@ -91,8 +95,8 @@ SELECT
     currency,
     CAST(DATE_TRUNC('month', issue_date) AS DATE) AS month,
     COUNT(*) AS documents,
-    SUM(CASE WHEN document_type NOT IN {_CREDIT} THEN signed_total ELSE 0 END) AS invoiced,
-    SUM(CASE WHEN document_type IN {_CREDIT} THEN signed_total ELSE 0 END) AS credited,
+    SUM(CASE WHEN document_type NOT IN {_CREDIT} THEN signed_total ELSE {_ZERO} END) AS invoiced,
+    SUM(CASE WHEN document_type IN {_CREDIT} THEN signed_total ELSE {_ZERO} END) AS credited,
     SUM(signed_total) AS net,
     SUM(signed_tax_total) AS tax
 FROM invoices_current
@@ -109,12 +113,12 @@ SELECT
     client_id,
     MAX(client_name) AS client_name,
     COUNT(*) AS documents,
-    SUM(CASE WHEN due_date IS NULL THEN signed_balance_due ELSE 0 END) AS no_due_date,
-    SUM(CASE WHEN {_AGE} <= 0 THEN signed_balance_due ELSE 0 END) AS not_yet_due,
-    SUM(CASE WHEN {_AGE} BETWEEN 1 AND 30 THEN signed_balance_due ELSE 0 END) AS days_1_30,
-    SUM(CASE WHEN {_AGE} BETWEEN 31 AND 60 THEN signed_balance_due ELSE 0 END) AS days_31_60,
-    SUM(CASE WHEN {_AGE} BETWEEN 61 AND 90 THEN signed_balance_due ELSE 0 END) AS days_61_90,
-    SUM(CASE WHEN {_AGE} > 90 THEN signed_balance_due ELSE 0 END) AS days_over_90,
+    SUM(CASE WHEN due_date IS NULL THEN signed_balance_due ELSE {_ZERO} END) AS no_due_date,
+    SUM(CASE WHEN {_AGE} <= 0 THEN signed_balance_due ELSE {_ZERO} END) AS not_yet_due,
+    SUM(CASE WHEN {_AGE} BETWEEN 1 AND 30 THEN signed_balance_due ELSE {_ZERO} END) AS days_1_30,
+    SUM(CASE WHEN {_AGE} BETWEEN 31 AND 60 THEN signed_balance_due ELSE {_ZERO} END) AS days_31_60,
+    SUM(CASE WHEN {_AGE} BETWEEN 61 AND 90 THEN signed_balance_due ELSE {_ZERO} END) AS days_61_90,
+    SUM(CASE WHEN {_AGE} > 90 THEN signed_balance_due ELSE {_ZERO} END) AS days_over_90,
     SUM(signed_balance_due) AS outstanding
 FROM invoices_current
 WHERE {_RECEIVABLE}
@@ -130,9 +134,11 @@ SELECT
     currency,
     COUNT(*) AS documents,
     SUM(signed_total) AS invoiced,
-    SUM(CASE WHEN balance_due IS NOT NULL THEN signed_total - signed_balance_due ELSE 0 END) AS paid,
-    SUM(CASE WHEN status IN {_OPEN} THEN COALESCE(signed_balance_due, 0) ELSE 0 END) AS outstanding,
-    SUM(CASE WHEN status = 'uncollectible' THEN COALESCE(signed_balance_due, 0) ELSE 0 END) AS uncollectible,
+    SUM(CASE WHEN balance_due IS NOT NULL THEN signed_total - signed_balance_due ELSE {_ZERO} END) AS paid,
+    SUM(CASE WHEN status IN {_OPEN} THEN COALESCE(signed_balance_due, {_ZERO}) ELSE {_ZERO} END)
+        AS outstanding,
+    SUM(CASE WHEN status = 'uncollectible' THEN COALESCE(signed_balance_due, {_ZERO}) ELSE {_ZERO} END)
+        AS uncollectible,
     MAX(CASE WHEN document_type NOT IN {_CREDIT} THEN issue_date END) AS last_invoice_date,
     MIN(
         CASE WHEN status IN {_OPEN} AND document_type NOT IN {_CREDIT} AND balance_due > 0 THEN due_date END
@@ -159,11 +165,11 @@ SELECT
     COALESCE(r.provider, s.provider) AS provider,
     COALESCE(r.account, s.account) AS account,
     COALESCE(r.currency, s.currency) AS currency,
-    COALESCE(r.outstanding, 0) AS outstanding,
-    COALESCE(s.net_revenue, 0) AS net_revenue_90d,
+    COALESCE(r.outstanding, {_ZERO}) AS outstanding,
+    COALESCE(s.net_revenue, {_ZERO}) AS net_revenue_90d,
     CASE
         WHEN s.net_revenue > 0
-        THEN CAST(COALESCE(r.outstanding, 0) * {DSO_WINDOW_DAYS} / s.net_revenue AS DECIMAL(18, 1))
+        THEN CAST(COALESCE(r.outstanding, {_ZERO}) * {DSO_WINDOW_DAYS} / s.net_revenue AS DECIMAL(18, 1))
     END AS dso_days
 FROM receivable AS r
 FULL OUTER JOIN recent AS s

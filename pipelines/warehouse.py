@@ -127,6 +127,8 @@ def destination(destination_type: str) -> Any:
     """The dlt destination for `destination_type` (`duckdb`, `postgres`, `bigquery`, ...)."""
     if is_duckdb(destination_type):
         return billing_duckdb(credentials=duckdb_credentials(), destination_name="duckdb")
+    if destination_type in ("postgres", "dlt.destinations.postgres"):
+        return billing_postgres(destination_name="postgres")
     return Destination.from_reference(destination_type)
 
 
@@ -239,3 +241,94 @@ def reader(database: str | Path | None = None, *, dataset: str | None = None) ->
     )
     with pipeline_reader(pipeline) as r:
         yield r
+
+
+# --- loader file format and Postgres --------------------------------------------------------
+#
+# Kept apart from the DuckDB code above: which file format dlt writes for a destination, and
+# dlt's Postgres with primary keys. Nothing here imports the Postgres driver (the optional
+# `postgres` extra) until a Postgres load starts.
+
+import logging  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from functools import cache  # noqa: E402
+
+from dlt.common.schema.typing import TColumnSchema  # noqa: E402
+from dlt.common.typing import TLoaderFileFormat  # noqa: E402
+from dlt.destinations.impl.postgres.factory import postgres as PostgresDestination  # noqa: E402
+from dlt.destinations.job_client_impl import SqlJobClientWithStagingDataset  # noqa: E402
+
+
+def loader_file_format(destination_type: str | Destination[Any, Any]) -> TLoaderFileFormat:
+    """The file format dlt should write for a destination (a type name such as `postgres`, or a
+    destination factory): parquet where the destination loads it as installed, else the
+    destination's own preferred format.
+
+    Rows reach dlt as Arrow tables, so parquet costs nothing to write and DuckDB reads it in
+    bulk. Postgres loads parquet only through an ADBC driver (an optional download dlt warns
+    about on every table when it is missing); without one, its preferred format, INSERT
+    statements, which keep every value exactly. Not csv: dlt's COPY reads an empty string in a
+    nullable column as NULL.
+    """
+    factory = Destination.from_reference(destination_type) if isinstance(destination_type, str) else destination_type
+    assert factory is not None, destination_type
+    caps = factory.capabilities()
+    preferred = caps.preferred_loader_file_format
+    supported: Sequence[TLoaderFileFormat] = list(caps.supported_loader_file_formats or [])
+    if caps.loader_file_format_selector is not None:
+        # The selector drops a format whose driver is missing. It warns only for a table that
+        # asks for that format, which this probe does not.
+        preferred, supported = caps.loader_file_format_selector(preferred, supported, table_schema={"name": "_probe"})
+    return "parquet" if "parquet" in supported else preferred
+
+
+class _ChosenInsertValuesNotice(logging.Filter):
+    """dlt notes, once per table and run, that it converts Arrow rows to INSERT statements
+    instead of writing them natively. For Postgres without ADBC that is `loader_file_format`'s
+    deliberate choice (the exact one), so the note carries no news for a user."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (
+            "yielded as arrow and job file format insert_values" in message and "ArrowToInsertValues" in message
+        )
+
+
+logging.getLogger("dlt").addFilter(_ChosenInsertValuesNotice())
+
+
+class PrimaryKeyConstraints(SqlJobClientWithStagingDataset):
+    """Declares each table's primary key when the job client creates the table (dlt's Postgres
+    creates UNIQUE constraints only). `create_indexes = false` under `[destination.postgres]`
+    turns both off. Staging tables, which may hold a key twice until the merge deduplicates
+    it, get none; nor does a table that already exists (dlt only adds columns to it)."""
+
+    def _get_constraints_sql(self, table_name: str, new_columns: Sequence[TColumnSchema], generate_alter: bool) -> str:
+        sql = super()._get_constraints_sql(table_name, new_columns, generate_alter)
+        if not getattr(self.config, "create_indexes", False) or generate_alter or self.in_staging_dataset_mode:
+            return sql
+        keys = [str(c["name"]) for c in new_columns if c.get("primary_key")]
+        if not keys:
+            return sql
+        constraint = self.sql_client.escape_column_name(f"{table_name}_pkey")
+        columns = ", ".join(self.sql_client.escape_column_name(k) for k in keys)
+        return f"{sql},\nCONSTRAINT {constraint} PRIMARY KEY ({columns})"
+
+
+@cache
+def keyed_postgres_client() -> type[SqlJobClientWithStagingDataset]:
+    """dlt's Postgres job client with `PrimaryKeyConstraints` (imports the driver)."""
+    from dlt.destinations.impl.postgres.postgres import PostgresClient
+
+    class KeyedPostgresClient(PrimaryKeyConstraints, PostgresClient):
+        pass
+
+    return KeyedPostgresClient
+
+
+class billing_postgres(PostgresDestination):
+    """dlt's Postgres destination with primary keys, configured under `[destination.postgres]`."""
+
+    @property
+    def client_class(self) -> Any:
+        return keyed_postgres_client()
