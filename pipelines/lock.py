@@ -61,8 +61,9 @@ class RunLock:
     path: Path
     _fd: int | None = None
 
-    def acquire(self, command: str) -> None:
-        """Take the lock or raise `LockHeld` at once; OSError when the file cannot be created."""
+    def acquire(self, command: str) -> dict[str, Any]:
+        """Take the lock or raise `LockHeld` at once; OSError when the file cannot be created.
+        Returns the record a previous holder left (empty when it released the lock cleanly)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
@@ -74,15 +75,6 @@ class RunLock:
                 raise LockHeld(self.path, holder) from None
             raise
         previous = _read(fd)
-        if previous.get("pid"):
-            log.warning(
-                "took over the lock %s of run %s on %s started %s, which ended without releasing it "
-                "(killed?); its interrupted work is checked next",
-                self.path,
-                previous.get("pid"),
-                previous.get("host", "?"),
-                previous.get("started_at", "?"),
-            )
         record = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -93,6 +85,7 @@ class RunLock:
         os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
         os.fsync(fd)
         self._fd = fd
+        return previous
 
     def release(self) -> None:
         """Empty the record and unlock (the file stays: see the module docstring)."""
@@ -118,14 +111,27 @@ class RunLocks:
     def __enter__(self) -> RunLocks:
         command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "billing-elt"
         taken: list[RunLock] = []
+        dead: list[tuple[Path, dict[str, Any]]] = []
         try:
             for lock in self.locks:
-                lock.acquire(command)
+                previous = lock.acquire(command)
                 taken.append(lock)
+                if previous.get("pid"):
+                    dead.append((lock.path, previous))
         except BaseException:
             for lock in reversed(taken):
                 lock.release()
             raise
+        if dead:
+            previous = dead[0][1]
+            log.warning(
+                "took over the run lock %s from run %s on %s started %s, which ended without releasing it "
+                "(killed?); what it left is checked next",
+                ", ".join(str(p) for p, _ in dead),
+                previous.get("pid"),
+                previous.get("host", "?"),
+                previous.get("started_at", "?"),
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:
