@@ -92,7 +92,15 @@ class _KeepFormatHandler(logging.StreamHandler):
 
 
 def _no_traceback(record: logging.LogRecord) -> bool:
-    return not record.exc_info and record.levelno < logging.ERROR
+    """dlt's warnings on one line, without the tracebacks it puts in some messages (a job retried
+    on a full disk logs one per retry); its errors are told by the run itself."""
+    if record.exc_info or record.levelno >= logging.ERROR:
+        return False
+    message = record.getMessage()
+    if "Traceback (most recent call last)" in message:
+        return False
+    record.msg, record.args = message.splitlines()[0] if message else message, None
+    return True
 
 
 @contextmanager

@@ -106,11 +106,22 @@ def explain(exc: BaseException, where: Where) -> str | None:
         path = Path(os.fspath(os_error.filename))
         if _inside(path, where.pipelines_dir):
             return pipelines_dir_unwritable(where.pipelines_dir, path, os_error)
+        if where.database is not None and path.absolute().parent == where.database.parent:
+            return _explain_duckdb(exc, where)  # the run lock beside the file, say
     if where.database is not None and _is_duckdb_error(exc):
         return _explain_duckdb(exc, where)
     if where.destination == "postgres":
         return _explain_postgres(exc, where)
     return None
+
+
+def check_duckdb_file(where: Where) -> str | None:
+    """Whether the DuckDB file and its folder can be written (checked before any provider runs;
+    DuckDB itself only finds out at the first write). Call it before this process opens the file:
+    closing a descriptor of a file drops every POSIX lock the process holds on it."""
+    if where.database is None or not where.database.exists():
+        return None
+    return _explain_duckdb(None, where)
 
 
 def check_pipelines_dir(where: Where) -> str | None:
@@ -135,14 +146,16 @@ def check_pipelines_dir(where: Where) -> str | None:
 
 
 def disk_full(path: Path | None, where: Where) -> str:
-    place = path or where.database or where.pipelines_dir
-    free = _free_bytes(place)
+    if path is None:  # the error does not say which file: the fuller of the two places a run writes
+        places = [p for p in (where.database, where.pipelines_dir) if p is not None]
+        path = min(places, key=lambda p: _free_bytes(p) or 0)
+    free = _free_bytes(path)
     left = f" ({free / 1e6:.1f} MB left)" if free is not None else ""
     return (
-        f"the disk is full: no space left on the file system of {place}{left}. Nothing of the failed step "
-        "was committed; free some space (dlt's local state is in "
+        f"the disk is full: no space left on the file system of {path}{left}. What the failing step was "
+        "writing was not committed. Free some space (dlt's local state is in "
         f"{where.pipelines_dir}, the warehouse in {where.database or where.destination}) and run again: "
-        "the next run resumes from the last committed load."
+        "the next run completes what is pending and goes on from the last committed load."
     )
 
 
@@ -154,7 +167,7 @@ def pipelines_dir_unwritable(folder: Path, path: Path, exc: OSError) -> str:
     )
 
 
-def _explain_duckdb(exc: BaseException, where: Where) -> str | None:
+def _explain_duckdb(exc: BaseException | None, where: Where) -> str | None:
     database = where.database
     assert database is not None
     folder = database.parent
@@ -177,7 +190,9 @@ def _explain_duckdb(exc: BaseException, where: Where) -> str | None:
                 )
             raise
         try:
-            holder = _lock_holder(fd, exc)
+            # Only after DuckDB failed: closing any descriptor of a file drops every POSIX lock this
+            # process holds on it, DuckDB's own included, so a file we may hold open is not probed.
+            holder = _lock_holder(fd, exc) if exc is not None else None
         finally:
             os.close(fd)
         if holder is not None:
@@ -270,7 +285,7 @@ def _connected_once(exc: BaseException) -> bool:
 _PID = re.compile(r"\(PID (\d+)\)")
 
 
-def _lock_holder(fd: int, exc: BaseException) -> str | None:
+def _lock_holder(fd: int, exc: BaseException | None) -> str | None:
     """`" (PID 123: /usr/bin/dbeaver)"` when another process holds a lock on the file, else None."""
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -280,7 +295,8 @@ def _lock_holder(fd: int, exc: BaseException) -> str | None:
     else:
         fcntl.lockf(fd, fcntl.LOCK_UN)
         return None
-    pid = next((m.group(1) for m in (_PID.search(str(e)) for e in chain(exc)) if m), None)
+    found = (_PID.search(str(e)) for e in chain(exc)) if exc is not None else iter(())
+    pid = next((m.group(1) for m in found if m), None)
     if pid is None:
         return ""
     return f" (PID {pid}{_program(pid)})"

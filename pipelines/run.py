@@ -26,7 +26,7 @@ import dlt
 import httpx
 
 from pipelines import config
-from pipelines.failures import Stopped, Where, check_pipelines_dir, explain, stop_signal
+from pipelines.failures import Stopped, Where, check_duckdb_file, check_pipelines_dir, explain, stop_signal
 from pipelines.lock import SUFFIX, LockHeld, RunLocks
 from pipelines.registry import discover
 from pipelines.summary import Outcome, describe_failure, format_summary
@@ -413,7 +413,8 @@ def _load_locked(
         target.pipelines_dir / name,
         ", ".join(config.account_names(p) for p in runnable),
     )
-    unwritable = check_pipelines_dir(target)
+    # Before this process opens the DuckDB file (see failures.check_duckdb_file).
+    unwritable = check_pipelines_dir(target) or check_duckdb_file(target)
     if unwritable is not None:
         log.error("%s", unwritable)
         return EXIT_FAILED
@@ -428,9 +429,7 @@ def _load_locked(
         except Exception as exc:
             if stop_signal(exc) is not None:
                 raise Stopped(stop_signal(exc) or 2) from None
-            log.error(
-                "%s", explain(exc, target) or redact(f"the warehouse cannot be opened: {type(exc).__name__}: {exc}")
-            )
+            log.error("%s", explain(exc, target) or _cannot_open(exc))
             return EXIT_FAILED
         if not finish_interrupted_load(pipeline, target):
             return EXIT_FAILED
