@@ -6,7 +6,8 @@
     billing-elt report --output report.html     # the HTML report from the warehouse
 
 Exit codes: 0 when every selected provider loaded; 1 when at least one failed; 2 when there
-was nothing to run or the command line was wrong (unknown provider, nothing configured).
+was nothing to run or the command line was wrong (unknown provider, nothing configured); 3 when
+another run holds the lock of this warehouse; 130 / 143 when stopped by SIGINT / SIGTERM.
 """
 
 from __future__ import annotations
@@ -14,22 +15,111 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from types import FrameType
 
 import httpx
 
 from pipelines import config, report
-from pipelines.run import load, reset
+from pipelines.failures import Stopped
+from pipelines.run import EXIT_USAGE, load, reset
+from sources.shared import http
 from sources.shared.redact import install_log_redaction
 
 
+class UtcFormatter(logging.Formatter):
+    """`2025-01-01T02:00:00Z INFO message`: ISO 8601 in UTC on every line, a multi-line message
+    (a traceback in verbose mode) prefixed line by line."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        first, *rest = text.splitlines() or [""]
+        prefix = first[: first.index(record.levelname) + len(record.levelname) + 1] if rest else ""
+        return "\n".join([first, *(prefix + line for line in rest)])
+
+
+FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+
 def setup_logging() -> None:
-    """Warnings and errors on stderr (the pipeline's own INFO lines with `BILLING_VERBOSE=1`),
-    every record redacted."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("billing").setLevel(logging.INFO if os.environ.get("BILLING_VERBOSE") else logging.WARNING)
+    """Every line on stderr with a UTC timestamp and redacted: the run's own narrative (header,
+    providers, summary) at INFO; other warnings and errors; everything with `BILLING_VERBOSE=1`."""
+    verbose = bool(os.environ.get("BILLING_VERBOSE"))
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        UtcFormatter(FORMAT if not verbose else FORMAT.replace("%(message)s", "%(name)s: %(message)s"))
+    )
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("billing").setLevel(logging.INFO if verbose else logging.WARNING)
+    logging.getLogger("billing.run").setLevel(logging.INFO)
     install_log_redaction()
+    quiet_dlt(verbose)
+
+
+def quiet_dlt(verbose: bool) -> None:
+    """dlt's own logger: our format (UTC timestamps), and, unless verbose, only warnings without
+    tracebacks — every failure is explained once, in one paragraph, by the run itself. dlt sets
+    up its logger on first use and reuses a handler it finds there, replacing its formatter: the
+    handler installed here keeps ours."""
+    handler = _KeepFormatHandler(sys.stderr)
+    handler.setFormatter(UtcFormatter(FORMAT))
+    handler.locked = True
+    if not verbose:
+        handler.addFilter(_no_traceback)
+    dlt_logger = logging.getLogger("dlt")
+    for old in list(dlt_logger.handlers):
+        dlt_logger.removeHandler(old)
+    dlt_logger.addHandler(handler)
+    dlt_logger.propagate = False
+
+
+class _KeepFormatHandler(logging.StreamHandler):
+    locked = False
+
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:
+        if not self.locked:
+            super().setFormatter(fmt)
+
+
+def _no_traceback(record: logging.LogRecord) -> bool:
+    """dlt's warnings on one line, without the tracebacks it puts in some messages (a job retried
+    on a full disk logs one per retry); its errors are told by the run itself."""
+    if record.exc_info or record.levelno >= logging.ERROR:
+        return False
+    message = record.getMessage()
+    if "Traceback (most recent call last)" in message:
+        return False
+    record.msg, record.args = message.splitlines()[0] if message else message, None
+    return True
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM stop the whole run: `Stopped` is raised in the main thread and every
+    retry wait wakes up. (dlt defers a signal inside its normalize and load steps to a safe point
+    and then raises its own exception, which the run reads as the same stop.)"""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        http.stop_waiting()
+        raise Stopped(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def main(argv: Sequence[str] | None = None, *, transports: Mapping[str, httpx.BaseTransport] | None = None) -> int:
@@ -52,18 +142,34 @@ def main(argv: Sequence[str] | None = None, *, transports: Mapping[str, httpx.Ba
     parser.add_argument(
         "--progress-interval",
         type=float,
-        default=float(os.environ.get("PROGRESS_INTERVAL", config.DEFAULT_PROGRESS_INTERVAL)),
-        help="seconds between progress lines; 0 to disable",
+        default=None,
+        help="seconds between progress lines; 0 to disable (env PROGRESS_INTERVAL)",
     )
-    args = parser.parse_args(args_in)
+    try:
+        args = parser.parse_args(args_in)
+    except SystemExit as exit_:  # argparse exits 2 on a wrong command line, 0 for --help
+        return int(exit_.code or 0)
     setup_logging()
-    if args.command == "reset":
-        if not args.provider:
-            parser.error("reset needs a provider name")
-        return reset(args.provider, pipeline_name=args.pipeline_name)
-    return load(
-        args.providers,
-        pipeline_name=args.pipeline_name,
-        progress_interval=args.progress_interval,
-        transports=transports,
-    )
+    try:
+        interval = (
+            args.progress_interval
+            if args.progress_interval is not None
+            else float(os.environ.get("PROGRESS_INTERVAL", config.DEFAULT_PROGRESS_INTERVAL))
+        )
+    except ValueError:
+        logging.getLogger("billing.run").error("PROGRESS_INTERVAL is not a number of seconds")
+        return EXIT_USAGE
+    with stop_on_signals():
+        try:
+            if args.command == "reset":
+                if not args.provider:
+                    parser.print_usage(sys.stderr)
+                    logging.getLogger("billing.run").error("reset needs a provider name")
+                    return EXIT_USAGE
+                return reset(args.provider, pipeline_name=args.pipeline_name)
+            return load(
+                args.providers, pipeline_name=args.pipeline_name, progress_interval=interval, transports=transports
+            )
+        except Stopped as stopped:  # before the run started or after it ended
+            logging.getLogger("billing.run").error("stopped by signal %d before anything was written", stopped.signum)
+            return 128 + stopped.signum

@@ -6,16 +6,21 @@ Users, cron jobs and tests configure the pipeline only through dlt's mechanisms:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import dlt
 
+from sources.shared.http import RetryPolicy
 from sources.shared.provider import Provider
 
 DEFAULT_PIPELINE = "billing"
 DEFAULT_DATASET = "billing"
 DEFAULT_DESTINATION = "duckdb"
 DEFAULT_PROGRESS_INTERVAL = 5.0
+DEFAULT_HTTP_TIMEOUT = RetryPolicy.timeout
+DEFAULT_MAX_RETRY_AFTER = RetryPolicy.max_retry_after
+DEFAULT_REQUEST_DEADLINE = RetryPolicy.deadline
 
 
 class UsageError(Exception):
@@ -43,6 +48,53 @@ def destination_type() -> str:
     return setting("destination_type", DEFAULT_DESTINATION)
 
 
+def pipelines_dir() -> Path:
+    """Where dlt keeps the pipeline's local state: `pipelines_dir` (env `PIPELINES_DIR`), else
+    dlt's default (`~/.dlt/pipelines`; `/var/dlt/pipelines` for root)."""
+    value: Any = dlt.config.get("pipelines_dir")
+    if value not in (None, ""):
+        return Path(str(value)).expanduser().absolute()
+    from dlt.common.pipeline import get_dlt_pipelines_dir
+
+    return Path(get_dlt_pipelines_dir()).absolute()
+
+
+def seconds(key: str, default: float) -> float:
+    """A positive number of seconds at top-level `key` (env: the key in upper case).
+
+    Raises:
+        UsageError: the value is not a positive number.
+    """
+    value: Any = dlt.config.get(key)
+    if value in (None, ""):
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{key} = {value!r} is not a number of seconds") from None
+    if number <= 0:
+        raise UsageError(f"{key} = {value!r} must be more than 0 seconds")
+    return number
+
+
+def retry_policy() -> RetryPolicy:
+    """How patient every provider request is (README, "Waits and deadlines"):
+
+    - `http_timeout` (env `HTTP_TIMEOUT`, default 30 s): one attempt's read timeout (connect: 10 s at most);
+    - `request_deadline` (env `REQUEST_DEADLINE`, default 120 s): one request with all its retries and
+      waits; a server that never answers fails the account within this time;
+    - `max_retry_after` (env `MAX_RETRY_AFTER`, default 90 s): the longest `Retry-After` honoured; a
+      longer one fails the account at once, saying when to run again.
+    """
+    timeout = seconds("http_timeout", DEFAULT_HTTP_TIMEOUT)
+    return RetryPolicy(
+        timeout=timeout,
+        connect_timeout=min(timeout, RetryPolicy.connect_timeout),
+        deadline=seconds("request_deadline", DEFAULT_REQUEST_DEADLINE),
+        max_retry_after=seconds("max_retry_after", DEFAULT_MAX_RETRY_AFTER),
+    )
+
+
 def select(providers: dict[str, Provider], requested: str | None) -> tuple[list[Provider], bool]:
     """The providers to run (`PROVIDERS` / `--providers`: comma-separated names) and whether the
     user named them explicitly.
@@ -66,6 +118,19 @@ def not_configured(provider: Provider) -> str | None:
     if not missing:
         return None
     return f"not configured: set {', '.join(missing)} (or [sources.{provider.name}] in .dlt/)"
+
+
+ACCOUNT_KEYS = ("account", "account_name", "workspace")
+
+
+def account_names(provider: Provider) -> str:
+    """`kitchen [acme]`: the provider with its configured account label, where configuration has
+    one (some providers learn it from the API: then the provider alone)."""
+    for key in ACCOUNT_KEYS:
+        value: Any = dlt.config.get(provider.key(key))
+        if value not in (None, ""):
+            return f"{provider.name} [{value}]"
+    return provider.name
 
 
 def nothing_configured(providers: dict[str, Provider]) -> str:

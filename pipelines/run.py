@@ -1,35 +1,114 @@
 """A run: every selected provider account extracted, normalized and loaded, one after another.
 
-The dlt pipeline (one per warehouse) is made from configuration; an interrupted run's pending
-load is finished before anything new is extracted; each provider runs on its own, so that one
-failing provider never stops the others.
+In order: the run lock of the warehouse (pipelines/lock.py) before anything else; dlt's local
+state tidied (what killed runs left, see `tidy_local_state`); the dlt pipeline made from
+configuration and the warehouse checked once; an interrupted run's pending load finished before
+anything new is extracted; each provider on its own, so that one failing provider never stops
+the others; each account's outcome written to `pipeline_runs`; the summary. A SIGINT/SIGTERM
+(`failures.Stopped`) stops the whole run at once.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib.metadata
 import logging
-import sys
+import secrets
+import shutil
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dlt
 import httpx
 
 from pipelines import config
+from pipelines.failures import Stopped, Where, check_duckdb_file, check_pipelines_dir, explain, stop_signal
+from pipelines.lock import SUFFIX, LockHeld, RunLocks
 from pipelines.registry import discover
 from pipelines.summary import Outcome, describe_failure, format_summary
 from pipelines.views import refresh_after_run
-from pipelines.warehouse import destination, loader_file_format
+from pipelines.warehouse import NON_FILE_DATABASES, destination, duckdb_file, loader_file_format
+from sources.shared import http
 from sources.shared import stats as run_stats
 from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES
 from sources.shared.provider import Provider
 from sources.shared.redact import redact
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+PIPELINE_RUNS = "pipeline_runs"
+RUNS_SCHEMA = "billing_runs"
 
-log = logging.getLogger("billing")
+log = logging.getLogger("billing.run")
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("billing-elt")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a bare checkout
+        return "unknown"
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: `20250101T020000Z-1a2b3c`."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# --- where a run writes ---------------------------------------------------------------------
+
+
+def where(pipeline_name: str | None = None) -> Where:
+    """The warehouse and local state a run of this configuration writes, from configuration only."""
+    kind = config.destination_type()
+    database: Path | None = None
+    if kind in ("duckdb", "dlt.destinations.duckdb"):
+        kind = "duckdb"
+        file = duckdb_file()
+        if file not in NON_FILE_DATABASES:
+            database = Path(file).expanduser().absolute()
+    return Where(kind, database, config.pipelines_dir(), _network_target(kind))
+
+
+def _network_target(kind: str) -> str | None:
+    """`scheme://user@host:port/db` of a networked destination (never its password)."""
+    value: Any = dlt.secrets.get(f"destination.{kind}.credentials")
+    if not value:
+        return None
+    from urllib.parse import urlsplit
+
+    if isinstance(value, Mapping):
+        host, port, user, db = value.get("host"), value.get("port"), value.get("username"), value.get("database")
+        return f"{kind}://{user or ''}@{host or ''}:{port or ''}/{db or ''}"
+    parts = urlsplit(str(value))
+    netloc = f"{parts.username + '@' if parts.username else ''}{parts.hostname or ''}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return f"{parts.scheme}://{netloc}{parts.path}"
+
+
+def lock_paths(target: Where, pipeline_name: str) -> list[Path]:
+    """The run locks: beside the DuckDB file (the warehouse), and beside the pipeline's local state
+    folder in the pipelines dir (shared by every run of this pipeline name, whatever the warehouse)."""
+    paths = [target.pipelines_dir / f"{pipeline_name}{SUFFIX}"]
+    if target.database is not None:
+        paths.insert(0, target.database.with_name(target.database.name + SUFFIX))
+    return paths
+
+
+def describe_target(target: Where) -> str:
+    if target.database is not None:
+        return f"duckdb {target.database}"
+    return f"{target.destination} {target.credentials or ''}".strip()
+
+
+# --- the pipeline -----------------------------------------------------------------------------
 
 
 def make_pipeline(pipeline_name: str | None = None) -> dlt.Pipeline:
@@ -37,6 +116,7 @@ def make_pipeline(pipeline_name: str | None = None) -> dlt.Pipeline:
 
     Keys: `pipeline_name` (default `billing`), `destination_type` (default `duckdb`),
     `dataset_name` (default `billing`); for DuckDB the file is `destination.duckdb.credentials`.
+    Completed load packages are deleted once loaded (`load.delete_completed_jobs`).
     """
     pipeline = dlt.pipeline(
         pipeline_name=config.pipeline_name(pipeline_name),
@@ -62,14 +142,68 @@ def _forget_state_of_another_warehouse(pipeline: dlt.Pipeline) -> dlt.Pipeline:
     return pipeline.drop()
 
 
-# --- running --------------------------------------------------------------------------------
+def check_warehouse(pipeline: dlt.Pipeline) -> None:
+    """Open the warehouse once before any provider runs: a warehouse that cannot be written fails
+    the run here, once, instead of after every provider's extract."""
+    with pipeline.sql_client() as client:
+        client.has_dataset()
+
+
+def tidy_local_state(working_dir: Path) -> list[str]:
+    """Repair or discard what killed runs left in dlt's local state (under the run lock, so no
+    other run is writing it). Returns one note per thing done.
+
+    - A package both normalized (`load/normalized/<id>`) and still extracted
+      (`normalize/extracted/<id>`): the run was killed inside dlt's normalize commit, after the
+      atomic rename of the normalized package and before the extracted copy was deleted. The
+      normalized package is complete, so the extracted copy is removed (dlt would otherwise fail
+      every later run with "Directory not empty" trying to normalize it again).
+    - A half-normalized package (`load/new/<id>`): removed; dlt normalizes it again from its
+      extracted copy.
+    - An extract that never committed (`normalize/<temp>/`): removed; nothing of it was committed,
+      and its rows are extracted again.
+    - Loaded packages (`load/loaded/<id>`): removed; their rows and state are in the warehouse.
+    """
+    notes: list[str] = []
+    normalize, load = working_dir / "normalize", working_dir / "load"
+    extracted, normalized = normalize / "extracted", load / "normalized"
+    for package in _children(extracted):
+        if (normalized / package.name).is_dir():
+            shutil.rmtree(package)
+            notes.append(f"package {package.name}: normalized when a run was stopped; its extracted copy was removed")
+    for package in _children(load / "new"):
+        shutil.rmtree(package)
+        source = "normalized again from its extract" if (extracted / package.name).is_dir() else "discarded"
+        notes.append(f"package {package.name}: half-normalized by a stopped run; {source}")
+    for temp in _children(normalize):
+        if temp.name != "extracted" and not temp.name.startswith("."):
+            shutil.rmtree(temp)
+            notes.append(f"an extract a stopped run never committed ({temp.name}) was discarded")
+    delete_loaded_packages(working_dir)
+    return notes
+
+
+def delete_loaded_packages(working_dir: Path) -> None:
+    """Completed packages: their rows and state are in the warehouse; dlt keeps them for nothing."""
+    for package in _children(working_dir / "load" / "loaded"):
+        shutil.rmtree(package, ignore_errors=True)
+
+
+def _children(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+# --- running ----------------------------------------------------------------------------------
 
 
 class ProgressPrinter:
-    """Prints the running provider's progress line every `interval` seconds."""
+    """Logs the running provider's progress line every `interval` seconds."""
 
-    def __init__(self, provider: str, interval: float, stream: Any = sys.stderr) -> None:
-        self.provider, self.interval, self.stream = provider, interval, stream
+    def __init__(self, provider: str, interval: float) -> None:
+        self.provider, self.interval = provider, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="billing-progress", daemon=True)
 
@@ -87,10 +221,10 @@ class ProgressPrinter:
         while not self._stop.wait(self.interval):
             stats = run_stats.current(self.provider)
             if stats is not None:
-                print(f"  … {stats.progress_line()}", file=self.stream, flush=True)
+                log.info("  … %s", stats.progress_line())
 
 
-def finish_interrupted_load(pipeline: dlt.Pipeline) -> bool:
+def finish_interrupted_load(pipeline: dlt.Pipeline, target: Where) -> bool:
     """Load what an interrupted run extracted but did not load, before extracting anything new.
 
     dlt keeps such packages and, when asked to run again, loads them *instead of* the new data.
@@ -100,14 +234,15 @@ def finish_interrupted_load(pipeline: dlt.Pipeline) -> bool:
     """
     if not pipeline.has_pending_data:
         return True
-    print("→ completing the load of an interrupted run", file=sys.stderr, flush=True)
+    log.info("→ completing the load of an interrupted run")
     try:
         pipeline.normalize()
         pipeline.load()
     except Exception as exc:
-        print(
-            f"error: the pending load of an interrupted run could not be completed: {redact(str(exc))}", file=sys.stderr
-        )
+        if stop_signal(exc) is not None:
+            raise Stopped(stop_signal(exc) or 2) from None
+        reason = explain(exc, target) or redact(f"{type(exc).__name__}: {exc}")
+        log.error("the pending load of an interrupted run could not be completed: %s", reason)
         return False
     return True
 
@@ -117,24 +252,93 @@ def run_provider(
     provider: Provider,
     progress_interval: float = config.DEFAULT_PROGRESS_INTERVAL,
     transport: httpx.BaseTransport | None = None,
+    target: Where | None = None,
 ) -> Outcome:
-    """Extract, normalize and load one provider; never raises for a provider's own failure.
+    """Extract, normalize and load one provider; never raises for a provider's own failure (a
+    signal raises `Stopped`, naming the step it stopped).
 
     `transport`, when given, carries every request of the provider's source (an in-process
     sandbox in tests)."""
     run_stats.forget(provider.name)
-    print(f"→ {provider.title} ({provider.name})", file=sys.stderr, flush=True)
+    log.info("→ %s (%s)", provider.title, provider.name)
     status, message = "loaded", ""
+    started = utc_now()
     try:
         with ProgressPrinter(provider.name, progress_interval):
             source = provider.source(transport=transport) if transport is not None else provider.source()
             pipeline.run(source, loader_file_format=loader_file_format(pipeline.destination))
     except Exception as exc:
-        status, message = "failed", describe_failure(provider, exc)
+        signum = stop_signal(exc)
+        if signum is not None:
+            stopped = Stopped(signum)
+            stopped.provider, stopped.step = provider.name, getattr(exc, "step", "extract")  # type: ignore[attr-defined]
+            raise stopped from None
+        explained = explain(exc, target) if target is not None else None
+        status = "failed"
+        message = f"{provider.name}: {explained}" if explained else describe_failure(provider, exc)
+    except Stopped as stopped:
+        stopped.provider, stopped.step = provider.name, "extract"  # type: ignore[attr-defined]
+        raise
     stats = run_stats.current(provider.name)
     if stats:
         stats.finished = time.monotonic()
-    return Outcome(provider.name, status, stats.account if stats else "", message, stats)
+    return Outcome(provider.name, status, stats.account if stats else "", message, stats, started, utc_now())
+
+
+def record_runs(pipeline: dlt.Pipeline, run_id: str, outcomes: list[Outcome], target: Where) -> None:
+    """Append one `pipeline_runs` row per provider account (docs/canonical-model.md), through dlt,
+    in its own schema so that no provider's schema (and no `dlt drop` of one) holds the table."""
+    rows = [outcome_row(run_id, o) for o in outcomes]
+    if not rows:
+        return
+    resource = dlt.resource(rows, name=PIPELINE_RUNS, write_disposition="append", columns=RUNS_COLUMNS)
+    try:
+        pipeline.run(resource, schema=dlt.Schema(RUNS_SCHEMA))
+    except Exception as exc:
+        signum = stop_signal(exc)
+        if signum is not None:
+            raise Stopped(signum) from None
+        reason = explain(exc, target) or redact(f"{type(exc).__name__}: {exc}")
+        log.warning("this run's outcome could not be written to %s: %s", PIPELINE_RUNS, reason)
+
+
+RUNS_COLUMNS: dict[str, Any] = {
+    "run_id": {"data_type": "text", "nullable": False},
+    "provider": {"data_type": "text", "nullable": False},
+    "account": {"data_type": "text", "nullable": False},
+    "started_at": {"data_type": "timestamp", "timezone": True},
+    "finished_at": {"data_type": "timestamp", "timezone": True},
+    "status": {"data_type": "text", "nullable": False},
+    **{
+        name: {"data_type": "bigint"}
+        for name in ("invoices", "lines", "clients", "unchanged", "unmapped", "deleted", "requests", "retries")
+    },
+    "message": {"data_type": "text"},
+}
+
+
+def outcome_row(run_id: str, o: Outcome) -> dict[str, Any]:
+    s = o.stats
+    counts = {
+        name: int(getattr(s, name, 0) or 0) if s is not None else 0
+        for name in ("invoices", "lines", "clients", "unchanged", "unmapped", "deleted", "requests", "retries")
+    }
+    return {
+        "run_id": run_id,
+        "provider": o.provider,
+        "account": o.account or (s.account if s else "") or "-",
+        "started_at": o.started_at,
+        "finished_at": o.finished_at,
+        "status": o.status,
+        **counts,
+        "message": o.message or None,
+    }
+
+
+@contextmanager
+def locked(target: Where, pipeline_name: str) -> Iterator[None]:
+    with RunLocks(lock_paths(target, pipeline_name)):
+        yield
 
 
 def load(
@@ -150,45 +354,180 @@ def load(
     providers = discover()
     try:
         selected, explicit = config.select(providers, requested)
+        http.configure(config.retry_policy())
+        name = config.pipeline_name(pipeline_name)
+        target = where(name)
     except config.UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        log.error("%s", exc)
         return EXIT_USAGE
     outcomes: list[Outcome] = []
     runnable: list[Provider] = []
+    skipped: list[Outcome] = []
     for provider in selected:
         reason = config.not_configured(provider)
         if reason is None:
             runnable.append(provider)
         else:
-            print(f"skip {provider.name}: {reason}", file=sys.stderr)
+            log.info("skip %s: %s", provider.name, reason)
             if explicit:
                 outcomes.append(Outcome(provider.name, "failed", message=reason))
+            else:
+                skipped.append(Outcome(provider.name, "skipped", message=reason))
     if not runnable:
-        print(f"error: {config.nothing_configured(providers)}", file=sys.stderr)
+        log.error("%s", config.nothing_configured(providers))
         return EXIT_USAGE
-    pipeline = make_pipeline(pipeline_name)
-    if not finish_interrupted_load(pipeline):
+    try:
+        with locked(target, name):
+            return _load_locked(target, name, runnable, outcomes, skipped, progress_interval, transports)
+    except LockHeld as held:
+        log.error("%s", held)
+        return EXIT_LOCKED
+    except OSError as exc:
+        log.error("%s", explain(exc, target) or _cannot_lock(exc))
         return EXIT_FAILED
-    for provider in runnable:
-        transport = (transports or {}).get(provider.name)
-        outcomes.append(run_provider(pipeline, provider, progress_interval, transport))
-    print(format_summary(outcomes), file=sys.stderr)
-    views_ok = refresh_after_run(pipeline)
+
+
+def _cannot_lock(exc: OSError) -> str:
+    return redact(
+        f"the run lock {exc.filename} cannot be created: {exc.strerror}. The lock lives beside the DuckDB "
+        "file and in the dlt pipelines folder; both folders must be writable by the user running the load."
+    )
+
+
+def _load_locked(
+    target: Where,
+    name: str,
+    runnable: list[Provider],
+    outcomes: list[Outcome],
+    skipped: list[Outcome],
+    progress_interval: float,
+    transports: Mapping[str, httpx.BaseTransport] | None,
+) -> int:
+    run_id = new_run_id()
+    log.info(
+        "billing-elt %s · run %s · %s · dataset %s · pipeline %s (%s) · accounts: %s",
+        version(),
+        run_id,
+        describe_target(target),
+        config.dataset_name(),
+        name,
+        target.pipelines_dir / name,
+        ", ".join(config.account_names(p) for p in runnable),
+    )
+    # Before this process opens the DuckDB file (see failures.check_duckdb_file).
+    unwritable = check_pipelines_dir(target) or check_duckdb_file(target)
+    if unwritable is not None:
+        log.error("%s", unwritable)
+        return EXIT_FAILED
+    working_dir = target.pipelines_dir / name
+    for note in tidy_local_state(working_dir):
+        log.warning("%s", note)
+    current: Provider | None = None
+    try:
+        try:
+            pipeline = make_pipeline(name)
+            check_warehouse(pipeline)
+        except Exception as exc:
+            if stop_signal(exc) is not None:
+                raise Stopped(stop_signal(exc) or 2) from None
+            log.error("%s", explain(exc, target) or _cannot_open(exc))
+            return EXIT_FAILED
+        if not finish_interrupted_load(pipeline, target):
+            return EXIT_FAILED
+        for current in runnable:
+            transport = (transports or {}).get(current.name)
+            outcomes.append(run_provider(pipeline, current, progress_interval, transport, target))
+        current = None
+        record_runs(pipeline, run_id, [*outcomes, *skipped], target)
+        views_ok = refresh_after_run(pipeline)
+        delete_loaded_packages(working_dir)
+    except Stopped as stopped:
+        log.error("%s", _stopped_line(stopped, current, runnable, outcomes))
+        return 128 + stopped.signum
+    for line in format_summary(outcomes, run_id).splitlines():
+        log.info("%s", line)
     return EXIT_OK if views_ok and all(o.status == "loaded" for o in outcomes) else EXIT_FAILED
+
+
+def _cannot_open(exc: BaseException) -> str:
+    return redact(f"the warehouse cannot be opened: {type(exc).__name__}: {exc}")
+
+
+def _stopped_line(stopped: Stopped, current: Provider | None, runnable: list[Provider], done: list[Outcome]) -> str:
+    import signal
+
+    signame = signal.Signals(stopped.signum).name
+    step = getattr(stopped, "step", "extract")
+    provider = getattr(stopped, "provider", current.name if current else None)
+    finished = {o.provider for o in done}
+    not_run = [p.name for p in runnable if p.name not in finished and p.name != provider]
+    if provider is None:
+        what = "stopped before any provider ran"
+    elif step == "extract":
+        what = f"{provider} was stopped in its extract: nothing of it was committed"
+    elif step == "normalize":
+        what = f"{provider} was stopped in its normalize: its extract is kept and loaded by the next run"
+    else:
+        what = f"{provider} was stopped in its load: the load in progress is completed by the next run"
+    loaded = [o.provider for o in done if o.status == "loaded"]
+    parts = [f"stopped by {signame}: {what}"]
+    if loaded:
+        parts.append(f"already loaded: {', '.join(loaded)}")
+    if not_run:
+        parts.append(f"not run: {', '.join(not_run)}")
+    return "; ".join(parts) + f". Exit {128 + stopped.signum}."
+
+
+# --- reset ------------------------------------------------------------------------------------
 
 
 def reset(name: str, *, pipeline_name: str | None = None) -> int:
     """Delete one provider's rows from the canonical tables and forget its dlt state.
 
     Other providers' rows and state are untouched. The next load of that provider starts over.
+    Before any load there is nothing to reset: it says so and creates nothing.
     """
     providers = discover()
     if name not in providers:
-        print(f"error: unknown provider {name!r}; choose from {', '.join(providers)}", file=sys.stderr)
+        log.error("unknown provider %r; choose from %s", name, ", ".join(providers))
         return EXIT_USAGE
-    pipeline = make_pipeline(pipeline_name)
+    try:
+        pipeline_name = config.pipeline_name(pipeline_name)
+        target = where(pipeline_name)
+    except config.UsageError as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
+    local = target.pipelines_dir / pipeline_name
+    if (target.database is not None and not target.database.exists()) or (
+        target.database is None and not local.exists()
+    ):
+        log.info("nothing to reset: no load has run into %s yet", describe_target(target))
+        return EXIT_OK
+    try:
+        with locked(target, pipeline_name):
+            return _reset_locked(name, pipeline_name, target)
+    except LockHeld as held:
+        log.error("%s", held)
+        return EXIT_LOCKED
+    except Stopped as stopped:
+        log.error("stopped by signal %d: the reset of %s did not complete; run it again", stopped.signum, name)
+        return 128 + stopped.signum
+    except OSError as exc:
+        log.error("%s", explain(exc, target) or _cannot_lock(exc))
+        return EXIT_FAILED
+
+
+def _reset_locked(name: str, pipeline_name: str, target: Where) -> int:
+    for note in tidy_local_state(target.pipelines_dir / pipeline_name):
+        log.warning("%s", note)
+    try:
+        pipeline = make_pipeline(pipeline_name)
+        check_warehouse(pipeline)
+    except Exception as exc:
+        log.error("%s", explain(exc, target) or _cannot_open(exc))
+        return EXIT_FAILED
     # An interrupted run's rows must land before the reset, or they would come back after it.
-    if not finish_interrupted_load(pipeline):
+    if not finish_interrupted_load(pipeline, target):
         return EXIT_FAILED
     deleted = 0
     try:
@@ -203,12 +542,13 @@ def reset(name: str, *, pipeline_name: str | None = None) -> int:
                     except Exception as exc:  # the table may not exist yet
                         log.debug("reset %s: %s", table, exc)
     except Exception as exc:
-        print(f"error: could not reach the warehouse: {redact(str(exc))}", file=sys.stderr)
+        log.error("%s", explain(exc, target) or redact(f"could not reach the warehouse: {exc}"))
         return EXIT_FAILED
     with pipeline.managed_state(extract_state=True) as state:
         state.get("sources", {}).pop(name, None)
     # The cleared state goes to the warehouse now, so the next load starts this provider over.
     pipeline.normalize()
     pipeline.load()
-    print(f"reset {name}: deleted {deleted:,} row(s) and its incremental state", file=sys.stderr)
+    delete_loaded_packages(target.pipelines_dir / pipeline_name)
+    log.info("reset %s: deleted %s row(s) and its incremental state", name, f"{deleted:,}")
     return EXIT_OK if refresh_after_run(pipeline) else EXIT_FAILED

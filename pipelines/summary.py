@@ -3,6 +3,7 @@ and each failure explained in one paragraph."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -26,6 +27,8 @@ class Outcome:
     account: str = ""
     message: str = ""
     stats: run_stats.RunStats | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
 
 
 def find_cause(exc: BaseException, kind: type[E]) -> E | None:
@@ -56,8 +59,9 @@ def describe_failure(provider: Provider, exc: BaseException) -> str:
     return redact(f"{provider.name}: {type(exc).__name__}: {exc}")
 
 
-def format_summary(outcomes: Iterable[Outcome]) -> str:
-    """The end-of-run table: one line per provider, then skipped rows and failures explained."""
+def format_summary(outcomes: Iterable[Outcome], run_id: str | None = None) -> str:
+    """The end-of-run table: one line per provider, then skipped rows and failures explained.
+    The first line is `Summary` (with the run id when given)."""
     header = (
         "provider",
         "account",
@@ -104,4 +108,5 @@ def format_summary(outcomes: Iterable[Outcome]) -> str:
             notes.append(f"  {o.message}" if o.message.startswith(o.provider) else f"  {o.provider}: {o.message}")
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join(["Summary", *lines, *notes])
+    title = f"Summary of run {run_id}" if run_id else "Summary"
+    return "\n".join([title, *lines, *notes])

@@ -388,6 +388,7 @@ class Fault:
     after: int = 0
     status: int = 503
     body: Any = None  # bytes as they are, or JSON data
+    headers: dict[str, str] = field(default_factory=dict)  # sent with a `status` fault (Retry-After, say)
     seconds: float = 3600.0
     seen: int = 0
 
@@ -534,6 +535,7 @@ class App:
             body = fault.body if fault.body is not None else {"error": "injected fault"}
             response = Response(fault.status, body, dict(_HTML)) if isinstance(body, bytes) else json_response(body)
             response.status = fault.status
+            response.headers.update(fault.headers)
         elif fault and fault.kind == "not_json":
             response = Response(200, fault.body or b"<html><body>Welcome</body></html>", _HTML)
         else:

@@ -4,6 +4,7 @@ directory against sandboxes on loopback, and reading the DuckDB file it wrote.""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -27,6 +28,9 @@ _INHERITED_PREFIXES = (
     "PIPELINES_DIR",
 )
 
+# Every log line starts with a UTC timestamp and the level: `2025-01-01T02:00:00Z INFO `.
+_LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ [A-Z]+ ")
+
 
 @dataclass
 class Result:
@@ -43,10 +47,11 @@ class Result:
 
         Cells are as printed (`1,234`); a provider that never started has only its leading cells.
         """
-        lines = self.stderr.splitlines()
-        if "Summary" not in lines:
+        lines = [_LOG_PREFIX.sub("", line, count=1) for line in self.stderr.splitlines()]
+        titles = [i for i, line in enumerate(lines) if line.split(" ", 1)[0] == "Summary"]
+        if not titles:
             raise AssertionError(f"no run summary in:\n{self.output}")
-        start = lines.index("Summary") + 1
+        start = titles[-1] + 1
         header = lines[start].split()
         rows: dict[str, dict[str, str]] = {}
         for line in lines[start + 1 :]:

@@ -74,7 +74,8 @@ class Account:
         only_clients: load only these clients' documents (ids as text).
         options: the account's mapping options, handed to mappers in `Context.options`.
         transport: an httpx transport for every request (an in-process sandbox in tests).
-        timeout: seconds a request may take.
+        timeout: seconds one attempt of a request may take to read; None (default) takes the
+            pipeline's `http_timeout` (see `sources.shared.http.RetryPolicy`).
     """
 
     label: str | None
@@ -87,7 +88,7 @@ class Account:
     only_clients: Sequence[str] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     transport: httpx.BaseTransport | None = None
-    timeout: float = 30.0
+    timeout: float | None = None
 
 
 def billing_resource(api: Api, account: Account) -> Any:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -46,21 +47,29 @@ USER_AGENT = "billing-elt/0.1 (+https://github.com/billing-elt)"
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how patiently to retry.
+    """How often and how patiently to retry, and how long one request may take in all.
 
     Attributes:
         attempts: total tries per request, the first included.
         base_delay: first backoff, in seconds; doubles on every retry.
         max_delay: cap on one backoff.
-        max_retry_after: cap on a server-requested `Retry-After` wait.
+        max_retry_after: the longest server-requested `Retry-After` wait that is honoured; a longer
+            one fails the request at once, saying when to try again, instead of sleeping.
         jitter: +/- fraction of randomness added to each backoff.
+        timeout: seconds one attempt may wait to read (and write, and for a pooled connection).
+        connect_timeout: seconds one attempt may take to connect.
+        deadline: seconds for a request with all its retries and waits; no attempt or wait runs past it,
+            so a server that accepts and never answers fails within this time.
     """
 
     attempts: int = 6
     base_delay: float = 0.5
     max_delay: float = 30.0
-    max_retry_after: float = 120.0
+    max_retry_after: float = 90.0
     jitter: float = 0.25
+    timeout: float = 30.0
+    connect_timeout: float = 10.0
+    deadline: float = 120.0
 
     def backoff(self, retry: int, retry_after: float | None) -> float:
         """Seconds to wait before retry number `retry` (1-based)."""
@@ -68,6 +77,34 @@ class RetryPolicy:
             return min(self.max_retry_after, max(0.0, retry_after)) + random.uniform(0, self.base_delay / 4)
         delay = min(self.max_delay, self.base_delay * 2 ** (retry - 1))
         return max(0.0, delay * (1 + random.uniform(-self.jitter, self.jitter)))
+
+
+_default_policy = RetryPolicy()
+_stopping = threading.Event()
+
+
+def configure(policy: RetryPolicy) -> None:
+    """The policy of every client made without one (the pipeline sets it from configuration)."""
+    global _default_policy
+    _default_policy = policy
+
+
+def default_policy() -> RetryPolicy:
+    return _default_policy
+
+
+def stop_waiting() -> None:
+    """Wake every retry wait at once and make it raise `Interrupted` (a signal stops the run)."""
+    _stopping.set()
+
+
+class Interrupted(KeyboardInterrupt):
+    """A retry wait was cut short because the run is stopping."""
+
+
+def interruptible_sleep(seconds: float) -> None:
+    if _stopping.wait(seconds):
+        raise Interrupted("the run is stopping")
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -114,8 +151,8 @@ class ApiClient:
         auth_hint: what to fix when credentials are refused (the config keys to check).
         headers: extra headers sent on every request.
         transport: an httpx transport, injectable for tests.
-        timeout: seconds for connect/read/write/pool.
-        retry: the retry policy.
+        timeout: seconds one attempt may take to read; None takes the policy's.
+        retry: the retry policy; None takes the one the pipeline configured (`configure`).
         budget: the account's proactive rate budget.
         stats: counters updated with requests and retries.
         max_connections: connection pool size; at least the number of parallel workers.
@@ -123,7 +160,7 @@ class ApiClient:
             and returns its message, or None; the error then quotes that message (the raw body
             excerpt otherwise).
         is_login_redirect: whether a redirect's `Location` is the provider's login page.
-        sleep: injectable for tests.
+        sleep, clock: injectable for tests.
     """
 
     def __init__(
@@ -136,31 +173,35 @@ class ApiClient:
         auth_hint: str | None = None,
         headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
-        timeout: float = 30.0,
+        timeout: float | None = None,
         retry: RetryPolicy | None = None,
         budget: RateBudget | None = None,
         stats: RunStats | None = None,
         max_connections: int = 16,
         error_message: Callable[[Any], str | None] | None = None,
         is_login_redirect: Callable[[str], bool] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = interruptible_sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.provider = provider
         self.account = account
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.auth_hint = auth_hint or f"check the credentials in [sources.{provider}] of .dlt/secrets.toml"
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or default_policy()
         self.budget = budget or RateBudget(None)
         self.stats = stats or RunStats(provider, account)
         self._sleep = sleep
+        self._clock = clock
+        read = timeout if timeout is not None else self.retry.timeout
+        self._timeout = httpx.Timeout(read, connect=min(read, self.retry.connect_timeout))
         self._error_message = error_message
         self._is_login_redirect = is_login_redirect
         self._client = httpx.Client(
             base_url=self.base_url,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
             transport=transport,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            timeout=self._timeout,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             follow_redirects=False,
         )
@@ -207,9 +248,13 @@ class ApiClient:
         safe = idempotent if idempotent is not None else method.upper() in {"GET", "HEAD", "OPTIONS"}
         renewed = False
         attempt = 0
+        started = self._clock()
         while True:
             attempt += 1
-            request = self._client.build_request(method, path, params=params, json=json, data=data)
+            remaining = self.retry.deadline - (self._clock() - started)
+            request = self._client.build_request(
+                method, path, params=params, json=json, data=data, timeout=self._attempt_timeout(remaining)
+            )
             if authenticate and self.auth is not None:
                 request = self.auth.apply(request)
             url = redact(str(request.url))
@@ -219,14 +264,18 @@ class ApiClient:
                 response = self._client.send(request)
             except httpx.TransportError as exc:
                 sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
-                if attempt < self.retry.attempts and (safe or not sent):
-                    self._wait(attempt, None, f"{type(exc).__name__} on {method} {url}")
+                what = f"{type(exc).__name__} on {method} {url}"
+                if attempt < self.retry.attempts and (safe or not sent) and self._wait(attempt, None, what, started):
                     continue
+                elapsed = self._clock() - started
                 raise UnreachableError(
                     self.provider,
                     self.account,
-                    f"could not reach {url} after {attempt} attempt(s): {type(exc).__name__}: {redact(str(exc))}",
-                    f"check the network and base_url in [sources.{self.provider}]",
+                    f"could not reach {url} after {attempt} attempt(s) in {elapsed:.0f} s: "
+                    f"{type(exc).__name__}: {redact(str(exc)) or 'no answer'}",
+                    f"check the network and base_url in [sources.{self.provider}]; one request may take "
+                    f"{self.retry.deadline:.0f} s with its retries (request_deadline), one attempt "
+                    f"{self.retry.timeout:.0f} s (http_timeout)",
                 ) from None
 
             status = response.status_code
@@ -245,9 +294,14 @@ class ApiClient:
                 )
             if status == 429 or status >= 500:
                 response.read()
-                if attempt < self.retry.attempts and (safe or status == 429):
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                    self._wait(attempt, retry_after, f"HTTP {status} on {method} {url}")
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if retry_after is not None and retry_after > self.retry.max_retry_after:
+                    self._refuse_long_wait(status, method, url, retry_after)
+                if (
+                    attempt < self.retry.attempts
+                    and (safe or status == 429)
+                    and self._wait(attempt, retry_after, f"HTTP {status} from {method} {url}", started)
+                ):
                     continue
                 raise HttpStatusError(
                     self.provider,
@@ -333,8 +387,53 @@ class ApiClient:
                 url=url,
             ) from None
 
-    def _wait(self, attempt: int, retry_after: float | None, why: str) -> None:
+    def _attempt_timeout(self, remaining: float) -> httpx.Timeout:
+        """This attempt's timeouts: the configured ones, cut to what is left of the deadline."""
+        left = max(0.1, remaining)
+        read = self._timeout.read or self.retry.timeout
+        connect = self._timeout.connect or self.retry.connect_timeout
+        return httpx.Timeout(min(read, left), connect=min(connect, left))
+
+    def _refuse_long_wait(self, status: int, method: str, url: str, retry_after: float) -> None:
+        """A server that asks for a longer wait than `max_retry_after`: fail now, saying when to retry."""
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + retry_after))
+        raise HttpStatusError(
+            self.provider,
+            self.account,
+            f"{method} {url} answered HTTP {status} asking to wait {retry_after:.0f} s (Retry-After), more than "
+            f"max_retry_after = {self.retry.max_retry_after:.0f} s: this account was stopped instead of sleeping",
+            f"run again after {when} (or raise max_retry_after, env MAX_RETRY_AFTER)",
+            status=status,
+            url=url,
+        )
+
+    def _wait(self, attempt: int, retry_after: float | None, why: str, started: float) -> bool:
+        """Wait before the next attempt, saying so; False when the wait would pass the deadline."""
         delay = self.retry.backoff(attempt, retry_after)
+        elapsed = self._clock() - started
+        if elapsed + delay >= self.retry.deadline:
+            log.warning(
+                "%s [%s]: %s: no retry, a wait of %.0f s would pass the request deadline of %.0f s "
+                "(request_deadline) after %.0f s",
+                self.provider,
+                self.account,
+                why,
+                delay,
+                self.retry.deadline,
+                elapsed,
+            )
+            return False
         self.stats.add(retries=1)
-        log.info("%s [%s]: %s; retry %d in %.1fs", self.provider, self.account, why, attempt, delay)
+        after = f" (Retry-After {retry_after:.0f} s)" if retry_after is not None else ""
+        log.warning(
+            "%s [%s]: %s: waiting %.1f s%s, retry %d of %d",
+            self.provider,
+            self.account,
+            why,
+            delay,
+            after,
+            attempt,
+            self.retry.attempts - 1,
+        )
         self._sleep(delay)
+        return True

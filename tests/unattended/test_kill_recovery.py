@@ -1,0 +1,92 @@
+"""Any kill recovers by itself: a run SIGKILLed anywhere (mid-extract, extract committed, inside
+dlt's normalize commit, during the load and the merge, after the load) is followed by one
+ordinary run, and the warehouse then holds exactly what one clean run writes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from sandbox import kitchen
+from tests.support import Workspace, serve
+
+pytestmark = pytest.mark.integration
+
+CANONICAL = ("invoices", "invoice_items", "clients")
+
+KILL_POINTS = {
+    "mid-extract": "sources.shared.http:ApiClient.request:2:before",
+    "extract written, not committed": "dlt.extract.storage:ExtractStorage.close_writers:1:after",
+    "extract committed": "dlt.extract.storage:ExtractStorage.commit_new_load_package:1:after",
+    "normalized, not committed": "dlt.common.storages.load_storage:LoadStorage.commit_new_load_package:1:before",
+    "inside the normalize commit": "dlt.common.storages.load_storage:LoadStorage.commit_new_load_package:1:after",
+    "during the load": "dlt.destinations.impl.duckdb.duck:DuckDbCopyJob.run:2:after",
+    "during the merge": "dlt.destinations.job_client_impl:SqlLoadJob.run:1:after",
+    "loaded, package not completed": "dlt.common.storages.load_storage:LoadStorage.complete_load_package:1:before",
+    "after the load": "dlt.common.storages.load_storage:LoadStorage.complete_load_package:1:after",
+    "writing pipeline_runs": "dlt.extract.storage:ExtractStorage.commit_new_load_package:2:after",
+}
+
+
+def killed_run(ws: Workspace, env: dict[str, str], spec: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tests.unattended.killpoint", "load"],
+        cwd=ws.path,
+        env=ws.env({**env, "BILLING_TEST_KILL": spec}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def tables(ws: Workspace) -> dict[str, list[tuple[object, ...]]]:
+    sql = "SELECT * EXCLUDE (raw), raw::VARCHAR FROM billing.{} ORDER BY ALL"
+    return {t: ws.query(sql.format(t)) for t in CANONICAL}
+
+
+def leftovers(ws: Workspace) -> list[str]:
+    root = ws.path / "pipelines" / "billing"
+    found = []
+    for folder in ("normalize/extracted", "load/new", "load/normalized", "load/loaded"):
+        found += [f"{folder}/{p.name}" for p in (root / folder).glob("*")]
+    found += [p.name for p in (root / "normalize").glob("*") if p.name not in ("extracted", ".version")]
+    return found
+
+
+def test_a_run_killed_anywhere_is_repaired_by_the_next_ordinary_run(tmp_path: Path):
+    app = kitchen.create_app()
+    with serve(app) as server:
+        env = app.pipeline_env(server.url)
+        clean = Workspace(tmp_path / "clean")
+        clean.path.mkdir()
+        assert clean.run(env).code == 0
+        expected = tables(clean)
+
+        def scenario(item: tuple[str, str]) -> tuple[str, str | None]:
+            point, spec = item
+            ws = Workspace(tmp_path / point.replace(" ", "_").replace(",", ""))
+            ws.path.mkdir()
+            killed = killed_run(ws, env, spec)
+            if killed.returncode != -9:
+                return point, f"the run was not killed (exit {killed.returncode}):\n{killed.stderr[-2000:]}"
+            after = ws.run(env)
+            if after.code != 0 or "Traceback" in after.stderr:
+                return point, f"the next run exited {after.code}:\n{after.stderr[-3000:]}"
+            if "took over the run lock" not in after.stderr:
+                return point, f"the next run did not say it took over the lock:\n{after.stderr[-2000:]}"
+            if tables(ws) != expected:
+                return point, "the tables differ from a clean run's"
+            if leftovers(ws):
+                return point, f"left in dlt's local state: {leftovers(ws)}"
+            statuses = ws.query("SELECT status FROM billing.pipeline_runs")
+            if ("loaded",) not in statuses:
+                return point, f"pipeline_runs holds {statuses}"
+            return point, None
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            problems = [f"{point}: {problem}" for point, problem in pool.map(scenario, KILL_POINTS.items()) if problem]
+    assert not problems, "\n\n".join(problems)
