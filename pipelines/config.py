@@ -142,3 +142,20 @@ def nothing_configured(providers: dict[str, Provider]) -> str:
         "no provider is configured. Put credentials in .dlt/secrets.toml (see .dlt/secrets.toml.example) "
         f"or in environment variables ({needs}); or run `make demo` to load the sandboxes."
     )
+
+
+def duckdb_name_clash(destination: str, duckdb_file: str) -> str | None:
+    """Why a DuckDB file cannot hold the dataset, or None. DuckDB names a file's catalog after the
+    file (up to its first dot), and a catalog and a schema of one name make `billing.invoices`
+    ambiguous in every DuckDB client (docs/configuration.md, Pipeline)."""
+    if destination not in ("duckdb", "dlt.destinations.duckdb"):
+        return None
+    catalog = Path(duckdb_file).name.split(".")[0]
+    dataset = dataset_name()
+    if catalog.lower() != dataset.lower():
+        return None
+    return (
+        f"the DuckDB file {duckdb_file} is named like the dataset {dataset!r}: DuckDB calls the file's catalog "
+        f"{catalog!r} too, so {dataset}.invoices would be ambiguous in every DuckDB client. Rename the file "
+        "(the default is warehouse.duckdb; an existing file can simply be renamed) or set dataset_name"
+    )

@@ -376,6 +376,10 @@ def load(
     if not runnable:
         log.error("%s", config.nothing_configured(providers))
         return EXIT_USAGE
+    clash = config.duckdb_name_clash(config.destination_type(), duckdb_file())
+    if clash is not None:
+        log.error("%s", clash)
+        return EXIT_USAGE
     try:
         with locked(target, name):
             return _load_locked(target, name, runnable, outcomes, skipped, progress_interval, transports)

@@ -258,15 +258,13 @@ def refresh_views(pipeline: Any) -> list[str]:
 def refresh_after_run(pipeline: Any) -> bool:
     """`refresh_views` at the end of a load or reset: says on stderr what happened and returns
     False (the run then exits 1) when the views could not be created."""
-    import sys
-
     from sources.shared.redact import redact
 
     try:
         created = refresh_views(pipeline)
     except Exception as exc:
-        print(f"error: the analysis views could not be refreshed: {redact(str(exc))}", file=sys.stderr)
+        log.error("the analysis views could not be refreshed: %s", redact(str(exc)))
         return False
     if created:
-        print(f"views refreshed in {pipeline.dataset_name}: {', '.join(created)}", file=sys.stderr)
+        log.info("views refreshed in %s: %s", pipeline.dataset_name, ", ".join(created))
     return True

@@ -162,3 +162,14 @@ def test_a_run_after_an_interrupted_one_loads_what_was_left_and_then_extracts_af
     assert workspace.scalar("SELECT notes FROM billing.invoices WHERE invoice_id = ?", changed) == (
         "changed after the interrupted run"
     )
+
+
+def test_a_duckdb_file_named_like_the_dataset_is_refused_before_anything_runs(workspace):
+    from sandbox.kitchen import create_app
+
+    app = create_app()
+    with serve(app) as server:
+        result = workspace.run({**app.pipeline_env(server.url), "DESTINATION__DUCKDB__CREDENTIALS": "billing.duckdb"})
+    assert result.code == 2, result.output
+    assert "is named like the dataset 'billing'" in result.stderr and "warehouse.duckdb" in result.stderr
+    assert app.log.count() == 0 and not (workspace.path / "billing.duckdb").exists()

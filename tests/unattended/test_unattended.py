@@ -201,14 +201,14 @@ def test_a_read_only_warehouse_file_is_said_so(workspace, app):
     _, env = app
     data = workspace.path / "data"
     data.mkdir()
-    env = {**env, "DESTINATION__DUCKDB__CREDENTIALS": str(data / "billing.duckdb")}
+    env = {**env, "DESTINATION__DUCKDB__CREDENTIALS": str(data / "warehouse.duckdb")}
     assert script(workspace, env).code == 0
-    with read_only(data / "billing.duckdb"):
+    with read_only(data / "warehouse.duckdb"):
         result = script(workspace, env)
     assert result.code == 1
     text = explained(result)
     assert re.search(
-        rf"the warehouse file {data / 'billing.duckdb'} (is read-only|is on a read-only file system)", text
+        rf"the warehouse file {data / 'warehouse.duckdb'} (is read-only|is on a read-only file system)", text
     )
     assert "→ Kitchen" not in text
 
@@ -240,7 +240,7 @@ def test_a_full_disk_is_one_paragraph(app, tmp_path):
         pytest.skip("cannot mount a small tmpfs here")
     try:
         ws = Workspace(tmp_path)
-        result = script(ws, {**env, "DESTINATION__DUCKDB__CREDENTIALS": str(tiny / "billing.duckdb")})
+        result = script(ws, {**env, "DESTINATION__DUCKDB__CREDENTIALS": str(tiny / "warehouse.duckdb")})
     finally:
         subprocess.run(["umount", str(tiny)], check=True)
     assert result.code == 1
