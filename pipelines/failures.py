@@ -169,7 +169,8 @@ def pipelines_dir_unwritable(folder: Path, path: Path, exc: OSError) -> str:
 
 def _explain_duckdb(exc: BaseException | None, where: Where) -> str | None:
     database = where.database
-    assert database is not None
+    if database is None:
+        return None
     folder = database.parent
     if database.exists():
         try:

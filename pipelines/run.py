@@ -34,7 +34,7 @@ from pipelines.views import refresh_after_run
 from pipelines.warehouse import NON_FILE_DATABASES, destination, duckdb_file, loader_file_format
 from sources.shared import http
 from sources.shared import stats as run_stats
-from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES
+from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES, UNMAPPED
 from sources.shared.provider import Provider
 from sources.shared.redact import redact
 
@@ -537,7 +537,7 @@ def _reset_locked(name: str, pipeline_name: str, target: Where) -> int:
     try:
         with pipeline.sql_client() as client:
             if client.has_dataset():
-                for table in (INVOICE_ITEMS, INVOICES, CLIENTS):
+                for table in (INVOICE_ITEMS, INVOICES, CLIENTS, UNMAPPED):
                     qualified = client.make_qualified_table_name(table)
                     try:
                         rows = client.execute_sql(f"SELECT count(*) FROM {qualified} WHERE provider = %s", name)

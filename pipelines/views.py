@@ -38,7 +38,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-log = logging.getLogger("billing")
+log = logging.getLogger("billing.run")  # a run's own lines, shown at INFO
 
 RECEIPT_TYPES = ("receipt",)
 NON_BILLING_TYPES = ("quote", "proforma", "estimate", "shipping", "transport", "devolution", "purchase_order")

@@ -271,7 +271,8 @@ def loader_file_format(destination_type: str | Destination[Any, Any]) -> TLoader
     nullable column as NULL.
     """
     factory = Destination.from_reference(destination_type) if isinstance(destination_type, str) else destination_type
-    assert factory is not None, destination_type
+    if factory is None:
+        raise ValueError(f"unknown destination {destination_type!r}")
     caps = factory.capabilities()
     preferred = caps.preferred_loader_file_format
     supported: Sequence[TLoaderFileFormat] = list(caps.supported_loader_file_formats or [])

@@ -56,6 +56,13 @@ class UpdateCursor:
         elif updated_at == self._max:
             self._max_ids.add(record_id)
 
+    def cap(self, ceiling: dt.datetime) -> None:
+        """Let the new mark go no further than `ceiling` (never below the stored mark)."""
+        if self._max is not None and self._max > ceiling:
+            floor = self.last_value
+            self._max = ceiling if floor is None or ceiling > floor else floor
+            self._max_ids = set() if self._max != floor else set(self._boundary)
+
     def commit(self) -> None:
         """Write the new mark into state; call once the listing has been read to the end."""
         if self._max is None:
@@ -98,6 +105,8 @@ class OverlapCursor:
             if parsed is not None:
                 self._window[record_id] = parsed
         self._seen: dict[str, dt.datetime] = {}
+        self._held: dt.datetime | None = None
+        self._frozen = False
 
     @property
     def last_value(self) -> dt.datetime | None:
@@ -126,8 +135,20 @@ class OverlapCursor:
         if updated_at is not None:
             self._seen[record_id] = updated_at
 
+    def hold(self, updated_at: dt.datetime | None) -> None:
+        """Keep the next mark below a record that could not be mapped, so that the next run asks
+        for it again (a record without a readable timestamp keeps the mark where it is)."""
+        if updated_at is None:
+            self._frozen = True
+        elif self._held is None or updated_at < self._held:
+            self._held = updated_at
+
     def commit(self) -> None:
         """Store the new mark and the window below it; call once the listing is complete."""
+        if self._frozen:
+            return
+        if self._held is not None:
+            self._cursor.cap(self._held - dt.timedelta(microseconds=1))
         self._cursor.commit()
         mark = UpdateCursor(self._state, self._key).last_value
         if mark is None:

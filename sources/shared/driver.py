@@ -17,6 +17,8 @@ so an interrupted run moves no cursor and the next run sees the same changes aga
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import logging
 import threading
 import time
@@ -47,13 +49,13 @@ from sources.shared.declaration import (
 )
 from sources.shared.errors import ConfigurationError, HttpStatusError, NotFoundError
 from sources.shared.http import ApiClient
-from sources.shared.model import TableWriter, write_invoice
+from sources.shared.model import TOMBSTONE, TableWriter, write_invoice
 from sources.shared.paginators import PageNumberPaginator, Request, paginate, paginate_numbered, paginator_for
 from sources.shared.provider import config_hint
 from sources.shared.ratelimit import RateBudget
 from sources.shared.redact import register_secret
 from sources.shared.stats import RunStats, start_run
-from sources.shared.values import ValueProblem, to_text
+from sources.shared.values import ValueProblem, dumps, to_text
 
 log = logging.getLogger("billing.driver")
 
@@ -140,18 +142,20 @@ class RecordWriter:
 
     def __init__(self, api: Api, writer: TableWriter, stats: RunStats) -> None:
         self.api, self.writer, self.stats = api, writer, stats
-        self.failed: set[str] = set()
+        self.failed: dict[str, tuple[str, Any]] = {}  # record key → (reason, record)
+        self.mapped: set[str] = set()
 
     def write(self, records: Sequence[Any], context: Context, ids: Sequence[str] | None = None) -> Iterator[Any]:
         """Map one page's `records` (whose ids are `ids`, read from the records when None) and
         buffer the rows; yields full batches for dlt."""
         if ids is None:
             ids = [_id(record) or "" for record in records]
-        for record_id, result in zip(ids, self._map(records, context), strict=True):
+        for record, record_id, result in zip(records, ids, self._map(records, context), strict=True):
             if isinstance(result, ValueProblem):
                 self.stats.skip(f"invoice not mapped: {result}", record_id or None)
-                self.failed.add(record_id)
+                self.failed[record_key(record)] = (str(result), record)
                 continue
+            self.mapped.add(record_id)
             yield from write_invoice(self.writer, result, self.stats)
 
     def flush(self) -> Iterator[Any]:
@@ -181,6 +185,9 @@ class _AccountRun:
         self._lookups: dict[str, Any] = {}
         self._lookup_lock = threading.Lock()
         self.client: ApiClient | None = None
+        self.failed_clients: dict[str, tuple[str, Any]] = {}
+        self.mapped_clients: set[str] = set()
+        self.invoices_complete = False
 
     # --- the run --------------------------------------------------------------------------
 
@@ -202,7 +209,46 @@ class _AccountRun:
         state: dict[str, Any] = dlt.current.source_state().setdefault(label, {})
         yield from self._write_clients(clients, state, label, listed_at)
         yield from self._write_invoices(client, state, label, clients)
+        clients_complete = not isinstance(api.clients.cursor, ListedSince) and clients.stable
+        yield from self._keep_unmapped(
+            state, label, "client", self.failed_clients, self.mapped_clients, clients_complete
+        )
+        yield from self._keep_unmapped(
+            state, label, "invoice", self.records.failed, self.records.mapped, self.invoices_complete
+        )
         yield from self.writer.flush()
+
+    def _keep_unmapped(
+        self,
+        state: dict[str, Any],
+        label: str,
+        record_type: str,
+        failed: Mapping[str, tuple[str, Any]],
+        mapped: set[str],
+        complete: bool,
+    ) -> Iterator[Any]:
+        """Keep what could not be mapped in `unmapped_records` (docs/canonical-model.md), and take
+        out what maps now: a record mapped this run, or, after a complete listing, one the
+        provider no longer lists (its payload changed, so its hash key did, or it is gone)."""
+        known: dict[str, str] = _unmapped_state(state).setdefault(record_type, {})
+        now = dt.datetime.now(dt.UTC)
+        keys = {"provider": self.api.provider, "account": label, "record_type": record_type}
+        for key, (reason, record) in failed.items():
+            first_seen = known.get(key) or now.isoformat()
+            known[key] = first_seen
+            row = {
+                **keys,
+                "record_key": key,
+                "reason": reason,
+                "first_seen_at": dt.datetime.fromisoformat(first_seen),
+                "last_seen_at": now,
+                "raw": dumps(record),
+            }
+            yield from self.writer.add_unmapped(row)
+        for key in [k for k in known if k not in failed and (k in mapped or complete)]:
+            del known[key]
+            yield from self.writer.add_unmapped({**keys, "record_key": key, TOMBSTONE: True})
+        self.stats.add(unmapped=len(failed))
 
     def _label_from(self, clients: _Walk) -> str | None:
         reader = self.api.mapping.account_from
@@ -232,7 +278,9 @@ class _AccountRun:
                 row = self.api.mapping.client(record, self._context(label, page))
             except ValueProblem as problem:
                 stats.skip(f"client not mapped: {problem}", record_id)
+                self.failed_clients[record_key(record)] = (str(problem), record)
                 continue
+            self.mapped_clients.add(row["client_id"])
             self.names[row["client_id"]] = row["name"]
             if not self.api.invoices.per_client:
                 stats.add(clients_done=1)
@@ -252,10 +300,8 @@ class _AccountRun:
     def _write_invoices(self, client: ApiClient, state: dict[str, Any], label: str, clients: _Walk) -> Iterator[Any]:
         listing, stats = self.api.invoices, self.stats
         cursor = _cursor(listing, state)
-        incremental = isinstance(listing.cursor, UpdatedAt)
-        retry = set(state.get("retry_ids") or []) if incremental else set()
+        retry = set(_unmapped_state(state).get("invoice", {}))
         known = dict(state.get("client_names") or {}) if self.api.mapping.invoice_client else None
-        failed = self.records.failed
         stable = True
         if listing.per_client:
             targets = self._targets(clients)
@@ -272,12 +318,16 @@ class _AccountRun:
                     stats.skip("client not found (HTTP 404) when listing its documents", client_id)
                 else:
                     stable = stable and walk.stable
-                    yield from self._write_pages(walk, label, cursor, retry, known, failed)
+                    yield from self._write_pages(walk, label, cursor, retry, known)
                 stats.add(clients_done=1)
         else:
             walk = self._walk(client, listing, self._since_params(listing, state))
             stable = walk.stable
-            yield from self._write_pages(walk, label, cursor, retry, known, failed)
+            yield from self._write_pages(walk, label, cursor, retry, known)
+        if isinstance(cursor, OverlapCursor):
+            # A record that could not be mapped never moves a server-side cursor past itself.
+            for _, record in self.records.failed.values():
+                cursor.hold(self._updated_at(record, self._context(label, None)))
         if cursor is not None:
             if stable:
                 cursor.commit()
@@ -287,8 +337,8 @@ class _AccountRun:
                 log.warning(
                     "%s [%s]: the listing changed while it was read; the cursor was not moved", self.api.provider, label
                 )
-        if incremental:
-            state["retry_ids"] = sorted(failed)
+        state.pop("retry_ids", None)  # kept in `unmapped` now
+        self.invoices_complete = stable and not isinstance(listing.cursor, UpdatedSince)
         if known is not None:
             state["client_names"] = self.names
 
@@ -308,7 +358,6 @@ class _AccountRun:
         cursor: UpdateCursor | OverlapCursor | None,
         retry: set[str],
         known: dict[str, Any] | None,
-        failed: set[str],
     ) -> Iterator[Any]:
         """Per page: decide from the cursor what changed, map that at once, write what mapped
         and report what did not."""
@@ -528,6 +577,20 @@ def _cursor(listing: Listing, state: dict[str, Any]) -> UpdateCursor | OverlapCu
     if isinstance(policy, (FullListing, ListedSince)):
         return None
     raise TypeError(f"unknown cursor policy {policy!r}")
+
+
+def _unmapped_state(state: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """record type → record key → when it was first seen unmapped, in the account's state."""
+    found: dict[str, dict[str, str]] = state.setdefault("unmapped", {})
+    return found
+
+
+def record_key(record: Any) -> str:
+    """A record's key in `unmapped_records`: its id, else a stable hash of its payload."""
+    record_id = _id(record)
+    if record_id:
+        return record_id
+    return "sha256:" + hashlib.sha256(dumps(record).encode()).hexdigest()[:32]
 
 
 def _id(record: Any) -> str | None:

@@ -32,6 +32,7 @@ from sources.shared.values import MONEY_PRECISION, MONEY_SCALE
 INVOICES = "invoices"
 INVOICE_ITEMS = "invoice_items"
 CLIENTS = "clients"
+UNMAPPED = "unmapped_records"
 
 CANONICAL_STATUSES = ("draft", "open", "partially_paid", "paid", "void", "uncollectible")
 TOMBSTONE = "_tombstone"
@@ -104,12 +105,25 @@ _COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
         ("updated_at", _TS, "timestamp"),
         ("raw", _JSON, "json"),
     ],
+    # docs/canonical-model.md, `unmapped_records`: what could not be mapped, kept raw and retried.
+    UNMAPPED: [
+        ("provider", _TEXT, "text"),
+        ("account", _TEXT, "text"),
+        ("record_type", _TEXT, "text"),
+        ("record_key", _TEXT, "text"),
+        ("reason", _TEXT, "text"),
+        ("first_seen_at", _TS, "timestamp"),
+        ("last_seen_at", _TS, "timestamp"),
+        ("raw", _JSON, "json"),
+        (TOMBSTONE, _BOOL, "bool"),
+    ],
 }
 
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     INVOICES: ("provider", "account", "invoice_id"),
     INVOICE_ITEMS: ("provider", "account", "invoice_id", "line_number"),
     CLIENTS: ("provider", "account", "client_id"),
+    UNMAPPED: ("provider", "account", "record_type", "record_key"),
 }
 MERGE_KEYS: dict[str, tuple[str, ...]] = {INVOICE_ITEMS: ("provider", "account", "invoice_id")}
 
@@ -269,9 +283,15 @@ class TableWriter:
         if len(self._rows[CLIENTS]) >= self.batch_rows:
             yield from self._emit(CLIENTS)
 
+    def add_unmapped(self, row: Mapping[str, Any]) -> Iterator[Any]:
+        """Buffer an `unmapped_records` row (or, with `_tombstone`, the removal of one)."""
+        self._rows[UNMAPPED].append(row)
+        if len(self._rows[UNMAPPED]) >= self.batch_rows:
+            yield from self._emit(UNMAPPED)
+
     def flush(self) -> Iterator[Any]:
         """Yield whatever is buffered, parents before lines."""
-        for table in (CLIENTS, INVOICES, INVOICE_ITEMS):
+        for table in (CLIENTS, INVOICES, INVOICE_ITEMS, UNMAPPED):
             yield from self._emit(table)
 
     def _emit(self, table: str) -> Iterator[Any]:

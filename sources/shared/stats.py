@@ -34,6 +34,7 @@ class RunStats:
     requests: int = 0
     retries: int = 0
     mismatches: int = 0
+    unmapped: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     skipped_examples: dict[str, list[str]] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
