@@ -80,6 +80,9 @@ def test_a_record_that_cannot_be_mapped_is_kept_retried_and_lands_once_fixed(wor
         assert fixed.code == 0, fixed.output
     assert count(workspace, "invoices", provider) == expected
     assert unmapped(workspace) == []
-    assert workspace.scalar(
-        "SELECT count(*) FROM billing.invoices WHERE provider = ? AND invoice_id = ?", provider, broken.id
-    ) == 1
+    assert (
+        workspace.scalar(
+            "SELECT count(*) FROM billing.invoices WHERE provider = ? AND invoice_id = ?", provider, broken.id
+        )
+        == 1
+    )
