@@ -25,7 +25,7 @@ MAX_PER_PAGE = 100
 API_KEY = "ex_test_9c1d"
 STAMP = "2025-03-{day:02d}T09:00:00Z"
 
-CLIENTS = [
+CLIENTS: list[dict[str, Any]] = [
     {"id": "c1", "name": "Acme Lda", "email": "ap@acme.example", "country": "PT", "vat_number": "PT501234567"},
     {"id": "c2", "name": "Globex Inc", "email": None, "country": "US", "vat_number": None},
     {"id": "c3", "name": "Initech GmbH", "email": "rechnung@initech.example", "country": "DE", "vat_number": None},
