@@ -3,6 +3,7 @@ a throwaway dlt pipeline on a DuckDB file."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import tempfile
@@ -16,6 +17,9 @@ from typing import Any
 
 import dlt
 import duckdb
+
+from sources.shared.declaration import Api
+from sources.shared.provider import Provider
 
 REPO = Path(__file__).resolve().parent.parent
 SCRATCH = REPO / ".bench"
@@ -137,6 +141,34 @@ class Expected:
         self.invoices += 1
         self.lines += len(invoice.get("items") or [])
         self.total += Decimal(str(invoice["total"]))
+
+
+@contextmanager
+def environ(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the block: dlt reads a source's config from them."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def provider(name: str) -> Provider:
+    """The provider `name` as the pipeline discovers it."""
+    from pipelines.registry import discover
+
+    return discover()[name]
+
+
+def declaration(provider: Provider) -> Api | None:
+    """The `Api` the provider's package declares (the one its source runs), or None."""
+    package = importlib.import_module(provider.source.__module__)
+    return next((v for v in vars(package).values() if isinstance(v, Api)), None)
 
 
 @contextmanager

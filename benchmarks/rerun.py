@@ -1,19 +1,18 @@
 """Rerun cost: the same load twice, nothing changed upstream in between.
 
-One small function per provider returns its two runs (`provider_runs` does the work: the
-provider's real source, its config read by dlt from the sandbox's environment, run twice into one
-warehouse); `RERUNS` lists them and `available()` keeps those whose `sandbox/<provider>` and
-`sources/<provider>` both exist. To add a provider, write `<provider>_runs(scale)` and register it.
+Every provider with a source and a sandbox is run (`available()`): its real source, its config read
+by dlt from the sandbox's environment, twice into one warehouse. The sandbox package says how big
+an account to serve (`bench_options(clients)` in `sandbox/<provider>/__init__.py`); what a rerun is
+expected to do comes from the provider's declaration (its invoices listing's cursor policy).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,8 @@ from benchmarks.common import (
     Timer,
     check,
     db_path,
+    declaration,
+    environ,
     fmt_int,
     fmt_s,
     pipeline_in,
@@ -33,7 +34,10 @@ from benchmarks.common import (
 )
 from benchmarks.serve import SandboxProcess
 from pipelines.registry import discover
+from sandbox.server import available as sandboxes
+from sources.shared.declaration import Api, FullListing, ListedSince, UpdatedAt, UpdatedSince
 from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES
+from sources.shared.provider import Provider
 
 TABLES = (INVOICES, INVOICE_ITEMS, CLIENTS)
 
@@ -59,21 +63,6 @@ class Rerun:
     note: str = ""
 
 
-@contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the block: dlt reads a source's config from them."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def _check_tables(db: Path, provider: str, summary: dict[str, Any], label: str) -> int:
     """The provider's rows in the warehouse equal what its sandbox holds; returns the invoice count."""
     where = f"WHERE provider = '{provider}'"
@@ -90,95 +79,62 @@ def _check_tables(db: Path, provider: str, summary: dict[str, Any], label: str) 
     return int(invoices)
 
 
-def provider_runs(name: str, scale: Scale, setup: str, has_cursor: bool, note: str, **options: Any) -> Rerun:
-    """Run provider `name`'s real source twice against its sandbox (built with `options`), config
+def _note(provider: Provider, api: Api | None) -> tuple[bool, str]:
+    """Whether the invoices listing has a cursor, and what a rerun does, from the declaration."""
+    cursor = api.invoices.cursor if api else FullListing()
+    if isinstance(cursor, UpdatedAt):
+        return (
+            True,
+            f"{provider.title}: every page is read again; the update cursor keeps unchanged rows out of the load.",
+        )
+    if isinstance(cursor, UpdatedSince | ListedSince):
+        return (
+            True,
+            f"{provider.title}: the second run asks only for what changed since the last mark (`{cursor.param}`).",
+        )
+    return False, (
+        f"{provider.title} has no change filter or update cursor: a rerun re-reads and rewrites every "
+        "document by design (the merge leaves the tables identical)."
+    )
+
+
+def provider_runs(provider: Provider, scale: Scale, options: dict[str, Any]) -> Rerun:
+    """Run the provider's real source twice against its sandbox (built with `options`), config
     read by dlt from the environment as in production; budgets off on both sides."""
-    provider = discover()[name]
+    name = provider.name
+    has_cursor, note = _note(provider, declaration(provider))
     with SandboxProcess(name, latency=scale.latency, **options) as sandbox, workdir("rerun-") as work:
         env = dict(sandbox.env, **{provider.env("requests_per_minute"): "0"})
         pipeline = pipeline_in(work, "rerun")
         runs = []
         for label in ("first run", "second run, nothing changed"):
             sandbox.clear()
-            with _environ(env), Timer() as timer:
+            with environ(env), Timer() as timer:
                 pipeline.run(provider.source(), loader_file_format="parquet")
             requests = int(sandbox.stats()["requests"])
-            invoices = _check_tables(db_path(work, "rerun"), name, sandbox.summary(), label)
+            summary = sandbox.summary()
+            invoices = _check_tables(db_path(work, "rerun"), name, summary, label)
             by_table = tuple(rows_written(pipeline, (t,)) for t in TABLES)
             runs.append(RunFigures(label, timer.seconds, requests, sum(by_table), invoices, by_table))
+    setup = f"{summary['clients']:,} clients, {summary['invoices']:,} invoices"
     return Rerun(name, f"{setup}, {scale.latency * 1000:.0f} ms latency, budget off", runs, has_cursor, note)
 
 
-def invoicexpress_runs(scale: Scale) -> Rerun:
-    clients = scale.rerun_clients
-    return provider_runs(
-        "invoicexpress",
-        scale,
-        f"{clients:,} clients × 90 documents",
-        has_cursor=False,
-        note="InvoiceXpress has no change filter or update cursor: a rerun re-reads and rewrites every "
-        "document by design (the merge leaves the tables identical).",
-        clients=clients,
-        invoices_per_client=90,
-        lines_per_invoice=[3, 7],
-        requests_per_minute=None,
-    )
-
-
-def flowpayroll_runs(scale: Scale) -> Rerun:
-    clients = scale.rerun_clients
-    return provider_runs(
-        "flowpayroll",
-        scale,
-        f"{clients:,} clients × 20 invoices",
-        has_cursor=True,
-        note="Flow Payroll: every page is read again; the update cursors keep unchanged rows out of the load.",
-        clients=clients,
-        invoices_per_client=20,
-    )
-
-
-def kitchen_runs(scale: Scale) -> Rerun:
-    invoices = scale.rerun_clients * 20
-    return provider_runs(
-        "kitchen",
-        scale,
-        f"{scale.rerun_clients // 2:,} clients, {invoices:,} invoices",
-        has_cursor=True,
-        note="Kitchen: every page is read again; the update cursor keeps unchanged invoices out of the load.",
-        clients=max(1, scale.rerun_clients // 2),
-        invoices=invoices,
-    )
-
-
-def fohlio_runs(scale: Scale) -> Rerun:
-    invoices = scale.rerun_clients * 20
-    return provider_runs(
-        "fohlio",
-        scale,
-        f"{scale.rerun_clients // 2:,} clients, {invoices:,} invoices",
-        has_cursor=True,
-        note="Fohlio: the second run asks only for what changed since the last mark (`updated_since`).",
-        clients=max(1, scale.rerun_clients // 2),
-        invoices=invoices,
-    )
-
-
-RERUNS: dict[str, Callable[[Scale], Rerun]] = {
-    "invoicexpress": invoicexpress_runs,
-    "flowpayroll": flowpayroll_runs,
-    "kitchen": kitchen_runs,
-    "fohlio": fohlio_runs,
-}
-
-
 def available() -> dict[str, Callable[[Scale], Rerun]]:
-    """The registered reruns whose provider has both a sandbox and a source on this branch."""
-    return {
-        name: fn
-        for name, fn in RERUNS.items()
-        if importlib.util.find_spec(f"sandbox.{name}") and importlib.util.find_spec(f"sources.{name}")
-    }
+    """A rerun for every provider that has a source (`pipelines.registry.discover()`) and a sandbox
+    (`sandbox.server.available()`) that declares its benchmark sizing, `bench_options(clients)`."""
+    providers = discover()
+    found: dict[str, Callable[[Scale], Rerun]] = {}
+    for name, create_app in sandboxes().items():
+        sizing = getattr(importlib.import_module(create_app.__module__), "bench_options", None)
+        if name in providers and callable(sizing):
+            provider = providers[name]
+            found[name] = partial(_rerun, provider, sizing)
+    return found
+
+
+def _rerun(provider: Provider, sizing: Callable[[int], dict[str, Any]], scale: Scale) -> Rerun:
+    return provider_runs(provider, scale, sizing(scale.rerun_clients))
 
 
 def run(scale: Scale) -> Section:

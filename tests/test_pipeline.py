@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 def counts(ws: Workspace, provider: str) -> tuple[int, int, int]:
     return tuple(
-        ws.scalar(f"SELECT count(*) FROM billing.{t} WHERE provider = ?", provider)  # type: ignore[return-value]
+        ws.scalar(f"SELECT count(*) FROM billing.{t} WHERE provider = ?", provider)
         for t in ("invoices", "invoice_items", "clients")
     )
 

@@ -399,3 +399,8 @@ def create_app(seed: int = 42, latency: float = 0.0, **options: Any) -> FlowPayr
 
 
 __all__ = ["FlowPayrollSandbox", "create_app"]
+
+
+def bench_options(clients: int) -> dict[str, Any]:
+    """`create_app` options of an account of `clients` clients for the benchmarks (benchmarks/rerun.py)."""
+    return {"clients": clients, "invoices_per_client": 20}

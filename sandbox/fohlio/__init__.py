@@ -394,3 +394,9 @@ def create_app(seed: int = 42, latency: float = 0.0, **options: Any) -> FohlioSa
 
 
 __all__ = ["DEFAULT_TOKEN", "FohlioSandbox", "create_app"]
+
+
+def bench_options(clients: int) -> dict[str, Any]:
+    """`create_app` options of an account of about `clients` clients for the benchmarks (benchmarks/rerun.py):
+    half as many clients, 20 invoices per requested client, in one account-wide listing."""
+    return {"clients": max(1, clients // 2), "invoices": clients * 20}

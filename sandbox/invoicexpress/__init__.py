@@ -240,3 +240,8 @@ def create_app(seed: int = 42, latency: float = 0.0, **options: Any) -> InvoiceX
 
 
 __all__ = ["DOCUMENTED_BUDGET", "InvoiceXpressSandbox", "create_app"]
+
+
+def bench_options(clients: int) -> dict[str, Any]:
+    """`create_app` options of an account of `clients` clients for the benchmarks (benchmarks/rerun.py)."""
+    return {"clients": clients, "invoices_per_client": 90, "lines_per_invoice": [3, 7], "requests_per_minute": None}

@@ -176,8 +176,10 @@ def test_client_balances(warehouse: Path) -> None:
         expected[key[:4]] = {
             "invoiced": total(signed(r, "total") for r in group_rows),
             "paid": total(
-                signed(r, "total") - signed(r, "balance_due") for r in group_rows if r["balance_due"] is not None
-            ),  # type: ignore[operator]
+                signed(r, "total") - signed(r, "balance_due")  # type: ignore[operator]
+                for r in group_rows
+                if r["balance_due"] is not None
+            ),
             "outstanding": total(
                 signed(r, "balance_due") for r in group_rows if r["status"] in ("open", "partially_paid")
             ),

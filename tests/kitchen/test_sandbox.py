@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +29,7 @@ ID = {
 }
 
 
-def get(url: str, headers: dict[str, str] | None = None, **params: object) -> httpx.Response:
+def get(url: str, headers: dict[str, str] | None = None, **params: Any) -> httpx.Response:
     return httpx.get(url, headers=HEADERS if headers is None else headers, params=params, follow_redirects=False)
 
 

@@ -67,7 +67,8 @@ def test_retry_after_in_seconds_is_honoured():
 
 def test_retry_after_as_http_date_is_honoured():
     when = email.utils.formatdate(time.time() + 20, usegmt=True)
-    assert 18 <= parse_retry_after(when) <= 20.5
+    delay = parse_retry_after(when)
+    assert delay is not None and 18 <= delay <= 20.5
     script = Script(httpx.Response(503, headers={"Retry-After": when}), httpx.Response(200, json={}))
     sleeps: list[float] = []
     make_client(script, sleeps).get("/things")

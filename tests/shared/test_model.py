@@ -138,6 +138,7 @@ def test_lines_are_replaced_and_an_invoice_that_lost_every_line_keeps_none(tmp_p
         rows = client.execute_sql("SELECT invoice_id, line_number FROM invoice_items ORDER BY 1, 2")
         tombstones = client.execute_sql("SELECT count(*) FROM invoice_items WHERE _tombstone")
         decimals = client.execute_sql("SELECT sum(total) FROM invoices")
+    assert rows is not None and tombstones is not None and decimals is not None
     assert [tuple(r) for r in rows] == [("1", 1), ("1", 2), ("3", 1)]
     assert tombstones[0][0] == 0
     assert decimals[0][0] == Decimal("30.00")
