@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -291,10 +292,18 @@ def _bad_label(provider: Provider, label: str, where: str) -> str:
 
 def _stanza_value(provider: Provider, stanza: str | None, key: str, parameter: inspect.Parameter) -> Any:
     """A key of one stanza exactly where it is set: no fall back to another stanza."""
-    hint: Any = _hints(provider).get(key)
+    hint: Any = _plain(_hints(provider).get(key))
     full = provider.key(key, stanza)
     value: Any = dlt.secrets.get(full, hint) if _is_secret(parameter) else dlt.config.get(full, hint)
     return value
+
+
+def _plain(hint: Any) -> Any:
+    """The type dlt coerces a value to: `X` for `X | None`; None (as configured) for other unions."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        rest = [a for a in typing.get_args(hint) if a is not type(None)]
+        return rest[0] if len(rest) == 1 else None
+    return hint
 
 
 def _hints(provider: Provider) -> dict[str, Any]:
