@@ -84,7 +84,7 @@ def test_two_workspaces_load_side_by_side_each_with_its_own_rows_and_state(works
 
 
 def test_one_account_with_a_wrong_key_fails_and_the_other_loads(workspace):
-    with two_workspaces() as (acme, eu, env):
+    with two_workspaces() as (acme, _eu, env):
         env["SOURCES__KITCHEN__ACCOUNTS__EU__API_KEY"] = "not-the-key-27182818"
         result = workspace.run(env)
     assert result.code == 1, result.output
@@ -103,7 +103,7 @@ def test_one_account_with_a_wrong_key_fails_and_the_other_loads(workspace):
 
 
 def test_one_account_at_a_time_fails_alone_too(workspace):
-    with two_workspaces() as (acme, eu, env):
+    with two_workspaces() as (acme, _eu, env):
         env["SOURCES__KITCHEN__ACCOUNTS__EU__API_KEY"] = "not-the-key-27182818"
         result = workspace.run({**env, "ACCOUNT_CONCURRENCY": "1"})
     assert result.code == 1, result.output
