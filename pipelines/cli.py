@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None, *, transports: Mapping[str, httpx.Ba
     parser.add_argument(
         "--providers",
         default=os.environ.get("PROVIDERS"),
-        help="comma-separated providers (or provider:label accounts) to load (default: every configured one; env PROVIDERS)",
+        help="comma-separated providers or provider:label accounts to load (default: every configured; env PROVIDERS)",
     )
     parser.add_argument("--pipeline-name", default=None, help="dlt pipeline name (default: billing)")
     parser.add_argument(
