@@ -1,8 +1,10 @@
-"""The command line: `billing-elt [load | reset PROVIDER | report [--output FILE]]` (docs/configuration.md).
+"""The command line: `billing-elt [load | reset PROVIDER[:LABEL] | report [--output FILE]]` (docs/configuration.md).
 
     billing-elt                                 # load every provider whose secrets are set
     PROVIDERS=invoicexpress,kitchen billing-elt
+    PROVIDERS=kitchen:eu billing-elt            # one account ([sources.kitchen.accounts.eu])
     billing-elt reset kitchen                   # forget one provider's rows and state
+    billing-elt reset kitchen:eu                # ... or one account's
     billing-elt report --output report.html     # the HTML report from the warehouse
 
 Exit codes: 0 when every selected provider loaded; 1 when at least one failed; 2 when there
@@ -132,11 +134,11 @@ def main(argv: Sequence[str] | None = None, *, transports: Mapping[str, httpx.Ba
         prog="billing-elt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("command", nargs="?", default="load", choices=("load", "reset", "report"))
-    parser.add_argument("provider", nargs="?", help="with reset: the provider to reset")
+    parser.add_argument("provider", nargs="?", help="with reset: the provider (or provider:label account) to reset")
     parser.add_argument(
         "--providers",
         default=os.environ.get("PROVIDERS"),
-        help="comma-separated providers to load (default: every configured one; env PROVIDERS)",
+        help="comma-separated providers or provider:label accounts to load (default: every configured; env PROVIDERS)",
     )
     parser.add_argument("--pipeline-name", default=None, help="dlt pipeline name (default: billing)")
     parser.add_argument(

@@ -6,13 +6,21 @@ Users, cron jobs and tests configure the pipeline only through dlt's mechanisms:
 
 from __future__ import annotations
 
+import inspect
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dlt
+from dlt.common.typing import ConfigValueSentinel
 
 from sources.shared.http import RetryPolicy
-from sources.shared.provider import Provider
+from sources.shared.provider import Provider, section
 
 DEFAULT_PIPELINE = "billing"
 DEFAULT_DATASET = "billing"
@@ -21,6 +29,7 @@ DEFAULT_PROGRESS_INTERVAL = 5.0
 DEFAULT_HTTP_TIMEOUT = RetryPolicy.timeout
 DEFAULT_MAX_RETRY_AFTER = RetryPolicy.max_retry_after
 DEFAULT_REQUEST_DEADLINE = RetryPolicy.deadline
+DEFAULT_ACCOUNT_CONCURRENCY = 4
 
 
 class UsageError(Exception):
@@ -95,6 +104,28 @@ def retry_policy() -> RetryPolicy:
     )
 
 
+def account_concurrency() -> int:
+    """How many accounts of one provider are extracted at once: `account_concurrency` (env
+    `ACCOUNT_CONCURRENCY`), default 4; 1 runs them one after another, each in its own load.
+
+    Raises:
+        UsageError: the value is not a positive whole number.
+    """
+    value: Any = dlt.config.get("account_concurrency")
+    if value in (None, ""):
+        return DEFAULT_ACCOUNT_CONCURRENCY
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise UsageError(f"account_concurrency = {value!r} is not a whole number") from None
+    if number < 1:
+        raise UsageError(f"account_concurrency = {value!r} must be 1 or more")
+    return number
+
+
+_SELECTED_NAME = re.compile(r"^[A-Za-z0-9_.@-]+$")
+
+
 def select(providers: dict[str, Provider], requested: str | None) -> tuple[list[Provider], bool]:
     """The providers to run (`PROVIDERS` / `--providers`: comma-separated names) and whether the
     user named them explicitly.
@@ -102,13 +133,304 @@ def select(providers: dict[str, Provider], requested: str | None) -> tuple[list[
     Raises:
         UsageError: a requested name is not a provider.
     """
+    chosen, _, explicit = select_accounts(providers, requested)
+    return chosen, explicit
+
+
+def select_accounts(
+    providers: dict[str, Provider], requested: str | None
+) -> tuple[list[Provider], dict[str, list[str] | None], bool]:
+    """The providers to run, the account names asked for per provider (None: every account), and
+    whether the user named them explicitly. `PROVIDERS` / `--providers` is a comma-separated list
+    of `provider` or `provider:label`.
+
+    Raises:
+        UsageError: a requested name is not a provider, or a label is malformed.
+    """
     if not requested or not requested.strip():
-        return list(providers.values()), False
-    names = [n.strip().lower() for n in requested.split(",") if n.strip()]
-    unknown = [n for n in names if n not in providers]
+        return list(providers.values()), dict.fromkeys(providers), False
+    wanted: dict[str, list[str] | None] = {}
+    unknown: list[str] = []
+    for entry in (e.strip() for e in requested.split(",")):
+        if not entry:
+            continue
+        name, colon, label = (part.strip() for part in entry.partition(":"))
+        name = name.lower()
+        if name not in providers:
+            unknown.append(name)
+            continue
+        if not colon:
+            wanted[name] = None
+            continue
+        if not _SELECTED_NAME.match(label):
+            raise UsageError(
+                f"{entry!r} does not name an account: use provider:label, the label in lower-case letters, "
+                "digits and _ (as in [sources.<provider>.accounts.<label>])"
+            )
+        if name in wanted and wanted[name] is None:
+            continue
+        labels = wanted.setdefault(name, [])
+        if labels is not None and label not in labels:
+            labels.append(label)
     if unknown:
         raise UsageError(f"unknown provider(s): {', '.join(unknown)}; choose from {', '.join(providers)}")
-    return [providers[n] for n in dict.fromkeys(names)], True
+    return [providers[n] for n in wanted], wanted, True
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+LABEL = re.compile(r"^[a-z0-9_]+$")
+BASE_LABEL = "default"
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """One configured account of a provider.
+
+    Attributes:
+        provider: whose account.
+        label: its name in `PROVIDERS=provider:label` and `reset provider:label`: the stanza's label
+            for `[sources.<p>.accounts.<label>]`; for the base stanza `[sources.<p>]`, its account
+            value (`account_name`, `workspace`, `account`), or `default` when that is not configured.
+        stanza: the label of its `accounts` stanza; None for the base stanza.
+        value: the `account` column of its rows, where configuration tells it (None: the API does).
+    """
+
+    provider: Provider
+    label: str
+    stanza: str | None
+    value: str | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider.name}:{self.label}"
+
+    @property
+    def state_key(self) -> str:
+        """The key of its run stats: the label its run starts with ("" where the API tells it)."""
+        return self.value or ""
+
+    def describe(self) -> str:
+        return f"{self.provider.name} [{self.value or self.label}]"
+
+    def hint(self, text: str) -> str:
+        """`text` (a message about the base stanza's keys) with the names of this account's own."""
+        if self.stanza is None:
+            return text
+        prefix = f"SOURCES__{self.provider.name.upper()}__"
+        account_prefix = f"{prefix}ACCOUNTS__{self.stanza.upper()}__"
+        text = re.sub(rf"\b{prefix}(?!ACCOUNTS__)", account_prefix, text)
+        return text.replace(f"[{section(self.provider.name)}]", f"[{section(self.provider.name, self.stanza)}]")
+
+
+def _parameters(provider: Provider) -> dict[str, inspect.Parameter]:
+    return {n: p for n, p in inspect.signature(provider.source).parameters.items() if n != "transport"}
+
+
+def _account_key(provider: Provider) -> str | None:
+    """The source argument whose value is the `account` column (`account_name`, `workspace`, `account`)."""
+    parameters = _parameters(provider)
+    return next((k for k in ACCOUNT_KEYS if k in parameters), None)
+
+
+def _is_secret(parameter: inspect.Parameter) -> bool:
+    default = parameter.default
+    return isinstance(default, ConfigValueSentinel) and default.default_literal == "dlt.secrets.value"
+
+
+def _is_required(parameter: inspect.Parameter) -> bool:
+    return isinstance(parameter.default, ConfigValueSentinel) or parameter.default is inspect.Parameter.empty
+
+
+def stanza_labels(provider: Provider) -> list[str]:
+    """The labels of the provider's further accounts, from every place dlt reads configuration:
+    environment variables `SOURCES__<P>__ACCOUNTS__<LABEL>__<KEY>` and the tables
+    `[sources.<p>.accounts.<label>]` of config.toml and secrets.toml, in order of first mention.
+
+    Raises:
+        UsageError: a label is not lower-case letters, digits and `_`, or an entry is malformed.
+    """
+    labels: dict[str, None] = {}
+    prefix = f"SOURCES__{provider.name.upper()}__ACCOUNTS__"
+    for variable in sorted(os.environ):
+        if not variable.upper().startswith(prefix):
+            continue
+        label, sep, key = variable[len(prefix) :].partition("__")
+        if not sep or not key:
+            raise UsageError(
+                f"{variable} is not an account setting: name it {prefix}<LABEL>__<KEY> "
+                f"(e.g. {provider.env(provider.secrets[0] if provider.secrets else 'base_url', 'eu')})"
+            )
+        if not LABEL.match(label.lower()):
+            raise UsageError(_bad_label(provider, label, variable))
+        labels[label.lower()] = None
+    for accessor in (dlt.config, dlt.secrets):
+        for config_provider in accessor.config_providers:
+            if config_provider.is_empty or type(config_provider).__name__ == "EnvironProvider":
+                continue
+            found, _ = config_provider.get_value("accounts", Any, None, "sources", provider.name)
+            if found is None:
+                continue
+            where = f"[{section(provider.name)}.accounts] in {config_provider.name}"
+            if not isinstance(found, Mapping):
+                raise UsageError(f"{where} must hold one table per account: [{section(provider.name, '<label>')}]")
+            for label, stanza in found.items():
+                if not LABEL.match(str(label)):
+                    raise UsageError(_bad_label(provider, str(label), f"[{section(provider.name, str(label))}]"))
+                if not isinstance(stanza, Mapping):
+                    raise UsageError(f"{section(provider.name, str(label))} in {config_provider.name} must be a table")
+                labels[str(label)] = None
+    return list(labels)
+
+
+def _bad_label(provider: Provider, label: str, where: str) -> str:
+    return (
+        f"{where}: account label {label!r} of {provider.name} is not allowed; a label is lower-case letters, "
+        "digits and _ (e.g. eu_2)"
+    )
+
+
+def _stanza_value(provider: Provider, stanza: str | None, key: str, parameter: inspect.Parameter) -> Any:
+    """A key of one stanza exactly where it is set: no fall back to another stanza."""
+    hint: Any = _plain(_hints(provider).get(key))
+    full = provider.key(key, stanza)
+    value: Any = dlt.secrets.get(full, hint) if _is_secret(parameter) else dlt.config.get(full, hint)
+    return value
+
+
+def _plain(hint: Any) -> Any:
+    """The type dlt coerces a value to: `X` for `X | None`; None (as configured) for other unions."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        rest = [a for a in typing.get_args(hint) if a is not type(None)]
+        return rest[0] if len(rest) == 1 else None
+    return hint
+
+
+def _hints(provider: Provider) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(inspect.unwrap(provider.source))
+    except Exception:  # an annotation that cannot be evaluated: values are passed as configured
+        return {}
+
+
+def accounts(provider: Provider) -> list[AccountConfig]:
+    """Every account of the provider: the base stanza's (when its secrets and required keys are
+    set, or when it is the only one), then each further account's, in order of first mention.
+
+    Raises:
+        UsageError: a malformed label, or two accounts that would share rows and state (the same
+            account value) or one label.
+    """
+    found: list[AccountConfig] = []
+    key = _account_key(provider)
+    stanzas = stanza_labels(provider)
+    if not stanzas or not_configured(provider) is None:
+        value = _base_value(provider, key)
+        found.append(AccountConfig(provider, value or BASE_LABEL, None, value))
+    for stanza in stanzas:
+        value = None
+        if key is not None:
+            configured = _stanza_value(provider, stanza, key, _parameters(provider)[key])
+            value = str(configured).strip() if configured not in (None, "") else None
+            if value is None and not _is_required(_parameters(provider)[key]):
+                value = stanza  # an optional account label defaults to the stanza's own
+        found.append(AccountConfig(provider, stanza, stanza, value))
+    _check_distinct(provider, found)
+    return found
+
+
+def _base_value(provider: Provider, key: str | None) -> str | None:
+    if key is None:
+        return None
+    value: Any = dlt.config.get(provider.key(key))
+    if value not in (None, "") and str(value).strip():
+        return str(value).strip()
+    default = _parameters(provider)[key].default
+    return default if isinstance(default, str) and default.strip() else None
+
+
+def _check_distinct(provider: Provider, found: list[AccountConfig]) -> None:
+    seen: dict[str, AccountConfig] = {}
+    for account in found:
+        if account.value is None:
+            continue
+        other = seen.get(account.value)
+        if other is not None:
+            raise UsageError(
+                f"{_where(other)} and {_where(account)} are both the {provider.name} account "
+                f"{account.value!r}: their rows and incremental state would mix. Give each account its own "
+                f"{_account_key(provider)}, or remove one of them"
+            )
+        seen[account.value] = account
+    labels: dict[str, AccountConfig] = {}
+    for account in found:
+        other = labels.get(account.label)
+        if other is not None:
+            raise UsageError(
+                f"{_where(other)} and {_where(account)} are both named {account.name}: rename the stanza "
+                f"[{section(provider.name, account.label)}]"
+            )
+        labels[account.label] = account
+
+
+def _where(account: AccountConfig) -> str:
+    return f"[{section(account.provider.name, account.stanza)}]"
+
+
+def choose_accounts(provider: Provider, names: list[str] | None) -> list[AccountConfig]:
+    """The provider's accounts named by `names` (a label, or an account value), every one for None.
+
+    Raises:
+        UsageError: a name matches no account of the provider.
+    """
+    every = accounts(provider)
+    if names is None:
+        return every
+    chosen: list[AccountConfig] = []
+    for name in names:
+        match = next((a for a in every if a.label == name), None) or next((a for a in every if a.value == name), None)
+        if match is None:
+            known = ", ".join(a.name for a in every) or "none"
+            raise UsageError(f"{provider.name} has no account {name!r}; its accounts: {known}")
+        if match not in chosen:
+            chosen.append(match)
+    return chosen
+
+
+def account_not_configured(account: AccountConfig) -> str | None:
+    """Why an account cannot run (a required key is missing), or None."""
+    if account.stanza is None:
+        return not_configured(account.provider)
+    missing = [
+        account.provider.env(name, account.stanza)
+        for name, parameter in _parameters(account.provider).items()
+        if _is_required(parameter)
+        and _stanza_value(account.provider, account.stanza, name, parameter) in (None, "")
+        and not (name == _account_key(account.provider) and account.value)
+    ]
+    if not missing:
+        return None
+    return f"not configured: set {', '.join(missing)} (or [{section(account.provider.name, account.stanza)}] in .dlt/)"
+
+
+def account_arguments(account: AccountConfig) -> dict[str, Any]:
+    """The source arguments of a further account, every one read from its own stanza (a key it
+    does not set takes the source's default, never the base stanza's value). Empty for the base
+    stanza, whose arguments dlt injects as before."""
+    if account.stanza is None:
+        return {}
+    arguments: dict[str, Any] = {}
+    key = _account_key(account.provider)
+    for name, parameter in _parameters(account.provider).items():
+        value = _stanza_value(account.provider, account.stanza, name, parameter)
+        if value is None and name == key:
+            value = account.value
+        if value is None:
+            if isinstance(parameter.default, ConfigValueSentinel):
+                continue  # missing: account_not_configured says so before the run
+            value = parameter.default
+        arguments[name] = value
+    return arguments
 
 
 def not_configured(provider: Provider) -> str | None:

@@ -10,6 +10,7 @@ the others; each account's outcome written to `pipeline_runs`; the summary. A SI
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import importlib.metadata
 import logging
@@ -24,8 +25,10 @@ from typing import Any
 
 import dlt
 import httpx
+from dlt.extract.source import DltSource
 
 from pipelines import config
+from pipelines.config import AccountConfig
 from pipelines.failures import Stopped, Where, check_duckdb_file, check_pipelines_dir, explain, stop_signal
 from pipelines.lock import SUFFIX, LockHeld, RunLocks
 from pipelines.registry import discover
@@ -34,6 +37,7 @@ from pipelines.views import refresh_after_run
 from pipelines.warehouse import NON_FILE_DATABASES, destination, duckdb_file, loader_file_format
 from sources.shared import http
 from sources.shared import stats as run_stats
+from sources.shared.driver import run_account as driver_run_account
 from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES, UNMAPPED
 from sources.shared.provider import Provider
 from sources.shared.redact import redact
@@ -219,9 +223,9 @@ class ProgressPrinter:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            stats = run_stats.current(self.provider)
-            if stats is not None:
-                log.info("  … %s", stats.progress_line())
+            for stats in run_stats.of_provider(self.provider):
+                if stats.finished is None:
+                    log.info("  … %s", stats.progress_line())
 
 
 def finish_interrupted_load(pipeline: dlt.Pipeline, target: Where) -> bool:
@@ -253,19 +257,25 @@ def run_provider(
     progress_interval: float = config.DEFAULT_PROGRESS_INTERVAL,
     transport: httpx.BaseTransport | None = None,
     target: Where | None = None,
+    account: AccountConfig | None = None,
 ) -> Outcome:
-    """Extract, normalize and load one provider; never raises for a provider's own failure (a
-    signal raises `Stopped`, naming the step it stopped).
+    """Extract, normalize and load one provider account (the base stanza's when `account` is None)
+    in one load; never raises for the account's own failure (a signal raises `Stopped`, naming
+    the step it stopped).
 
     `transport`, when given, carries every request of the provider's source (an in-process
     sandbox in tests)."""
-    run_stats.forget(provider.name)
-    log.info("→ %s (%s)", provider.title, provider.name)
+    key = account.state_key if account is not None else None
+    run_stats.forget(provider.name, key)
+    if account is None or account.stanza is None:
+        log.info("→ %s (%s)", provider.title, provider.name)
+    else:
+        log.info("→ %s (%s, account %s)", provider.title, provider.name, account.label)
     status, message = "loaded", ""
     started = utc_now()
     try:
         with ProgressPrinter(provider.name, progress_interval):
-            source = provider.source(transport=transport) if transport is not None else provider.source()
+            source = _make_source(provider, account, transport)
             pipeline.run(source, loader_file_format=loader_file_format(pipeline.destination))
     except Exception as exc:
         signum = stop_signal(exc)
@@ -273,16 +283,176 @@ def run_provider(
             stopped = Stopped(signum)
             stopped.provider, stopped.step = provider.name, getattr(exc, "step", "extract")  # type: ignore[attr-defined]
             raise stopped from None
-        explained = explain(exc, target) if target is not None else None
         status = "failed"
-        message = f"{provider.name}: {explained}" if explained else describe_failure(provider, exc)
+        message = _failure_message(provider, account, exc, target)
     except Stopped as stopped:
         stopped.provider, stopped.step = provider.name, "extract"  # type: ignore[attr-defined]
         raise
-    stats = run_stats.current(provider.name)
+    stats = run_stats.current(provider.name, key)
     if stats:
         stats.finished = time.monotonic()
-    return Outcome(provider.name, status, stats.account if stats else "", message, stats, started, utc_now())
+    return Outcome(provider.name, status, _account_of(account, stats), message, stats, started, utc_now())
+
+
+def _make_source(provider: Provider, account: AccountConfig | None, transport: httpx.BaseTransport | None) -> Any:
+    """The provider's source for one account: the base stanza's injected by dlt as before; a
+    further account's with every argument read from its own stanza."""
+    arguments = config.account_arguments(account) if account is not None else {}
+    if transport is not None:
+        arguments["transport"] = transport
+    return provider.source(**arguments)
+
+
+def _account_of(account: AccountConfig | None, stats: run_stats.RunStats | None) -> str:
+    """The `account` of an outcome: what the run labelled its rows with, else what configuration says."""
+    if stats is not None and stats.account:
+        return stats.account
+    if account is None:
+        return ""
+    return account.value or (account.label if account.stanza is not None else "")
+
+
+def _failure_message(
+    provider: Provider, account: AccountConfig | None, exc: BaseException, target: Where | None
+) -> str:
+    explained = explain(exc, target) if target is not None else None
+    message = f"{provider.name}: {explained}" if explained else describe_failure(provider, exc)
+    if account is None or account.stanza is None:
+        return message
+    message = account.hint(message)
+    if not message.startswith(f"{provider.name} ["):
+        message = f"{account.describe()}: {message.removeprefix(f'{provider.name}: ')}"
+    return message
+
+
+def run_accounts(
+    pipeline: dlt.Pipeline,
+    provider: Provider,
+    accounts: list[AccountConfig],
+    concurrency: int,
+    progress_interval: float = config.DEFAULT_PROGRESS_INTERVAL,
+    transport: httpx.BaseTransport | None = None,
+    target: Where | None = None,
+) -> list[Outcome]:
+    """Several accounts of one provider, one `Outcome` each; one failing never stops another.
+
+    With `account_concurrency` 1 (or one account), one load per account, one after another: an
+    account that fails commits nothing. Otherwise the accounts are extracted together, up to
+    `concurrency` at once, in one load: each account is one parallelized resource of one dlt
+    source (dlt extracts a source's parallelized resources in its worker pool; the pipeline
+    itself is not thread-safe, so there is one extract, not one per thread). A failing account's
+    resource ends quietly: its incremental state is put back as it was before the run, so the
+    next run reads again what it read (the rows it already read are loaded; they are the API's
+    current ones), and the other accounts' rows and state load as usual.
+    """
+    if concurrency <= 1 or len(accounts) <= 1:
+        return [run_provider(pipeline, provider, progress_interval, transport, target, a) for a in accounts]
+    return _run_together(pipeline, provider, accounts, concurrency, progress_interval, transport, target)
+
+
+def _run_together(
+    pipeline: dlt.Pipeline,
+    provider: Provider,
+    accounts: list[AccountConfig],
+    concurrency: int,
+    progress_interval: float,
+    transport: httpx.BaseTransport | None,
+    target: Where | None,
+) -> list[Outcome]:
+    log.info("→ %s (%s, %d accounts, up to %d at once)", provider.title, provider.name, len(accounts), concurrency)
+    started = utc_now()
+    failures: dict[str, BaseException] = {}
+    resources: list[Any] = []
+    values = {a.value for a in accounts if a.value}
+    for account in accounts:
+        run_stats.forget(provider.name, account.state_key)
+    try:
+        with ProgressPrinter(provider.name, progress_interval):
+            for account in accounts:
+                try:
+                    source = _make_source(provider, account, transport)
+                except Exception as exc:
+                    if stop_signal(exc) is not None:
+                        raise
+                    failures[account.label] = exc
+                    continue
+                resource = _isolated(provider, account, source, failures, values)
+                if resource is None:  # not the driver's one resource: one load per account instead
+                    return [run_provider(pipeline, provider, progress_interval, transport, target, a) for a in accounts]
+                resources.append(resource)
+            if resources:
+                pipeline.sync_destination()
+                pipeline.extract(
+                    DltSource(dlt.Schema(provider.name), provider.name, resources),
+                    workers=concurrency,
+                    loader_file_format=loader_file_format(pipeline.destination),
+                )
+                pipeline.normalize()
+                pipeline.load()
+    except Exception as exc:
+        signum = stop_signal(exc)
+        if signum is not None:
+            stopped = Stopped(signum)
+            stopped.provider, stopped.step = provider.name, getattr(exc, "step", "extract")  # type: ignore[attr-defined]
+            raise stopped from None
+        for account in accounts:
+            failures.setdefault(account.label, exc)
+    except Stopped as stopped:
+        stopped.provider, stopped.step = provider.name, "extract"  # type: ignore[attr-defined]
+        raise
+    outcomes: list[Outcome] = []
+    for account in accounts:
+        stats = run_stats.current(provider.name, account.state_key)
+        if stats is not None and stats.finished is None:
+            stats.finished = time.monotonic()
+        failure = failures.get(account.label)
+        status = "failed" if failure is not None else "loaded"
+        message = _failure_message(provider, account, failure, target) if failure is not None else ""
+        outcomes.append(Outcome(provider.name, status, _account_of(account, stats), message, stats, started, utc_now()))
+    return outcomes
+
+
+def _isolated(
+    provider: Provider,
+    account: AccountConfig,
+    source: Any,
+    failures: dict[str, BaseException],
+    values: set[str],
+) -> Any:
+    """The account's resource, renamed for the account, parallelized, and ending quietly on the
+    account's own failure with its state as before the run. None when the source is not the
+    driver's one resource (then it cannot be isolated)."""
+    resources = list(getattr(source, "resources", {}).values())
+    if len(resources) != 1:
+        return None
+    bound = resources[0].explicit_args
+    if set(bound) != {"api", "account"}:
+        return None
+    api, driver_account = bound["api"], bound["account"]
+    mine = account.value
+
+    def owns(key: str) -> bool:
+        # An account whose label the API tells owns every key no other account of the run owns.
+        return key == mine if mine else key not in values and key != "resources"
+
+    def items() -> Any:
+        state = dlt.current.source_state()
+        before = {k: copy.deepcopy(v) for k, v in list(state.items()) if owns(k)}
+        try:
+            yield from driver_run_account(api, driver_account)
+        except Exception as exc:
+            if stop_signal(exc) is not None or isinstance(exc, Stopped):
+                raise
+            failures[account.label] = exc
+            for key in [k for k in list(state) if owns(k)]:
+                del state[key]
+            state.update(before)
+        finally:
+            stats = run_stats.current(provider.name, account.state_key)
+            if stats is not None:
+                stats.finished = time.monotonic()
+
+    return dlt.resource(items, name=f"{resources[0].name}_{account.label}", parallelized=True)
 
 
 def record_runs(pipeline: dlt.Pipeline, run_id: str, outcomes: list[Outcome], target: Where) -> None:
@@ -352,27 +522,36 @@ def load(
 
     `transports` maps provider names to an httpx transport for their requests (tests)."""
     providers = discover()
+    outcomes: list[Outcome] = []
+    runnable: list[tuple[Provider, list[AccountConfig]]] = []
+    skipped: list[Outcome] = []
     try:
-        selected, explicit = config.select(providers, requested)
+        selected, wanted, explicit = config.select_accounts(providers, requested)
         http.configure(config.retry_policy())
+        concurrency = config.account_concurrency()
         name = config.pipeline_name(pipeline_name)
         target = where(name)
+        for provider in selected:
+            ready: list[AccountConfig] = []
+            for account in config.choose_accounts(provider, wanted.get(provider.name)):
+                reason = config.account_not_configured(account)
+                if reason is None:
+                    ready.append(account)
+                elif account.stanza is None:
+                    log.info("skip %s: %s", provider.name, reason)
+                    if explicit:
+                        outcomes.append(Outcome(provider.name, "failed", message=reason))
+                    else:
+                        skipped.append(Outcome(provider.name, "skipped", message=reason))
+                else:
+                    log.info("skip %s: %s", account.name, reason)
+                    message = f"{account.describe()}: {reason}"
+                    outcomes.append(Outcome(provider.name, "failed", account.value or account.label, message))
+            if ready:
+                runnable.append((provider, ready))
     except config.UsageError as exc:
         log.error("%s", exc)
         return EXIT_USAGE
-    outcomes: list[Outcome] = []
-    runnable: list[Provider] = []
-    skipped: list[Outcome] = []
-    for provider in selected:
-        reason = config.not_configured(provider)
-        if reason is None:
-            runnable.append(provider)
-        else:
-            log.info("skip %s: %s", provider.name, reason)
-            if explicit:
-                outcomes.append(Outcome(provider.name, "failed", message=reason))
-            else:
-                skipped.append(Outcome(provider.name, "skipped", message=reason))
     if not runnable:
         log.error("%s", config.nothing_configured(providers))
         return EXIT_USAGE
@@ -382,7 +561,7 @@ def load(
         return EXIT_USAGE
     try:
         with locked(target, name):
-            return _load_locked(target, name, runnable, outcomes, skipped, progress_interval, transports)
+            return _load_locked(target, name, runnable, outcomes, skipped, progress_interval, transports, concurrency)
     except LockHeld as held:
         log.error("%s", held)
         return EXIT_LOCKED
@@ -401,11 +580,12 @@ def _cannot_lock(exc: OSError) -> str:
 def _load_locked(
     target: Where,
     name: str,
-    runnable: list[Provider],
+    runnable: list[tuple[Provider, list[AccountConfig]]],
     outcomes: list[Outcome],
     skipped: list[Outcome],
     progress_interval: float,
     transports: Mapping[str, httpx.BaseTransport] | None,
+    concurrency: int = config.DEFAULT_ACCOUNT_CONCURRENCY,
 ) -> int:
     run_id = new_run_id()
     log.info(
@@ -416,7 +596,7 @@ def _load_locked(
         config.dataset_name(),
         name,
         target.pipelines_dir / name,
-        ", ".join(config.account_names(p) for p in runnable),
+        ", ".join(_account_name(p, a) for p, accounts in runnable for a in accounts),
     )
     # Before this process opens the DuckDB file (see failures.check_duckdb_file).
     unwritable = check_pipelines_dir(target) or check_duckdb_file(target)
@@ -438,19 +618,31 @@ def _load_locked(
             return EXIT_FAILED
         if not finish_interrupted_load(pipeline, target):
             return EXIT_FAILED
-        for current in runnable:
+        for current, accounts in runnable:
             transport = (transports or {}).get(current.name)
-            outcomes.append(run_provider(pipeline, current, progress_interval, transport, target))
+            if len(accounts) == 1 and accounts[0].stanza is None:
+                outcomes.append(run_provider(pipeline, current, progress_interval, transport, target))
+            else:
+                outcomes.extend(
+                    run_accounts(pipeline, current, accounts, concurrency, progress_interval, transport, target)
+                )
         current = None
         record_runs(pipeline, run_id, [*outcomes, *skipped], target)
         views_ok = refresh_after_run(pipeline)
         delete_loaded_packages(working_dir)
     except Stopped as stopped:
-        log.error("%s", _stopped_line(stopped, current, runnable, outcomes))
+        log.error("%s", _stopped_line(stopped, current, [p for p, _ in runnable], outcomes))
         return 128 + stopped.signum
     for line in format_summary(outcomes, run_id).splitlines():
         log.info("%s", line)
     return EXIT_OK if views_ok and all(o.status == "loaded" for o in outcomes) else EXIT_FAILED
+
+
+def _account_name(provider: Provider, account: AccountConfig) -> str:
+    """`kitchen [acme]` as before for the base stanza; a further account by its value too."""
+    if account.stanza is None:
+        return config.account_names(provider)
+    return account.describe()
 
 
 def _cannot_open(exc: BaseException) -> str:
@@ -486,21 +678,28 @@ def _stopped_line(stopped: Stopped, current: Provider | None, runnable: list[Pro
 
 
 def reset(name: str, *, pipeline_name: str | None = None) -> int:
-    """Delete one provider's rows from the canonical tables and forget its dlt state.
+    """Delete one provider's (or one account's, `provider:label`) rows from the canonical tables
+    and forget its dlt state.
 
-    Other providers' rows and state are untouched. The next load of that provider starts over.
-    Before any load there is nothing to reset: it says so and creates nothing.
+    Other providers' and accounts' rows and state are untouched. The next load of what was reset
+    starts over. Before any load there is nothing to reset: it says so and creates nothing.
     """
     providers = discover()
-    if name not in providers:
-        log.error("unknown provider %r; choose from %s", name, ", ".join(providers))
+    provider_name, colon, label = (part.strip() for part in name.partition(":"))
+    provider_name = provider_name.lower()
+    if provider_name not in providers:
+        log.error("unknown provider %r; choose from %s", provider_name, ", ".join(providers))
         return EXIT_USAGE
+    account: str | None = None
     try:
+        if colon:
+            account = _account_to_reset(providers[provider_name], label)
         pipeline_name = config.pipeline_name(pipeline_name)
         target = where(pipeline_name)
     except config.UsageError as exc:
         log.error("%s", exc)
         return EXIT_USAGE
+    what = provider_name if account is None else f"{provider_name} [{account}]"
     local = target.pipelines_dir / pipeline_name
     if (target.database is not None and not target.database.exists()) or (
         target.database is None and not local.exists()
@@ -509,19 +708,51 @@ def reset(name: str, *, pipeline_name: str | None = None) -> int:
         return EXIT_OK
     try:
         with locked(target, pipeline_name):
-            return _reset_locked(name, pipeline_name, target)
+            return _reset_locked(provider_name, pipeline_name, target, account)
     except LockHeld as held:
         log.error("%s", held)
         return EXIT_LOCKED
     except Stopped as stopped:
-        log.error("stopped by signal %d: the reset of %s did not complete; run it again", stopped.signum, name)
+        log.error("stopped by signal %d: the reset of %s did not complete; run it again", stopped.signum, what)
         return 128 + stopped.signum
     except OSError as exc:
         log.error("%s", explain(exc, target) or _cannot_lock(exc))
         return EXIT_FAILED
 
 
-def _reset_locked(name: str, pipeline_name: str, target: Where) -> int:
+def _account_to_reset(provider: Provider, label: str) -> str:
+    """The `account` value of `provider:label`: a configured account's (by label or value), else
+    the label itself taken as an account value (an account whose stanza was removed, or one whose
+    value the API told).
+
+    Raises:
+        config.UsageError: an empty or malformed label, or one naming an account whose value only
+            the API knows.
+    """
+    if not label or not config._SELECTED_NAME.match(label):
+        raise config.UsageError(
+            f"{provider.name}:{label} does not name an account: use {provider.name}:<label>, the label in "
+            "lower-case letters, digits and _"
+        )
+    try:
+        configured = config.accounts(provider)
+    except config.UsageError:
+        configured = []
+    match = next((a for a in configured if a.label == label), None) or next(
+        (a for a in configured if a.value == label), None
+    )
+    if match is None:
+        return label
+    if match.value is None:
+        raise config.UsageError(
+            f"{match.name} learns its account from the API: reset it by that value, as the summary and the "
+            f"account column show it ({provider.name}:<account>)"
+        )
+    return match.value
+
+
+def _reset_locked(name: str, pipeline_name: str, target: Where, account: str | None = None) -> int:
+    what = name if account is None else f"{name} [{account}]"
     for note in tidy_local_state(target.pipelines_dir / pipeline_name):
         log.warning("%s", note)
     try:
@@ -534,14 +765,16 @@ def _reset_locked(name: str, pipeline_name: str, target: Where) -> int:
     if not finish_interrupted_load(pipeline, target):
         return EXIT_FAILED
     deleted = 0
+    where_sql = "provider = %s" if account is None else "provider = %s AND account = %s"
+    params = (name,) if account is None else (name, account)
     try:
         with pipeline.sql_client() as client:
             if client.has_dataset():
                 for table in (INVOICE_ITEMS, INVOICES, CLIENTS, UNMAPPED):
                     qualified = client.make_qualified_table_name(table)
                     try:
-                        rows = client.execute_sql(f"SELECT count(*) FROM {qualified} WHERE provider = %s", name)
-                        client.execute_sql(f"DELETE FROM {qualified} WHERE provider = %s", name)
+                        rows = client.execute_sql(f"SELECT count(*) FROM {qualified} WHERE {where_sql}", *params)
+                        client.execute_sql(f"DELETE FROM {qualified} WHERE {where_sql}", *params)
                         deleted += int(rows[0][0]) if rows else 0
                     except Exception as exc:  # the table may not exist yet
                         log.debug("reset %s: %s", table, exc)
@@ -549,10 +782,13 @@ def _reset_locked(name: str, pipeline_name: str, target: Where) -> int:
         log.error("%s", explain(exc, target) or redact(f"could not reach the warehouse: {exc}"))
         return EXIT_FAILED
     with pipeline.managed_state(extract_state=True) as state:
-        state.get("sources", {}).pop(name, None)
+        if account is None:
+            state.get("sources", {}).pop(name, None)
+        else:
+            state.get("sources", {}).get(name, {}).pop(account, None)
     # The cleared state goes to the warehouse now, so the next load starts this provider over.
     pipeline.normalize()
     pipeline.load()
     delete_loaded_packages(target.pipelines_dir / pipeline_name)
-    log.info("reset %s: deleted %s row(s) and its incremental state", name, f"{deleted:,}")
+    log.info("reset %s: deleted %s row(s) and its incremental state", what, f"{deleted:,}")
     return EXIT_OK if refresh_after_run(pipeline) else EXIT_FAILED

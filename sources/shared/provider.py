@@ -31,11 +31,13 @@ class Provider:
     required_config: tuple[str, ...]
     source: Callable[..., Any]
 
-    def key(self, name: str) -> str:
-        return config_key(self.name, name)
+    def key(self, name: str, account: str | None = None) -> str:
+        """The dlt key of a setting: of the base stanza, or of the account stanza `account`."""
+        return config_key(self.name, name, account)
 
-    def env(self, name: str) -> str:
-        return env_name(self.name, name)
+    def env(self, name: str, account: str | None = None) -> str:
+        """The environment variable of a setting: of the base stanza, or of the account stanza `account`."""
+        return env_name(self.name, name, account)
 
     def missing_secrets(self) -> list[str]:
         """The required secrets that are not set anywhere dlt looks."""
@@ -50,14 +52,22 @@ def _is_set(value: Any) -> bool:
     return value is not None and str(value).strip() != ""
 
 
-def config_key(provider: str, name: str) -> str:
-    """The dlt configuration key of a provider's setting: `sources.<provider>.<name>`."""
-    return f"sources.{provider}.{name}"
+def section(provider: str, account: str | None = None) -> str:
+    """The TOML table of a provider's stanza: `sources.<provider>`, or of one of its further
+    accounts, `sources.<provider>.accounts.<label>` (docs/configuration.md)."""
+    return f"sources.{provider}" if account is None else f"sources.{provider}.accounts.{account}"
 
 
-def env_name(provider: str, name: str) -> str:
-    """The environment variable dlt reads for a provider's setting: `SOURCES__<P>__<NAME>`."""
-    return f"SOURCES__{provider.upper()}__{name.upper()}"
+def config_key(provider: str, name: str, account: str | None = None) -> str:
+    """The dlt configuration key of a provider's setting: `sources.<provider>.<name>`
+    (`sources.<provider>.accounts.<label>.<name>` for a further account)."""
+    return f"{section(provider, account)}.{name}"
+
+
+def env_name(provider: str, name: str, account: str | None = None) -> str:
+    """The environment variable dlt reads for a provider's setting: `SOURCES__<P>__<NAME>`
+    (`SOURCES__<P>__ACCOUNTS__<LABEL>__<NAME>` for a further account)."""
+    return "__".join(part.upper() for part in config_key(provider, name, account).split("."))
 
 
 def config_hint(provider: str, names: Iterable[str], *, file: str = "secrets.toml") -> str:

@@ -77,24 +77,41 @@ class RunStats:
         return f"{self.provider} [{self.account}] " + " · ".join(parts) + f" · {self.duration:.0f}s"
 
 
-_current: dict[str, RunStats] = {}
+_current: dict[tuple[str, str], RunStats] = {}
+_latest: dict[str, RunStats] = {}
 _current_lock = threading.Lock()
 
 
 def start_run(provider: str, account: str) -> RunStats:
-    """Create the stats of a provider's run and make them visible to the progress printer."""
+    """Create the stats of one provider account's run and make them visible to the progress
+    printer. `account` is the label the run starts with ("" where the API tells it later)."""
     stats = RunStats(provider, account)
     with _current_lock:
-        _current[provider] = stats
+        _current[(provider, account)] = stats
+        _latest[provider] = stats
     return stats
 
 
-def current(provider: str) -> RunStats | None:
-    """The stats of the provider's latest run in this process, if it started one."""
+def current(provider: str, account: str | None = None) -> RunStats | None:
+    """The stats of the latest run in this process of the provider's account `account` (the label
+    it started with), or of the provider's latest account run when `account` is None."""
     with _current_lock:
-        return _current.get(provider)
+        if account is None:
+            return _latest.get(provider)
+        return _current.get((provider, account))
 
 
-def forget(provider: str) -> None:
+def of_provider(provider: str) -> list[RunStats]:
+    """The stats of every account run of the provider in this process, oldest first."""
     with _current_lock:
-        _current.pop(provider, None)
+        return [s for (p, _), s in _current.items() if p == provider]
+
+
+def forget(provider: str, account: str | None = None) -> None:
+    """Forget the stats of one account's run, or of every account of the provider (None)."""
+    with _current_lock:
+        for key in [k for k in _current if k[0] == provider and (account is None or k[1] == account)]:
+            del _current[key]
+        latest = _latest.get(provider)
+        if latest is not None and (account is None or latest.account == account):
+            del _latest[provider]
