@@ -251,6 +251,15 @@ def finish_interrupted_load(pipeline: dlt.Pipeline, target: Where) -> bool:
     return True
 
 
+def _raise_if_stopped(exc: BaseException, provider: Provider) -> None:
+    """Raise `Stopped` when `exc` is how dlt reports a SIGINT/SIGTERM, naming the provider and step."""
+    signum = stop_signal(exc)
+    if signum is not None:
+        stopped = Stopped(signum)
+        stopped.provider, stopped.step = provider.name, getattr(exc, "step", "extract")  # type: ignore[attr-defined]
+        raise stopped from None
+
+
 def run_provider(
     pipeline: dlt.Pipeline,
     provider: Provider,
@@ -278,11 +287,7 @@ def run_provider(
             source = _make_source(provider, account, transport)
             pipeline.run(source, loader_file_format=loader_file_format(pipeline.destination))
     except Exception as exc:
-        signum = stop_signal(exc)
-        if signum is not None:
-            stopped = Stopped(signum)
-            stopped.provider, stopped.step = provider.name, getattr(exc, "step", "extract")  # type: ignore[attr-defined]
-            raise stopped from None
+        _raise_if_stopped(exc, provider)
         status = "failed"
         message = _failure_message(provider, account, exc, target)
     except Stopped as stopped:
@@ -390,11 +395,7 @@ def _run_together(
                 pipeline.normalize()
                 pipeline.load()
     except Exception as exc:
-        signum = stop_signal(exc)
-        if signum is not None:
-            stopped = Stopped(signum)
-            stopped.provider, stopped.step = provider.name, getattr(exc, "step", "extract")  # type: ignore[attr-defined]
-            raise stopped from None
+        _raise_if_stopped(exc, provider)
         for account in accounts:
             failures.setdefault(account.label, exc)
     except Stopped as stopped:
