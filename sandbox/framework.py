@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -33,6 +34,13 @@ NOW: Any = type("Now", (), {"__repr__": lambda self: "NOW"})()
 def utc_now() -> dt.datetime:
     """The sandboxes' clock: every "now" they write comes from here."""
     return dt.datetime.now(dt.UTC)
+
+
+def published_sample(provider: str, name: str) -> Any:
+    """A body the provider published (`sandbox/<provider>/samples/`, see its README), decoded with
+    numbers as the exact `Decimal`s they are written as. Sandboxes serve these as their own records."""
+    text = (Path(__file__).parent / provider / "samples" / name).read_text(encoding="utf-8")
+    return simplejson.loads(text, use_decimal=True)
 
 
 # --- requests and responses ---------------------------------------------------------------------
@@ -163,8 +171,9 @@ def page_of(records: Sequence[T], page: int, per_page: int) -> Sequence[T]:
 
 
 def page_number_meta(total: int, page: int, per_page: int) -> dict[str, int]:
-    """Page number + total pages, as InvoiceXpress's `pagination` object."""
-    total_pages = max(1, math.ceil(total / per_page))
+    """Page number + total pages, as InvoiceXpress's `pagination` object; an empty listing has
+    `total_pages: 0`, as real captures show (docs/providers.md §1.6)."""
+    total_pages = math.ceil(total / per_page)
     return {"total_entries": total, "current_page": page, "total_pages": total_pages, "per_page": per_page}
 
 

@@ -18,9 +18,10 @@ from sandbox.framework import (
     SlidingWindow,
     json_response,
     page_number_meta,
+    published_sample,
     route,
 )
-from sandbox.invoicexpress.data import Account, iso_of
+from sandbox.invoicexpress.data import Account, iso_of, money
 
 DOCUMENTED_BUDGET = 780  # requests per minute per account (docs/providers.md §1.5, "Request limits")
 _INCORRECT = {"error": {"code": "422", "message": "Some parameters were incorrect."}}
@@ -38,6 +39,7 @@ class InvoiceXpressSandbox(App):
         requests_per_minute: the per-account budget; None disables it.
         retry_after: seconds to announce in `Retry-After` on 429 (None: no header, as documented).
         budget_window: the budget's window in seconds (60 as documented; shorter in tests).
+        fixtures: also serve the published samples as one more client's documents (`_load_fixtures`).
         latency: seconds added to every response.
     """
 
@@ -57,6 +59,7 @@ class InvoiceXpressSandbox(App):
         requests_per_minute: int | None = DOCUMENTED_BUDGET,
         retry_after: float | None = None,
         budget_window: float = 60.0,
+        fixtures: bool = True,
         latency: float = 0.0,
     ) -> None:
         super().__init__(latency=latency)
@@ -66,6 +69,10 @@ class InvoiceXpressSandbox(App):
         self.auth = QueryKey("api_key", api_key)  # §1.1: `api_key` in the query string
         self.budget = SlidingWindow(requests_per_minute, budget_window)
         self.retry_after = retry_after
+        self.fixture_clients: list[dict[str, Any]] = []
+        self.fixtures: dict[int, dict[str, Any] | None] = {}  # by id; None: deleted
+        if fixtures:
+            self._load_fixtures()
 
     def guard(self, request: Request, route: Any) -> Response | None:
         if self.auth(request) is None:  # §1.5: 401 with this body
@@ -96,16 +103,19 @@ class InvoiceXpressSandbox(App):
         if isinstance(paging, Response):
             return paging
         page, per_page = paging
-        listed = self.account.listed()
-        start = (page - 1) * per_page
-        clients = [self.account.client(i).data for i in listed[start : start + per_page]]
-        return json_response({"clients": clients, "pagination": page_number_meta(len(listed), page, per_page)})
+        listed, start = self.account.listed(), (page - 1) * per_page
+        stop = start + per_page
+        clients = [self.account.client(i).data for i in listed[start:stop]]
+        clients += self.fixture_clients[max(0, start - len(listed)) : max(0, stop - len(listed))]
+        total = len(listed) + len(self.fixture_clients)
+        return json_response({"clients": clients, "pagination": page_number_meta(total, page, per_page)})
 
     @route("POST", "/clients/{client_id}/invoices.json")
     def list_invoices(self, request: Request, client_id: str) -> Response:
         number = _int(client_id)
         index = None if number is None else self.account.client_index(number)
-        if index is None or number in self.account.gone:  # spec schema `404Clients` (§1.5)
+        fixture = number is not None and any(c["id"] == number for c in self.fixture_clients)
+        if (index is None and not fixture) or number in self.account.gone:  # spec schema `404Clients` (§1.5)
             return json_response({"errors": [{"error": "Client not found"}]}, 404)
         paging = self._paging(request)
         if isinstance(paging, Response):
@@ -118,13 +128,30 @@ class InvoiceXpressSandbox(App):
         wanted = _Filter(body.get("filter") or {})
         start = (page - 1) * per_page
         invoices: list[Any]
-        if wanted.everything and self.account.pristine():
+        if index is not None and wanted.everything and self.account.pristine():
             total = self.account.invoices_per_client
             invoices = [self.account.invoice(index, p) for p in range(start, min(total, start + per_page))]
         else:
-            matching = [i for i in self.account.client_invoices(index) if wanted.admits(i)]
+            own = self.account.client_invoices(index) if index is not None else self._fixtures_of(number)
+            matching = [i for i in own if wanted.admits(i)]
             total, invoices = len(matching), matching[start : start + per_page]
         return json_response({"invoices": invoices, "pagination": page_number_meta(total, page, per_page)})
+
+    # --- the published samples, served as one more client's documents ---------------------------
+
+    def _load_fixtures(self) -> None:
+        """The documented examples (`sandbox/invoicexpress/samples/`): the client of the single-
+        document example, holding that document and the "List Client Invoices" one. The latter's
+        embedded client is the only value changed (its id, so the document belongs to the client it is
+        listed under; its name "John" is kept)."""
+        full = published_sample(self.name, "get_invoice.json")["invoice"]
+        [listed] = published_sample(self.name, "list_client_invoices.json")["invoices"]
+        self.fixture_clients.append(dict(full["client"]))
+        listed["client"] = {**listed["client"], "id": full["client"]["id"]}
+        self.fixtures.update({listed["id"]: listed, full["id"]: full})
+
+    def _fixtures_of(self, client_id: int | None) -> list[dict[str, Any]]:
+        return [i for i in self.fixtures.values() if i is not None and i["client"]["id"] == client_id]
 
     # --- configuration, summary, mutations ----------------------------------------------------
 
@@ -132,48 +159,53 @@ class InvoiceXpressSandbox(App):
         return {"account_name": self.account_name, "api_key": self.api_key, "base_url": base_url}
 
     def all_invoices(self) -> list[dict[str, Any]]:
+        """Every document, the generated ones first, then the published samples."""
         with self.lock:
-            return [i for c in range(self.account.n_clients) for i in self.account.client_invoices(c)]
+            generated = [i for c in range(self.account.n_clients) for i in self.account.client_invoices(c)]
+            return generated + [i for i in self.fixtures.values() if i is not None]
 
     def summary_figures(self) -> tuple[int, list[tuple[str | None, Decimal, int]]]:
         invoices = [i for i in self.all_invoices() if i["client"]["id"] not in self.account.gone]
         figures: list[tuple[str | None, Decimal, int]] = []
-        for i in invoices:
-            figures.append((iso_of(i["currency"]), Decimal(str(i["total"])), len(i["items"])))
-        return len(self.account.listed()), figures
+        figures += [(iso_of(i["currency"]), Decimal(str(i["total"])), len(i["items"])) for i in invoices]
+        return len(self.account.listed()) + len(self.fixture_clients), figures
 
     def find(self, invoice_id: int) -> dict[str, Any]:
-        invoice = self.account.invoice(*self.account.locate(invoice_id))
+        invoice = self.fixtures.get(invoice_id)
+        if invoice_id not in self.fixtures and self.account.locate(invoice_id)[0] >= 0:
+            invoice = self.account.invoice(*self.account.locate(invoice_id))
         if invoice is None:
             raise KeyError(invoice_id)
         return invoice
 
+    def _store(self, invoice_id: int, invoice: dict[str, Any] | None) -> None:
+        (self.fixtures if invoice_id in self.fixtures else self.account.overrides)[invoice_id] = invoice
+
     def update_invoice(self, invoice_id: int, **fields: Any) -> None:
         with self.lock:
-            self.account.overrides[invoice_id] = {**self.find(invoice_id), **fields}
+            self._store(invoice_id, {**self.find(invoice_id), **fields})
 
     def remove_line(self, invoice_id: int, index: int = -1) -> dict[str, Any]:
-        """Remove one line and recompute the document's totals, withholding included."""
+        """Remove one line and recompute the document's totals (in cents), withholding included."""
         with self.lock:
             invoice = dict(self.find(invoice_id))
             items = [dict(i) for i in invoice["items"]]
             removed = items.pop(index)
 
             def total(key: str) -> Decimal:
-                return sum((Decimal(str(i[key])) for i in items), Decimal(0))
+                return money(sum((Decimal(str(i.get(key) or 0)) for i in items), Decimal(0)))
 
             before, taxes, discount = total("subtotal"), total("tax_amount"), total("discount_amount")
-            rate = Decimal(invoice["retention"]) if invoice["retention"] else Decimal(0)
-            withheld = (before * rate / 100).quantize(Decimal("0.01"))
+            rate = Decimal(invoice["retention"]) if invoice.get("retention") else Decimal(0)
             invoice.update(items=items, sum=before + discount, discount=discount, before_taxes=before, taxes=taxes)
-            invoice["total"] = before + taxes - withheld
-            self.account.overrides[invoice_id] = invoice
+            invoice["total"] = before + taxes - money(before * rate / 100)
+            self._store(invoice_id, invoice)
             return removed
 
     def delete_invoice(self, invoice_id: int) -> None:
         with self.lock:
             self.find(invoice_id)
-            self.account.overrides[invoice_id] = None
+            self._store(invoice_id, None)
 
     def add_invoice(self, client_id: Any = None, **fields: Any) -> int:
         """A new document at the end of the client's list (generated from the seed, then `fields`)."""
@@ -244,4 +276,10 @@ __all__ = ["DOCUMENTED_BUDGET", "InvoiceXpressSandbox", "create_app"]
 
 def bench_options(clients: int) -> dict[str, Any]:
     """`create_app` options of an account of `clients` clients for the benchmarks (benchmarks/rerun.py)."""
-    return {"clients": clients, "invoices_per_client": 90, "lines_per_invoice": [3, 7], "requests_per_minute": None}
+    return {
+        "clients": clients,
+        "invoices_per_client": 90,
+        "lines_per_invoice": [3, 7],
+        "requests_per_minute": None,
+        "fixtures": False,  # exact counts: every document generated
+    }

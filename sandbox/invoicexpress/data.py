@@ -4,10 +4,12 @@ Every document is generated on demand from `(seed, client, position)`, so an acc
 million documents costs no memory until it is listed, and the same seed always gives the same
 account. Mutations made by tests (a status change, a removed line) are kept as overrides.
 
-Shapes follow the documented list response (seed 000/001, docs/providers.md §1.4) with the quirks
-reported by real integrators: amounts sometimes sent as strings, `archived` as 1/0, drafts
-numbered `draft`/`rascunho`, currency as a name ("Euro"), withholding (`retention` as a
-percentage string) reducing `total`.
+Shapes follow the documented list response (seed 000/001, docs/providers.md §1.4), as untidy as
+real captures are (§1.5, §1.6): amounts sometimes sent as strings, `archived` as 1/0, drafts
+numbered `draft`, `rascunho` or `""`, currency as its name in the API's "Currency codes" table
+("U.S. dollar", "Polish złoty"), `null` in `reference`, `observations`, `retention` and a line's
+`unit`, unrounded line figures (`2.0244`, `0.465612`), withholding (`retention` as a percentage
+string) reducing `total`.
 """
 
 from __future__ import annotations
@@ -19,39 +21,53 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 CENT = Decimal("0.01")
+FIRST_CLIENT_ID = 1310176  # the documented example's client id (seed 000)
 
-# Document types as the API names them, with how often they occur.
+# Weighted tables: (value, ..., weight). Document types and statuses as the API names them.
 # fmt: off
 TYPES = [
     ("Invoice", 50), ("InvoiceReceipt", 15), ("SimplifiedInvoice", 8), ("CreditNote", 9), ("DebitNote", 4),
     ("Receipt", 6), ("CashInvoice", 8),
 ]
-# fmt: on
 STATUSES = [("draft", 8), ("final", 42), ("settled", 35), ("canceled", 7), ("second_copy", 4), ("deleted", 4)]
-# ISO code → the name the API writes in `currency` ("Euro" is documented; others [INF]).
-CURRENCIES = [("EUR", "Euro", 85), ("USD", "US Dollar", 10), ("GBP", "Pound Sterling", 5)]
-CURRENCY_NAMES = {iso: name for iso, name, _ in CURRENCIES}
+# ISO code → the name the API writes in `currency`, spelt as the "Currency codes" table of the
+# official OpenAPI description spells it (docs/providers.md §1.6).
+CURRENCIES = [
+    ("EUR", "Euro", 80), ("USD", "U.S. dollar", 8), ("GBP", "Pound sterling", 5), ("PLN", "Polish złoty", 3),
+    ("CHF", "Swiss franc", 2), ("BRL", "Brazilian real", 2),
+]
 TAX_RATES = [(23, "IVA23", 31597), (13, "IVA13", 31596), (6, "IVA6", 31595), (0, "IVA0", 31594)]
-# fmt: off
 PRODUCTS = [
     ("Consulting", "hour", "Consulting services"), ("Website hosting", "month", "Managed hosting plan"),
     ("Design work", "hour", "Brand and layout design"), ("Licence", "unit", "Annual software licence"),
     ("Support plan", "month", "Priority support"), ("Training", "day", "On-site training"),
     ("Printing", "unit", "Brochures, A4, 100 pages"), ("Travel", "service", "Travel expenses"),
 ]
-# fmt: on
+QUANTITIES = ["1", "1", "2", "3", "0.5", "1.5", "10", "40"]
+DRAFT_NUMBERS = ["draft", "rascunho", ""]  # §1.4 [3P] and §1.6: all three occur
+REFERENCES = ["", None, "Contract 2024"]  # plus a purchase order number
+OBSERVATIONS = ["", None, "Thank you for your business.", "Pagamento por transferência."]
+RETENTIONS = ["", None, "0.0", "0.0", "0.0", "25.0", "11.5"]  # a rate, on invoices only
 COUNTRIES = ["Portugal", "Portugal", "Portugal", "Spain", "France", "United Kingdom", "United States"]
+CITIES = ["Lisboa", "Porto", "Braga", "Coimbra", "Faro"]
 FIRST = ["Ana", "João", "Maria", "Pedro", "Rita", "Tiago", "Sofia", "Miguel", "Inês", "Rui"]
 LAST = ["Silva", "Santos", "Ferreira", "Pereira", "Costa", "Oliveira", "Martins", "Rodrigues"]
 COMPANY = ["Lda", "SA", "Unipessoal Lda", "& Filhos"]
+# fmt: on
+CURRENCY_NAMES = {iso: name for iso, name, _ in CURRENCIES}
 
 
-def _pick(rng: random.Random, weighted: list[tuple[Any, ...]]) -> tuple[Any, ...]:
-    return rng.choices(weighted, weights=[w[-1] for w in weighted])[0]
+def _pick(rng: random.Random, weighted: list[tuple[Any, ...]]) -> Any:
+    return rng.choices(weighted, weights=[w[-1] for w in weighted])[0][0]
 
 
 def money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def iso_of(currency_name: str) -> str:
+    """The ISO code of a currency name this sandbox writes."""
+    return next(iso for iso, name in CURRENCY_NAMES.items() if name == currency_name)
 
 
 @dataclass(frozen=True)
@@ -78,10 +94,8 @@ class Account:
         invoices_per_client: int = 9,
         lines_per_invoice: tuple[int, int] = (1, 5),
     ) -> None:
-        self.seed = seed
-        self.n_clients = clients
-        self.invoices_per_client = invoices_per_client
-        self.lines_per_invoice = lines_per_invoice
+        self.seed, self.n_clients = seed, clients
+        self.invoices_per_client, self.lines_per_invoice = invoices_per_client, lines_per_invoice
         self.overrides: dict[int, dict[str, Any] | None] = {}  # changed (None: deleted) documents
         self.added: dict[int, int] = {}  # documents added per client index
         self.client_changes: dict[int, dict[str, Any]] = {}
@@ -101,34 +115,32 @@ class Account:
     # --- clients ------------------------------------------------------------------------
 
     def client_id(self, index: int) -> int:
-        return 1310176 + index
+        return FIRST_CLIENT_ID + index
+
+    def client_index(self, client_id: int) -> int | None:
+        index = client_id - FIRST_CLIENT_ID
+        return index if 0 <= index < self.n_clients else None
 
     def client(self, index: int) -> ClientRecord:
         rng = random.Random(self.seed * 7_919 + index)
         person = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
         name = f"{rng.choice(LAST)} {rng.choice(LAST)} {rng.choice(COMPANY)}" if rng.random() < 0.7 else person
-        country = rng.choice(COUNTRIES)
+        country, n = rng.choice(COUNTRIES), index + 1
         # fmt: off
         data = {
-            "id": self.client_id(index), "name": name, "code": f"C{index + 1:05d}",
-            "email": f"billing{index + 1}@example.{'pt' if country == 'Portugal' else 'com'}",
+            "id": self.client_id(index), "name": name, "code": f"C{n:05d}",
+            "email": f"billing{n}@example.{'pt' if country == 'Portugal' else 'com'}",
             "language": "pt" if country == "Portugal" else "en",
-            "address": f"Rua {rng.choice(LAST)}, {rng.randint(1, 300)}",
-            "city": rng.choice(["Lisboa", "Porto", "Braga", "Coimbra", "Faro"]),
+            "address": f"Rua {rng.choice(LAST)}, {rng.randint(1, 300)}", "city": rng.choice(CITIES),
             "postal_code": f"{rng.randint(1000, 9999)}-{rng.randint(100, 999)}", "country": country,
             "fiscal_id": f"{rng.randint(100_000_000, 299_999_999)}", "website": "",
             "phone": f"+351 2{rng.randint(10_000_000, 99_999_999)}", "fax": "",
-            "preferred_contact": {"name": person, "email": f"contact{index + 1}@example.pt", "phone": ""},
-            "observations": "",
-            "send_options": "1",  # documented as a string
+            "preferred_contact": {"name": person, "email": f"contact{n}@example.pt", "phone": ""},
+            "observations": rng.choice(["", None]), "send_options": "1",  # documented as a string
             **self.client_changes.get(self.client_id(index), {}),
         }
         # fmt: on
         return ClientRecord(index, self.client_id(index), data)
-
-    def client_index(self, client_id: int) -> int | None:
-        index = client_id - 1310176
-        return index if 0 <= index < self.n_clients else None
 
     # --- documents ------------------------------------------------------------------------
 
@@ -139,107 +151,87 @@ class Account:
         return invoice_id // 1_000_000 - 1, invoice_id % 1_000_000
 
     def invoice(self, client_index: int, position: int) -> dict[str, Any] | None:
-        """The document at `position` of a client's list, with any test override applied
-        (None when deleted)."""
+        """The document at `position` of a client's list, with any override (None when deleted)."""
         invoice_id = self.invoice_id(client_index, position)
         if invoice_id in self.overrides:
             return self.overrides[invoice_id]
         return self._generate(client_index, position)
 
     def client_invoices(self, client_index: int) -> list[dict[str, Any]]:
-        out = []
-        for position in range(self.invoices_per_client + self.added.get(client_index, 0)):
-            invoice = self.invoice(client_index, position)
-            if invoice is not None:
-                out.append(invoice)
-        return out
+        positions = range(self.invoices_per_client + self.added.get(client_index, 0))
+        return [i for p in positions if (i := self.invoice(client_index, p)) is not None]
+
+    def _line(self, rng: random.Random) -> dict[str, Any]:
+        """One line. Most are rounded to cents; some carry the unrounded figures real captures show
+        (a four-decimal unit price, `tax_amount` to six decimals: `2.0244` × 23 % = `0.465612`)."""
+        product, unit, description = rng.choice(PRODUCTS)
+        rate, tax_name, tax_id = rng.choice(TAX_RATES)
+        unrounded = rng.random() < 0.1
+        quantity = Decimal(rng.choice(["1", "2", "3"]) if unrounded else rng.choice(QUANTITIES))
+        unit_price = Decimal(rng.randint(100, 99_999)).scaleb(-4 if unrounded else -2)
+        discount_pct = 0 if unrounded else rng.choice([0, 0, 0, 0, 5, 10])
+        round_ = (lambda d: d) if unrounded else money
+        gross = round_(quantity * unit_price)
+        discount_amount = round_(gross * discount_pct / 100)
+        subtotal = gross - discount_amount
+        tax_amount = round_(subtotal * rate / 100)
+        return {
+            "name": product,
+            "description": description,
+            "unit_price": f"{unit_price}",  # documented as a string ("1.0")
+            "unit": unit if rng.random() < 0.9 else None,
+            "quantity": f"{quantity:.1f}" if quantity == quantity.to_integral() else f"{quantity}",
+            "tax": {"id": tax_id, "name": tax_name, "value": rate},
+            "discount": discount_pct,
+            "subtotal": subtotal,
+            "tax_amount": tax_amount,
+            "discount_amount": discount_amount,
+            "total": subtotal + tax_amount,
+        }
 
     def _generate(self, client_index: int, position: int) -> dict[str, Any]:
         rng = random.Random((self.seed * 1_000_003 + client_index) * 1_000_033 + position)
         client = self.client(client_index).data
         invoice_id = self.invoice_id(client_index, position)
-        doc_type = _pick(rng, TYPES)[0]
-        status = _pick(rng, STATUSES)[0]
+        doc_type, status = _pick(rng, TYPES), _pick(rng, STATUSES)
         if doc_type in ("InvoiceReceipt", "CashInvoice", "Receipt") and status == "final":
             status = "settled"
-        iso, _currency_name, _ = _pick(rng, CURRENCIES)
+        currency = _pick(rng, CURRENCIES)
         day = dt.date(2023, 1, 1) + dt.timedelta(days=rng.randint(0, 1000))
         due = day + dt.timedelta(days=rng.choice([0, 15, 30, 60]))
+        items = [self._line(rng) for _ in range(rng.randint(*self.lines_per_invoice))]
 
-        items: list[dict[str, Any]] = []
-        for _ in range(rng.randint(*self.lines_per_invoice)):
-            product, unit, description = rng.choice(PRODUCTS)
-            rate, tax_name, tax_id = rng.choice(TAX_RATES)
-            quantity = Decimal(rng.choice(["1", "1", "2", "3", "0.5", "1.5", "10", "40"]))
-            unit_price = Decimal(rng.randint(500, 250_000)) / 100
-            if rng.random() < 0.1:
-                unit_price = Decimal(rng.randint(100, 99_999)) / 10_000  # four-decimal unit prices occur
-            gross = money(quantity * unit_price)
-            discount_pct = rng.choice([0, 0, 0, 0, 5, 10])
-            discount_amount = money(gross * discount_pct / 100)
-            subtotal = gross - discount_amount
-            tax_amount = money(subtotal * rate / 100)
-            items.append(
-                {
-                    "name": product,
-                    "description": description,
-                    "unit_price": f"{unit_price}",  # documented as a string ("1.0")
-                    "unit": unit,
-                    "quantity": f"{quantity:.1f}" if quantity == quantity.to_integral() else f"{quantity}",
-                    "tax": {"id": tax_id, "name": tax_name, "value": rate},
-                    "discount": discount_pct,
-                    "subtotal": subtotal,
-                    "tax_amount": tax_amount,
-                    "discount_amount": discount_amount,
-                    "total": subtotal + tax_amount,
-                }
-            )
-        gross_sum = sum((money(Decimal(i["quantity"]) * Decimal(i["unit_price"])) for i in items), Decimal(0))
-        discount = sum((i["discount_amount"] for i in items), Decimal(0))
-        before_taxes = sum((i["subtotal"] for i in items), Decimal(0))
-        taxes = sum((i["tax_amount"] for i in items), Decimal(0))
-        retention = rng.choice(["", "0.0", "0.0", "0.0", "25.0", "11.5"]) if doc_type == "Invoice" else ""
+        def total(key: str) -> Decimal:  # document figures are in cents, whatever the lines carry
+            return money(sum((Decimal(i[key]) for i in items), Decimal(0)))
+
+        discount, before_taxes, taxes = total("discount_amount"), total("subtotal"), total("tax_amount")
+        retention = rng.choice(RETENTIONS) if doc_type == "Invoice" else rng.choice(["", None])
         withheld = money(before_taxes * Decimal(retention) / 100) if retention else Decimal(0)
-        total = before_taxes + taxes - withheld
-
         as_strings = rng.random() < 0.12  # real responses sometimes carry amounts as strings [3P]
 
         def amount(value: Decimal) -> Decimal | str:
             return f"{value:.2f}" if as_strings else value
 
-        number = position + 1
-        sequence = rng.choice(["draft", "rascunho"]) if status == "draft" else f"{number}/A"
-        archived_flag = rng.random() < 0.12
+        number, draft = position + 1, status == "draft"
+        archived = rng.random() < 0.12
+        reference = rng.choice([*REFERENCES, f"PO-{rng.randint(1000, 9999)}"])
+        # fmt: off
         return {
-            "id": invoice_id,
-            "status": status,
-            "archived": int(archived_flag) if rng.random() < 0.3 else archived_flag,  # 1/0 on some endpoints [3P]
-            "type": doc_type,
-            "sequence_number": sequence,
-            "inverted_sequence_number": "" if status == "draft" else f"A/{number}",
-            "atcud": "N/D" if status == "draft" else f"ABCD1234-{number}",
-            "date": day.strftime("%d/%m/%Y"),
-            "due_date": due.strftime("%d/%m/%Y"),
-            "reference": rng.choice(["", f"PO-{rng.randint(1000, 9999)}", "Contract 2024"]),
-            "observations": rng.choice(["", "Thank you for your business.", "Pagamento por transferência."]),
-            "retention": retention,
+            "id": invoice_id, "status": status,
+            "archived": int(archived) if rng.random() < 0.3 else archived,  # 1/0 on some endpoints [3P]
+            "type": doc_type, "sequence_number": rng.choice(DRAFT_NUMBERS) if draft else f"{number}/A",
+            "inverted_sequence_number": "" if draft else f"A/{number}",
+            "atcud": "N/D" if draft else f"ABCD1234-{number}",
+            "date": day.strftime("%d/%m/%Y"), "due_date": due.strftime("%d/%m/%Y"),
+            "reference": reference, "observations": rng.choice(OBSERVATIONS), "retention": retention,
             "permalink": f"https://www.app.invoicexpress.com/documents/{invoice_id}{rng.getrandbits(64):016x}",
             "saft_hash": f"{rng.getrandbits(16):04x}",
-            "sum": amount(gross_sum),
-            "discount": amount(discount),
-            "before_taxes": amount(before_taxes),
-            "taxes": amount(taxes),
-            "total": amount(total),
-            "currency": CURRENCY_NAMES[iso],
+            "sum": amount(before_taxes + discount), "discount": amount(discount), "before_taxes": amount(before_taxes),
+            "taxes": amount(taxes), "total": amount(before_taxes + taxes - withheld),
+            "currency": CURRENCY_NAMES[currency],
             "client": {"id": client["id"], "name": client["name"], "country": client["country"]},
             "items": items,
             "sequence_id": str(rng.randint(10_000, 99_999)) if rng.random() < 0.7 else rng.randint(10_000, 99_999),
             "tax_exemption": "M07" if any(i["tax"]["value"] == 0 for i in items) else "",
         }
-
-
-def iso_of(currency_name: str) -> str:
-    for iso, name, _ in CURRENCIES:
-        if name == currency_name:
-            return iso
-    raise KeyError(currency_name)
+        # fmt: on

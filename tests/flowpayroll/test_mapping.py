@@ -398,7 +398,7 @@ def test_currency_codes_must_be_on_the_iso_list(code: str) -> None:
     )
 
 
-SAMPLES = Path(__file__).parent / "samples"
+SAMPLES = Path(__file__).parents[2] / "sandbox" / "flowpayroll" / "samples"
 
 
 def test_the_published_skeleton_is_refused_not_guessed() -> None:

@@ -376,11 +376,11 @@ def test_overlap_cursor_window_follows_the_mark() -> None:
     assert not third.is_changed("2", ts("2024-07-02T08:00:00"))
 
 
-SAMPLES = Path(__file__).parent / "samples"
+SAMPLES = Path(__file__).parents[2] / "sandbox" / "fohlio" / "samples"
 
 
 def published(name: str) -> Any:
-    """A published sample body (tests/fohlio/samples/README.md), numbers decoded exactly."""
+    """A published sample body (sandbox/fohlio/samples/README.md), numbers decoded exactly."""
     return loads((SAMPLES / name).read_text(encoding="utf-8"))
 
 

@@ -17,11 +17,11 @@ from sources.shared.currency import iso_4217
 from sources.shared.model import total_mismatch
 from sources.shared.values import ValueProblem, loads
 
-SAMPLES = Path(__file__).parent / "samples"
+SAMPLES = Path(__file__).parents[2] / "sandbox" / "invoicexpress" / "samples"
 
 
 def sample(name):
-    """A published sample body (tests/invoicexpress/samples/README.md), numbers decoded exactly."""
+    """A published sample body (sandbox/invoicexpress/samples/README.md), numbers decoded exactly."""
     return loads((SAMPLES / name).read_text(encoding="utf-8"))
 
 

@@ -1,5 +1,7 @@
 """The sandbox answers as the InvoiceXpress docs say (docs/providers.md §1, seeds 000/001)."""
 
+from decimal import Decimal
+
 import httpx
 import pytest
 
@@ -58,15 +60,74 @@ def test_the_filter_body_restricts_status_type_and_archived(app):
 
 
 def test_the_data_carries_the_documented_quirks():
-    app = create_app(clients=30, invoices_per_client=20)
+    app = create_app(clients=30, invoices_per_client=20, fixtures=False)
     invoices = app.all_invoices()
-    assert {"Euro", "US Dollar", "Pound Sterling"} <= {i["currency"] for i in invoices}
+    assert {"Euro", "U.S. dollar", "Pound sterling", "Polish złoty"} <= {i["currency"] for i in invoices}
     assert any(isinstance(i["total"], str) for i in invoices)  # amounts as strings
     assert any(i["archived"] in (0, 1) and not isinstance(i["archived"], bool) for i in invoices)
-    assert {"draft", "rascunho"} <= {i["sequence_number"] for i in invoices if i["status"] == "draft"}
+    assert {"draft", "rascunho", ""} <= {i["sequence_number"] for i in invoices if i["status"] == "draft"}
     assert any(i["retention"] not in ("", "0.0") for i in invoices)
     assert {"Invoice", "CreditNote", "InvoiceReceipt"} <= {i["type"] for i in invoices}
     assert all(isinstance(item["quantity"], str) for i in invoices for item in i["items"])
+
+
+def places(value: object) -> int:
+    exponent = Decimal(str(value)).as_tuple().exponent
+    return -exponent if isinstance(exponent, int) else 0
+
+
+def test_the_data_is_as_untidy_as_real_captures():
+    """docs/providers.md §1.6: nulls, unrounded line figures, draft numbers, an empty listing."""
+    invoices = create_app(clients=30, invoices_per_client=20, fixtures=False).all_invoices()
+    for key in ("reference", "observations", "retention"):
+        assert any(i[key] is None for i in invoices), key
+    items = [item for i in invoices for item in i["items"]]
+    assert any(item["unit"] is None for item in items)
+    assert any(places(item["unit_price"]) == 4 for item in items)
+    assert any(places(item["tax_amount"]) == 6 for item in items)
+    # documents stay in cents and add up whatever their lines carry
+    for i in invoices:
+        assert Decimal(str(i["total"])) == Decimal(str(i["total"])).quantize(Decimal("0.01"))
+
+
+def test_an_empty_listing_has_zero_total_pages():
+    app = create_app(clients=1, invoices_per_client=0, fixtures=False)
+    with serve(app) as server:
+        url = f"{server.url}/clients/1310176/invoices.json"
+        body = httpx.post(url, params={"api_key": app.api_key}, json={}).json()
+    assert body == {
+        "invoices": [],
+        "pagination": {"total_entries": 0, "current_page": 1, "total_pages": 0, "per_page": 10},
+    }
+
+
+def test_the_published_samples_are_served_as_one_more_clients_documents():
+    app, bare = (
+        create_app(clients=2, invoices_per_client=3),
+        create_app(clients=2, invoices_per_client=3, fixtures=False),
+    )
+    with serve(app) as server:
+        params = {"api_key": app.api_key}
+        clients = httpx.get(f"{server.url}/clients.json", params=params).json()
+        assert clients["pagination"]["total_entries"] == 3
+        assert clients["clients"][-1] == {
+            "id": 628535,
+            "name": "John Doe",
+            "code": "C1",
+            "country": "Portugal",
+            "email": "john@example.com",
+        }
+        every = {"filter": {"archived": ["archived", "non_archived"]}}
+        listed = httpx.post(f"{server.url}/clients/628535/invoices.json", params=params, json=every).json()
+    assert [i["id"] for i in listed["invoices"]] == [541793, 2137287]
+    assert listed["invoices"][0]["retention"] == "foo" and listed["invoices"][1]["total"] == 30
+    summary, without = app.summary(), bare.summary()
+    assert (summary["clients"], summary["invoices"], summary["lines"]) == (
+        3,
+        without["invoices"] + 2,
+        without["lines"] + 2,
+    )
+    assert summary["totals"]["EUR"] == without["totals"].get("EUR", 0) + Decimal("1.07") + 30
 
 
 def test_requests_beyond_the_budget_get_429():

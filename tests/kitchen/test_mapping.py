@@ -14,11 +14,11 @@ from sources.kitchen import mapping
 from sources.shared.model import CANONICAL_STATUSES, column_names, total_mismatch
 from sources.shared.values import ValueProblem, loads
 
-SAMPLES = Path(__file__).parent / "samples"
+SAMPLES = Path(__file__).parents[2] / "sandbox" / "kitchen" / "samples"
 
 
 def published(name: str) -> Any:
-    """A published sample body (tests/kitchen/samples/README.md), numbers decoded exactly."""
+    """A published sample body (sandbox/kitchen/samples/README.md), numbers decoded exactly."""
     return loads((SAMPLES / name).read_text(encoding="utf-8"))
 
 
