@@ -107,6 +107,9 @@ class SandboxProcess:
     """
 
     def __init__(self, provider: str, *, latency: float = 0.0, seed: int = 42, **options: Any) -> None:
+        # Generated records only, so what is loaded can be checked exactly against what was generated
+        # (the published samples a sandbox also serves by default are not in its generator's counts).
+        options.setdefault("fixtures", False)
         self.command = [
             sys.executable,
             "-m",

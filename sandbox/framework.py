@@ -10,6 +10,7 @@ its data and its quirks; `sandbox.server.SandboxServer` serves any app on a loop
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib
 import math
 import re
@@ -91,10 +92,6 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     """A JSON response; `Decimal` values are written as the exact numbers they hold."""
     body = simplejson.dumps(data, use_decimal=True).encode("utf-8")
     return Response(status, body, {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
-
-
-def text_response(text: str, status: int = 200, content_type: str = "text/html; charset=utf-8") -> Response:
-    return Response(status, text.encode("utf-8"), {"Content-Type": content_type})
 
 
 @dataclass(frozen=True)
@@ -416,6 +413,29 @@ class Fault:
 # --- the app ------------------------------------------------------------------------------------
 
 
+MUTATIONS = (
+    "update_invoice",
+    "update_line",
+    "remove_line",
+    "delete_invoice",
+    "add_invoice",
+    "update_client",
+    "delete_client",
+    "add_client",
+)
+
+
+def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    """`method` run under the app's lock, so a mutation never interleaves with a request."""
+
+    @functools.wraps(method)
+    def run(self: App, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 class App:
     """A provider simulator: its routes (methods marked with `@route`), its data and its quirks.
 
@@ -431,6 +451,9 @@ class App:
         super().__init_subclass__(**kwargs)
         found = {n: getattr(f, "__route__", None) for k in reversed(cls.__mro__) for n, f in vars(k).items()}
         cls.routes = [Route(m, p, _compile(p), n, pub) for n, spec in found.items() if spec for m, p, pub in [spec]]
+        for name in MUTATIONS:  # every mutation a subclass defines holds the lock (`_locked`)
+            if name in vars(cls):
+                setattr(cls, name, _locked(vars(cls)[name]))
 
     def __init__(self, *, latency: float = 0.0) -> None:
         self.log = RequestLog()
@@ -585,7 +608,6 @@ class App:
         return httpx.MockTransport(answer)
 
 
-_JSON = {"Content-Type": "application/json; charset=utf-8"}
 _HTML = {"Content-Type": "text/html; charset=utf-8"}
 
 

@@ -31,6 +31,7 @@ from sandbox.framework import (
     TokenPager,
     apply_now,
     json_response,
+    published_sample,
     route,
 )
 
@@ -90,6 +91,8 @@ class FlowPayrollSandbox(App):
         date_format, datetime_format: the announced patterns; metadata_at: `content`, `top` or `both`.
         expire_tokens_after: expire every token issued so far when the N-th API call arrives.
         repeat_token: a faulty server that repeats its page token.
+        fixtures: also serve the published "List Invoices for Client" example as the one invoice of
+            one more client (`_published_invoice`).
         latency: seconds added to every response.
     """
 
@@ -113,6 +116,7 @@ class FlowPayrollSandbox(App):
         metadata_at: str = "both",
         expire_tokens_after: int | None = None,
         repeat_token: bool = False,
+        fixtures: bool = True,
     ) -> None:
         super().__init__(latency=latency)
         self.client_id, self.client_secret = client_id, client_secret
@@ -140,9 +144,47 @@ class FlowPayrollSandbox(App):
                 invoice = gen.invoice(client, kind)
                 self.invoices[invoice["id"]] = invoice
                 seeded += 1
+        self.published: set[str] = set()  # invoices served as published: never recomputed
+        if fixtures:
+            client = gen.client(self.organisation_id, clients)
+            self.clients[client["id"]] = client
+            invoice = self._published_invoice(client)
+            self.invoices[invoice["id"]] = invoice
+            self.published.add(invoice["id"])
         # Another organisation's client: its id is real but not within ours, so it answers 404 (§2.5).
         other = gen.client("org_other", 99)
         self.organisations_other = {other["id"]: other}
+
+    def _published_invoice(self, client: dict[str, Any]) -> dict[str, Any]:
+        """The published example (`sandbox/flowpayroll/samples/`) is a schema skeleton: every string
+        `"<string>"`, every number 123. Its numbers and free text are served as published; the
+        placeholders that the API documents a form for hold a value of that form (ids, the client's
+        and organisation's ids, dates and timestamps rendered in the announced formats, an ISO
+        currency code, Xero's `AUTHORISED`), as `tests/flowpayroll/test_mapping.py` reads it. Its
+        figures do not add up (123 + 123 ≠ 123): the pipeline keeps them and counts a mismatch."""
+        [invoice] = published_sample(self.name, "list_invoices_for_client.json")["content"]["data"]["invoices"]
+        day, moment = dt.date(2023, 11, 7), dt.datetime(2023, 11, 7, 5, 31, 56, 250_000, dt.UTC)
+        known = {"clientId": client["id"], "organisationId": self.organisation_id, "currencyCode": "GBP"}
+        known["externalProviderStatus"], invoice_id = "AUTHORISED", self._gen.uid()
+
+        def fill(value: Any, key: str = "") -> Any:
+            if isinstance(value, dict):
+                return {k: fill(v, k) for k, v in value.items()}
+            if isinstance(value, list):
+                return [fill(v, key) for v in value]
+            if value != "<string>":
+                return value
+            if key in known:
+                return known[key]
+            if key == "invoiceId":
+                return invoice_id
+            if key == "id" or key.endswith("Id"):
+                return self._gen.uid()
+            if key in ("date", "dueDate", "appliedDate"):
+                return day
+            return moment if key.endswith(("Date", "At")) else value
+
+        return {**fill(invoice), "id": invoice_id}
 
     @property
     def tokens_issued(self) -> int:
@@ -317,6 +359,10 @@ class FlowPayrollSandbox(App):
         """The client's invoices in listing order."""
         return [i for i in self.invoices.values() if i["clientId"] == client_id]
 
+    def _recompute(self, invoice: dict[str, Any]) -> None:
+        if invoice["id"] not in self.published:
+            recompute(invoice)
+
     def _touch(self, record: dict[str, Any]) -> None:
         now, previous = now_utc(), record["updatedDate"]
         record["updatedDate"] = now if now > previous else previous + dt.timedelta(milliseconds=1)
@@ -325,72 +371,47 @@ class FlowPayrollSandbox(App):
     def update_invoice(self, invoice_id: str, **fields: Any) -> None:
         """Top-level fields (reference, dueDate, `_paid` for payments...); totals, balance and
         `updatedDate` follow. `externalProviderStatus="VOIDED"` voids it as `POST …/void` does."""
-        with self.lock:
-            invoice = self.invoices[invoice_id]
-            invoice.update(apply_now(fields, now_utc()))
-            recompute(invoice)
-            if fields.get("externalProviderStatus") == "VOIDED":
-                void(invoice)
-            self._touch(invoice)
-
-    def update_line(
-        self, invoice_id: str, index: int, *, quantity: Decimal | None = None, unit_amount: Decimal | None = None
-    ) -> None:
-        """Change one line's quantity or rate; totals, tax and balance follow."""
-        with self.lock:
-            invoice = self.invoices[invoice_id]
-            line = invoice["lineItems"][index]
-            if quantity is not None:
-                line.update(quantity=quantity, units=quantity, chargeUnits=quantity)
-            if unit_amount is not None:
-                line.update(unitAmount=unit_amount, chargeRate=unit_amount)
-            amount = (line["quantity"] * line["unitAmount"]).quantize(Decimal("0.01"))
-            rate = (line["taxAmount"] / line["lineAmount"]) if line["lineAmount"] else Decimal(0)
-            tax = (amount * rate).quantize(Decimal("0.01"))
-            line.update(lineAmount=amount, amount=amount, chargeValue=amount, taxAmount=tax)
-            recompute(invoice)
-            self._touch(invoice)
+        invoice = self.invoices[invoice_id]
+        invoice.update(apply_now(fields, now_utc()))
+        self._recompute(invoice)
+        if fields.get("externalProviderStatus") == "VOIDED":
+            void(invoice)
+        self._touch(invoice)
 
     def remove_line(self, invoice_id: str, index: int = -1) -> dict[str, Any]:
-        with self.lock:
-            invoice = self.invoices[invoice_id]
-            removed = invoice["lineItems"].pop(index)
-            recompute(invoice)
-            self._touch(invoice)
-            return removed
+        invoice = self.invoices[invoice_id]
+        removed = invoice["lineItems"].pop(index)
+        self._recompute(invoice)
+        self._touch(invoice)
+        return removed
 
     def delete_invoice(self, invoice_id: str) -> None:
-        with self.lock:
-            del self.invoices[invoice_id]
+        del self.invoices[invoice_id]
 
     def add_invoice(self, client_id: Any = None, *, kind: str = "open", **fields: Any) -> str:
         """A new invoice in one of the seeded states (`KINDS`), created now."""
-        with self.lock:
-            invoice = self._gen.invoice(self.clients[client_id], kind)
-            invoice["createdDate"] = now_utc()
-            self.invoices[invoice["id"]] = invoice
-            self.update_invoice(invoice["id"], **fields)
-            return str(invoice["id"])
+        invoice = self._gen.invoice(self.clients[client_id], kind)
+        invoice["createdDate"] = now_utc()
+        self.invoices[invoice["id"]] = invoice
+        self.update_invoice(invoice["id"], **fields)
+        return str(invoice["id"])
 
     def update_client(self, client_id: str, **fields: Any) -> None:
-        with self.lock:
-            self.clients[client_id].update(apply_now(fields, now_utc()))
-            self._touch(self.clients[client_id])
+        self.clients[client_id].update(apply_now(fields, now_utc()))
+        self._touch(self.clients[client_id])
 
     def delete_client(self, client_id: str, *, listed: bool = False) -> None:
-        with self.lock:
-            for invoice in self.invoices_of(client_id):
-                del self.invoices[invoice["id"]]
-            if listed:
-                self.gone.add(client_id)
-            else:
-                del self.clients[client_id]
+        for invoice in self.invoices_of(client_id):
+            del self.invoices[invoice["id"]]
+        if listed:
+            self.gone.add(client_id)
+        else:
+            del self.clients[client_id]
 
     def add_client(self, **fields: Any) -> str:
-        with self.lock:
-            client = self._gen.client(self.organisation_id, len(self.clients))
-            self.clients[client["id"]] = {**client, **fields}
-            return str(client["id"])
+        client = self._gen.client(self.organisation_id, len(self.clients))
+        self.clients[client["id"]] = {**client, **fields}
+        return str(client["id"])
 
 
 def create_app(seed: int = 42, latency: float = 0.0, **options: Any) -> FlowPayrollSandbox:

@@ -15,7 +15,18 @@ from typing import Any
 
 from sandbox import framework
 from sandbox.fohlio.data import _CURRENCIES, SECOND_TAX_RATE, TAX_RATE, Contact, Invoice, Team, generate, iso, money
-from sandbox.framework import App, HeaderKey, Request, Response, SlidingWindow, apply_now, json_response, page_of, route
+from sandbox.framework import (
+    App,
+    HeaderKey,
+    Request,
+    Response,
+    SlidingWindow,
+    apply_now,
+    json_response,
+    page_of,
+    published_sample,
+    route,
+)
 
 DEFAULT_TOKEN = "fohlio-sandbox-token-7f3a9c"
 _ZERO_BALANCE = {"paid", "deposited", "void", "revised"}
@@ -44,6 +55,8 @@ class FohlioSandbox(App):
         requests_per_minute: requests allowed per `rate_window` seconds; None for no limit.
         rate_window: the window of the rate limit, in seconds.
         honour_updated_since: False to ignore `updated_since` like an API that does not support it.
+        fixtures: also serve the published "Get a client invoice by id" example and its client
+            (`_load_fixtures`).
     """
 
     name = "fohlio"
@@ -63,6 +76,7 @@ class FohlioSandbox(App):
         requests_per_minute: int | None = None,
         rate_window: float = 60.0,
         honour_updated_since: bool = True,
+        fixtures: bool = True,
     ) -> None:
         super().__init__(latency=latency)
         if auth_mode not in _SCHEMES:
@@ -80,6 +94,26 @@ class FohlioSandbox(App):
             default_currency=currency or "",
             now=self.now(),
         )
+        self.published: dict[int, dict[str, Any]] = {}  # invoices served as published, by id
+        if fixtures:
+            self._load_fixtures()
+
+    def _load_fixtures(self) -> None:
+        """The published example (`sandbox/fohlio/samples/`) is a schema skeleton: every string
+        `"<string>"`, every number 123. It is served as published except its two dates, which hold
+        dates (`invoice_date` 2023-11-07, the term due 2023-12-07) as `tests/fohlio/test_mapping.py`
+        reads it; its client (id 123) is one more client contact. Its figures do not add up
+        (123 + 123 ≠ 123): the pipeline keeps them and counts a mismatch. Its project (123) is not
+        in `/team`, so its currency is the team's default."""
+        invoice = published_sample(self.name, "get_client_invoice.json")
+        invoice["invoice_date"], invoice["payment_terms"][0]["due_date"] = "2023-11-07", "2023-12-07"
+        client = invoice["client"]
+        updated = dt.datetime.fromisoformat(invoice["updated_at"])
+        category = client["category"]
+        contact = Contact(client["id"], client["name"], category["type"], client["data"], [], [], 0, updated)
+        contact.addresses, contact.people, contact.category_id = client["addresses"], client["people"], category["id"]
+        self.team.contacts[contact.id] = contact
+        self.published[invoice["id"]] = invoice
 
     @staticmethod
     def now() -> dt.datetime:
@@ -142,16 +176,17 @@ class FohlioSandbox(App):
     @route("GET", "/client_invoices")
     def list_invoices(self, request: Request) -> Response:
         since, project_id = self._since(request), self._int(request, "project_id", None)
-        chosen = [
-            i
-            for _, i in sorted(self.team.invoices.items())
-            if (project_id is None or i.project_id == project_id) and (since is None or i.updated_at >= since)
-        ]
+        every: list[Invoice | dict[str, Any]] = [*self.team.invoices.values(), *self.published.values()]
+        chosen = sorted(
+            (i for i in every if (project_id is None or _project(i) == project_id) and _updated_since(i, since)),
+            key=lambda i: i["id"] if isinstance(i, dict) else i.id,
+        )
         return json_response([self.render_invoice(i, single=False) for i in self._page(request, chosen)])
 
     @route("GET", "/client_invoices/{invoice_id}")
     def show_invoice(self, request: Request, invoice_id: str) -> Response:
-        invoice = self.team.invoices.get(int(invoice_id)) if invoice_id.isdigit() else None
+        number = int(invoice_id) if invoice_id.isdigit() else None
+        invoice = self.published.get(number) or self.team.invoices.get(number) if number is not None else None
         if invoice is None:
             return json_response({"error": "Not Found"}, 404)
         return json_response(self.render_invoice(invoice, single=True))
@@ -222,8 +257,16 @@ class FohlioSandbox(App):
             )
         return terms
 
-    def render_invoice(self, invoice: Invoice, *, single: bool) -> dict[str, Any]:
-        """An invoice as `GET /client_invoices` (single=False) or `/client_invoices/{id}` shows it."""
+    def render_invoice(self, invoice: Invoice | dict[str, Any], *, single: bool) -> dict[str, Any]:
+        """An invoice as `GET /client_invoices` (single=False) or `/client_invoices/{id}` shows it;
+        a published one as published, its client in the listing's shape when listed."""
+        if isinstance(invoice, dict):
+            client_id = invoice["client"]["id"]
+            return (
+                invoice
+                if single
+                else {**invoice, "client": self.render_contact(self.team.contacts[client_id], embedded_in_list=True)}
+            )
         f = self.figures(invoice)
         client = self.team.contacts[invoice.client_id]
         return {
@@ -311,7 +354,10 @@ class FohlioSandbox(App):
     def summary_figures(self) -> tuple[int, list[tuple[str | None, Decimal, int]]]:
         clients = sum(1 for c in self.team.contacts.values() if c.category_type == "client")
         invoices = self.team.invoices.values()
-        return clients, [(self.currency_of(i), self.figures(i)["amount_with_tax"], len(i.items)) for i in invoices]
+        figures = [(self.currency_of(i), self.figures(i)["amount_with_tax"], len(i.items)) for i in invoices]
+        default = self.team.default_currency or None  # a published invoice's project is not in /team
+        figures += [(default, Decimal(i["amount_with_tax"]), len(i["items"])) for i in self.published.values()]
+        return clients, figures
 
     def max_updated_at(self) -> dt.datetime:
         """The highest invoice `updated_at` the sandbox holds."""
@@ -323,69 +369,72 @@ class FohlioSandbox(App):
     def update_invoice(self, invoice_id: int, *, updated_at: dt.datetime | None = None, **fields: Any) -> None:
         """Change invoice fields (`status`, `note`, `label`, `invoice_date`...) and bump `updated_at`;
         `updated_at` overrides the new timestamp, e.g. to simulate a change committed late."""
-        with self.lock:
-            invoice, now = self.team.invoices[invoice_id], self.now()
-            for name, value in apply_now(fields, now).items():
-                if not hasattr(invoice, name):
-                    raise AttributeError(name)
-                setattr(invoice, name, value)
-            invoice.updated_at = updated_at or now
+        invoice, now = self.team.invoices[invoice_id], self.now()
+        for name, value in apply_now(fields, now).items():
+            if not hasattr(invoice, name):
+                raise AttributeError(name)
+            setattr(invoice, name, value)
+        invoice.updated_at = updated_at or now
 
     def update_line(self, invoice_id: int, index: int, **fields: Any) -> None:
         """Change one line (`quantity`, `price`, `name`...); the invoice's figures follow."""
-        with self.lock:
-            item = self.team.invoices[invoice_id].items[index]
-            for name, value in fields.items():
-                setattr(item, name, value)
-            self.team.invoices[invoice_id].updated_at = self.now()
+        item = self.team.invoices[invoice_id].items[index]
+        for name, value in fields.items():
+            setattr(item, name, value)
+        self.team.invoices[invoice_id].updated_at = self.now()
 
     def remove_line(self, invoice_id: int, index: int = -1) -> Any:
-        with self.lock:
-            invoice = self.team.invoices[invoice_id]
-            removed = invoice.items.pop(index)
-            invoice.updated_at = self.now()
-            return removed
+        invoice = self.team.invoices[invoice_id]
+        removed = invoice.items.pop(index)
+        invoice.updated_at = self.now()
+        return removed
 
     def delete_invoice(self, invoice_id: int) -> None:
-        with self.lock:
-            del self.team.invoices[invoice_id]
+        del self.team.invoices[invoice_id]
 
     def add_invoice(self, client_id: Any = None, **fields: Any) -> int:
         """A new draft with no line on the client's first project (the first project if None)."""
-        with self.lock:
-            project = next(p for p in self.team.projects.values() if client_id in (None, p.client_id))
-            invoice_id, now = max(self.team.invoices, default=30000) + 1, self.now()
-            label = f"INV-{invoice_id - 30000:05d}"
-            self.team.invoices[invoice_id] = Invoice(
-                invoice_id, project.id, project.client_id, "draft", None, label, None, [], now, now
-            )
-            self.update_invoice(invoice_id, **fields)
-            return invoice_id
+        project = next(p for p in self.team.projects.values() if client_id in (None, p.client_id))
+        invoice_id, now = max(self.team.invoices, default=30000) + 1, self.now()
+        label = f"INV-{invoice_id - 30000:05d}"
+        self.team.invoices[invoice_id] = Invoice(
+            invoice_id, project.id, project.client_id, "draft", None, label, None, [], now, now
+        )
+        self.update_invoice(invoice_id, **fields)
+        return invoice_id
 
     def update_client(self, client_id: int, **fields: Any) -> None:
         """Change a contact (`name`, `data`...)."""
-        with self.lock:
-            contact = self.team.contacts[client_id]
-            for name, value in apply_now(fields, self.now()).items():
-                setattr(contact, name, value)
-            contact.updated_at = self.now()
+        contact = self.team.contacts[client_id]
+        for name, value in apply_now(fields, self.now()).items():
+            setattr(contact, name, value)
+        contact.updated_at = self.now()
 
     def delete_client(self, client_id: int, *, listed: bool = False) -> None:
         """Delete a contact with its projects and their invoices (`listed` keeps the contact)."""
-        with self.lock:
-            for project_id in [p.id for p in self.team.projects.values() if p.client_id == client_id]:
-                del self.team.projects[project_id]
-            for invoice_id in [i.id for i in self.team.invoices.values() if i.client_id == client_id]:
-                del self.team.invoices[invoice_id]
-            if not listed:
-                del self.team.contacts[client_id]
+        for project_id in [p.id for p in self.team.projects.values() if p.client_id == client_id]:
+            del self.team.projects[project_id]
+        for invoice_id in [i.id for i in self.team.invoices.values() if i.client_id == client_id]:
+            del self.team.invoices[invoice_id]
+        if not listed:
+            del self.team.contacts[client_id]
 
     def add_client(self, **fields: Any) -> int:
-        with self.lock:
-            contact_id = max(self.team.contacts, default=500) + 1
-            self.team.contacts[contact_id] = Contact(contact_id, "New client", "client", {}, [], [], 100, self.now())
-            self.update_client(contact_id, **fields)
-            return contact_id
+        contact_id = max(self.team.contacts, default=500) + 1
+        self.team.contacts[contact_id] = Contact(contact_id, "New client", "client", {}, [], [], 100, self.now())
+        self.update_client(contact_id, **fields)
+        return contact_id
+
+
+def _project(invoice: Invoice | dict[str, Any]) -> int:
+    return int(invoice["project_id"]) if isinstance(invoice, dict) else invoice.project_id
+
+
+def _updated_since(invoice: Invoice | dict[str, Any], since: dt.datetime | None) -> bool:
+    if since is None:
+        return True
+    updated = dt.datetime.fromisoformat(invoice["updated_at"]) if isinstance(invoice, dict) else invoice.updated_at
+    return updated >= since
 
 
 def create_app(seed: int = 42, latency: float = 0.0, **options: Any) -> FohlioSandbox:

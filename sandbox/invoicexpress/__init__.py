@@ -105,7 +105,7 @@ class InvoiceXpressSandbox(App):
         page, per_page = paging
         listed, start = self.account.listed(), (page - 1) * per_page
         stop = start + per_page
-        clients = [self.account.client(i).data for i in listed[start:stop]]
+        clients = [self.account.client(i) for i in listed[start:stop]]
         clients += self.fixture_clients[max(0, start - len(listed)) : max(0, stop - len(listed))]
         total = len(listed) + len(self.fixture_clients)
         return json_response({"clients": clients, "pagination": page_number_meta(total, page, per_page)})
@@ -182,59 +182,52 @@ class InvoiceXpressSandbox(App):
         (self.fixtures if invoice_id in self.fixtures else self.account.overrides)[invoice_id] = invoice
 
     def update_invoice(self, invoice_id: int, **fields: Any) -> None:
-        with self.lock:
-            self._store(invoice_id, {**self.find(invoice_id), **fields})
+        self._store(invoice_id, {**self.find(invoice_id), **fields})
 
     def remove_line(self, invoice_id: int, index: int = -1) -> dict[str, Any]:
         """Remove one line and recompute the document's totals (in cents), withholding included."""
-        with self.lock:
-            invoice = dict(self.find(invoice_id))
-            items = [dict(i) for i in invoice["items"]]
-            removed = items.pop(index)
+        invoice = dict(self.find(invoice_id))
+        items = [dict(i) for i in invoice["items"]]
+        removed = items.pop(index)
 
-            def total(key: str) -> Decimal:
-                return money(sum((Decimal(str(i.get(key) or 0)) for i in items), Decimal(0)))
+        def total(key: str) -> Decimal:
+            return money(sum((Decimal(str(i.get(key) or 0)) for i in items), Decimal(0)))
 
-            before, taxes, discount = total("subtotal"), total("tax_amount"), total("discount_amount")
-            rate = Decimal(invoice["retention"]) if invoice.get("retention") else Decimal(0)
-            invoice.update(items=items, sum=before + discount, discount=discount, before_taxes=before, taxes=taxes)
-            invoice["total"] = before + taxes - money(before * rate / 100)
-            self._store(invoice_id, invoice)
-            return removed
+        before, taxes, discount = total("subtotal"), total("tax_amount"), total("discount_amount")
+        rate = Decimal(invoice["retention"]) if invoice.get("retention") else Decimal(0)
+        invoice.update(items=items, sum=before + discount, discount=discount, before_taxes=before, taxes=taxes)
+        invoice["total"] = before + taxes - money(before * rate / 100)
+        self._store(invoice_id, invoice)
+        return removed
 
     def delete_invoice(self, invoice_id: int) -> None:
-        with self.lock:
-            self.find(invoice_id)
-            self._store(invoice_id, None)
+        self.find(invoice_id)
+        self._store(invoice_id, None)
 
     def add_invoice(self, client_id: Any = None, **fields: Any) -> int:
         """A new document at the end of the client's list (generated from the seed, then `fields`)."""
-        with self.lock:
-            index = self.account.client_index(int(client_id))
-            if index is None:
-                raise KeyError(client_id)
-            position = self.account.invoices_per_client + self.account.added.get(index, 0)
-            self.account.added[index] = self.account.added.get(index, 0) + 1
-            invoice_id = self.account.invoice_id(index, position)
-            if fields:
-                self.update_invoice(invoice_id, **fields)
-            return invoice_id
+        index = self.account.client_index(int(client_id))
+        if index is None:
+            raise KeyError(client_id)
+        position = self.account.invoices_per_client + self.account.added.get(index, 0)
+        self.account.added[index] = self.account.added.get(index, 0) + 1
+        invoice_id = self.account.invoice_id(index, position)
+        if fields:
+            self.update_invoice(invoice_id, **fields)
+        return invoice_id
 
     def update_client(self, client_id: int, **fields: Any) -> None:
-        with self.lock:
-            self.account.client_changes.setdefault(client_id, {}).update(fields)
+        self.account.client_changes.setdefault(client_id, {}).update(fields)
 
     def delete_client(self, client_id: int, *, listed: bool = False) -> None:
-        with self.lock:
-            self.account.gone[client_id] = listed
+        self.account.gone[client_id] = listed
 
     def add_client(self, **fields: Any) -> int:
-        with self.lock:
-            self.account.n_clients += 1
-            client_id = self.account.client_id(self.account.n_clients - 1)
-            if fields:
-                self.update_client(client_id, **fields)
-            return client_id
+        self.account.n_clients += 1
+        client_id = self.account.client_id(self.account.n_clients - 1)
+        if fields:
+            self.update_client(client_id, **fields)
+        return client_id
 
 
 def _int(text: str) -> int | None:
@@ -281,5 +274,4 @@ def bench_options(clients: int) -> dict[str, Any]:
         "invoices_per_client": 90,
         "lines_per_invoice": [3, 7],
         "requests_per_minute": None,
-        "fixtures": False,  # exact counts: every document generated
     }

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -70,13 +69,6 @@ def iso_of(currency_name: str) -> str:
     return next(iso for iso, name in CURRENCY_NAMES.items() if name == currency_name)
 
 
-@dataclass(frozen=True)
-class ClientRecord:
-    index: int
-    id: int
-    data: dict[str, Any]
-
-
 class Account:
     """One InvoiceXpress account: clients and, per client, documents generated on demand.
 
@@ -121,7 +113,7 @@ class Account:
         index = client_id - FIRST_CLIENT_ID
         return index if 0 <= index < self.n_clients else None
 
-    def client(self, index: int) -> ClientRecord:
+    def client(self, index: int) -> dict[str, Any]:
         rng = random.Random(self.seed * 7_919 + index)
         person = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
         name = f"{rng.choice(LAST)} {rng.choice(LAST)} {rng.choice(COMPANY)}" if rng.random() < 0.7 else person
@@ -140,7 +132,7 @@ class Account:
             **self.client_changes.get(self.client_id(index), {}),
         }
         # fmt: on
-        return ClientRecord(index, self.client_id(index), data)
+        return data
 
     # --- documents ------------------------------------------------------------------------
 
@@ -191,7 +183,7 @@ class Account:
 
     def _generate(self, client_index: int, position: int) -> dict[str, Any]:
         rng = random.Random((self.seed * 1_000_003 + client_index) * 1_000_033 + position)
-        client = self.client(client_index).data
+        client = self.client(client_index)
         invoice_id = self.invoice_id(client_index, position)
         doc_type, status = _pick(rng, TYPES), _pick(rng, STATUSES)
         if doc_type in ("InvoiceReceipt", "CashInvoice", "Receipt") and status == "final":

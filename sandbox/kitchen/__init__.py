@@ -22,6 +22,7 @@ from sandbox.framework import (
     apply_now,
     json_response,
     laravel_page,
+    published_sample,
     route,
 )
 from sandbox.kitchen import data
@@ -61,6 +62,9 @@ class KitchenApp(App):
         rate_window: the throttle window in seconds (Laravel: 60).
         honour_json_headers: False simulates a proxy that strips `Accept` and `X-Requested-With`:
             unauthenticated calls are then redirected to the login page whatever the client sent.
+        fixtures: also serve the published "List all invoices" example as one of the workspace's
+            invoices, unchanged (its client user is not among the listed clients: no client sample
+            is published).
         latency: seconds added to every response.
     """
 
@@ -77,6 +81,7 @@ class KitchenApp(App):
         requests_per_minute: int | None = None,
         rate_window: float = 60.0,
         honour_json_headers: bool = True,
+        fixtures: bool = True,
         latency: float = 0.0,
     ) -> None:
         super().__init__(latency=latency)
@@ -84,6 +89,9 @@ class KitchenApp(App):
         self.auth = HeaderKey("Authorization", api_key, ("Bearer",))  # §3.1: bearer token
         self.throttle = FixedWindow(requests_per_minute, rate_window)  # Laravel's throttle [INF, §3.5]
         self.clients, self.invoices = data.generate(seed, clients, invoices)
+        published = published_sample(self.name, "list_invoices.json")["data"] if fixtures else []
+        self.invoices += published
+        self.published = {i["id"] for i in published}  # served as written: never recomputed
         stamps = [v for row in [*self.clients, *self.invoices] for k, v in row.items() if k.endswith("_at") and v]
         self._now = max(dt.datetime.fromisoformat(v) for v in stamps) + dt.timedelta(days=1)
         self._ids = data.Ids(random.Random(seed + 1))
@@ -193,83 +201,63 @@ class KitchenApp(App):
             raise KeyError(invoice_id)
         return found
 
+    def _recompute(self, invoice: dict[str, Any]) -> None:
+        if invoice["id"] not in self.published:
+            data.recompute(invoice)
+
     def update_invoice(self, invoice_id: str, **fields: Any) -> None:
         """Change fields (memo, due_date, archived_at=NOW...); a new `status` sets its lifecycle
         timestamp and a finalised draft gets its number (§3.4 [INF]); `updated_at` moves."""
-        with self.lock:
-            invoice, now = self._find(invoice_id), self._tick()
-            invoice.update(apply_now(fields, now))
-            if "status" in fields:
-                if fields["status"] in _STAMPED:
-                    invoice[_STAMPED[fields["status"]]] = now
-                if fields["status"] != "draft" and invoice["number"] is None:
-                    invoice["number"] = f"PREFIX-{len(self.invoices) + 100:05d}"
-            data.recompute(invoice)
-            invoice["updated_at"] = now
-
-    def add_line(self, invoice_id: str, title: str, quantity: str, amount: Decimal) -> str:
-        """Add a line to an invoice; returns its `invi_` id."""
-        with self.lock:
-            invoice = self._find(invoice_id)
-            item = {
-                "amount": amount,
-                "currency": invoice["currency"],
-                "description": None,
-                "id": self._ids("invi"),
-                "quantity": quantity,
-                "title": title,
-            }
-            invoice["items"].append(item)
-            data.recompute(invoice)
-            invoice["updated_at"] = self._tick()
-            return str(item["id"])
+        invoice, now = self._find(invoice_id), self._tick()
+        invoice.update(apply_now(fields, now))
+        if "status" in fields:
+            if fields["status"] in _STAMPED:
+                invoice[_STAMPED[fields["status"]]] = now
+            if fields["status"] != "draft" and invoice["number"] is None:
+                invoice["number"] = f"PREFIX-{len(self.invoices) + 100:05d}"
+        self._recompute(invoice)
+        invoice["updated_at"] = now
 
     def remove_line(self, invoice_id: str, index: int = -1) -> dict[str, Any]:
-        with self.lock:
-            invoice = self._find(invoice_id)
-            item: dict[str, Any] = invoice["items"].pop(index)
-            data.recompute(invoice)
-            invoice["updated_at"] = self._tick()
-            return item
+        invoice = self._find(invoice_id)
+        item: dict[str, Any] = invoice["items"].pop(index)
+        self._recompute(invoice)
+        invoice["updated_at"] = self._tick()
+        return item
 
     def delete_invoice(self, invoice_id: str) -> None:
-        with self.lock:
-            self.invoices.remove(self._find(invoice_id))
+        self.invoices.remove(self._find(invoice_id))
 
     def add_invoice(self, client_id: Any = None, status: str = "open", **fields: Any) -> str:
         """A new invoice, created now: it comes first in the listing. Returns its id."""
-        with self.lock:
-            created = self._now + dt.timedelta(minutes=1)
-            first = self.invoices[0]
-            number = len(self.invoices) + 1
-            rng = random.Random(len(self.invoices))
-            invoice = data.make_invoice(
-                rng, self._ids, number, client_id, first["creator"], first["billing_profile"], created, status
-            )
-            invoice.update(fields, updated_at=data.stamp(created))
-            self._now = created
-            self.invoices.append(invoice)
-            return str(invoice["id"])
+        created = self._now + dt.timedelta(minutes=1)
+        first = self.invoices[0]
+        number = len(self.invoices) + 1
+        rng = random.Random(len(self.invoices))
+        invoice = data.make_invoice(
+            rng, self._ids, number, client_id, first["creator"], first["billing_profile"], created, status
+        )
+        invoice.update(fields, updated_at=data.stamp(created))
+        self._now = created
+        self.invoices.append(invoice)
+        return str(invoice["id"])
 
     def update_client(self, client_id: str, **fields: Any) -> None:
         """Change a client (name...); bumps the client's `updated_at` (its invoices do not change)."""
-        with self.lock:
-            client, now = self._find(client_id, self.clients), self._tick()
-            client.update(apply_now(fields, now), updated_at=now)
+        client, now = self._find(client_id, self.clients), self._tick()
+        client.update(apply_now(fields, now), updated_at=now)
 
     def delete_client(self, client_id: str, *, listed: bool = False) -> None:
-        with self.lock:
-            if listed:
-                self.gone.add(client_id)
-            else:
-                self.clients.remove(self._find(client_id, self.clients))
+        if listed:
+            self.gone.add(client_id)
+        else:
+            self.clients.remove(self._find(client_id, self.clients))
 
     def add_client(self, **fields: Any) -> str:
-        with self.lock:
-            self._now += dt.timedelta(minutes=1)
-            client = {**data.make_client(random.Random(len(self.clients)), self._ids, self._now), **fields}
-            self.clients.append(client)
-            return str(client["id"])
+        self._now += dt.timedelta(minutes=1)
+        client = {**data.make_client(random.Random(len(self.clients)), self._ids, self._now), **fields}
+        self.clients.append(client)
+        return str(client["id"])
 
 
 def create_app(seed: int = 42, latency: float = 0.0, **options: Any) -> KitchenApp:

@@ -108,7 +108,7 @@ def test_envelope_and_metadata(session: Session) -> None:
     body = session.body(session.get("/clients", token=session.fresh_token()))
     assert body["content"]["metadata"] == {"dateFormat": "yyyy-MM-dd", "dateTimeFormat": "yyyy-MM-dd'T'HH:mm:ss.fffZ"}
     clients = body["content"]["data"]["clients"]
-    assert len(clients) == 6
+    assert len(clients) == 6 + 1  # and the published example's client
     assert body["content"]["data"]["hasMorePages"] is False
     assert clients[0]["createdDate"].endswith("Z") and len(clients[0]["createdDate"]) == 24
     assert not any(key.startswith("_") for key in clients[0])
@@ -205,7 +205,8 @@ def test_line_items_endpoint(session: Session) -> None:
 
 
 def test_seeded_data_is_varied(session: Session) -> None:
-    invoices = list(session.app.invoices.values())
+    published = session.app.published
+    invoices = [i for i in session.app.invoices.values() if i["id"] not in published]
     assert {i["currencyCode"] for i in invoices} == {"GBP", "EUR"}
     assert any(i["externalProviderStatus"] == "VOIDED" for i in invoices)
     assert any(i["externalProviderStatus"] == "DRAFT" for i in invoices)
@@ -221,4 +222,18 @@ def test_seeded_data_is_varied(session: Session) -> None:
         assert all(isinstance(li["lineAmount"], Decimal) for li in i["lineItems"])
     assert any(not session.app.invoices_of(c) for c in session.app.clients)
     summary = session.app.summary()
-    assert summary["invoices"] == len(invoices) and set(summary["totals"]) == {"EUR", "GBP"}
+    assert summary["invoices"] == len(invoices) + 1 and set(summary["totals"]) == {"EUR", "GBP"}
+
+
+def test_the_published_skeleton_is_served_as_one_more_clients_invoice(session: Session) -> None:
+    [invoice_id] = session.app.published
+    seeded = session.app.invoices[invoice_id]
+    token = session.fresh_token()
+    body = session.body(session.get(f"/clients/{seeded['clientId']}/invoices", token=token))
+    [invoice] = body["content"]["data"]["invoices"]
+    assert invoice["id"] == invoice_id and invoice["currencyCode"] == "GBP"
+    assert (invoice["amount"], invoice["subTotal"], invoice["balanceDue"]) == (123, 123, 123)  # as published
+    assert invoice["date"] == "2023-11-07" and invoice["createdDate"] == "2023-11-07T05:31:56.250Z"
+    assert invoice["invoiceNumber"] == "<string>" and invoice["lineItems"][0]["invoiceId"] == invoice_id
+    bare = create_app(fixtures=False)
+    assert not bare.published and len(bare.clients) == len(session.app.clients) - 1

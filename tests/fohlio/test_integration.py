@@ -61,7 +61,10 @@ def assert_invariants(workspace: Workspace) -> None:
         "USING (provider, account, invoice_id) WHERE v.invoice_id IS NULL"
     )
     assert q(orphans) == 0
-    assert q("SELECT count(*) FROM billing.invoices WHERE abs(subtotal + tax_total - total) > 0.01") == 0
+    # Every total adds up but the published skeleton's (123 + 123 ≠ 123), kept as sent and counted as a
+    # mismatch (sandbox/fohlio/samples/README.md).
+    broken = "SELECT list(invoice_id) FROM billing.invoices WHERE abs(subtotal + tax_total - total) > 0.01"
+    assert q(broken) in ([], ["123"])
     assert q("SELECT count(DISTINCT provider || '/' || account) FROM billing.invoices") == 1
 
 

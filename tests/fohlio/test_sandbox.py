@@ -45,7 +45,7 @@ def test_auth_modes_accept_the_forms_they_say(mode: str, raw_ok: bool, bearer_ok
 
 
 def test_pages_are_bare_arrays_25_by_default_and_end_short() -> None:
-    app = create_app(invoices=60)
+    app = create_app(invoices=60, fixtures=False)  # exact page counts
     with serve(app) as server:
         first = body(get(server.url, "/client_invoices"))
         assert isinstance(first, list) and len(first) == 25
@@ -56,7 +56,7 @@ def test_pages_are_bare_arrays_25_by_default_and_end_short() -> None:
 
 
 def test_per_page_is_limited_to_100() -> None:
-    with serve(create_app(invoices=120)) as server:
+    with serve(create_app(invoices=120, fixtures=False)) as server:
         assert len(body(get(server.url, "/client_invoices", per_page=100))) == 100
         too_many = get(server.url, "/client_invoices", per_page=101)
         assert too_many.status_code == 400
@@ -65,7 +65,7 @@ def test_per_page_is_limited_to_100() -> None:
 
 
 def test_contacts_filter_on_category_types() -> None:
-    app = create_app(clients=6, other_contacts=4)
+    app = create_app(clients=6, other_contacts=4, fixtures=False)
     with serve(app) as server:
         everyone = body(get(server.url, "/contacts", per_page=100))
         assert len(everyone) == 10
@@ -93,7 +93,7 @@ def test_updated_since_is_honoured_on_invoices_and_contacts() -> None:
 
 
 def test_updated_since_can_be_ignored() -> None:
-    app = create_app(honour_updated_since=False)
+    app = create_app(honour_updated_since=False, fixtures=False)
     with serve(app) as server:
         assert len(body(get(server.url, "/client_invoices", per_page=100, updated_since=2_000_000_000))) == 60
 
@@ -119,7 +119,7 @@ def test_list_and_single_invoice_show_the_documented_client_drift() -> None:
 
 
 def test_invoice_money_is_exact_and_term_amounts_are_strings() -> None:
-    app = create_app()
+    app = create_app(fixtures=False)  # the published skeleton has numbers for money
     with serve(app) as server:
         response = get(server.url, "/client_invoices", per_page=100)
         invoices = body(response)
@@ -170,7 +170,7 @@ def test_mutations_move_updated_at_and_figures() -> None:
 
 
 def test_summary_counts_what_the_sandbox_holds() -> None:
-    app = create_app(clients=4, other_contacts=3, invoices=20)
+    app = create_app(clients=4, other_contacts=3, invoices=20, fixtures=False)
     summary = app.summary()
     assert summary["clients"] == 4
     assert summary["invoices"] == 20
@@ -181,3 +181,18 @@ def test_summary_counts_what_the_sandbox_holds() -> None:
 def test_unknown_paths_are_404() -> None:
     with serve(create_app()) as server:
         assert get(server.url, "/invoices").status_code == 404
+
+
+def test_the_published_skeleton_is_served_with_its_client_unless_fixtures_are_off() -> None:
+    app, bare = create_app(), create_app(fixtures=False)
+    with serve(app) as server:
+        single = body(get(server.url, "/client_invoices/123"))
+        listed = body(get(server.url, "/client_invoices", per_page=100))
+        contacts = body(get(server.url, "/contacts?category_types[]=client&per_page=100"))
+    assert single["amount_with_tax"] == 123 and single["invoice_date"] == "2023-11-07"
+    assert single["client"]["category"] == {"id": 123, "type": "client"}
+    assert listed[0]["id"] == 123 and listed[0]["client"]["categories"] == [{"id": 123, "type": "client"}]
+    assert 123 in {c["id"] for c in contacts}
+    summary, without = app.summary(), bare.summary()
+    assert (summary["clients"], summary["invoices"]) == (without["clients"] + 1, without["invoices"] + 1)
+    assert summary["totals"]["USD"] == without["totals"]["USD"] + 123  # priced in the team's currency

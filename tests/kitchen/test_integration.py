@@ -155,7 +155,7 @@ def test_full_load_is_exact(workspace: Workspace) -> None:
         assert quantity == Decimal(item["quantity"]) and unit_price == item["amount"] and name == item["title"]
         assert subtotal == quantity * unit_price
     assert q(workspace, "SELECT count(DISTINCT status) FROM {ds}.invoices")[0][0] == 5
-    assert "kitchen   acme     loaded  6        34        " in result.output
+    assert "kitchen   acme     loaded  6        35        " in result.output  # 34 and the published one
 
 
 def test_rerun_writes_no_row(workspace: Workspace) -> None:
@@ -169,7 +169,7 @@ def test_rerun_writes_no_row(workspace: Workspace) -> None:
         app.log.clear()
         second = run(workspace, app, server.url)
     assert second.code == 0, second.output
-    assert "kitchen   acme     loaded  0        0         0      25" in second.output
+    assert "kitchen   acme     loaded  0        0         0      26" in second.output  # 25 and the published one
     assert q(workspace, "SELECT notes FROM {ds}.invoices WHERE invoice_id = ?", sentinel) == [("warehouse-only",)]
     assert {r[0] for r in q(workspace, "SELECT name FROM {ds}.invoice_items WHERE invoice_id = ?", sentinel)} == {
         "warehouse-only"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -78,9 +80,9 @@ def test_state_defaults_to_active_and_all_includes_archived() -> None:
         default = get(f"{server.url}/api/invoices", per_page=100).json()
         every = get(f"{server.url}/api/invoices", per_page=100, state="all").json()
         only = get(f"{server.url}/api/invoices", per_page=100, state="archived").json()
-    assert default["meta"]["total"] == 30 - len(archived)
+    assert default["meta"]["total"] == len(app.invoices) - len(archived)  # 30 and the published one
     assert not archived & {i["id"] for i in default["data"]}
-    assert every["meta"]["total"] == 30
+    assert every["meta"]["total"] == len(app.invoices) == 31
     assert {i["id"] for i in only["data"]} == archived
 
 
@@ -96,7 +98,7 @@ def test_invalid_state_is_a_laravel_validation_error() -> None:
 
 
 def test_invoice_pages_links_and_meta_as_documented() -> None:
-    app = create_app(api_key=KEY, invoices=25)
+    app = create_app(api_key=KEY, invoices=25, fixtures=False)  # exact page counts
     with serve(app) as server:
         first = get(f"{server.url}/api/invoices", state="all").json()
         second = get(f"{server.url}/api/invoices", state="all", page=2).json()
@@ -131,7 +133,7 @@ def test_invoice_pages_links_and_meta_as_documented() -> None:
 
 
 def test_long_listings_get_laravels_elided_link_window() -> None:
-    app = create_app(api_key=KEY, invoices=40)
+    app = create_app(api_key=KEY, invoices=40, fixtures=False)  # exactly 20 pages
     with serve(app) as server:
         meta = get(f"{server.url}/api/invoices", state="all", per_page=2, page=10).json()["meta"]
     labels = [link["label"] for link in meta["links"]]
@@ -217,7 +219,7 @@ def test_money_is_written_as_exact_json_numbers() -> None:
 
 
 def test_seeded_data_has_the_variety_the_pipeline_must_handle() -> None:
-    app = create_app(api_key=KEY)
+    app = create_app(api_key=KEY, fixtures=False)  # the published example lists rates in tax_items
     invoices = app.invoices
     statuses = Counter(i["status"] for i in invoices)
     assert set(statuses) == {"draft", "open", "paid", "void", "uncollectible"}
@@ -265,3 +267,17 @@ def test_mutations_bump_updated_at_like_the_api() -> None:
     assert app.invoice(target)["total_amount"] < total_before
     app.update_invoice(target, archived_at=NOW)
     assert app.invoice(target)["archived_at"] == app.invoice(target)["updated_at"]
+
+
+def test_the_published_example_is_served_unchanged_unless_fixtures_are_off() -> None:
+    published = json.loads((Path(__file__).parents[2] / "sandbox/kitchen/samples/list_invoices.json").read_text())
+    [sample] = published["data"]
+    app, bare = create_app(api_key=KEY), create_app(api_key=KEY, fixtures=False)
+    with serve(app) as server:
+        shown = get(f"{server.url}/api/invoices/{sample['id']}").json()["data"]
+        listed = get(f"{server.url}/api/invoices", state="all", per_page=100).json()["data"]
+    assert shown == sample and listed[0] == sample  # created 2024-03-13: the newest, first
+    assert len(bare.invoices) == len(app.invoices) - 1 and sample["id"] not in {i["id"] for i in bare.invoices}
+    summary, without = app.summary(), bare.summary()
+    assert summary["invoices"] == without["invoices"] + 1 and summary["lines"] == without["lines"] + 1
+    assert summary["totals"]["USD"] == without["totals"]["USD"] + Decimal("508.9")

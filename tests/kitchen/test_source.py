@@ -24,7 +24,7 @@ def test_lists_every_client_and_invoice_across_pages_with_state_all(tmp_path: Pa
     app = create_app(api_key=KEY, clients=7, invoices=23)
     with serve(app) as server:
         loaded = load_source(kitchen(KEY, "acme", f"{server.url}/api", per_page=5), tmp_path, "kitchen")
-    assert loaded.stats.invoices == 23 and loaded.stats.clients == 7
+    assert loaded.stats.invoices == 23 + 1 and loaded.stats.clients == 7
     assert {r[0] for r in loaded.query("SELECT invoice_id FROM billing.invoices")} == {
         str(i["id"]) for i in app.invoices
     }
@@ -38,7 +38,7 @@ def test_page_size_is_read_back_from_meta(tmp_path: Path) -> None:
     app = create_app(api_key=KEY, invoices=130)
     with serve(app) as server:
         loaded = load_source(kitchen(KEY, "acme", f"{server.url}/api", per_page=500), tmp_path, "kitchen")
-    assert loaded.stats.invoices == 130
+    assert loaded.stats.invoices == 130 + 1  # and the published example
     assert len(invoice_requests(app)) == 2
 
 
@@ -65,8 +65,8 @@ def test_an_invoice_created_during_the_scan_is_not_listed_twice_and_the_cursor_s
         source = kitchen(KEY, "acme", f"{server.url}/api", per_page=5, transport=CreateDuringScan(app))
         loaded = load_source(source, tmp_path, "kitchen")
     # The new invoice pushed the first page's last invoice onto page 2: seen twice, written once.
-    assert loaded.stats.invoices == 12
-    assert loaded.query("SELECT count(DISTINCT invoice_id), count(*) FROM billing.invoices") == [(12, 12)]
+    assert loaded.stats.invoices == 12 + 1  # and the published example
+    assert loaded.query("SELECT count(DISTINCT invoice_id), count(*) FROM billing.invoices") == [(13, 13)]
     assert "the listing changed while it was read; the cursor was not moved" in caplog.text
 
 
@@ -76,7 +76,7 @@ def test_state_is_sent_as_configured(tmp_path: Path) -> None:
     with serve(app) as server:
         loaded = load_source(kitchen(KEY, "acme", f"{server.url}/api", state="active"), tmp_path, "kitchen")
     active = {r[0] for r in loaded.query("SELECT invoice_id FROM billing.invoices")}
-    assert archived and not archived & active and len(active) == 20 - len(archived)
+    assert archived and not archived & active and len(active) == 20 + 1 - len(archived)  # and the published example
 
 
 def test_bad_key_is_an_authentication_error_naming_the_key(tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ def test_429_is_retried_after_retry_after(tmp_path: Path) -> None:
     app = create_app(api_key=KEY, invoices=12, requests_per_minute=2, rate_window=1)
     with serve(app) as server:
         loaded = load_source(kitchen(KEY, "acme", f"{server.url}/api", per_page=4), tmp_path, "kitchen")
-    assert loaded.stats.invoices == 12
+    assert loaded.stats.invoices == 12 + 1  # and the published example
     assert app.log.count(status=429) >= 1 and loaded.stats.retries == app.log.count(status=429)
 
 
