@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
 
@@ -269,43 +270,21 @@ class FohlioSandbox(App):
             )
         f = self.figures(invoice)
         client = self.team.contacts[invoice.client_id]
+        # fmt: off
         return {
-            "id": invoice.id,
-            "project_id": invoice.project_id,
-            "status": invoice.status,
-            "invoice_date": invoice.invoice_date,
-            "note": invoice.note,
-            "payment_terms": self.payment_terms(invoice, f["amount_with_tax"]),
-            "label": invoice.label,
-            "created_at": iso(invoice.created_at),
-            "updated_at": iso(invoice.updated_at),
-            "tax_amount": f["tax_amount"],
-            "taxable_amount": f["taxable_amount"],
-            "amount": f["amount"],
-            "amount_with_tax": f["amount_with_tax"],
-            "balance": f["balance"],
-            "retainer_amount": Decimal("0.00"),
-            "products_amount": f["products_amount"],
-            "services_amount": f["services_amount"],
+            "id": invoice.id, "project_id": invoice.project_id, "status": invoice.status,
+            "invoice_date": invoice.invoice_date, "note": invoice.note,
+            "payment_terms": self.payment_terms(invoice, f["amount_with_tax"]), "label": invoice.label,
+            "created_at": iso(invoice.created_at), "updated_at": iso(invoice.updated_at),
+            "tax_amount": f["tax_amount"], "taxable_amount": f["taxable_amount"], "amount": f["amount"],
+            "amount_with_tax": f["amount_with_tax"], "balance": f["balance"], "retainer_amount": Decimal("0.00"),
+            "products_amount": f["products_amount"], "services_amount": f["services_amount"],
             "balance_transactions_amount": f["balance_transactions_amount"],
             "client": self.render_contact(client, embedded_in_list=not single),
-            "items": [
-                {
-                    "id": i.id,
-                    "name": i.name,
-                    "description": i.description,
-                    "unit_type": i.unit_type,
-                    "quantity": i.quantity,
-                    "price": i.price,
-                    "taxable": i.taxable,
-                    "second_taxable": i.second_taxable,
-                    "project_item_id": i.project_item_id,
-                }
-                for i in invoice.items
-            ],
-            "client_proposal_id": invoice.client_proposal_id,
-            "purchase_order_ids": list(invoice.purchase_order_ids),
+            "items": [{k: v for k, v in asdict(i).items() if k != "is_service"} for i in invoice.items],
+            "client_proposal_id": invoice.client_proposal_id, "purchase_order_ids": list(invoice.purchase_order_ids),
         }
+        # fmt: on
 
     def render_team(self) -> dict[str, Any]:
         """The team dump, reduced to what it documents about projects and their currency."""

@@ -33,28 +33,20 @@ CONTACT_CATEGORIES = (
     "client", "collaborator", "general_contractor", "manufacture", "project_manager", "purchasing_agent",
     "subcontractor", "supplier", "warehouse",
 )
-# fmt: on
-# fmt: off
 _CURRENCIES = {
     "USD": (1, "US Dollar"), "EUR": (2, "Euro"), "GBP": (3, "British Pound"), "CAD": (4, "Canadian Dollar"),
 }
-# fmt: on
-# fmt: off
 _FIRMS = (
     "Harbor", "Linden", "Marlow", "Aster", "Cobalt", "Juniper", "Sable", "Ridge", "Orchid", "Vale", "Ember",
 )
-# fmt: on
 _KINDS = ("Hotels", "Residences", "Hospitality Group", "Studios", "Estates", "Offices", "Suites")
-# fmt: off
 _CITIES = (
     ("New York", "NY", "US"), ("Miami", "FL", "US"), ("London", "", "GB"), ("Toronto", "ON", "CA"),
     ("Lisbon", "", "PT"), ("Austin", "TX", "US"),
 )
-# fmt: on
 _STREETS = ("Mercer St", "Ocean Dr", "King St W", "Rua Augusta", "Congress Ave")
 _FIRST_NAMES = ("Ana", "Ben", "Chloe", "Dev", "Eli")
 _LAST_NAMES = ("Park", "Silva", "Novak")
-# fmt: off
 _PRODUCTS = (
     ("Lounge chair", "Walnut frame, boucle upholstery", "ea"),
     ("Pendant light", "Hand-blown glass, brass canopy", "ea"), ("Area rug", "Hand-knotted wool, 8x10", "ea"),

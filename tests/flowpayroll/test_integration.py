@@ -55,7 +55,10 @@ def assert_loaded_exactly(workspace: Workspace, app: FlowPayrollSandbox) -> None
     assert {s for (s,) in q("SELECT DISTINCT status FROM billing.invoices")} <= set(STATUSES)
     orphans = "SELECT count(*) FROM billing.invoice_items i ANTI JOIN billing.invoices v USING (invoice_id)"
     assert workspace.scalar(orphans) == 0
-    assert q("SELECT invoice_id FROM billing.invoices WHERE abs(total - subtotal - tax_total) > 0.01") == []
+    # Every total adds up but the published skeleton's (123 + 123 ≠ 123), kept as sent and counted as a
+    # mismatch (sandbox/flowpayroll/samples/README.md).
+    broken = q("SELECT invoice_id FROM billing.invoices WHERE abs(total - subtotal - tax_total) > 0.01")
+    assert {i for (i,) in broken} <= app.published
 
 
 def test_full_load_is_exact(workspace: Workspace) -> None:

@@ -144,7 +144,7 @@ def test_full_load_is_exact_and_a_rerun_rewrites_nothing(workspace: Workspace, a
     # three pages of 25 invoices, one page of clients, the team dump once
     assert len([e for e in first_requests if e.path == "/client_invoices"]) == 3
     assert len([e for e in first_requests if e.path == "/team"]) == 1
-    assert summary_of(result)["invoices"] == "60"
+    assert summary_of(result)["invoices"] == "61"  # 60 generated and the published one
     assert_rows_hold_the_sandbox_values(workspace, app)
 
     # the rerun: same tables, nothing handed to the loader, only the overlap listed again
@@ -233,10 +233,10 @@ def test_an_api_that_ignores_updated_since_still_loads_exactly(workspace: Worksp
         result = run(workspace, app, server)
     assert result.code == 0, result.output
     stats = summary_of(result)
-    assert (stats["invoices"], stats["unchanged"]) == ("1", "59")
+    assert (stats["invoices"], stats["unchanged"]) == ("1", "60")  # 60 generated and the published one
     assert len(invoice_requests(app)) == 3  # the whole listing again, just slower
     assert workspace.scalar("SELECT status FROM billing.invoices WHERE invoice_id = '30007'") == "void"
-    assert workspace.scalar("SELECT count(*) FROM billing.invoices") == 60
+    assert workspace.scalar("SELECT count(*) FROM billing.invoices") == 61  # 60 generated and the published one
     assert (
         dict(workspace.query("SELECT currency, sum(total) FROM billing.invoices GROUP BY 1")) == app.summary()["totals"]
     )
@@ -262,7 +262,7 @@ def test_the_auth_scheme_setting_matters(workspace: Workspace) -> None:
         assert "SOURCES__FOHLIO__AUTH_SCHEME" in raw.output
         assert run(workspace, bearer_only, server, SOURCES__FOHLIO__AUTH_SCHEME="Bearer").code == 0
     assert bearer_only.log.entries()[0].status == 401
-    assert workspace.scalar("SELECT count(*) FROM billing.invoices") == 60
+    assert workspace.scalar("SELECT count(*) FROM billing.invoices") == 61  # 60 generated and the published one
 
 
 def test_raw_only_api_refuses_the_bearer_form(workspace: Workspace) -> None:
@@ -304,4 +304,4 @@ def test_rate_limit_is_waited_out(workspace: Workspace) -> None:
     assert result.code == 0, result.output
     assert app.log.count(status=429) > 0
     assert int(summary_of(result)["retries"]) == app.log.count(status=429)
-    assert workspace.scalar("SELECT count(*) FROM billing.invoices") == 60
+    assert workspace.scalar("SELECT count(*) FROM billing.invoices") == 61  # 60 generated and the published one
