@@ -58,6 +58,7 @@ def assert_loaded_exactly(workspace: Workspace, app: FlowPayrollSandbox) -> None
     assert q("SELECT invoice_id FROM billing.invoices WHERE abs(total - subtotal - tax_total) > 0.01") == []
 
 
+@pytest.mark.sockets  # real sockets and a subprocess, as a user runs it
 def test_full_load_is_exact(workspace: Workspace) -> None:
     app = create_app()
     with serve(app) as server:
