@@ -1,20 +1,20 @@
 """What the integration tests share: running the real pipeline CLI in a clean working
 directory against the sandboxes, and reading the DuckDB file it wrote.
 
-Two ways to run, the same tests either way (README, "Tests"):
+`serve(app)` serves a sandbox on a loopback port. `Workspace.run` runs the command line in one
+of two ways, the same tests either way (README, "How the integration tests run"):
 
-- in-process (the default): `serve(app)` registers the sandbox under a URL of its own
-  (`http://kitchen-1.sandbox.test`) and `Workspace.run` calls the command line in this process
-  (`tests/inprocess.py`), every request of the run answered by the sandbox's httpx transport;
-- on real sockets: `serve(app)` serves the sandbox on a loopback port and `Workspace.run` starts
-  `python -m pipelines.billing` in a subprocess, as a user runs it. Tests marked `sockets` always
-  run so (what only a process can show: a kill, a signal, the committed configuration); with
-  `BILLING_TEST_SOCKETS=1` every test does.
+- in-process (the default): the command line is called in this process (`tests/inprocess.py`),
+  and every request to a sandbox `serve` serves is answered by the app's httpx transport, without
+  a socket;
+- on real sockets: `python -m pipelines.billing` in a subprocess, as a user runs it, against the
+  sandboxes' sockets. Tests marked `sockets` always run so (what only a process can show: a
+  kill, a signal, a lock held by another process, a hung server, the committed configuration);
+  with `BILLING_TEST_SOCKETS=1` every test does.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import subprocess
@@ -54,7 +54,7 @@ _sockets = [bool(os.environ.get(SOCKETS_VARIABLE))]
 
 @contextmanager
 def real_sockets(on: bool = True) -> Iterator[None]:
-    """Within the block, `serve` serves on loopback sockets and `Workspace.run` starts a subprocess."""
+    """Within the block, `Workspace.run` starts a subprocess that talks to the sandboxes' sockets."""
     _sockets.append(on or _sockets[0])
     try:
         yield
@@ -132,8 +132,9 @@ class Workspace:
 
     def run(self, env: Mapping[str, str] | None = None, *args: str, timeout: float = 300) -> Result:
         """Run the command line `billing-elt ARGS` with the workspace's environment plus `env`,
-        and capture its output: in this process against the sandboxes `serve` registered, or,
-        on real sockets, as `python -m pipelines.billing ARGS` in a subprocess."""
+        and capture its output: in this process, the sandboxes `serve` serves answering through
+        their transports, or, on real sockets, as `python -m pipelines.billing ARGS` in a
+        subprocess."""
         if not on_sockets():
             with _SandboxRouter() as router:
                 done = run_cli(args, self.env(env), self.path, dict.fromkeys(available(), router))
@@ -161,45 +162,29 @@ class Workspace:
 
 @contextmanager
 def serve(app: App) -> Iterator[SandboxServer]:
-    """Serve a sandbox app for the duration of the block: in-process under a URL of its own, or
-    on a free loopback port (`real_sockets`)."""
-    with SandboxServer(app) if on_sockets() else InProcessServer(app) as server:
-        yield server
+    """Serve a sandbox app on a free loopback port for the duration of the block. An in-process
+    run (`Workspace.run`) reaches it through the app's transport instead, at the same URL."""
+    with SandboxServer(app) as server:
+        address = httpx.URL(server.url).netloc.decode("ascii")
+        _served[address] = app.transport()
+        try:
+            yield server
+        finally:
+            _served.pop(address, None)
 
 
-_served: dict[str, httpx.BaseTransport] = {}  # host → transport of the sandbox served in-process there
-_served_ids = itertools.count(1)
-
-
-class InProcessServer(SandboxServer):
-    """A sandbox reachable only from in-process runs, at `http://<provider>-<n>.sandbox.test`
-    (`.test` is reserved, RFC 2606: no such host exists on a network)."""
-
-    def __init__(self, app: App) -> None:  # no socket: nothing of the parent's is set up
-        self.app = app
-        self.host = f"{app.name}-{next(_served_ids)}.sandbox.test"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}"
-
-    def start(self) -> InProcessServer:
-        _served[self.host] = self.app.transport()
-        return self
-
-    def stop(self) -> None:
-        _served.pop(self.host, None)
+_served: dict[str, httpx.BaseTransport] = {}  # `host:port` → the transport of the sandbox served there
 
 
 class _SandboxRouter(httpx.BaseTransport):
-    """One run's transport: a request to a sandbox served in-process goes to its app, any
-    other (a closed port, a host that does not exist) to the network, as on a socket."""
+    """One in-process run's transport: a request to a sandbox `serve` serves goes to its app
+    without a socket, any other (a closed port, a host that does not exist) to the network."""
 
     def __init__(self) -> None:
         self._network = httpx.HTTPTransport()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        sandbox = _served.get(request.url.host)
+        sandbox = _served.get(request.url.netloc.decode("ascii"))
         return (sandbox or self._network).handle_request(request)
 
     def close(self) -> None:
