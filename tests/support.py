@@ -1,5 +1,17 @@
 """What the integration tests share: running the real pipeline CLI in a clean working
-directory against sandboxes on loopback, and reading the DuckDB file it wrote."""
+directory against the sandboxes, and reading the DuckDB file it wrote.
+
+`serve(app)` serves a sandbox on a loopback port. `Workspace.run` runs the command line in one
+of two ways, the same tests either way (README, "How the integration tests run"):
+
+- in-process (the default): the command line is called in this process (`tests/inprocess.py`),
+  and every request to a sandbox `serve` serves is answered by the app's httpx transport, without
+  a socket;
+- on real sockets: `python -m pipelines.billing` in a subprocess, as a user runs it, against the
+  sandboxes' sockets. Tests marked `sockets` always run so (what only a process can show: a
+  kill, a signal, a lock held by another process, a hung server, the committed configuration);
+  with `BILLING_TEST_SOCKETS=1` every test does.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from pipelines.warehouse import read_only
 from sandbox.framework import App
-from sandbox.server import SandboxServer
+from sandbox.server import SandboxServer, available
+from tests.inprocess import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 _INHERITED_PREFIXES = (
@@ -26,7 +41,30 @@ _INHERITED_PREFIXES = (
     "DATASET_NAME",
     "DESTINATION_TYPE",
     "PIPELINES_DIR",
+    "PROVIDERS_PACKAGES",
+    "RUNTIME__",
+    "DLT_",
+    "BILLING_VERBOSE",
+    "PROGRESS_INTERVAL",
 )
+# Set to run every integration test on real sockets and in a subprocess (the `sockets` marker's way).
+SOCKETS_VARIABLE = "BILLING_TEST_SOCKETS"
+_sockets = [bool(os.environ.get(SOCKETS_VARIABLE))]
+
+
+@contextmanager
+def real_sockets(on: bool = True) -> Iterator[None]:
+    """Within the block, `Workspace.run` starts a subprocess that talks to the sandboxes' sockets."""
+    _sockets.append(on or _sockets[0])
+    try:
+        yield
+    finally:
+        _sockets.pop()
+
+
+def on_sockets() -> bool:
+    return _sockets[-1]
+
 
 # Every log line starts with a UTC timestamp and the level: `2025-01-01T02:00:00Z INFO `.
 _LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ [A-Z]+ ")
@@ -79,12 +117,28 @@ class Workspace:
             PIPELINES_DIR=str(self.path / "pipelines"),
             DESTINATION__DUCKDB__CREDENTIALS=str(self.db),
             PROGRESS_INTERVAL="0",
+            # Neither the developer's ~/.dlt (dlt's global config folder) nor its telemetry.
+            HOME=str(self.home),
+            RUNTIME__DLTHUB_TELEMETRY="false",
         )
         env.update(extra or {})
         return env
 
+    @property
+    def home(self) -> Path:
+        home = self.path / ".home"
+        home.mkdir(parents=True, exist_ok=True)
+        return home
+
     def run(self, env: Mapping[str, str] | None = None, *args: str, timeout: float = 300) -> Result:
-        """Run `python -m pipelines.billing ARGS` as a user would, and capture its output."""
+        """Run the command line `billing-elt ARGS` with the workspace's environment plus `env`,
+        and capture its output: in this process, the sandboxes `serve` serves answering through
+        their transports, or, on real sockets, as `python -m pipelines.billing ARGS` in a
+        subprocess."""
+        if not on_sockets():
+            with _SandboxRouter() as router:
+                done = run_cli(args, self.env(env), self.path, dict.fromkeys(available(), router))
+            return Result(done.code, done.stdout, done.stderr)
         proc = subprocess.run(
             [sys.executable, "-m", "pipelines.billing", *args],
             cwd=self.path,
@@ -108,9 +162,36 @@ class Workspace:
 
 @contextmanager
 def serve(app: App) -> Iterator[SandboxServer]:
-    """Serve a sandbox app on a free loopback port for the duration of the block."""
+    """Serve a sandbox app on a free loopback port for the duration of the block. An in-process
+    run (`Workspace.run`) reaches it through the app's transport instead, at the same URL."""
     with SandboxServer(app) as server:
-        yield server
+        address = httpx.URL(server.url).netloc.decode("ascii")
+        _served[address] = app.transport()
+        try:
+            yield server
+        finally:
+            _served.pop(address, None)
+
+
+_served: dict[str, httpx.BaseTransport] = {}  # `host:port` → the transport of the sandbox served there
+
+
+class _SandboxRouter(httpx.BaseTransport):
+    """One in-process run's transport: a request to a sandbox `serve` serves goes to its app
+    without a socket, any other (a closed port, a host that does not exist) to the network."""
+
+    def __init__(self) -> None:
+        self._network = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        sandbox = _served.get(request.url.netloc.decode("ascii"))
+        return (sandbox or self._network).handle_request(request)
+
+    def close(self) -> None:
+        """Each client of the run closes its transport; the router outlives them (see `__exit__`)."""
+
+    def __exit__(self, *exc: object) -> None:
+        self._network.close()
 
 
 @dataclass

@@ -89,6 +89,7 @@ def test_each_provider_keeps_its_own_state_and_a_reset_touches_only_its_own_rows
     assert counts(workspace, "fohlio") == expected(fohlio_app)
 
 
+@pytest.mark.sockets  # real sockets and a subprocess, as a user runs it
 def test_the_committed_configuration_loads_into_warehouse_duckdb_by_default(workspace):
     """Run where a user runs: with the repository's own .dlt/config.toml, and no DuckDB path set."""
     (workspace.path / ".dlt").mkdir()
@@ -121,6 +122,7 @@ def test_the_committed_configuration_loads_into_warehouse_duckdb_by_default(work
     assert str(expected(app)[0]) in query.stdout
 
 
+@pytest.mark.sockets  # real sockets and a subprocess, as a user runs it
 def test_a_run_after_an_interrupted_one_loads_what_was_left_and_then_extracts_afresh(workspace, tmp_path):
     """An interrupted run left a complete extract unloaded; upstream then changed. The next normal
     run must load both: it ends exactly like one clean run made now."""

@@ -61,6 +61,7 @@ def assert_loaded_exactly(workspace: Workspace, app: FlowPayrollSandbox) -> None
     assert {i for (i,) in broken} <= app.published
 
 
+@pytest.mark.sockets  # real sockets and a subprocess, as a user runs it
 def test_full_load_is_exact(workspace: Workspace) -> None:
     app = create_app()
     with serve(app) as server:

@@ -118,6 +118,7 @@ def app() -> FohlioSandbox:
     return create_app()
 
 
+@pytest.mark.sockets  # real sockets and a subprocess, as a user runs it
 def test_full_load_is_exact_and_a_rerun_rewrites_nothing(workspace: Workspace, app: FohlioSandbox) -> None:
     with serve(app) as server:
         result = run(workspace, app, server)

@@ -76,6 +76,7 @@ def assert_invariants(ws: Workspace) -> None:
     assert ws.scalar("SELECT count(*) FROM billing.invoice_items WHERE _tombstone") == 0
 
 
+@pytest.mark.sockets  # real sockets and a subprocess, as a user runs it
 def test_full_load_is_exact_and_a_rerun_changes_nothing(workspace):
     app = create_app(clients=15, invoices_per_client=35)  # several pages per client at the default per_page
     with serve(app) as server:
@@ -199,6 +200,7 @@ def test_client_ids_restrict_the_load(workspace):
     assert workspace.scalar("SELECT count(*) FROM billing.clients") == 2
 
 
+@pytest.mark.sockets  # real sockets and a subprocess, as a user runs it
 def test_an_interrupted_run_followed_by_a_normal_run_equals_one_clean_run(workspace, tmp_path):
     app = create_app(clients=40, invoices_per_client=12, latency=0.02)
     with serve(app) as server:

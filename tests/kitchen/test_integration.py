@@ -87,6 +87,7 @@ def assert_invariants(workspace: Workspace) -> None:
     assert q(workspace, "SELECT DISTINCT provider, account FROM {ds}.invoices") == [("kitchen", "acme")]
 
 
+@pytest.mark.sockets  # real sockets and a subprocess, as a user runs it
 def test_full_load_is_exact(workspace: Workspace) -> None:
     app = create_app(seed=11, clients=6, invoices=34)
     with serve(app) as server:
