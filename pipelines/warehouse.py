@@ -19,6 +19,7 @@ Any other destination is dlt's own, unchanged.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -121,13 +122,17 @@ def _refusal(provider: str, tables: list[str]) -> str:
 class ArrowCursor(DuckDBDBApiCursorImpl):
     """dlt's DuckDB cursor, reading a whole result as Arrow with the DuckDB installed: dlt 1.31
     calls `fetch_arrow_table()`, which DuckDB 2 no longer has (`to_arrow_table()` replaced it), so
-    `pipeline.dataset()`'s `.arrow()` failed."""
+    `pipeline.dataset()`'s `.arrow()` failed. DuckDB warns that this copies the rows once, as
+    `fetch_arrow_table()` did: the warning is not passed on to the reader."""
 
     def iter_arrow(self, chunk_size: int) -> Generator[Any, None, None]:
         if chunk_size or not hasattr(self.native_cursor, "to_arrow_table"):
             yield from super().iter_arrow(chunk_size)
             return
-        yield self.native_cursor.to_arrow_table()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            table = self.native_cursor.to_arrow_table()
+        yield table
 
 
 class StorageVersionClient(SharedTablesGuard, DuckDbClient):

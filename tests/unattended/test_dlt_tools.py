@@ -145,7 +145,7 @@ def test_pipeline_dataset_reads_the_tables_from_the_warehouse_a_load_writes(load
     # (not dlt's own default, `billing.duckdb`).
     environment = {k: v for k, v in ws.env(env).items() if k != "DESTINATION__DUCKDB__CREDENTIALS"}
     proc = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", script],
+        [sys.executable, "-c", script],
         cwd=ws.path,
         env=environment,
         capture_output=True,
@@ -153,6 +153,7 @@ def test_pipeline_dataset_reads_the_tables_from_the_warehouse_a_load_writes(load
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
+    assert "Warning" not in proc.stderr, proc.stderr
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got["arrow"] == ws.scalar("SELECT count(*) FROM billing.invoices") == 105
     assert [tuple(r) for r in got["sql"]] == counts(ws)["invoice_items"]
