@@ -32,6 +32,7 @@ from pipelines.config import AccountConfig
 from pipelines.failures import Stopped, Where, check_duckdb_file, check_pipelines_dir, explain, stop_signal
 from pipelines.lock import SUFFIX, LockHeld, RunLocks
 from pipelines.registry import discover
+from pipelines.runtrace import RunTrace, collect
 from pipelines.summary import Outcome, describe_failure, format_summary
 from pipelines.views import refresh_after_run
 from pipelines.warehouse import NON_FILE_DATABASES, destination, duckdb_file, loader_file_format
@@ -608,9 +609,11 @@ def _load_locked(
     for note in tidy_local_state(working_dir):
         log.warning("%s", note)
     current: Provider | None = None
+    run_trace: RunTrace | None = None
     try:
         try:
             pipeline = make_pipeline(name)
+            run_trace = collect(pipeline)
             check_warehouse(pipeline)
         except Exception as exc:
             if stop_signal(exc) is not None:
@@ -631,7 +634,10 @@ def _load_locked(
         record_runs(pipeline, run_id, [*outcomes, *skipped], target)
         views_ok = refresh_after_run(pipeline)
         delete_loaded_packages(working_dir)
+        run_trace.save(pipeline)
     except Stopped as stopped:
+        if run_trace is not None:
+            run_trace.save(pipeline)
         log.error("%s", _stopped_line(stopped, current, [p for p, _ in runnable], outcomes))
         return 128 + stopped.signum
     for line in format_summary(outcomes, run_id).splitlines():

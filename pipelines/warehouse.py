@@ -19,7 +19,8 @@ Any other destination is dlt's own, unchanged.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import warnings
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,13 @@ from typing import Any
 import dlt
 import duckdb
 from dlt.common.destination import Destination
+from dlt.common.destination.exceptions import DestinationTerminalException
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.destinations.impl.duckdb.duck import DuckDbClient
 from dlt.destinations.impl.duckdb.factory import duckdb as DuckDbDestination
+from dlt.destinations.impl.duckdb.sql_client import DuckDBDBApiCursorImpl
+
+from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES, UNMAPPED
 
 DEFAULT_DUCKDB_FILE = "warehouse.duckdb"
 # The oldest DuckDB that must read the file. DuckDB writes it in `duckdb_databases().tags`.
@@ -77,17 +82,78 @@ def storage_version(con: duckdb.DuckDBPyConnection) -> str | None:
     return str(row[0]) if row and row[0] is not None else None
 
 
-class StorageVersionClient(DuckDbClient):
+class SharedTablesRefused(DestinationTerminalException):
+    """dlt was asked to drop a table every provider writes (`dlt pipeline <name> drop ...`)."""
+
+
+class SharedTablesGuard:
+    """Refuses dlt's DROP TABLE of the canonical tables.
+
+    Every provider's dlt schema declares the same `invoices`, `invoice_items`, `clients` and
+    `unmapped_records` (docs/canonical-model.md), so dlt's `drop` of one provider's resource,
+    which drops whole tables, would delete every provider's rows. One provider's (or account's)
+    rows and state are deleted by `billing-elt reset PROVIDER[:LABEL]` instead (README, "dlt's
+    own tools"). The refusal comes before anything is dropped; other tables (`pipeline_runs`,
+    in its own schema) are dlt's to drop as usual.
+    """
+
+    schema: Any
+
+    def drop_tables(self, *tables: str, delete_schema: bool = True) -> None:
+        shared = [t for t in tables if t in SHARED_TABLES]
+        if shared:
+            raise SharedTablesRefused(_refusal(str(self.schema.name), shared))
+        super().drop_tables(*tables, delete_schema=delete_schema)  # type: ignore[misc]
+
+
+SHARED_TABLES = frozenset((INVOICES, INVOICE_ITEMS, CLIENTS, UNMAPPED))
+
+
+def _refusal(provider: str, tables: list[str]) -> str:
+    return (
+        f"{provider}: dlt's drop refused: {', '.join(sorted(tables))} hold the rows of every provider "
+        f"and account, so dropping them for {provider} would delete the others' rows too. Nothing was "
+        f"dropped. To delete {provider}'s rows and incremental state only, run `billing-elt reset "
+        f"{provider}` (or `billing-elt reset {provider}:LABEL` for one account); the next load reads "
+        "them again."
+    )
+
+
+class ArrowCursor(DuckDBDBApiCursorImpl):
+    """dlt's DuckDB cursor, reading a whole result as Arrow with the DuckDB installed: dlt 1.31
+    calls `fetch_arrow_table()`, which DuckDB 2 no longer has (`to_arrow_table()` replaced it), so
+    `pipeline.dataset()`'s `.arrow()` failed. DuckDB warns that this copies the rows once, as
+    `fetch_arrow_table()` did: the warning is not passed on to the reader."""
+
+    def iter_arrow(self, chunk_size: int) -> Generator[Any, None, None]:
+        if chunk_size or not hasattr(self.native_cursor, "to_arrow_table"):
+            yield from super().iter_arrow(chunk_size)
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            table = self.native_cursor.to_arrow_table()
+        yield table
+
+
+class StorageVersionClient(SharedTablesGuard, DuckDbClient):
     """dlt's DuckDB job client, which creates a missing database file in `STORAGE_VERSION`'s
-    format before its SQL client opens (and would otherwise create) it."""
+    format before its SQL client opens (and would otherwise create) it, reads query results as
+    Arrow with the DuckDB installed (`ArrowCursor`) and refuses to drop the shared tables
+    (`SharedTablesGuard`)."""
 
     def __init__(self, schema: Any, config: Any, capabilities: Any) -> None:
         create_database_file(str(config.credentials.database or ""))
         super().__init__(schema, config, capabilities)
+        self.sql_client.cursor_impl = ArrowCursor  # type: ignore[misc]
 
 
 class billing_duckdb(DuckDbDestination):
-    """dlt's DuckDB destination, configured under `[destination.duckdb]` as usual."""
+    """dlt's DuckDB destination, configured under `[destination.duckdb]` as usual. Made without
+    credentials (as dlt's own tools make it from the pipeline's state), it opens the same file a
+    load writes (`duckdb_credentials`), not dlt's default `<pipeline_name>.duckdb`."""
+
+    def __init__(self, credentials: Any = None, **kwargs: Any) -> None:
+        super().__init__(credentials=credentials if credentials is not None else duckdb_credentials(), **kwargs)
 
     @property
     def client_class(self) -> type[DuckDbClient]:
@@ -321,7 +387,7 @@ def keyed_postgres_client() -> type[SqlJobClientWithStagingDataset]:
     """dlt's Postgres job client with `PrimaryKeyConstraints` (imports the driver)."""
     from dlt.destinations.impl.postgres.postgres import PostgresClient
 
-    class KeyedPostgresClient(PrimaryKeyConstraints, PostgresClient):
+    class KeyedPostgresClient(SharedTablesGuard, PrimaryKeyConstraints, PostgresClient):
         pass
 
     return KeyedPostgresClient
