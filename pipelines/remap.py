@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +60,7 @@ from pipelines.views import refresh_after_run, table_columns
 from pipelines.warehouse import loader_file_format
 from sources.shared.declaration import Api, Context
 from sources.shared.driver import RecordWriter, _unmapped_state, record_key
-from sources.shared.inputs import MissingInput, StoredInputs
+from sources.shared.inputs import MissingInput, StoredInputs, to_stored
 from sources.shared.model import (
     CLIENTS,
     INVOICE_ITEMS,
@@ -83,7 +83,9 @@ log = logging.getLogger("billing.run")
 GROUP = 1_000
 # Columns a load sets from what it saw of the listing, not from the payload: a remap keeps them.
 KEPT_COLUMNS = ("deleted_at",)
-# Keys per DELETE statement.
+# Invoices read, compared and rewritten at a time.
+CHUNK = 5_000
+# Keys per IN (...) list.
 DELETE_CHUNK = 500
 
 RECORD_TABLES = {"invoice": INVOICES, "client": CLIENTS}
@@ -117,12 +119,25 @@ class Changes:
         return f"{self.changed:,} changed · {self.added:,} added · {self.removed:,} removed"
 
 
+@dataclass(frozen=True)
+class Rewrite:
+    """An invoice whose derived rows differ from the stored ones: where its payload is (`row` the
+    stored invoice id, or None when it comes from `unmapped_records` under `key`), and the stored
+    values of the columns a remap keeps."""
+
+    key: str
+    row: str | None
+    kept: Mapping[str, Any]
+
+
 @dataclass
 class AccountRemap:
     """What the remap of one provider account found, and what it will write."""
 
     provider: str
     account: str
+    inputs: StoredInputs
+    names: dict[str, str | None] = field(default_factory=dict)  # client id → name, as mapped now
     records: Counter[str] = field(default_factory=Counter)  # record type → payloads mapped again
     tables: dict[str, Changes] = field(default_factory=lambda: {t: Changes() for t in CANONICAL})
     resolved: int = 0
@@ -130,7 +145,8 @@ class AccountRemap:
     reason_changed: int = 0
     # What could not be remapped: the missing input → record type → record keys.
     missing: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    write_invoices: list[MappedInvoice] = field(default_factory=list)
+    rewrite: list[Rewrite] = field(default_factory=list)
+    unmapped_payloads: dict[str, Any] = field(default_factory=dict)  # invoice key → payload, for rewrites
     write_clients: list[dict[str, Any]] = field(default_factory=list)
     write_unmapped: list[dict[str, Any]] = field(default_factory=list)
     delete_invoices: list[str] = field(default_factory=list)
@@ -149,7 +165,7 @@ class AccountRemap:
             or self.resolved
             or self.new_unmapped
             or self.reason_changed
-            or self.write_invoices
+            or self.rewrite
             or self.write_clients
         )
 
@@ -186,18 +202,13 @@ class AccountRemap:
 # --- reading the warehouse ---------------------------------------------------------------------
 
 
-@dataclass
-class Stored:
-    """One account's stored rows, by key, as the warehouse holds them (canonical columns only)."""
-
-    invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
-    lines: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)  # invoice id → line number → row
-    clients: dict[str, dict[str, Any]] = field(default_factory=dict)
-    unmapped: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (type, key) → row
+Rows = dict[str, dict[str, Any]]
+Lines = dict[str, dict[int, dict[str, Any]]]  # invoice id → line number → row
 
 
 class Warehouse:
-    """Reads what the dataset stores through dlt's SQL client (any SQL destination)."""
+    """Reads what the dataset stores through dlt's SQL client (any SQL destination); invoices and
+    their lines a chunk at a time, so that memory stays bounded whatever the account's size."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -216,7 +227,9 @@ class Warehouse:
                 found.setdefault(str(provider), set()).add(str(account))
         return found
 
-    def _select(self, table: str, wanted: Sequence[str], provider: str, account: str) -> list[dict[str, Any]]:
+    def _select(
+        self, table: str, wanted: Sequence[str], provider: str, account: str, where: str = "", *params: Any
+    ) -> list[dict[str, Any]]:
         present = self.columns[table]
         if not present:
             return []
@@ -225,21 +238,63 @@ class Warehouse:
         select = ", ".join("CAST(raw AS TEXT)" if c == "raw" else c for c in names)
         qualified = self.client.make_qualified_table_name(table)
         rows = self.client.execute_sql(
-            f"SELECT {select} FROM {qualified} WHERE provider = %s AND account = %s", provider, account
+            f"SELECT {select} FROM {qualified} WHERE provider = %s AND account = %s {where}",
+            provider,
+            account,
+            *params,
         )
         return [dict(zip(names, row, strict=True)) for row in rows or []]
 
-    def stored(self, provider: str, account: str) -> Stored:
-        stored = Stored()
-        for row in self._select(INVOICES, [*_columns(INVOICES), *KEPT_COLUMNS], provider, account):
-            stored.invoices[row["invoice_id"]] = row
-        for row in self._select(INVOICE_ITEMS, _columns(INVOICE_ITEMS), provider, account):
-            stored.lines.setdefault(row["invoice_id"], {})[int(row["line_number"])] = row
-        for row in self._select(CLIENTS, [*_columns(CLIENTS), *KEPT_COLUMNS], provider, account):
-            stored.clients[row["client_id"]] = row
-        for row in self._select(UNMAPPED, _columns(UNMAPPED), provider, account):
-            stored.unmapped[(row["record_type"], row["record_key"])] = row
-        return stored
+    def clients(self, provider: str, account: str) -> Rows:
+        rows = self._select(CLIENTS, [*_columns(CLIENTS), *KEPT_COLUMNS], provider, account)
+        return {row["client_id"]: row for row in rows}
+
+    def unmapped(self, provider: str, account: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """(record type, record key) → the stored `unmapped_records` row."""
+        rows = self._select(UNMAPPED, _columns(UNMAPPED), provider, account)
+        return {(row["record_type"], row["record_key"]): row for row in rows}
+
+    def invoice_chunks(self, provider: str, account: str, size: int = CHUNK) -> Iterator[tuple[Rows, Lines]]:
+        """The account's invoices and their lines, `size` invoices at a time in invoice id order."""
+        after: str | None = None
+        wanted = [*_columns(INVOICES), *KEPT_COLUMNS]
+        while True:
+            where = ("AND invoice_id > %s " if after is not None else "") + f"ORDER BY invoice_id LIMIT {int(size)}"
+            rows = self._select(INVOICES, wanted, provider, account, where, *([after] if after is not None else []))
+            if not rows:
+                return
+            first, last = rows[0]["invoice_id"], rows[-1]["invoice_id"]
+            lines = self._select(
+                INVOICE_ITEMS,
+                _columns(INVOICE_ITEMS),
+                provider,
+                account,
+                "AND invoice_id >= %s AND invoice_id <= %s",
+                first,
+                last,
+            )
+            yield {row["invoice_id"]: row for row in rows}, _by_invoice(lines)
+            after = last
+
+    def invoices(self, provider: str, account: str, ids: Sequence[str], raw_only: bool = False) -> tuple[Rows, Lines]:
+        """The stored invoices `ids` (and, unless `raw_only`, their lines)."""
+        rows: list[dict[str, Any]] = []
+        lines: list[dict[str, Any]] = []
+        wanted = ["invoice_id", "raw", *KEPT_COLUMNS] if raw_only else [*_columns(INVOICES), *KEPT_COLUMNS]
+        for start in range(0, len(ids), DELETE_CHUNK):
+            chunk = list(ids[start : start + DELETE_CHUNK])
+            where = f"AND invoice_id IN ({', '.join(['%s'] * len(chunk))})"
+            rows += self._select(INVOICES, wanted, provider, account, where, *chunk)
+            if not raw_only:
+                lines += self._select(INVOICE_ITEMS, _columns(INVOICE_ITEMS), provider, account, where, *chunk)
+        return {row["invoice_id"]: row for row in rows}, _by_invoice(lines)
+
+
+def _by_invoice(lines: list[dict[str, Any]]) -> Lines:
+    found: Lines = {}
+    for row in lines:
+        found.setdefault(row["invoice_id"], {})[int(row["line_number"])] = row
+    return found
 
 
 def _columns(table: str) -> list[str]:
@@ -262,41 +317,112 @@ class _Collector(TableWriter):
         return iter(())
 
 
-def remap_account(api: Api, account: str, stored: Stored, inputs: StoredInputs) -> AccountRemap:
-    """Map one account's stored payloads again and compare the result with its stored rows."""
-    result = AccountRemap(api.provider, account)
-    options = inputs.options()
+@dataclass(frozen=True)
+class Payload:
+    """A stored payload: its record key and the stored invoice row it came from (None: unmapped)."""
 
-    def context(page: Any, names: Mapping[str, str | None]) -> Context:
-        return Context(api.provider, account, page, names, options, inputs.lookup)
+    key: str
+    record: Any
+    row: str | None
+
+
+class InvoiceMapper:
+    """Maps stored invoice payloads through the driver's `RecordWriter` (so a declared page
+    mapper, `Mappers.invoice_page`, maps them as it would a page), grouped by the page context
+    they were loaded with; a record whose inputs were not kept is noted, never guessed.
+
+    Args:
+        api: the provider's declaration.
+        remap: the account's remap: label, kept inputs, clients' names, what is missing.
+    """
+
+    def __init__(self, api: Api, remap: AccountRemap) -> None:
+        self.api, self.remap = api, remap
+        self.collector = _Collector()
+        self.writer = RecordWriter(api, self.collector, RunStats(api.provider, remap.account))
+        self.options = remap.inputs.options()
+
+    @property
+    def problems(self) -> dict[str, tuple[str, Any]]:
+        """record key → (reason, payload) of every payload that does not map."""
+        return self.writer.failed
+
+    def map(self, payloads: Sequence[Payload]) -> tuple[dict[str, tuple[MappedInvoice, Payload]], set[str]]:
+        """Mapped invoices by invoice id, each with its payload, and the stored invoice ids whose
+        payloads could not be remapped (their rows are left alone)."""
+        remap = self.remap
+        untouched: set[str] = set()
+        groups: dict[str, tuple[Any, list[Payload]]] = {}
+        for payload in payloads:
+            try:
+                page = _page(self.api, "invoice", payload.key, remap.inputs)
+            except MissingInput as missing:
+                _note_missing(remap, missing.what, "invoice", payload.key)
+                untouched.update(k for k in (payload.row, payload.key) if k)
+                continue
+            groups.setdefault(dumps(to_stored(page)), (page, []))[1].append(payload)
+        mapped: dict[str, tuple[MappedInvoice, Payload]] = {}
+        for page, members in groups.values():
+            context = Context(self.api.provider, remap.account, page, remap.names, self.options, remap.inputs.lookup)
+            for start in range(0, len(members), GROUP):
+                group = members[start : start + GROUP]
+                try:
+                    self._write(group, context, mapped)
+                except MissingInput:
+                    # One record lacks an input: map them one by one to tell which.
+                    for payload in group:
+                        try:
+                            self._write([payload], context, mapped)
+                        except MissingInput as missing:
+                            _note_missing(remap, missing.what, "invoice", payload.key)
+                            untouched.update(k for k in (payload.row, payload.key) if k)
+        return mapped, untouched
+
+    def _write(self, group: list[Payload], context: Context, into: dict[str, tuple[MappedInvoice, Payload]]) -> None:
+        failed_before = len(self.writer.failed)
+        start = len(self.collector.invoices)
+        for _ in self.writer.write([p.record for p in group], context, [p.key for p in group]):
+            pass
+        done = iter(self.collector.invoices[start:])
+        del self.collector.invoices[start:]
+        new_failures = len(self.writer.failed) > failed_before
+        for payload in group:
+            if new_failures and payload.key in self.writer.failed:
+                continue
+            invoice = next(done)
+            row = dict(apply_contract_rules(INVOICES, invoice.invoice))
+            items = [dict(apply_contract_rules(INVOICE_ITEMS, item)) for item in invoice.items]
+            into[row["invoice_id"]] = (MappedInvoice(row, items), payload)
+
+
+def remap_account(api: Api, account: str, warehouse: Warehouse, inputs: StoredInputs) -> AccountRemap:
+    """Map one account's stored payloads again and compare the result with its stored rows."""
+    result = AccountRemap(api.provider, account, inputs)
+    unmapped = warehouse.unmapped(api.provider, account)
 
     # Clients first: invoices copy their client's name from them, as in a load.
-    clients, client_problems, untouched_clients = _map_clients(api, stored, inputs, context, result)
-    names = {row["client_id"]: row["name"] for row in clients.values()}
-    invoices, invoice_problems, untouched_invoices = _map_invoices(api, stored, inputs, context, names, result)
+    stored_clients = warehouse.clients(api.provider, account)
+    clients, client_problems, untouched_clients = _map_clients(api, stored_clients, unmapped, result)
+    result.names = {row["client_id"]: row["name"] for row in clients.values()}
+    _compare_clients(stored_clients, clients, untouched_clients, result)
 
-    _compare_clients(stored, clients, untouched_clients, result)
-    _compare_invoices(stored, invoices, untouched_invoices, result)
-    _compare_unmapped(stored, {"client": client_problems, "invoice": invoice_problems}, result)
+    mapper = InvoiceMapper(api, result)
+    waiting = {key: loads(row["raw"]) for (kind, key), row in unmapped.items() if kind == "invoice" and row["raw"]}
+    for rows, lines in warehouse.invoice_chunks(api.provider, account):
+        # Where a record is also unmapped, its unmapped payload is the newer one (mapped below).
+        rows = {k: r for k, r in rows.items() if k not in waiting and r.get("raw") is not None}
+        payloads = [Payload(record_key(record), record, k) for k, r in rows.items() for record in [loads(r["raw"])]]
+        payloads = [p for p in payloads if p.key not in waiting]
+        result.records["invoice"] += len(payloads)
+        _compare_invoices(rows, lines, *mapper.map(payloads), result)
+    if waiting:
+        rows, lines = warehouse.invoices(api.provider, account, list(waiting))
+        payloads = [Payload(key, record, key if key in rows else None) for key, record in waiting.items()]
+        result.records["invoice"] += len(payloads)
+        result.unmapped_payloads = dict(waiting)
+        _compare_invoices(rows, lines, *mapper.map(payloads), result)
+    _compare_unmapped(unmapped, {"client": client_problems, "invoice": mapper.problems}, result)
     return result
-
-
-def _payloads(stored: Stored, record_type: str) -> dict[str, tuple[Any, str | None]]:
-    """record key → (payload, the key of the canonical row it came from), the unmapped payload
-    winning over the canonical row's (it is the newer one)."""
-    table = RECORD_TABLES[record_type]
-    rows = stored.invoices if table == INVOICES else stored.clients
-    found: dict[str, tuple[Any, str | None]] = {}
-    for row_key, row in rows.items():
-        if row.get("raw") is None:
-            continue
-        payload = loads(row["raw"])
-        found[record_key(payload)] = (payload, row_key)
-    for (kind, key), row in stored.unmapped.items():
-        if kind == record_type and row.get("raw") is not None:
-            previous = found.get(key)
-            found[key] = (loads(row["raw"]), previous[1] if previous else None)
-    return found
 
 
 def _note_missing(result: AccountRemap, what: str, record_type: str, key: str) -> None:
@@ -311,22 +437,31 @@ def _page(api: Api, record_type: str, key: str, inputs: StoredInputs) -> Any:
 
 
 def _map_clients(
-    api: Api,
-    stored: Stored,
-    inputs: StoredInputs,
-    context: Callable[[Any, Mapping[str, str | None]], Context],
-    result: AccountRemap,
-) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[str, Any]], set[str]]:
+    api: Api, stored: Rows, unmapped: Mapping[tuple[str, str], Mapping[str, Any]], result: AccountRemap
+) -> tuple[Rows, dict[str, tuple[str, Any]], set[str]]:
     """Mapped client rows by client id, problems by record key, and the ids of stored rows left alone."""
-    mapped: dict[str, dict[str, Any]] = {}
+    payloads: dict[str, tuple[Any, str | None]] = {}
+    for client_id, row in stored.items():
+        if row.get("raw") is not None:
+            record = loads(row["raw"])
+            payloads[record_key(record)] = (record, client_id)
+    for (kind, key), kept in unmapped.items():
+        if kind == "client" and kept.get("raw") is not None:
+            previous = payloads.get(key)
+            payloads[key] = (loads(kept["raw"]), previous[1] if previous else None)
+    options = result.inputs.options()
+    mapped: Rows = {}
     problems: dict[str, tuple[str, Any]] = {}
     untouched: set[str] = set()
-    for key, (payload, row_key) in _payloads(stored, "client").items():
+    for key, (record, row_key) in payloads.items():
         result.records["client"] += 1
         try:
-            row = api.mapping.client(payload, context(_page(api, "client", key, inputs), {}))
+            page = _page(api, "client", key, result.inputs)
+            row = api.mapping.client(
+                record, Context(api.provider, result.account, page, {}, options, result.inputs.lookup)
+            )
         except ValueProblem as problem:
-            problems[key] = (str(problem), payload)
+            problems[key] = (str(problem), record)
             continue
         except MissingInput as missing:
             _note_missing(result, missing.what, "client", key)
@@ -334,64 +469,6 @@ def _map_clients(
             continue
         mapped[row["client_id"]] = dict(apply_contract_rules(CLIENTS, row))
     return mapped, problems, untouched
-
-
-def _map_invoices(
-    api: Api,
-    stored: Stored,
-    inputs: StoredInputs,
-    context: Callable[[Any, Mapping[str, str | None]], Context],
-    names: Mapping[str, str | None],
-    result: AccountRemap,
-) -> tuple[dict[str, MappedInvoice], dict[str, tuple[str, Any]], set[str]]:
-    """Mapped invoices by invoice id, problems by record key, and the ids of stored rows left alone.
-
-    Records go through the driver's `RecordWriter` a group at a time, grouped by the page context
-    they were loaded with, so that a page mapper maps them as it would a page."""
-    collector = _Collector()
-    writer = RecordWriter(api, collector, RunStats(api.provider, result.account))
-    untouched: set[str] = set()
-    groups: dict[str, tuple[Any, list[tuple[str, Any, str | None]]]] = {}
-    for key, (payload, row_key) in _payloads(stored, "invoice").items():
-        result.records["invoice"] += 1
-        try:
-            page = _page(api, "invoice", key, inputs)
-        except MissingInput as missing:
-            _note_missing(result, missing.what, "invoice", key)
-            untouched.update(k for k in (row_key, key) if k)
-            continue
-        groups.setdefault(dumps(_jsonable(page)), (page, []))[1].append((key, payload, row_key))
-    for page, members in groups.values():
-        ctx = context(page, names)
-        for start in range(0, len(members), GROUP):
-            group = members[start : start + GROUP]
-            try:
-                _drain(writer.write([p for _, p, _ in group], ctx, [k for k, _, _ in group]))
-            except MissingInput:
-                # One record lacks an input: map them one by one to tell which.
-                for key, payload, row_key in group:
-                    try:
-                        _drain(writer.write([payload], ctx, [key]))
-                    except MissingInput as missing:
-                        _note_missing(result, missing.what, "invoice", key)
-                        untouched.update(k for k in (row_key, key) if k)
-    mapped: dict[str, MappedInvoice] = {}
-    for invoice in collector.invoices:
-        row = dict(apply_contract_rules(INVOICES, invoice.invoice))
-        items = [dict(apply_contract_rules(INVOICE_ITEMS, item)) for item in invoice.items]
-        mapped[row["invoice_id"]] = MappedInvoice(row, items)
-    return mapped, dict(writer.failed), untouched
-
-
-def _jsonable(value: Any) -> Any:
-    from sources.shared.inputs import to_stored
-
-    return to_stored(value)
-
-
-def _drain(items: Iterator[Any]) -> None:
-    for _ in items:
-        pass
 
 
 # --- comparing --------------------------------------------------------------------------------
@@ -406,10 +483,8 @@ def _same(derived: Any, stored: Any, column: str) -> bool:
         return bool(loads(derived) == (loads(stored) if isinstance(stored, str) else stored))
     if derived is None or stored is None:
         return derived is None and stored is None
-    if isinstance(derived, dt.datetime) and isinstance(stored, dt.datetime):
-        if stored.tzinfo is None:
-            stored = stored.replace(tzinfo=dt.UTC)
-        return bool(derived == stored)
+    if isinstance(derived, dt.datetime) and isinstance(stored, dt.datetime) and stored.tzinfo is None:
+        stored = stored.replace(tzinfo=dt.UTC)
     return bool(derived == stored)
 
 
@@ -417,39 +492,40 @@ def _differs(table: str, derived: Mapping[str, Any], stored: Mapping[str, Any]) 
     return any(not _same(derived.get(c), stored.get(c), c) for c in _columns(table) if c not in KEPT_COLUMNS)
 
 
-def _keep(derived: dict[str, Any], stored: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The derived row with the columns a load sets from the listing kept as stored."""
-    if stored is None:
-        return derived
-    return {**derived, **{c: stored[c] for c in KEPT_COLUMNS if c in stored and c not in derived}}
+def _kept(stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The stored values of the columns a load sets from the listing (kept by a remap)."""
+    return {c: stored[c] for c in KEPT_COLUMNS if c in stored} if stored else {}
 
 
-def _compare_clients(
-    stored: Stored, derived: dict[str, dict[str, Any]], untouched: set[str], result: AccountRemap
-) -> None:
+def _compare_clients(stored: Rows, derived: Rows, untouched: set[str], result: AccountRemap) -> None:
     changes = result.tables[CLIENTS]
     for client_id, row in derived.items():
-        before = stored.clients.get(client_id)
+        before = stored.get(client_id)
         if before is None:
             changes.added += 1
         elif _differs(CLIENTS, row, before):
             changes.changed += 1
         else:
             continue
-        result.write_clients.append(_keep(row, before))
-    for client_id in stored.clients:
+        result.write_clients.append({**row, **_kept(before)})
+    for client_id in stored:
         if client_id not in derived and client_id not in untouched:
             changes.removed += 1
             result.delete_clients.append(client_id)
 
 
 def _compare_invoices(
-    stored: Stored, derived: dict[str, MappedInvoice], untouched: set[str], result: AccountRemap
+    stored: Rows,
+    lines: Lines,
+    derived: dict[str, tuple[MappedInvoice, Payload]],
+    untouched: set[str],
+    result: AccountRemap,
 ) -> None:
-    invoices, lines = result.tables[INVOICES], result.tables[INVOICE_ITEMS]
-    for invoice_id, mapped in derived.items():
-        before = stored.invoices.get(invoice_id)
-        old_lines = stored.lines.get(invoice_id, {})
+    """Compare one chunk: `stored` invoices with their `lines` against what their payloads map to."""
+    invoices, items = result.tables[INVOICES], result.tables[INVOICE_ITEMS]
+    for invoice_id, (mapped, payload) in derived.items():
+        before = stored.get(invoice_id)
+        old_lines = lines.get(invoice_id, {})
         new_lines = {int(item["line_number"]): item for item in mapped.items}
         line_changes = Changes(
             changed=sum(
@@ -464,31 +540,28 @@ def _compare_invoices(
             invoices.changed += 1
         elif not line_changes:
             continue
-        lines.changed += line_changes.changed
-        lines.added += line_changes.added
-        lines.removed += line_changes.removed
-        result.write_invoices.append(MappedInvoice(_keep(mapped.invoice, before), mapped.items))
-    for invoice_id in stored.invoices:
+        items.changed += line_changes.changed
+        items.added += line_changes.added
+        items.removed += line_changes.removed
+        result.rewrite.append(Rewrite(payload.key, payload.row, _kept(before)))
+    for invoice_id in stored:
         if invoice_id not in derived and invoice_id not in untouched:
             invoices.removed += 1
-            lines.removed += len(stored.lines.get(invoice_id, {}))
-            result.delete_invoices.append(invoice_id)
-    # Lines whose invoice row is gone (nothing a load leaves): removed with their invoice id.
-    for invoice_id, old in stored.lines.items():
-        if invoice_id not in stored.invoices and invoice_id not in derived and invoice_id not in untouched:
-            lines.removed += len(old)
+            items.removed += len(lines.get(invoice_id, {}))
             result.delete_invoices.append(invoice_id)
 
 
 def _compare_unmapped(
-    stored: Stored, problems: Mapping[str, Mapping[str, tuple[str, Any]]], result: AccountRemap
+    stored: Mapping[tuple[str, str], Mapping[str, Any]],
+    problems: Mapping[str, Mapping[str, tuple[str, Any]]],
+    result: AccountRemap,
 ) -> None:
     now = dt.datetime.now(dt.UTC)
     missing = {key for by_type in result.missing.values() for keys in by_type.values() for key in keys}
     keys = {"provider": result.provider, "account": result.account}
     for record_type, failed in problems.items():
         for key, (reason, payload) in failed.items():
-            before = stored.unmapped.get((record_type, key))
+            before = stored.get((record_type, key))
             raw = dumps(payload)
             if before is None:
                 result.new_unmapped += 1
@@ -511,7 +584,7 @@ def _compare_unmapped(
                     "raw": raw,
                 }
             )
-    for record_type, key in stored.unmapped:
+    for record_type, key in stored:
         if key not in problems.get(record_type, {}) and key not in missing:
             result.resolved += 1
             result.unmapped_gone.setdefault(record_type, []).append(key)
@@ -527,10 +600,14 @@ def _iso(value: Any) -> str:
 # --- writing ----------------------------------------------------------------------------------
 
 
-def remapped_source(provider: str, found: Sequence[AccountRemap]) -> DltSource:
+def remapped_source(pipeline: dlt.Pipeline, api: Api, found: Sequence[AccountRemap]) -> DltSource:
     """The changed rows of one provider's accounts as a dlt source of the provider's name (its
     schema, its state), written with the canonical tables' hints like a load; the accounts'
-    `unmapped` state (driver.py: the records every load tries again) moves with the rows."""
+    `unmapped` state (driver.py: the records every load tries again) moves with the rows.
+
+    The invoices to rewrite are mapped again here, a chunk at a time, from their stored payloads:
+    what was found is only their keys, so memory stays bounded however many changed."""
+    provider = api.provider
 
     def rows() -> Iterator[Any]:
         state = dlt.current.source_state()
@@ -538,8 +615,7 @@ def remapped_source(provider: str, found: Sequence[AccountRemap]) -> DltSource:
         for account in found:
             for row in account.write_clients:
                 yield from writer.add_client(row)
-            for mapped in account.write_invoices:
-                yield from writer.add_invoice(mapped)
+            yield from _rewrite(pipeline, api, account, writer)
             for row in account.write_unmapped:
                 yield from writer.add_unmapped(row)
             known = _unmapped_state(state.setdefault(account.account, {}))
@@ -552,6 +628,25 @@ def remapped_source(provider: str, found: Sequence[AccountRemap]) -> DltSource:
 
     resource = dlt.resource(rows, name=f"{provider}_billing")
     return DltSource(dlt.Schema(provider), provider, [resource])
+
+
+def _rewrite(pipeline: dlt.Pipeline, api: Api, account: AccountRemap, writer: TableWriter) -> Iterator[Any]:
+    mapper = InvoiceMapper(api, account)
+    for start in range(0, len(account.rewrite), CHUNK):
+        chunk = account.rewrite[start : start + CHUNK]
+        stored_ids = [r.row for r in chunk if r.row is not None and r.key not in account.unmapped_payloads]
+        with pipeline.sql_client() as client:
+            rows, _ = Warehouse(client).invoices(api.provider, account.account, stored_ids, raw_only=True)
+        payloads = []
+        for rewrite in chunk:
+            if rewrite.key in account.unmapped_payloads:
+                payloads.append(Payload(rewrite.key, account.unmapped_payloads[rewrite.key], rewrite.row))
+            elif rewrite.row in rows:
+                payloads.append(Payload(rewrite.key, loads(rows[rewrite.row]["raw"]), rewrite.row))
+        kept = {r.key: r.kept for r in chunk}
+        mapped, _ = mapper.map(payloads)
+        for invoice, payload in mapped.values():
+            yield from writer.add_invoice(MappedInvoice({**invoice.invoice, **kept[payload.key]}, invoice.items))
 
 
 def delete_removed(client: Any, found: Sequence[AccountRemap]) -> None:
@@ -671,6 +766,7 @@ def _remap_locked(
                 return chosen
             states = pipeline.state.get("sources", {})
             found: dict[str, list[AccountRemap]] = {}
+            apis: dict[str, Api] = {}
             for provider, accounts in chosen.items():
                 api = declaration(providers[provider])
                 if api is None:
@@ -678,9 +774,8 @@ def _remap_locked(
                     continue
                 for account in sorted(accounts):
                     inputs = StoredInputs(states.get(provider, {}).get(account, {}))
-                    found.setdefault(provider, []).append(
-                        remap_account(api, account, warehouse.stored(provider, account), inputs)
-                    )
+                    found.setdefault(provider, []).append(remap_account(api, account, warehouse, inputs))
+                apis[provider] = api
     except Stopped:
         raise
     except Exception as exc:
@@ -692,7 +787,7 @@ def _remap_locked(
     for one in everything:
         for line in one.report():
             log.info("%s", line)
-    code = _write(pipeline, target, found)
+    code = _write(pipeline, target, apis, found)
     incomplete = [p for a in everything if (p := a.missing_paragraph())]
     for paragraph in incomplete:
         log.error("%s", paragraph)
@@ -741,7 +836,7 @@ def _held(stored: dict[str, set[str]], providers: dict[str, Provider]) -> str:
     return ", ".join(f"{p} [{a}]" for p in sorted(stored) if p in providers for a in sorted(stored[p]))
 
 
-def _write(pipeline: dlt.Pipeline, target: Where, found: dict[str, list[AccountRemap]]) -> int:
+def _write(pipeline: dlt.Pipeline, target: Where, apis: Mapping[str, Api], found: dict[str, list[AccountRemap]]) -> int:
     """Write what changed, provider by provider; refresh the views when anything was written."""
     wrote = False
     for provider, accounts in found.items():
@@ -750,7 +845,7 @@ def _write(pipeline: dlt.Pipeline, target: Where, found: dict[str, list[AccountR
             continue
         try:
             file_format = loader_file_format(pipeline.destination)
-            pipeline.run(remapped_source(provider, changed), loader_file_format=file_format)
+            pipeline.run(remapped_source(pipeline, apis[provider], changed), loader_file_format=file_format)
             if any(a.delete_invoices or a.delete_clients for a in changed):
                 with pipeline.sql_client() as client:
                     delete_removed(client, changed)
