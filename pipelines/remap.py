@@ -88,7 +88,6 @@ CHUNK = 5_000
 # Keys per IN (...) list.
 DELETE_CHUNK = 500
 
-RECORD_TABLES = {"invoice": INVOICES, "client": CLIENTS}
 CANONICAL = (INVOICES, INVOICE_ITEMS, CLIENTS)
 
 
