@@ -15,7 +15,7 @@ comma  := ,
 override EXTRAS := $(strip $(subst $(comma), ,$(EXTRAS)))
 
 .DEFAULT_GOAL := help
-.PHONY: FORCE help install demo load query report test test-fast bench lint fmt type check reset clean
+.PHONY: FORCE help install demo load query report test test-fast bench lint fmt type check reset remap clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ report: $(STAMP)  ## write the HTML report from the warehouse: make report [OUTP
 reset: $(STAMP)  ## forget one provider's rows and state: make reset PROVIDER=kitchen
 	@test -n "$(PROVIDER)" || { echo "usage: make reset PROVIDER=<name>"; exit 2; }
 	$(BIN)/python -m pipelines.billing reset $(PROVIDER)
+
+remap: $(STAMP)  ## rows derived again from the stored payloads, no API call: make remap [PROVIDER=kitchen[:label]]
+	$(BIN)/python -m pipelines.billing remap $(PROVIDER)
 
 test: $(STAMP)  ## run the whole test suite (unit + integration against the sandboxes)
 	$(BIN)/python -m pytest -q

@@ -22,13 +22,14 @@ from benchmarks.common import SCRATCH, Scale, Section, Target
 
 RESULTS = SCRATCH / "results"
 
-BENCHMARKS = ("load", "network", "rerun", "memory")
+BENCHMARKS = ("load", "network", "rerun", "memory", "remap")
 
 
 def run_all(scale: Scale, only: tuple[str, ...] = BENCHMARKS, echo: bool = True) -> list[Section]:
-    from benchmarks import load_path, memory, network, rerun
+    from benchmarks import load_path, memory, network, remap_path, rerun
 
     runners = {"load": load_path.run, "network": network.run, "rerun": rerun.run, "memory": memory.run}
+    runners["remap"] = remap_path.run
     sections = []
     for name in only:
         started = time.monotonic()

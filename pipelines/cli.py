@@ -1,10 +1,13 @@
-"""The command line: `billing-elt [load | reset PROVIDER[:LABEL] | report [--output FILE]]` (docs/configuration.md).
+"""The command line: `billing-elt [load | reset PROVIDER[:LABEL] | remap [PROVIDER[:LABEL]] | report [--output FILE]]`
+(docs/configuration.md).
 
     billing-elt                                 # load every provider whose secrets are set
     PROVIDERS=invoicexpress,kitchen billing-elt
     PROVIDERS=kitchen:eu billing-elt            # one account ([sources.kitchen.accounts.eu])
     billing-elt reset kitchen                   # forget one provider's rows and state
     billing-elt reset kitchen:eu                # ... or one account's
+    billing-elt remap                           # rows derived again from the stored payloads, no API call
+    billing-elt remap kitchen:eu                # ... of one provider or account only
     billing-elt report --output report.html     # the HTML report from the warehouse
 
 Exit codes: 0 when every selected provider loaded; 1 when at least one failed; 2 when there
@@ -26,7 +29,7 @@ from types import FrameType
 
 import httpx
 
-from pipelines import config, report
+from pipelines import config, remap, report
 from pipelines.failures import Stopped
 from pipelines.run import EXIT_USAGE, load, reset
 from sources.shared import http
@@ -133,8 +136,13 @@ def main(argv: Sequence[str] | None = None, *, transports: Mapping[str, httpx.Ba
     parser = argparse.ArgumentParser(
         prog="billing-elt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", nargs="?", default="load", choices=("load", "reset", "report"))
-    parser.add_argument("provider", nargs="?", help="with reset: the provider (or provider:label account) to reset")
+    parser.add_argument("command", nargs="?", default="load", choices=("load", "reset", "remap", "report"))
+    parser.add_argument(
+        "provider",
+        nargs="?",
+        help="with reset: the provider (or provider:label account) to reset; with remap: the providers or "
+        "accounts to remap, comma-separated (default: every account the warehouse holds)",
+    )
     parser.add_argument(
         "--providers",
         default=os.environ.get("PROVIDERS"),
@@ -169,6 +177,8 @@ def main(argv: Sequence[str] | None = None, *, transports: Mapping[str, httpx.Ba
                     logging.getLogger("billing.run").error("reset needs a provider name")
                     return EXIT_USAGE
                 return reset(args.provider, pipeline_name=args.pipeline_name)
+            if args.command == "remap":
+                return remap.remap(args.provider, pipeline_name=args.pipeline_name)
             return load(
                 args.providers, pipeline_name=args.pipeline_name, progress_interval=interval, transports=transports
             )

@@ -86,6 +86,7 @@ API = Api(
         paging=PAGING,
         page_size=CLIENT_PAGE_SIZE,
         page_context=mapping.formats_from,
+        restore_context=lambda kept: mapping.Formats(**kept),
         cursor=UpdatedAt("client_updated_at"),
     ),
     invoices=Listing(
@@ -95,6 +96,7 @@ API = Api(
         paging=PAGING,
         page_size=DEFAULT_PAGE_SIZE,
         page_context=mapping.formats_from,
+        restore_context=lambda kept: mapping.Formats(**kept),
         # docs/providers.md §2.3 [DOC]: no server-side filter; `updatedDate` decides what is written.
         cursor=UpdatedAt("updated_at"),
     ),

@@ -233,6 +233,8 @@ class Listing:
             filter, say) and are passed over silently.
         page_context: reads something from each page's body that its records' mapping needs
             (date formats announced per page, for example).
+        restore_context: turns a page context kept in dlt state (a dataclass as its fields, see
+            `sources.shared.inputs`) back into what `page_context` returned, for remap.
         cursor: how far the listing can be read incrementally.
         status_hints: what to tell the user when the listing fails with a given HTTP status.
         page_size: the default page size asked for.
@@ -249,6 +251,7 @@ class Listing:
     total_path: str | None = None
     keep: Callable[[Any], bool] | None = None
     page_context: Callable[[Any], Any] | None = None
+    restore_context: Callable[[Any], Any] | None = None
     cursor: CursorPolicy = field(default_factory=FullListing)
     status_hints: Mapping[int, str] = field(default_factory=dict)
     page_size: int = 100

@@ -49,6 +49,7 @@ from sources.shared.declaration import (
 )
 from sources.shared.errors import ConfigurationError, HttpStatusError, NotFoundError
 from sources.shared.http import ApiClient
+from sources.shared.inputs import remember_context, remember_lookup, remember_options
 from sources.shared.model import TOMBSTONE, TableWriter, write_invoice
 from sources.shared.paginators import PageNumberPaginator, Request, paginate, paginate_numbered, paginator_for
 from sources.shared.provider import config_hint
@@ -188,6 +189,7 @@ class _AccountRun:
         self.failed_clients: dict[str, tuple[str, Any]] = {}
         self.mapped_clients: set[str] = set()
         self.invoices_complete = False
+        self._state: dict[str, Any] | None = None  # the account's, once its label is known
 
     # --- the run --------------------------------------------------------------------------
 
@@ -207,6 +209,8 @@ class _AccountRun:
                 return  # no client, no label: an empty account has nothing to load
             stats.account = client.account = label
         state: dict[str, Any] = dlt.current.source_state().setdefault(label, {})
+        self._state = state
+        remember_options(state, self.account.options)  # for remap (sources/shared/inputs.py)
         yield from self._write_clients(clients, state, label, listed_at)
         yield from self._write_invoices(client, state, label, clients)
         clients_complete = not isinstance(api.clients.cursor, ListedSince) and clients.stable
@@ -279,6 +283,7 @@ class _AccountRun:
             except ValueProblem as problem:
                 stats.skip(f"client not mapped: {problem}", record_id)
                 self.failed_clients[record_key(record)] = (str(problem), record)
+                self._remember_context(listing, "client", [record], page)
                 continue
             self.mapped_clients.add(row["client_id"])
             self.names[row["client_id"]] = row["name"]
@@ -289,6 +294,7 @@ class _AccountRun:
                 if not cursor.is_changed(record_id, row["updated_at"]):
                     continue
             stats.add(clients=1)
+            self._remember_context(listing, "client", [record], page)
             yield from self.writer.add_client(row)
         if cursor is not None:
             cursor.commit()
@@ -380,7 +386,13 @@ class _AccountRun:
                         continue
                 todo.append(record)
                 ids.append(record_id)
+            self._remember_context(self.api.invoices, "invoice", todo, page)
             yield from self.records.write(todo, context, ids)
+
+    def _remember_context(self, listing: Listing, record_type: str, records: Sequence[Any], page: Any) -> None:
+        """Keep the page context of records about to be written, for remap (sources/shared/inputs.py)."""
+        if listing.page_context is not None and self._state is not None and records:
+            remember_context(self._state, record_type, [record_key(r) for r in records], page)
 
     def _updated_at(self, record: Any, context: Context) -> Any:
         reader = self.api.mapping.invoice_updated_at
@@ -484,6 +496,8 @@ class _AccountRun:
                     log.warning("%s: %s is not available", self.api.provider, declared.path)
                     body = None
                 self._lookups[name] = declared.read(body)
+                if self._state is not None:
+                    remember_lookup(self._state, name, self._lookups[name])  # for remap
             return self._lookups[name]
 
     # --- the HTTP client ------------------------------------------------------------------

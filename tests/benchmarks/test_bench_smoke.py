@@ -33,8 +33,8 @@ def test_every_benchmark_runs_and_checks_its_tables(tmp_path: Path) -> None:
     )
     sections = run_all(scale, echo=False)
 
-    assert [s.title[:2] for s in sections] == ["1.", "2.", "3.", "4."]
-    load, network, rerun, memory = sections
+    assert [s.title[:2] for s in sections] == ["1.", "2.", "3.", "4.", "5."]
+    load, network, rerun, memory, remap = sections
     assert [row[1] for row in load.rows] == ["300", "60", "300"]  # ours, naive (first 2 pages), read_json
     assert [row[3] for row in network.rows] == ["13", "4"]  # 1 client page + 3 pages per client
     assert {row[0] for row in rerun.rows} == set(reruns())  # every provider with a sandbox and a source
@@ -43,6 +43,7 @@ def test_every_benchmark_runs_and_checks_its_tables(tmp_path: Path) -> None:
     assert ix[0][5] == ix[1][5]  # and rewrites the same rows
     assert not ix[0][5].startswith("0 ")
     assert [row[0] for row in memory.rows] == ["200"]
+    assert [row[1] for row in remap.rows] == ["300", "300", "300"]  # load path, remap unchanged, remap all
     assert all(target.measured for s in sections for target in s.targets)
 
     out = tmp_path / "benchmarks.md"

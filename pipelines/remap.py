@@ -1,0 +1,861 @@
+"""`billing-elt remap [PROVIDER[:LABEL]]`: the canonical rows derived again from the payloads the
+warehouse stores, with the current mapping code and no API call (docs/configuration.md, command
+table; docs/canonical-model.md, `raw` and `unmapped_records`).
+
+For every selected provider account (every account the warehouse holds when none is named):
+
+1. its stored payloads are read: the `raw` of its `clients` and `invoices` rows and of its
+   `unmapped_records` (where a record is in both, the unmapped payload is the newer one: a load
+   that cannot map a record keeps its old row and the new payload beside it);
+2. they are mapped through the provider's declared mappers by the driver's own `RecordWriter`
+   (a page mapper, `Mappers.invoice_page`, included), with the inputs the loads kept
+   (`sources/shared/inputs.py`): the account label, the clients' names (from the clients mapped
+   now), the account's options, lookup values and page contexts;
+3. the result is compared with the stored rows, and only what differs is written, through dlt
+   with the same hints and merge as a load: so the tables end up as a fresh load of the same
+   payloads would write them. A record that maps now leaves `unmapped_records`; one that no longer
+   maps goes there (its payload kept) and its canonical rows are removed. A record whose inputs
+   were not kept is left as it is and reported (exit 1), never mapped with a guess.
+
+Nothing changed means nothing written: a second remap changes nothing. It takes the run lock like
+a load and refreshes the views when it wrote something.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dlt
+from dlt.extract.source import DltSource
+
+from pipelines import config
+from pipelines.failures import Stopped, Where, check_duckdb_file, check_pipelines_dir, explain, stop_signal
+from pipelines.lock import LockHeld
+from pipelines.registry import discover
+from pipelines.run import (
+    EXIT_FAILED,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_USAGE,
+    _account_to_reset,
+    _cannot_lock,
+    _cannot_open,
+    check_warehouse,
+    delete_loaded_packages,
+    describe_target,
+    finish_interrupted_load,
+    locked,
+    make_pipeline,
+    new_run_id,
+    tidy_local_state,
+    version,
+    where,
+)
+from pipelines.views import refresh_after_run, table_columns
+from pipelines.warehouse import loader_file_format
+from sources.shared.declaration import Api, Context
+from sources.shared.driver import RecordWriter, _unmapped_state, record_key
+from sources.shared.inputs import MissingInput, StoredInputs, to_stored
+from sources.shared.model import (
+    CLIENTS,
+    INVOICE_ITEMS,
+    INVOICES,
+    TOMBSTONE,
+    UNMAPPED,
+    MappedInvoice,
+    TableWriter,
+    apply_contract_rules,
+    column_names,
+)
+from sources.shared.provider import Provider
+from sources.shared.redact import redact
+from sources.shared.stats import RunStats
+from sources.shared.values import ValueProblem, dumps, loads
+
+log = logging.getLogger("billing.run")
+
+# Records mapped at once (one call of a page mapper): the size of a typical API page or more.
+GROUP = 1_000
+# Columns a load sets from what it saw of the listing, not from the payload: a remap keeps them.
+KEPT_COLUMNS = ("deleted_at",)
+# Invoices read, compared and rewritten at a time.
+CHUNK = 5_000
+# Keys per IN (...) list.
+DELETE_CHUNK = 500
+
+CANONICAL = (INVOICES, INVOICE_ITEMS, CLIENTS)
+
+
+def declaration(provider: Provider) -> Api | None:
+    """The `Api` the provider's package declares (the one its source runs), or None for a provider
+    written without the shared driver (it cannot be remapped)."""
+    import importlib
+
+    package = importlib.import_module(provider.source.__module__)
+    return next((v for v in vars(package).values() if isinstance(v, Api)), None)
+
+
+# --- what a remap finds -------------------------------------------------------------------------
+
+
+@dataclass
+class Changes:
+    """Rows of one table: changed (same key, other values), added and removed."""
+
+    changed: int = 0
+    added: int = 0
+    removed: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.added or self.removed)
+
+    def line(self) -> str:
+        return f"{self.changed:,} changed · {self.added:,} added · {self.removed:,} removed"
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """An invoice whose derived rows differ from the stored ones: where its payload is (`row` the
+    stored invoice id, or None when it comes from `unmapped_records` under `key`), and the stored
+    values of the columns a remap keeps."""
+
+    key: str
+    row: str | None
+    kept: Mapping[str, Any]
+
+
+@dataclass
+class AccountRemap:
+    """What the remap of one provider account found, and what it will write."""
+
+    provider: str
+    account: str
+    inputs: StoredInputs
+    names: dict[str, str | None] = field(default_factory=dict)  # client id → name, as mapped now
+    records: Counter[str] = field(default_factory=Counter)  # record type → payloads mapped again
+    tables: dict[str, Changes] = field(default_factory=lambda: {t: Changes() for t in CANONICAL})
+    resolved: int = 0
+    new_unmapped: int = 0
+    reason_changed: int = 0
+    # What could not be remapped: the missing input → record type → record keys.
+    missing: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    rewrite: list[Rewrite] = field(default_factory=list)
+    unmapped_payloads: dict[str, Any] = field(default_factory=dict)  # invoice key → payload, for rewrites
+    write_clients: list[dict[str, Any]] = field(default_factory=list)
+    write_unmapped: list[dict[str, Any]] = field(default_factory=list)
+    delete_invoices: list[str] = field(default_factory=list)
+    delete_clients: list[str] = field(default_factory=list)
+    unmapped_now: dict[str, dict[str, str]] = field(default_factory=dict)  # type → key → first seen
+    unmapped_gone: dict[str, list[str]] = field(default_factory=dict)  # type → keys
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider} [{self.account}]"
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            any(self.tables.values())
+            or self.resolved
+            or self.new_unmapped
+            or self.reason_changed
+            or self.rewrite
+            or self.write_clients
+        )
+
+    def report(self) -> list[str]:
+        done = ", ".join(f"{n:,} {t}{'s' if n != 1 else ''}" for t, n in sorted(self.records.items())) or "nothing"
+        if not self.changed:
+            return [f"{self.name}: {done} mapped again from stored payloads; nothing changed"]
+        lines = [f"{self.name}: {done} mapped again from stored payloads"]
+        for table, changes in self.tables.items():
+            lines.append(f"  {table:<17} {changes.line()}")
+        unmapped = f"{self.resolved:,} resolved · {self.new_unmapped:,} new"
+        if self.reason_changed:
+            unmapped += f" · {self.reason_changed:,} with another reason"
+        lines.append(f"  {UNMAPPED:<17} {unmapped}")
+        return lines
+
+    def missing_paragraph(self) -> str | None:
+        if not self.missing:
+            return None
+        parts = []
+        for what, by_type in self.missing.items():
+            for record_type, keys in by_type.items():
+                examples = ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else "")
+                parts.append(f"{len(keys):,} {record_type}(s) ({examples}) need {what}")
+        label = f"{self.provider}:{self.account}"
+        return (
+            f"{self.name}: not remapped, their rows left as they are: {'; '.join(parts)}, which the load that "
+            "wrote them did not keep (loads keep it since remap exists). A load keeps it for every record it "
+            f"writes: run `billing-elt load` (PROVIDERS={label}) and remap again; `billing-elt reset {label}` "
+            "followed by a load rewrites every record of the account."
+        )
+
+
+# --- reading the warehouse ---------------------------------------------------------------------
+
+
+Rows = dict[str, dict[str, Any]]
+Lines = dict[str, dict[int, dict[str, Any]]]  # invoice id → line number → row
+
+
+class Warehouse:
+    """Reads what the dataset stores through dlt's SQL client (any SQL destination); invoices and
+    their lines a chunk at a time, so that memory stays bounded whatever the account's size."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.columns = {t: table_columns(client, t) for t in (INVOICES, INVOICE_ITEMS, CLIENTS, UNMAPPED)}
+
+    def accounts(self) -> dict[str, set[str]]:
+        """provider → the accounts any table holds rows of."""
+        found: dict[str, set[str]] = {}
+        for table, columns in self.columns.items():
+            if not columns:
+                continue
+            rows = self.client.execute_sql(
+                f"SELECT DISTINCT provider, account FROM {self.client.make_qualified_table_name(table)}"
+            )
+            for provider, account in rows or []:
+                found.setdefault(str(provider), set()).add(str(account))
+        return found
+
+    def _select(
+        self, table: str, wanted: Sequence[str], provider: str, account: str, where: str = "", *params: Any
+    ) -> list[dict[str, Any]]:
+        present = self.columns[table]
+        if not present:
+            return []
+        names = [c for c in wanted if c in present]
+        # JSON as its text, so that numbers keep every digit (a driver would decode them as floats).
+        select = ", ".join("CAST(raw AS TEXT)" if c == "raw" else c for c in names)
+        qualified = self.client.make_qualified_table_name(table)
+        rows = self.client.execute_sql(
+            f"SELECT {select} FROM {qualified} WHERE provider = %s AND account = %s {where}",
+            provider,
+            account,
+            *params,
+        )
+        return [dict(zip(names, row, strict=True)) for row in rows or []]
+
+    def clients(self, provider: str, account: str) -> Rows:
+        rows = self._select(CLIENTS, [*_columns(CLIENTS), *KEPT_COLUMNS], provider, account)
+        return {row["client_id"]: row for row in rows}
+
+    def unmapped(self, provider: str, account: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """(record type, record key) → the stored `unmapped_records` row."""
+        rows = self._select(UNMAPPED, _columns(UNMAPPED), provider, account)
+        return {(row["record_type"], row["record_key"]): row for row in rows}
+
+    def invoice_chunks(self, provider: str, account: str, size: int = CHUNK) -> Iterator[tuple[Rows, Lines]]:
+        """The account's invoices and their lines, `size` invoices at a time in invoice id order."""
+        after: str | None = None
+        wanted = [*_columns(INVOICES), *KEPT_COLUMNS]
+        while True:
+            where = ("AND invoice_id > %s " if after is not None else "") + f"ORDER BY invoice_id LIMIT {int(size)}"
+            rows = self._select(INVOICES, wanted, provider, account, where, *([after] if after is not None else []))
+            if not rows:
+                return
+            first, last = rows[0]["invoice_id"], rows[-1]["invoice_id"]
+            lines = self._select(
+                INVOICE_ITEMS,
+                _columns(INVOICE_ITEMS),
+                provider,
+                account,
+                "AND invoice_id >= %s AND invoice_id <= %s",
+                first,
+                last,
+            )
+            yield {row["invoice_id"]: row for row in rows}, _by_invoice(lines)
+            after = last
+
+    def invoices(self, provider: str, account: str, ids: Sequence[str], raw_only: bool = False) -> tuple[Rows, Lines]:
+        """The stored invoices `ids` (and, unless `raw_only`, their lines)."""
+        rows: list[dict[str, Any]] = []
+        lines: list[dict[str, Any]] = []
+        wanted = ["invoice_id", "raw", *KEPT_COLUMNS] if raw_only else [*_columns(INVOICES), *KEPT_COLUMNS]
+        for start in range(0, len(ids), DELETE_CHUNK):
+            chunk = list(ids[start : start + DELETE_CHUNK])
+            where = f"AND invoice_id IN ({', '.join(['%s'] * len(chunk))})"
+            rows += self._select(INVOICES, wanted, provider, account, where, *chunk)
+            if not raw_only:
+                lines += self._select(INVOICE_ITEMS, _columns(INVOICE_ITEMS), provider, account, where, *chunk)
+        return {row["invoice_id"]: row for row in rows}, _by_invoice(lines)
+
+
+def _by_invoice(lines: list[dict[str, Any]]) -> Lines:
+    found: Lines = {}
+    for row in lines:
+        found.setdefault(row["invoice_id"], {})[int(row["line_number"])] = row
+    return found
+
+
+def _columns(table: str) -> list[str]:
+    return [c for c in column_names(table) if c != TOMBSTONE]
+
+
+# --- mapping again ------------------------------------------------------------------------------
+
+
+class _Collector(TableWriter):
+    """A `TableWriter` that keeps the mapped invoices instead of building Arrow batches: remap
+    compares them with the stored rows before anything is written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.invoices: list[MappedInvoice] = []
+
+    def add_invoice(self, mapped: MappedInvoice) -> Iterator[Any]:
+        self.invoices.append(mapped)
+        return iter(())
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A stored payload: its record key and the stored invoice row it came from (None: unmapped)."""
+
+    key: str
+    record: Any
+    row: str | None
+
+
+class InvoiceMapper:
+    """Maps stored invoice payloads through the driver's `RecordWriter` (so a declared page
+    mapper, `Mappers.invoice_page`, maps them as it would a page), grouped by the page context
+    they were loaded with; a record whose inputs were not kept is noted, never guessed.
+
+    Args:
+        api: the provider's declaration.
+        remap: the account's remap: label, kept inputs, clients' names, what is missing.
+    """
+
+    def __init__(self, api: Api, remap: AccountRemap) -> None:
+        self.api, self.remap = api, remap
+        self.collector = _Collector()
+        self.writer = RecordWriter(api, self.collector, RunStats(api.provider, remap.account))
+        self.options = remap.inputs.options()
+
+    @property
+    def problems(self) -> dict[str, tuple[str, Any]]:
+        """record key → (reason, payload) of every payload that does not map."""
+        return self.writer.failed
+
+    def map(self, payloads: Sequence[Payload]) -> tuple[dict[str, tuple[MappedInvoice, Payload]], set[str]]:
+        """Mapped invoices by invoice id, each with its payload, and the stored invoice ids whose
+        payloads could not be remapped (their rows are left alone)."""
+        remap = self.remap
+        untouched: set[str] = set()
+        groups: dict[str, tuple[Any, list[Payload]]] = {}
+        for payload in payloads:
+            try:
+                page = _page(self.api, "invoice", payload.key, remap.inputs)
+            except MissingInput as missing:
+                _note_missing(remap, missing.what, "invoice", payload.key)
+                untouched.update(k for k in (payload.row, payload.key) if k)
+                continue
+            groups.setdefault(dumps(to_stored(page)), (page, []))[1].append(payload)
+        mapped: dict[str, tuple[MappedInvoice, Payload]] = {}
+        for page, members in groups.values():
+            context = Context(self.api.provider, remap.account, page, remap.names, self.options, remap.inputs.lookup)
+            for start in range(0, len(members), GROUP):
+                group = members[start : start + GROUP]
+                try:
+                    self._write(group, context, mapped)
+                except MissingInput:
+                    # One record lacks an input: map them one by one to tell which.
+                    for payload in group:
+                        try:
+                            self._write([payload], context, mapped)
+                        except MissingInput as missing:
+                            _note_missing(remap, missing.what, "invoice", payload.key)
+                            untouched.update(k for k in (payload.row, payload.key) if k)
+        return mapped, untouched
+
+    def _write(self, group: list[Payload], context: Context, into: dict[str, tuple[MappedInvoice, Payload]]) -> None:
+        failed_before = len(self.writer.failed)
+        start = len(self.collector.invoices)
+        for _ in self.writer.write([p.record for p in group], context, [p.key for p in group]):
+            pass
+        done = iter(self.collector.invoices[start:])
+        del self.collector.invoices[start:]
+        new_failures = len(self.writer.failed) > failed_before
+        for payload in group:
+            if new_failures and payload.key in self.writer.failed:
+                continue
+            invoice = next(done)
+            row = dict(apply_contract_rules(INVOICES, invoice.invoice))
+            items = [dict(apply_contract_rules(INVOICE_ITEMS, item)) for item in invoice.items]
+            into[row["invoice_id"]] = (MappedInvoice(row, items), payload)
+
+
+def remap_account(api: Api, account: str, warehouse: Warehouse, inputs: StoredInputs) -> AccountRemap:
+    """Map one account's stored payloads again and compare the result with its stored rows."""
+    result = AccountRemap(api.provider, account, inputs)
+    unmapped = warehouse.unmapped(api.provider, account)
+
+    # Clients first: invoices copy their client's name from them, as in a load.
+    stored_clients = warehouse.clients(api.provider, account)
+    clients, client_problems, untouched_clients = _map_clients(api, stored_clients, unmapped, result)
+    result.names = {row["client_id"]: row["name"] for row in clients.values()}
+    _compare_clients(stored_clients, clients, untouched_clients, result)
+
+    mapper = InvoiceMapper(api, result)
+    waiting = {key: loads(row["raw"]) for (kind, key), row in unmapped.items() if kind == "invoice" and row["raw"]}
+    for rows, lines in warehouse.invoice_chunks(api.provider, account):
+        # Where a record is also unmapped, its unmapped payload is the newer one (mapped below).
+        rows = {k: r for k, r in rows.items() if k not in waiting and r.get("raw") is not None}
+        payloads = [Payload(record_key(record), record, k) for k, r in rows.items() for record in [loads(r["raw"])]]
+        payloads = [p for p in payloads if p.key not in waiting]
+        result.records["invoice"] += len(payloads)
+        _compare_invoices(rows, lines, *mapper.map(payloads), result)
+    if waiting:
+        rows, lines = warehouse.invoices(api.provider, account, list(waiting))
+        payloads = [Payload(key, record, key if key in rows else None) for key, record in waiting.items()]
+        result.records["invoice"] += len(payloads)
+        result.unmapped_payloads = dict(waiting)
+        _compare_invoices(rows, lines, *mapper.map(payloads), result)
+    _compare_unmapped(unmapped, {"client": client_problems, "invoice": mapper.problems}, result)
+    return result
+
+
+def _note_missing(result: AccountRemap, what: str, record_type: str, key: str) -> None:
+    result.missing.setdefault(what, {}).setdefault(record_type, []).append(key)
+
+
+def _page(api: Api, record_type: str, key: str, inputs: StoredInputs) -> Any:
+    listing = api.invoices if record_type == "invoice" else api.clients
+    if listing.page_context is None:
+        return None
+    return inputs.context(record_type, key, listing.restore_context)
+
+
+def _map_clients(
+    api: Api, stored: Rows, unmapped: Mapping[tuple[str, str], Mapping[str, Any]], result: AccountRemap
+) -> tuple[Rows, dict[str, tuple[str, Any]], set[str]]:
+    """Mapped client rows by client id, problems by record key, and the ids of stored rows left alone."""
+    payloads: dict[str, tuple[Any, str | None]] = {}
+    for client_id, row in stored.items():
+        if row.get("raw") is not None:
+            record = loads(row["raw"])
+            payloads[record_key(record)] = (record, client_id)
+    for (kind, key), kept in unmapped.items():
+        if kind == "client" and kept.get("raw") is not None:
+            previous = payloads.get(key)
+            payloads[key] = (loads(kept["raw"]), previous[1] if previous else None)
+    options = result.inputs.options()
+    mapped: Rows = {}
+    problems: dict[str, tuple[str, Any]] = {}
+    untouched: set[str] = set()
+    for key, (record, row_key) in payloads.items():
+        result.records["client"] += 1
+        try:
+            page = _page(api, "client", key, result.inputs)
+            row = api.mapping.client(
+                record, Context(api.provider, result.account, page, {}, options, result.inputs.lookup)
+            )
+        except ValueProblem as problem:
+            problems[key] = (str(problem), record)
+            continue
+        except MissingInput as missing:
+            _note_missing(result, missing.what, "client", key)
+            untouched.update(k for k in (row_key, key) if k)
+            continue
+        mapped[row["client_id"]] = dict(apply_contract_rules(CLIENTS, row))
+    return mapped, problems, untouched
+
+
+# --- comparing --------------------------------------------------------------------------------
+
+
+def _same(derived: Any, stored: Any, column: str) -> bool:
+    if column == "raw":
+        if derived is None or stored is None:
+            return derived is stored
+        if isinstance(stored, str) and derived == stored:
+            return True
+        return bool(loads(derived) == (loads(stored) if isinstance(stored, str) else stored))
+    if derived is None or stored is None:
+        return derived is None and stored is None
+    if isinstance(derived, dt.datetime) and isinstance(stored, dt.datetime) and stored.tzinfo is None:
+        stored = stored.replace(tzinfo=dt.UTC)
+    return bool(derived == stored)
+
+
+def _differs(table: str, derived: Mapping[str, Any], stored: Mapping[str, Any]) -> bool:
+    return any(not _same(derived.get(c), stored.get(c), c) for c in _columns(table) if c not in KEPT_COLUMNS)
+
+
+def _kept(stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The stored values of the columns a load sets from the listing (kept by a remap)."""
+    return {c: stored[c] for c in KEPT_COLUMNS if c in stored} if stored else {}
+
+
+def _compare_clients(stored: Rows, derived: Rows, untouched: set[str], result: AccountRemap) -> None:
+    changes = result.tables[CLIENTS]
+    for client_id, row in derived.items():
+        before = stored.get(client_id)
+        if before is None:
+            changes.added += 1
+        elif _differs(CLIENTS, row, before):
+            changes.changed += 1
+        else:
+            continue
+        result.write_clients.append({**row, **_kept(before)})
+    for client_id in stored:
+        if client_id not in derived and client_id not in untouched:
+            changes.removed += 1
+            result.delete_clients.append(client_id)
+
+
+def _compare_invoices(
+    stored: Rows,
+    lines: Lines,
+    derived: dict[str, tuple[MappedInvoice, Payload]],
+    untouched: set[str],
+    result: AccountRemap,
+) -> None:
+    """Compare one chunk: `stored` invoices with their `lines` against what their payloads map to."""
+    invoices, items = result.tables[INVOICES], result.tables[INVOICE_ITEMS]
+    for invoice_id, (mapped, payload) in derived.items():
+        before = stored.get(invoice_id)
+        old_lines = lines.get(invoice_id, {})
+        new_lines = {int(item["line_number"]): item for item in mapped.items}
+        line_changes = Changes(
+            changed=sum(
+                1 for n, item in new_lines.items() if n in old_lines and _differs(INVOICE_ITEMS, item, old_lines[n])
+            ),
+            added=sum(1 for n in new_lines if n not in old_lines),
+            removed=sum(1 for n in old_lines if n not in new_lines),
+        )
+        if before is None:
+            invoices.added += 1
+        elif _differs(INVOICES, mapped.invoice, before):
+            invoices.changed += 1
+        elif not line_changes:
+            continue
+        items.changed += line_changes.changed
+        items.added += line_changes.added
+        items.removed += line_changes.removed
+        result.rewrite.append(Rewrite(payload.key, payload.row, _kept(before)))
+    for invoice_id in stored:
+        if invoice_id not in derived and invoice_id not in untouched:
+            invoices.removed += 1
+            items.removed += len(lines.get(invoice_id, {}))
+            result.delete_invoices.append(invoice_id)
+
+
+def _compare_unmapped(
+    stored: Mapping[tuple[str, str], Mapping[str, Any]],
+    problems: Mapping[str, Mapping[str, tuple[str, Any]]],
+    result: AccountRemap,
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    missing = {key for by_type in result.missing.values() for keys in by_type.values() for key in keys}
+    keys = {"provider": result.provider, "account": result.account}
+    for record_type, failed in problems.items():
+        for key, (reason, payload) in failed.items():
+            before = stored.get((record_type, key))
+            raw = dumps(payload)
+            if before is None:
+                result.new_unmapped += 1
+                first_seen, last_seen = now, now
+            elif before.get("reason") != reason or not _same(raw, before.get("raw"), "raw"):
+                result.reason_changed += 1
+                first_seen, last_seen = before["first_seen_at"], before["last_seen_at"]
+            else:
+                result.unmapped_now.setdefault(record_type, {})[key] = _iso(before["first_seen_at"])
+                continue
+            result.unmapped_now.setdefault(record_type, {})[key] = _iso(first_seen)
+            result.write_unmapped.append(
+                {
+                    **keys,
+                    "record_type": record_type,
+                    "record_key": key,
+                    "reason": reason,
+                    "first_seen_at": first_seen,
+                    "last_seen_at": last_seen,
+                    "raw": raw,
+                }
+            )
+    for record_type, key in stored:
+        if key not in problems.get(record_type, {}) and key not in missing:
+            result.resolved += 1
+            result.unmapped_gone.setdefault(record_type, []).append(key)
+            result.write_unmapped.append({**keys, "record_type": record_type, "record_key": key, TOMBSTONE: True})
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+    return str(value)
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def remapped_source(pipeline: dlt.Pipeline, api: Api, found: Sequence[AccountRemap]) -> DltSource:
+    """The changed rows of one provider's accounts as a dlt source of the provider's name (its
+    schema, its state), written with the canonical tables' hints like a load; the accounts'
+    `unmapped` state (driver.py: the records every load tries again) moves with the rows.
+
+    The invoices to rewrite are mapped again here, a chunk at a time, from their stored payloads:
+    what was found is only their keys, so memory stays bounded however many changed."""
+    provider = api.provider
+
+    def rows() -> Iterator[Any]:
+        state = dlt.current.source_state()
+        writer = TableWriter()
+        for account in found:
+            for row in account.write_clients:
+                yield from writer.add_client(row)
+            yield from _rewrite(pipeline, api, account, writer)
+            for row in account.write_unmapped:
+                yield from writer.add_unmapped(row)
+            known = _unmapped_state(state.setdefault(account.account, {}))
+            for record_type, first_seen in account.unmapped_now.items():
+                known.setdefault(record_type, {}).update(first_seen)
+            for record_type, gone in account.unmapped_gone.items():
+                for key in gone:
+                    known.get(record_type, {}).pop(key, None)
+        yield from writer.flush()
+
+    resource = dlt.resource(rows, name=f"{provider}_billing")
+    return DltSource(dlt.Schema(provider), provider, [resource])
+
+
+def _rewrite(pipeline: dlt.Pipeline, api: Api, account: AccountRemap, writer: TableWriter) -> Iterator[Any]:
+    mapper = InvoiceMapper(api, account)
+    for start in range(0, len(account.rewrite), CHUNK):
+        chunk = account.rewrite[start : start + CHUNK]
+        stored_ids = [r.row for r in chunk if r.row is not None and r.key not in account.unmapped_payloads]
+        with pipeline.sql_client() as client:
+            rows, _ = Warehouse(client).invoices(api.provider, account.account, stored_ids, raw_only=True)
+        payloads = []
+        for rewrite in chunk:
+            if rewrite.key in account.unmapped_payloads:
+                payloads.append(Payload(rewrite.key, account.unmapped_payloads[rewrite.key], rewrite.row))
+            elif rewrite.row in rows:
+                payloads.append(Payload(rewrite.key, loads(rows[rewrite.row]["raw"]), rewrite.row))
+        kept = {r.key: r.kept for r in chunk}
+        mapped, _ = mapper.map(payloads)
+        for invoice, payload in mapped.values():
+            yield from writer.add_invoice(MappedInvoice({**invoice.invoice, **kept[payload.key]}, invoice.items))
+
+
+def delete_removed(client: Any, found: Sequence[AccountRemap]) -> None:
+    """Delete the canonical rows of records that no longer map (their payloads are in
+    `unmapped_records` by now), in one transaction."""
+    with client.begin_transaction():
+        for account in found:
+            for tables, column, ids in (
+                ((INVOICE_ITEMS, INVOICES), "invoice_id", account.delete_invoices),
+                ((CLIENTS,), "client_id", account.delete_clients),
+            ):
+                for table in tables:
+                    qualified = client.make_qualified_table_name(table)
+                    for start in range(0, len(ids), DELETE_CHUNK):
+                        chunk = ids[start : start + DELETE_CHUNK]
+                        marks = ", ".join(["%s"] * len(chunk))
+                        client.execute_sql(
+                            f"DELETE FROM {qualified} WHERE provider = %s AND account = %s AND {column} IN ({marks})",
+                            account.provider,
+                            account.account,
+                            *chunk,
+                        )
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def _selection(providers: dict[str, Provider], requested: str | None) -> tuple[dict[str, list[str] | None], bool]:
+    """provider → account values asked for (None: every stored account), and whether any was named.
+
+    Raises:
+        config.UsageError: an unknown provider or a malformed label.
+    """
+    chosen, wanted, explicit = config.select_accounts(providers, requested)
+    selection: dict[str, list[str] | None] = {}
+    for provider in chosen:
+        labels = wanted.get(provider.name)
+        selection[provider.name] = None if labels is None else [_account_to_reset(provider, lb) for lb in labels]
+    return selection, explicit
+
+
+def remap(requested: str | None = None, *, pipeline_name: str | None = None) -> int:
+    """Re-derive the canonical rows of the selected provider accounts from their stored payloads
+    (module docstring). Returns the exit code (docs/configuration.md)."""
+    providers = discover()
+    try:
+        selection, explicit = _selection(providers, requested)
+        name = config.pipeline_name(pipeline_name)
+        target = where(name)
+    except config.UsageError as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
+    local = target.pipelines_dir / name
+    if (target.database is not None and not target.database.exists()) or (
+        target.database is None and not local.exists()
+    ):
+        log.info("nothing to remap: no load has run into %s yet", describe_target(target))
+        return EXIT_OK
+    clash = config.duckdb_name_clash(config.destination_type(), str(target.database or ""))
+    if clash is not None:
+        log.error("%s", clash)
+        return EXIT_USAGE
+    try:
+        with locked(target, name):
+            return _remap_locked(target, name, providers, selection, explicit)
+    except LockHeld as held:
+        log.error("%s", held)
+        return EXIT_LOCKED
+    except Stopped as stopped:
+        log.error(
+            "stopped by signal %d: the remap did not complete; what it committed stays, run it again", stopped.signum
+        )
+        return 128 + stopped.signum
+    except OSError as exc:
+        log.error("%s", explain(exc, target) or _cannot_lock(exc))
+        return EXIT_FAILED
+
+
+def _remap_locked(
+    target: Where,
+    name: str,
+    providers: dict[str, Provider],
+    selection: dict[str, list[str] | None],
+    explicit: bool,
+) -> int:
+    run_id = new_run_id()
+    log.info(
+        "billing-elt %s · remap %s · %s · dataset %s · pipeline %s (%s) · from stored payloads, no API call",
+        version(),
+        run_id,
+        describe_target(target),
+        config.dataset_name(),
+        name,
+        target.pipelines_dir / name,
+    )
+    unwritable = check_pipelines_dir(target) or check_duckdb_file(target)
+    if unwritable is not None:
+        log.error("%s", unwritable)
+        return EXIT_FAILED
+    working_dir = target.pipelines_dir / name
+    for note in tidy_local_state(working_dir):
+        log.warning("%s", note)
+    try:
+        pipeline = make_pipeline(name)
+        check_warehouse(pipeline)
+        # An interrupted run's rows land first: remap reads what the warehouse holds.
+        if not finish_interrupted_load(pipeline, target):
+            return EXIT_FAILED
+        pipeline.sync_destination()
+        with pipeline.sql_client() as client:
+            if not client.has_dataset():
+                log.info("nothing to remap: %s holds no %s dataset yet", describe_target(target), pipeline.dataset_name)
+                return EXIT_OK
+            warehouse = Warehouse(client)
+            chosen = _accounts(warehouse.accounts(), providers, selection, explicit)
+            if isinstance(chosen, int):
+                return chosen
+            states = pipeline.state.get("sources", {})
+            found: dict[str, list[AccountRemap]] = {}
+            apis: dict[str, Api] = {}
+            for provider, accounts in chosen.items():
+                api = declaration(providers[provider])
+                if api is None:
+                    log.warning("%s declares no mapping the driver runs: its rows are left as they are", provider)
+                    continue
+                for account in sorted(accounts):
+                    inputs = StoredInputs(states.get(provider, {}).get(account, {}))
+                    found.setdefault(provider, []).append(remap_account(api, account, warehouse, inputs))
+                apis[provider] = api
+    except Stopped:
+        raise
+    except Exception as exc:
+        if stop_signal(exc) is not None:
+            raise Stopped(stop_signal(exc) or 2) from None
+        log.error("%s", explain(exc, target) or _cannot_open(exc))
+        return EXIT_FAILED
+    everything = [a for remapped in found.values() for a in remapped]
+    for one in everything:
+        for line in one.report():
+            log.info("%s", line)
+    code = _write(pipeline, target, apis, found)
+    incomplete = [p for a in everything if (p := a.missing_paragraph())]
+    for paragraph in incomplete:
+        log.error("%s", paragraph)
+    if not any(a.changed for a in everything):
+        log.info("remap %s: nothing changed, nothing written", run_id)
+    delete_loaded_packages(working_dir)
+    return code if code != EXIT_OK else (EXIT_FAILED if incomplete else EXIT_OK)
+
+
+def _accounts(
+    stored: dict[str, set[str]],
+    providers: dict[str, Provider],
+    selection: dict[str, list[str] | None],
+    explicit: bool,
+) -> dict[str, set[str]] | int:
+    """The stored accounts to remap, or an exit code when a named one holds nothing."""
+    chosen: dict[str, set[str]] = {}
+    for provider, accounts in selection.items():
+        held = stored.get(provider, set())
+        if accounts is None:
+            if held:
+                chosen[provider] = set(held)
+            elif explicit:
+                log.error(
+                    "nothing stored for %s: the warehouse holds %s", provider, _held(stored, providers) or "no rows yet"
+                )
+                return EXIT_USAGE
+            continue
+        absent = [a for a in accounts if a not in held]
+        if absent:
+            log.error(
+                "nothing stored for %s: the warehouse holds %s",
+                ", ".join(f"{provider} [{a}]" for a in absent),
+                _held(stored, providers) or "no rows yet",
+            )
+            return EXIT_USAGE
+        chosen.setdefault(provider, set()).update(accounts)
+    for provider in sorted(set(stored) - set(providers)):
+        log.warning("rows of %s: no such provider is installed here; they are left as they are", provider)
+    if not chosen:
+        log.info("nothing to remap: the warehouse holds no provider's rows yet")
+    return chosen
+
+
+def _held(stored: dict[str, set[str]], providers: dict[str, Provider]) -> str:
+    return ", ".join(f"{p} [{a}]" for p in sorted(stored) if p in providers for a in sorted(stored[p]))
+
+
+def _write(pipeline: dlt.Pipeline, target: Where, apis: Mapping[str, Api], found: dict[str, list[AccountRemap]]) -> int:
+    """Write what changed, provider by provider; refresh the views when anything was written."""
+    wrote = False
+    for provider, accounts in found.items():
+        changed = [a for a in accounts if a.changed]
+        if not changed:
+            continue
+        try:
+            file_format = loader_file_format(pipeline.destination)
+            pipeline.run(remapped_source(pipeline, apis[provider], changed), loader_file_format=file_format)
+            if any(a.delete_invoices or a.delete_clients for a in changed):
+                with pipeline.sql_client() as client:
+                    delete_removed(client, changed)
+        except Exception as exc:
+            signum = stop_signal(exc)
+            if signum is not None:
+                raise Stopped(signum) from None
+            reason = explain(exc, target) or redact(f"{type(exc).__name__}: {exc}")
+            log.error("%s: the remapped rows could not be written: %s; run remap again", provider, reason)
+            return EXIT_FAILED
+        wrote = True
+    if wrote and not refresh_after_run(pipeline):
+        return EXIT_FAILED
+    return EXIT_OK
