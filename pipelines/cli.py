@@ -6,10 +6,12 @@
     billing-elt reset kitchen                   # forget one provider's rows and state
     billing-elt reset kitchen:eu                # ... or one account's
     billing-elt report --output report.html     # the HTML report from the warehouse
+    billing-elt load --allow-mass-delete        # confirm deletions the mass-delete guard refused
 
-Exit codes: 0 when every selected provider loaded; 1 when at least one failed; 2 when there
-was nothing to run or the command line was wrong (unknown provider, nothing configured); 3 when
-another run holds the lock of this warehouse; 130 / 143 when stopped by SIGINT / SIGTERM.
+Exit codes: 0 when every selected provider loaded; 1 when at least one failed or a guard
+refused (mass delete); 2 when there was nothing to run or the command line was wrong (unknown
+provider, nothing configured); 3 when another run holds the lock of this warehouse; 130 / 143
+when stopped by SIGINT / SIGTERM.
 """
 
 from __future__ import annotations
@@ -142,6 +144,11 @@ def main(argv: Sequence[str] | None = None, *, transports: Mapping[str, httpx.Ba
     )
     parser.add_argument("--pipeline-name", default=None, help="dlt pipeline name (default: billing)")
     parser.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="with load: confirm, for this run, deletions beyond max_delete_fraction that the guard refused",
+    )
+    parser.add_argument(
         "--progress-interval",
         type=float,
         default=None,
@@ -170,7 +177,11 @@ def main(argv: Sequence[str] | None = None, *, transports: Mapping[str, httpx.Ba
                     return EXIT_USAGE
                 return reset(args.provider, pipeline_name=args.pipeline_name)
             return load(
-                args.providers, pipeline_name=args.pipeline_name, progress_interval=interval, transports=transports
+                args.providers,
+                pipeline_name=args.pipeline_name,
+                progress_interval=interval,
+                transports=transports,
+                allow_mass_delete=args.allow_mass_delete,
             )
         except Stopped as stopped:  # before the run started or after it ended
             logging.getLogger("billing.run").error("stopped by signal %d before anything was written", stopped.signum)
