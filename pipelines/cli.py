@@ -9,10 +9,12 @@
     billing-elt remap                           # rows derived again from the stored payloads, no API call
     billing-elt remap kitchen:eu                # ... of one provider or account only
     billing-elt report --output report.html     # the HTML report from the warehouse
+    billing-elt load --allow-mass-delete        # confirm deletions the mass-delete guard refused
 
-Exit codes: 0 when every selected provider loaded; 1 when at least one failed; 2 when there
-was nothing to run or the command line was wrong (unknown provider, nothing configured); 3 when
-another run holds the lock of this warehouse; 130 / 143 when stopped by SIGINT / SIGTERM.
+Exit codes: 0 when every selected provider loaded; 1 when at least one failed or a guard
+refused (mass delete); 2 when there was nothing to run or the command line was wrong (unknown
+provider, nothing configured); 3 when another run holds the lock of this warehouse; 130 / 143
+when stopped by SIGINT / SIGTERM.
 """
 
 from __future__ import annotations
@@ -150,6 +152,11 @@ def main(argv: Sequence[str] | None = None, *, transports: Mapping[str, httpx.Ba
     )
     parser.add_argument("--pipeline-name", default=None, help="dlt pipeline name (default: billing)")
     parser.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="with load: confirm, for this run, deletions beyond max_delete_fraction that the guard refused",
+    )
+    parser.add_argument(
         "--progress-interval",
         type=float,
         default=None,
@@ -180,7 +187,11 @@ def main(argv: Sequence[str] | None = None, *, transports: Mapping[str, httpx.Ba
             if args.command == "remap":
                 return remap.remap(args.provider, pipeline_name=args.pipeline_name)
             return load(
-                args.providers, pipeline_name=args.pipeline_name, progress_interval=interval, transports=transports
+                args.providers,
+                pipeline_name=args.pipeline_name,
+                progress_interval=interval,
+                transports=transports,
+                allow_mass_delete=args.allow_mass_delete,
             )
         except Stopped as stopped:  # before the run started or after it ended
             logging.getLogger("billing.run").error("stopped by signal %d before anything was written", stopped.signum)

@@ -481,3 +481,34 @@ def duckdb_name_clash(destination: str, duckdb_file: str) -> str | None:
         f"{catalog!r} too, so {dataset}.invoices would be ambiguous in every DuckDB client. Rename the file "
         "(the default is warehouse.duckdb; an existing file can simply be renamed) or set dataset_name"
     )
+
+
+DEFAULT_MAX_DELETE_FRACTION = 0.2
+MAX_DELETE_FRACTION = "max_delete_fraction"
+
+
+def max_delete_fraction(account: AccountConfig) -> float:
+    """The share of an account's invoices (and of its clients) one run may mark deleted before the
+    guard refuses (docs/canonical-model.md, "Deletions"): `max_delete_fraction` of the account's
+    own stanza (`[sources.<p>]` or `[sources.<p>.accounts.<label>]`, env
+    `SOURCES__<P>__MAX_DELETE_FRACTION` / `SOURCES__<P>__ACCOUNTS__<LABEL>__MAX_DELETE_FRACTION`),
+    else the pipeline's `max_delete_fraction` (env `MAX_DELETE_FRACTION`), else 0.2. As every
+    account key, a further account's stanza never falls back to the base stanza.
+
+    Raises:
+        UsageError: the value is not a number from 0 to 1.
+    """
+    key = account.provider.key(MAX_DELETE_FRACTION, account.stanza)
+    for name in (key, MAX_DELETE_FRACTION):
+        value: Any = dlt.config.get(name)
+        if value in (None, ""):
+            continue
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            number = -1.0
+        if not 0 <= number <= 1:
+            shown = account.provider.env(MAX_DELETE_FRACTION, account.stanza) if name == key else "MAX_DELETE_FRACTION"
+            raise UsageError(f"{shown} = {value!r} must be a number from 0 to 1 (0.2 allows 20 %)")
+        return number
+    return DEFAULT_MAX_DELETE_FRACTION

@@ -29,6 +29,7 @@ from dlt.extract.source import DltSource
 
 from pipelines import config
 from pipelines.config import AccountConfig
+from pipelines.deletions import settle as settle_deletions
 from pipelines.failures import Stopped, Where, check_duckdb_file, check_pipelines_dir, explain, stop_signal
 from pipelines.lock import SUFFIX, LockHeld, RunLocks
 from pipelines.registry import discover
@@ -519,10 +520,12 @@ def load(
     pipeline_name: str | None = None,
     progress_interval: float = config.DEFAULT_PROGRESS_INTERVAL,
     transports: Mapping[str, httpx.BaseTransport] | None = None,
+    allow_mass_delete: bool = False,
 ) -> int:
     """Run every selected provider and print the summary. Returns the exit code.
 
-    `transports` maps provider names to an httpx transport for their requests (tests)."""
+    `transports` maps provider names to an httpx transport for their requests (tests);
+    `allow_mass_delete` confirms, for this run, deletions the guard would refuse."""
     providers = discover()
     outcomes: list[Outcome] = []
     runnable: list[tuple[Provider, list[AccountConfig]]] = []
@@ -538,6 +541,7 @@ def load(
             for account in config.choose_accounts(provider, wanted.get(provider.name)):
                 reason = config.account_not_configured(account)
                 if reason is None:
+                    config.max_delete_fraction(account)  # a wrong value stops the run before it starts
                     ready.append(account)
                 elif account.stanza is None:
                     log.info("skip %s: %s", provider.name, reason)
@@ -563,7 +567,9 @@ def load(
         return EXIT_USAGE
     try:
         with locked(target, name):
-            return _load_locked(target, name, runnable, outcomes, skipped, progress_interval, transports, concurrency)
+            return _load_locked(
+                target, name, runnable, outcomes, skipped, progress_interval, transports, concurrency, allow_mass_delete
+            )
     except LockHeld as held:
         log.error("%s", held)
         return EXIT_LOCKED
@@ -588,6 +594,7 @@ def _load_locked(
     progress_interval: float,
     transports: Mapping[str, httpx.BaseTransport] | None,
     concurrency: int = config.DEFAULT_ACCOUNT_CONCURRENCY,
+    allow_mass_delete: bool = False,
 ) -> int:
     run_id = new_run_id()
     log.info(
@@ -624,12 +631,14 @@ def _load_locked(
             return EXIT_FAILED
         for current, accounts in runnable:
             transport = (transports or {}).get(current.name)
+            done = len(outcomes)
             if len(accounts) == 1 and accounts[0].stanza is None:
                 outcomes.append(run_provider(pipeline, current, progress_interval, transport, target))
             else:
                 outcomes.extend(
                     run_accounts(pipeline, current, accounts, concurrency, progress_interval, transport, target)
                 )
+            settle_deletions(pipeline, current, accounts, outcomes[done:], allow_mass_delete)
         current = None
         record_runs(pipeline, run_id, [*outcomes, *skipped], target)
         views_ok = refresh_after_run(pipeline)

@@ -13,8 +13,10 @@ Rules every view follows (from the contract):
   (`NON_BILLING_TYPES`) are in no figure. A credit note counts negative: `signed_total` is
   `-total` and its open balance (`signed_balance_due`) is an unapplied credit.
 - Amounts are grouped by currency, never summed across currencies.
-- `deleted_at` may not exist yet in a warehouse: the views look at the table's columns and
-  only filter on `deleted_at` where it exists.
+- `deleted_at` (set after each load by `pipelines/deletions.py`) may not exist yet in a
+  warehouse an older version created: the views look at the table's columns and only filter on
+  `deleted_at` where it exists. Every other view reads `invoices_current`, so none counts a
+  deleted document.
 
 Decisions where the contract is silent (also in the README):
 - Receivables are open and partially paid documents only (the contract's words), so an

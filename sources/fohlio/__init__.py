@@ -18,6 +18,7 @@ from sources.fohlio.settings import (
     DEFAULT_ACCOUNT,
     DEFAULT_BASE_URL,
     DEFAULT_OVERLAP_SECONDS,
+    DEFAULT_RECONCILE_EVERY_DAYS,
     DEFAULT_REQUESTS_PER_MINUTE,
     MAX_PAGE_SIZE,
     NAME,
@@ -41,6 +42,7 @@ def fohlio(
     overlap_seconds: int = DEFAULT_OVERLAP_SECONDS,
     per_page: int = MAX_PAGE_SIZE,
     requests_per_minute: float | None = DEFAULT_REQUESTS_PER_MINUTE,
+    reconcile_every_days: float = DEFAULT_RECONCILE_EVERY_DAYS,
     transport: httpx.BaseTransport | None = None,
 ) -> Any:
     """Load a Fohlio team's clients, client invoices and invoice lines into the canonical tables.
@@ -49,6 +51,8 @@ def fohlio(
     `GET /client_invoices`. Both listings are incremental through `updated_since`: invoices from
     the highest `updated_at` already loaded minus `overlap_seconds`, clients from the start of the
     previous run minus the same overlap. Invoices seen again inside the overlap are not rewritten.
+    Every `reconcile_every_days` both listings are read in full (a sweep), so that what was
+    deleted in Fohlio is marked deleted (docs/canonical-model.md, "Deletions").
 
     Args:
         api_key: the API token, sent in the `authorization` header.
@@ -60,6 +64,7 @@ def fohlio(
         overlap_seconds: how far before the previous mark the next run asks again.
         per_page: page size of both listings (1 to 100).
         requests_per_minute: a proactive request budget; None (default) relies on 429 + Retry-After.
+        reconcile_every_days: days between two sweeps (0: every run).
         transport: an httpx transport for every request (tests serve a sandbox in-process).
 
     Returns:
@@ -78,6 +83,10 @@ def fohlio(
             ) from None
     project = str(project_id).strip() if project_id not in (None, "") else None
     overlap = dt.timedelta(seconds=int(overlap_seconds))
+    if float(reconcile_every_days) < 0:
+        raise _settings_error(
+            label, f"reconcile_every_days must be 0 or more, not {reconcile_every_days}", "reconcile_every_days"
+        )
     api = dataclasses.replace(
         API,
         clients=dataclasses.replace(
@@ -87,6 +96,8 @@ def fohlio(
             API.invoices,
             page_size=int(per_page),
             params={"project_id": project} if project else {},
+            # One project's invoices are not the account's: a listing of them shows no deletion.
+            complete=project is None,
             # One cursor per project filter, so that changing the filter never hides invoices
             # the previous filter excluded.
             cursor=dataclasses.replace(
@@ -106,6 +117,7 @@ def fohlio(
             requests_per_minute=requests_per_minute,
             options={"currency": fallback},
             transport=transport,
+            reconcile_every=dt.timedelta(days=float(reconcile_every_days)),
         ),
     )
 

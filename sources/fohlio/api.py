@@ -28,6 +28,9 @@ BARE_ARRAY = PageNumber()
 # Contacts document no timestamp, so their mark is the start of the previous complete listing.
 CLIENTS_CURSOR = ListedSince("updated_since", OVERLAP, state_key="contacts_listed_at")
 # docs/providers.md §4.3 [DOC]: `updated_since` (Unix seconds) filters invoices by update time.
+# No listing of ids alone is documented, so a sweep (docs/canonical-model.md, "Deletions") reads
+# these same listings without `updated_since`, at the largest page size (docs/providers.md §5,
+# "Finding deletions").
 INVOICES_CURSOR = UpdatedSince("updated_since", OVERLAP, state_key="invoices")
 
 

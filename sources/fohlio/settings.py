@@ -17,3 +17,5 @@ DEFAULT_REQUESTS_PER_MINUTE: float | None = None
 # How far before the previous high-water mark the next run asks again, so that a change
 # committed while the previous run was listing is not missed.
 DEFAULT_OVERLAP_SECONDS = 600
+# docs/canonical-model.md, "Deletions": incremental listings are swept in full weekly.
+DEFAULT_RECONCILE_EVERY_DAYS = 7.0

@@ -57,7 +57,10 @@ def kitchen(
     api = dataclasses.replace(
         API,
         clients=dataclasses.replace(API.clients, page_size=per_page),
-        invoices=dataclasses.replace(API.invoices, page_size=per_page, params={"state": state}),
+        # Only `state=all` lists every invoice of the workspace: a narrower listing shows no deletion.
+        invoices=dataclasses.replace(
+            API.invoices, page_size=per_page, params={"state": state}, complete=state == "all"
+        ),
     )
     account = Account(
         label=label,

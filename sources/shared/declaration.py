@@ -180,7 +180,8 @@ class UpdatedAt:
 class UpdatedSince:
     """A server-side filter: the API is asked only for records updated since the previous mark
     minus `overlap` (Unix seconds in `param`); records seen again inside the overlap are written
-    only if their timestamp changed.
+    only if their timestamp changed. Such a listing never shows a deletion, so now and then
+    (the account's `reconcile_every`) it is read without the filter: a sweep.
 
     Attributes:
         param: the query parameter.
@@ -196,7 +197,7 @@ class UpdatedSince:
 @dataclass(frozen=True)
 class ListedSince:
     """A server-side filter for records that carry no timestamp of their own: the next run asks
-    for what changed since this listing started, minus `overlap`.
+    for what changed since this listing started, minus `overlap`. Swept like `UpdatedSince`.
 
     Attributes:
         param: the query parameter (Unix seconds).
@@ -238,6 +239,10 @@ class Listing:
         cursor: how far the listing can be read incrementally.
         status_hints: what to tell the user when the listing fails with a given HTTP status.
         page_size: the default page size asked for.
+        complete: whether reading every page gives every record of its scope (the account's,
+            or one client's). False for a listing narrowed by a filter of the account's
+            configuration: a record it leaves out may still exist, so it never marks anything
+            deleted (docs/canonical-model.md, "Deletions").
     """
 
     path: str
@@ -255,6 +260,7 @@ class Listing:
     cursor: CursorPolicy = field(default_factory=FullListing)
     status_hints: Mapping[int, str] = field(default_factory=dict)
     page_size: int = 100
+    complete: bool = True
 
     @property
     def per_client(self) -> bool:

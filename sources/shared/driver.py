@@ -9,7 +9,11 @@ A run of one account, whatever the provider:
    account's one listing; a client that disappeared (404) is reported and skipped;
 4. per page: decide from the cursor which records changed, map those a page at a time, write
    what mapped and report what did not (with its reason and id, never silently);
-5. move the cursors only when their listing was read completely and stayed stable.
+5. move the cursors only when their listing was read completely and stayed stable;
+6. note what every listing held and which scopes were read completely, so that rows deleted
+   upstream can be marked once the run is loaded (`sources.shared.deletions`); an incremental
+   listing is swept in full every `reconcile_every`, and a client whose documents could not be
+   listed after retries is skipped, never taken as deleted.
 
 dlt commits the source state (the cursors) in the same load package as the rows they cover,
 so an interrupted run moves no cursor and the next run sees the same changes again.
@@ -47,10 +51,11 @@ from sources.shared.declaration import (
     UpdatedSince,
     dig,
 )
-from sources.shared.errors import ConfigurationError, HttpStatusError, NotFoundError
+from sources.shared.deletions import ACCOUNT, Listed
+from sources.shared.errors import BillingError, ConfigurationError, HttpStatusError, NotFoundError, UnreachableError
 from sources.shared.http import ApiClient
 from sources.shared.inputs import remember_context, remember_lookup, remember_options
-from sources.shared.model import TOMBSTONE, TableWriter, write_invoice
+from sources.shared.model import CLIENTS, INVOICES, TOMBSTONE, TableWriter, write_invoice
 from sources.shared.paginators import PageNumberPaginator, Request, paginate, paginate_numbered, paginator_for
 from sources.shared.provider import config_hint
 from sources.shared.ratelimit import RateBudget
@@ -59,6 +64,10 @@ from sources.shared.stats import RunStats, start_run
 from sources.shared.values import ValueProblem, dumps, to_text
 
 log = logging.getLogger("billing.driver")
+
+SWEPT_AT = "swept_at"
+"""Where an account's state keeps, per incremental listing, when it was last swept in full."""
+DEFAULT_RECONCILE_EVERY = dt.timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,8 @@ class Account:
         transport: an httpx transport for every request (an in-process sandbox in tests).
         timeout: seconds one attempt of a request may take to read; None (default) takes the
             pipeline's `http_timeout` (see `sources.shared.http.RetryPolicy`).
+        reconcile_every: how often an incremental listing is read in full, without its change
+            filter, to find what was deleted (docs/canonical-model.md, "Deletions").
     """
 
     label: str | None
@@ -92,6 +103,7 @@ class Account:
     options: Mapping[str, Any] = field(default_factory=dict)
     transport: httpx.BaseTransport | None = None
     timeout: float | None = None
+    reconcile_every: dt.timedelta = DEFAULT_RECONCILE_EVERY
 
 
 def billing_resource(api: Api, account: Account) -> Any:
@@ -190,6 +202,7 @@ class _AccountRun:
         self.mapped_clients: set[str] = set()
         self.invoices_complete = False
         self._state: dict[str, Any] | None = None  # the account's, once its label is known
+        self.listed = Listed(api.provider, account.label or "", dt.datetime.now(dt.UTC))
 
     # --- the run --------------------------------------------------------------------------
 
@@ -202,7 +215,8 @@ class _AccountRun:
         api, stats = self.api, self.stats
         label = self.account.label
         listed_at = int(time.time())
-        clients = self._walk(client, api.clients, self._since_params(api.clients, None))
+        sweep = self._sweep_due(api.clients, self._state_if_known())
+        clients = self._walk(client, api.clients, {} if sweep else self._since_params(api.clients, None))
         if label is None:
             label = self._label_from(clients)
             if label is None:
@@ -211,9 +225,12 @@ class _AccountRun:
         state: dict[str, Any] = dlt.current.source_state().setdefault(label, {})
         self._state = state
         remember_options(state, self.account.options)  # for remap (sources/shared/inputs.py)
+        self.listed = stats.listed = Listed(api.provider, label, dt.datetime.fromtimestamp(listed_at, dt.UTC))
+        self.listed.by_client = api.invoices.per_client
         yield from self._write_clients(clients, state, label, listed_at)
         yield from self._write_invoices(client, state, label, clients)
-        clients_complete = not isinstance(api.clients.cursor, ListedSince) and clients.stable
+        clients_complete = (sweep or not _incremental(api.clients)) and clients.stable
+        self._note_listed(CLIENTS, clients, ACCOUNT, clients_complete, state, sweep, listed_at)
         yield from self._keep_unmapped(
             state, label, "client", self.failed_clients, self.mapped_clients, clients_complete
         )
@@ -313,22 +330,39 @@ class _AccountRun:
             targets = self._targets(clients)
             stats.clients_total = len(targets)
 
-            def documents(client_id: str) -> _Walk | None:
+            def documents(client_id: str) -> _Walk | BillingError | None:
                 try:
                     return self._walk(client, listing, {}, client_id=client_id)
                 except NotFoundError:
                     return None
+                except (HttpStatusError, UnreachableError) as exc:
+                    if not _passing(exc):
+                        raise
+                    return exc
 
+            unlisted: list[BillingError] = []
             for client_id, walk in bounded_map(documents, targets, self.concurrency):
                 if walk is None:
                     stats.skip("client not found (HTTP 404) when listing its documents", client_id)
+                elif isinstance(walk, BillingError):
+                    unlisted.append(walk)
+                    self._skip_client(client_id, walk)
                 else:
                     stable = stable and walk.stable
+                    self._note_listed(INVOICES, walk, client_id, walk.stable and listing.complete)
                     yield from self._write_pages(walk, label, cursor, retry, known)
                 stats.add(clients_done=1)
+            if unlisted and len(unlisted) == len(targets):
+                raise unlisted[0]  # no client could be listed: the API is down, not one client
+            # A client not listed keeps every cursor where it is: the next run reads it again.
+            stable = stable and not unlisted
+            sweep = False
         else:
-            walk = self._walk(client, listing, self._since_params(listing, state))
+            sweep = self._sweep_due(listing, state)
+            walk = self._walk(client, listing, {} if sweep else self._since_params(listing, state))
             stable = walk.stable
+            complete = stable and (sweep or not _incremental(listing))
+            self._note_listed(INVOICES, walk, ACCOUNT, complete, state, sweep, int(self.listed.at.timestamp()))
             yield from self._write_pages(walk, label, cursor, retry, known)
         if isinstance(cursor, OverlapCursor):
             # A record that could not be mapped never moves a server-side cursor past itself.
@@ -344,7 +378,7 @@ class _AccountRun:
                     "%s [%s]: the listing changed while it was read; the cursor was not moved", self.api.provider, label
                 )
         state.pop("retry_ids", None)  # kept in `unmapped` now
-        self.invoices_complete = stable and not isinstance(listing.cursor, UpdatedSince)
+        self.invoices_complete = stable and (sweep or not _incremental(listing))
         if known is not None:
             state["client_names"] = self.names
 
@@ -408,6 +442,48 @@ class _AccountRun:
         reader = self.api.mapping.invoice_client
         client_id = reader(record) if reader else None
         return client_id is not None and self.names.get(client_id) != known.get(client_id)
+
+    # --- deletions (docs/canonical-model.md, "Deletions") -----------------------------------
+
+    def _sweep_due(self, listing: Listing, state: Mapping[str, Any]) -> bool:
+        """Whether an incremental listing is read in full this run, without its change filter:
+        on the first run, and `reconcile_every` after the last complete sweep. A listing narrowed
+        by the account's filters is never swept (it could not show a deletion anyway)."""
+        if not _incremental(listing) or not listing.complete:
+            return False
+        last = (state.get(SWEPT_AT) or {}).get(_cursor_key(listing))
+        due = last is None or time.time() - float(last) >= self.account.reconcile_every.total_seconds()
+        if due and last is not None:
+            log.info(
+                "%s [%s]: sweeping %s in full to find deletions", self.api.provider, self.stats.account, listing.path
+            )
+        return due
+
+    def _note_listed(
+        self,
+        table: str,
+        walk: _Walk,
+        scope: str | None,
+        complete: bool,
+        state: dict[str, Any] | None = None,
+        sweep: bool = False,
+        listed_at: int = 0,
+    ) -> None:
+        """Note what a listing held for finding deletions; a complete sweep also moves its mark."""
+        listing = self.api.clients if table == CLIENTS else self.api.invoices
+        ids = [i for i in (_id(record) for record, _ in walk.records) if i]
+        self.listed.add(table, ids, scope, complete and listing.complete)
+        if sweep and complete and state is not None:
+            state.setdefault(SWEPT_AT, {})[_cursor_key(listing)] = listed_at
+            self.listed.swept = True
+
+    def _skip_client(self, client_id: str, error: BillingError) -> None:
+        """A client whose documents could not be listed after retries: reported, read again by
+        the next run, and none of its rows taken as deleted."""
+        status = getattr(error, "status", None)
+        why = f"HTTP {status}" if status else "no answer"
+        self.stats.skip(f"documents not listed ({why} after retries); read again next run", client_id)
+        self.listed.unlisted[client_id] = error.describe()
 
     # --- listings -------------------------------------------------------------------------
 
@@ -591,6 +667,27 @@ def _cursor(listing: Listing, state: dict[str, Any]) -> UpdateCursor | OverlapCu
     if isinstance(policy, (FullListing, ListedSince)):
         return None
     raise TypeError(f"unknown cursor policy {policy!r}")
+
+
+def _incremental(listing: Listing) -> bool:
+    """Whether the API is asked only for what changed: such a listing never shows a deletion."""
+    return isinstance(listing.cursor, (UpdatedSince, ListedSince))
+
+
+def _cursor_key(listing: Listing) -> str:
+    policy = listing.cursor
+    return policy.state_key if isinstance(policy, (UpdatedSince, ListedSince)) else ""
+
+
+def _passing(error: BillingError) -> bool:
+    """A failure that outlived its retries and may pass by the next run (a timeout, a 5xx), as
+    opposed to one every run would meet again (credentials, a refused request)."""
+    return isinstance(error, UnreachableError) or (isinstance(error, HttpStatusError) and (error.status or 0) >= 500)
+
+
+def forget_sweeps(account_state: dict[str, Any]) -> bool:
+    """Make every sweep of an account due again (its deletions were refused); whether one was kept."""
+    return account_state.pop(SWEPT_AT, None) is not None
 
 
 def _unmapped_state(state: dict[str, Any]) -> dict[str, dict[str, str]]:

@@ -12,6 +12,9 @@ How re-loads stay exact:
   re-loaded invoice is deleted before its current lines are inserted, so a line removed
   upstream disappears. An invoice that lost all of its lines sends one tombstone row
   (`_tombstone = true`, `line_number = 0`): it triggers the delete and is itself never stored.
+- `deleted_at` (invoices, clients) is NULL in every row a mapping writes: a record written again
+  is listed, so it is not deleted (docs/canonical-model.md, "Deletions"). Rows a complete listing
+  no longer holds are marked after the load (`pipelines/deletions.py`); their lines stay.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ _COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
         ("voided_at", _TS, "timestamp"),
         ("reference", _TEXT, "text"),
         ("notes", _TEXT, "text"),
+        ("deleted_at", _TS, "timestamp"),
         ("raw", _JSON, "json"),
     ],
     INVOICE_ITEMS: [
@@ -103,6 +107,7 @@ _COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
         ("tax_id", _TEXT, "text"),
         ("created_at", _TS, "timestamp"),
         ("updated_at", _TS, "timestamp"),
+        ("deleted_at", _TS, "timestamp"),
         ("raw", _JSON, "json"),
     ],
     # docs/canonical-model.md, `unmapped_records`: what could not be mapped, kept raw and retried.

@@ -6,6 +6,10 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sources.shared.deletions import Listed
 
 
 @dataclass
@@ -21,6 +25,8 @@ class RunStats:
         requests, retries: HTTP calls made and retried.
         skipped: reason → count, for everything not loaded (reported, never silent).
         mismatches: invoices whose own figures disagree with the total rule.
+        deleted: rows marked deleted after the load (docs/canonical-model.md, "Deletions").
+        listed: what the run's listings held, to find deletions; None until the account is known.
     """
 
     provider: str
@@ -35,6 +41,8 @@ class RunStats:
     retries: int = 0
     mismatches: int = 0
     unmapped: int = 0
+    deleted: int = 0
+    listed: Listed | None = None
     skipped: Counter[str] = field(default_factory=Counter)
     skipped_examples: dict[str, list[str]] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)

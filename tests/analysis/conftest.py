@@ -48,7 +48,7 @@ def refresh(db: Path, pipelines_dir: Path) -> list[str]:
 
 # Documents the sandboxes do not have, added to a copy of the loaded warehouse: non-billing
 # documents and a receipt (in no figure), a document without due date, one without client id,
-# and deletions (the `deleted_at` column another change adds to the tables).
+# and deletions.
 EXTRA_ROWS = [
     ("quote", "open", "x-quote-", ""),
     ("proforma", "open", "x-proforma-", ""),
@@ -62,7 +62,6 @@ EXTRA_ROWS = [
 
 def add_documents_and_deletions(db: Path) -> None:
     with duckdb.connect(str(db)) as con:
-        con.execute("ALTER TABLE billing.invoices ADD COLUMN deleted_at TIMESTAMP WITH TIME ZONE")
         for document_type, status, prefix, change in EXTRA_ROWS:
             replace = [f"'{prefix}' || invoice_id AS invoice_id", f"'{document_type}' AS document_type"]
             replace.append(f"'{status}' AS status")
@@ -100,5 +99,5 @@ def variant(loaded: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 @pytest.fixture(scope="session", params=["as loaded", "with deletions and other documents"])
 def warehouse(request: pytest.FixtureRequest, loaded: Workspace) -> Iterator[Path]:
-    """The loaded warehouse file (no `deleted_at` column yet), and the variant."""
+    """The loaded warehouse file (nothing deleted), and the variant."""
     yield loaded.db if request.param == "as loaded" else request.getfixturevalue("variant")

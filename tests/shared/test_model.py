@@ -43,6 +43,7 @@ CONTRACT_INVOICE_COLUMNS = [
     "voided_at",
     "reference",
     "notes",
+    "deleted_at",
     "raw",
 ]
 CONTRACT_ITEM_COLUMNS = [
@@ -73,6 +74,7 @@ CONTRACT_CLIENT_COLUMNS = [
     "tax_id",
     "created_at",
     "updated_at",
+    "deleted_at",
     "raw",
 ]
 
