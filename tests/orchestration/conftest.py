@@ -4,6 +4,7 @@ fixtures), and an environment that points the pipeline at a clean pipelines dir 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,18 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PROGRESS_INTERVAL", "0")
     monkeypatch.chdir(REPO)
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def dagster_instance_forgotten() -> Iterator[None]:
+    """Leave no closed Dagster instance behind: leaving `with DagsterInstance ...` keeps the
+    instance's state storage as the current one (a context variable), and the next definitions
+    to load in this process would reach into the closed instance."""
+    try:
+        from dagster._core.storage.defs_state import base
+    except ImportError:
+        yield
+        return
+    before = base._current_storage.get()
+    yield
+    base._current_storage.set(before)
