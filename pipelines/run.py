@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -508,6 +509,18 @@ def outcome_row(run_id: str, o: Outcome) -> dict[str, Any]:
     }
 
 
+@dataclass
+class RunReport:
+    """What one `load` did, for a caller other than the command line (an orchestrator running one
+    account, see orchestration/): filled in as the run goes; `run_id` stays empty when the run
+    never started (a usage error, a held lock)."""
+
+    run_id: str = ""
+    destination: str = ""
+    pipeline_name: str = ""
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
 @contextmanager
 def locked(target: Where, pipeline_name: str) -> Iterator[None]:
     with RunLocks(lock_paths(target, pipeline_name)):
@@ -521,13 +534,15 @@ def load(
     progress_interval: float = config.DEFAULT_PROGRESS_INTERVAL,
     transports: Mapping[str, httpx.BaseTransport] | None = None,
     allow_mass_delete: bool = False,
+    report: RunReport | None = None,
 ) -> int:
     """Run every selected provider and print the summary. Returns the exit code.
 
     `transports` maps provider names to an httpx transport for their requests (tests);
-    `allow_mass_delete` confirms, for this run, deletions the guard would refuse."""
+    `allow_mass_delete` confirms, for this run, deletions the guard would refuse; `report`, when
+    given, receives the run id, the destination and every account's outcome."""
     providers = discover()
-    outcomes: list[Outcome] = []
+    outcomes: list[Outcome] = report.outcomes if report is not None else []
     runnable: list[tuple[Provider, list[AccountConfig]]] = []
     skipped: list[Outcome] = []
     try:
@@ -568,7 +583,16 @@ def load(
     try:
         with locked(target, name):
             return _load_locked(
-                target, name, runnable, outcomes, skipped, progress_interval, transports, concurrency, allow_mass_delete
+                target,
+                name,
+                runnable,
+                outcomes,
+                skipped,
+                progress_interval,
+                transports,
+                concurrency,
+                allow_mass_delete,
+                report,
             )
     except LockHeld as held:
         log.error("%s", held)
@@ -595,8 +619,11 @@ def _load_locked(
     transports: Mapping[str, httpx.BaseTransport] | None,
     concurrency: int = config.DEFAULT_ACCOUNT_CONCURRENCY,
     allow_mass_delete: bool = False,
+    report: RunReport | None = None,
 ) -> int:
     run_id = new_run_id()
+    if report is not None:
+        report.run_id, report.destination, report.pipeline_name = run_id, describe_target(target), name
     log.info(
         "billing-elt %s · run %s · %s · dataset %s · pipeline %s (%s) · accounts: %s",
         version(),

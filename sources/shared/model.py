@@ -162,10 +162,12 @@ def dlt_columns(table: str) -> dict[str, dict[str, Any]]:
 
 def table_hints(table: str) -> Any:
     """dlt hints for one canonical table: columns, keys and delete-insert merge."""
+    # Typed loosely: with pydantic installed, dlt's `columns` type no longer takes a plain dict.
+    columns: Any = dlt_columns(table)
     return make_hints(
         table_name=table,
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
-        columns=dlt_columns(table),
+        columns=columns,
         primary_key=list(PRIMARY_KEYS[table]),
         merge_key=list(MERGE_KEYS[table]) if table in MERGE_KEYS else None,
     )
