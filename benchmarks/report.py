@@ -19,7 +19,11 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def render_section(section: Section) -> str:
-    parts = [f"## {section.title}", "", _table(section.headers, section.rows)]
+    """A section's heading, table and notes; a section without rows (a measurement skipped) is
+    its heading alone."""
+    parts = [f"## {section.title}"]
+    if section.rows:
+        parts += ["", _table(section.headers, section.rows)]
     if section.notes:
         parts += ["", *[f"- {note}" for note in section.notes]]
     return "\n".join(parts) + "\n"
