@@ -1,7 +1,7 @@
 """`python -m benchmarks` (`make bench`): run every benchmark, print the table, write
 docs/benchmarks.md.
 
-    python -m benchmarks                      # the full suite (about 15 minutes on 2 cores)
+    python -m benchmarks                      # the full suite (about 20 minutes on 2 cores)
     BENCH_QUICK=1 python -m benchmarks        # a smoke run at small sizes (about a minute)
     python -m benchmarks --only load,rerun    # some benchmarks only; the others' latest results
                                               # (kept in .bench/results/) stay in the document
@@ -22,14 +22,21 @@ from benchmarks.common import SCRATCH, Scale, Section, Target
 
 RESULTS = SCRATCH / "results"
 
-BENCHMARKS = ("load", "network", "rerun", "memory", "remap")
+BENCHMARKS = ("load", "network", "rerun", "memory", "remap", "accounts", "postgres")
 
 
 def run_all(scale: Scale, only: tuple[str, ...] = BENCHMARKS, echo: bool = True) -> list[Section]:
-    from benchmarks import load_path, memory, network, remap_path, rerun
+    from benchmarks import accounts, load_path, memory, network, postgres_load, remap_path, rerun
 
-    runners = {"load": load_path.run, "network": network.run, "rerun": rerun.run, "memory": memory.run}
-    runners["remap"] = remap_path.run
+    runners = {
+        "load": load_path.run,
+        "network": network.run,
+        "rerun": rerun.run,
+        "memory": memory.run,
+        "remap": remap_path.run,
+        "accounts": accounts.run,
+        "postgres": postgres_load.run,
+    }
     sections = []
     for name in only:
         started = time.monotonic()

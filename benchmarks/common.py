@@ -45,6 +45,8 @@ class Scale:
         rerun_clients: clients of the rerun benchmark.
         memory_ns: invoices per memory run, smallest first.
         wide_concurrency: an extra network run at this concurrency (0 skips it).
+        accounts: accounts of the many-accounts benchmark (0 skips it).
+        account_clients: the size of each of them (the sandbox's `bench_options(clients)`).
     """
 
     load_n: int = 100_000
@@ -57,6 +59,8 @@ class Scale:
     rerun_clients: int = 100
     memory_ns: tuple[int, ...] = (100_000, 1_000_000)
     wide_concurrency: int = 16
+    accounts: int = 20
+    account_clients: int = 25
     quick: bool = False
 
     @classmethod
@@ -75,6 +79,8 @@ class Scale:
             rerun_clients=10,
             memory_ns=(2_000, 10_000),
             wide_concurrency=0,
+            accounts=4,
+            account_clients=4,
             quick=True,
         )
 
@@ -82,8 +88,8 @@ class Scale:
     def from_env(cls, quick: bool | None = None) -> Scale:
         """`BENCH_QUICK=1` for a smoke run; `BENCH_N`, `BENCH_NAIVE_N`, `BENCH_CLIENTS`,
         `BENCH_BASELINE_CLIENTS`, `BENCH_BUDGET_CLIENTS` (0 skips the budget run),
-        `BENCH_WIDE_CONCURRENCY` (0 skips it) and `BENCH_MEMORY_NS` (comma-separated; empty skips)
-        override single sizes."""
+        `BENCH_WIDE_CONCURRENCY` (0 skips it), `BENCH_MEMORY_NS` (comma-separated; empty skips),
+        `BENCH_ACCOUNTS` and `BENCH_ACCOUNT_CLIENTS` override single sizes."""
         if quick is None:
             quick = os.environ.get("BENCH_QUICK", "").strip() not in ("", "0", "false", "no")
         scale = cls.quick_scale() if quick else cls.full()
@@ -96,6 +102,8 @@ class Scale:
         if ns is not None:
             scale.memory_ns = tuple(int(n.replace("_", "")) for n in ns.split(",") if n.strip())
         scale.wide_concurrency = _env_int("BENCH_WIDE_CONCURRENCY", scale.wide_concurrency)
+        scale.accounts = _env_int("BENCH_ACCOUNTS", scale.accounts)
+        scale.account_clients = _env_int("BENCH_ACCOUNT_CLIENTS", scale.account_clients)
         return scale
 
 
@@ -144,9 +152,13 @@ class Expected:
 
 
 @contextmanager
-def environ(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the block: dlt reads a source's config from them."""
-    saved = {k: os.environ.get(k) for k in values}
+def environ(values: dict[str, str], unset_prefix: str | None = None) -> Iterator[None]:
+    """Set environment variables for the block: dlt reads a source's config from them.
+    `unset_prefix`: variables starting with it that `values` does not set are unset for the block."""
+    unset = [k for k in os.environ if unset_prefix and k.startswith(unset_prefix) and k not in values]
+    saved = {k: os.environ.get(k) for k in [*values, *unset]}
+    for k in unset:
+        del os.environ[k]
     os.environ.update(values)
     try:
         yield

@@ -19,7 +19,11 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def render_section(section: Section) -> str:
-    parts = [f"## {section.title}", "", _table(section.headers, section.rows)]
+    """A section's heading, table and notes; a section without rows (a measurement skipped) is
+    its heading alone."""
+    parts = [f"## {section.title}"]
+    if section.rows:
+        parts += ["", _table(section.headers, section.rows)]
     if section.notes:
         parts += ["", *[f"- {note}" for note in section.notes]]
     return "\n".join(parts) + "\n"
@@ -46,9 +50,25 @@ def machine() -> list[str]:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return [
         f"- cores: {cores} ({cpu})",
+        *load_average(cores or 1),
         f"- Python {platform.python_version()}, dlt {dlt.__version__}, DuckDB {duckdb.__version__}, "
         f"pyarrow {pyarrow.__version__}, {platform.system()} {platform.release()}",
     ]
+
+
+def load_average(cores: int) -> list[str]:
+    """The machine's load when the document is written, and whether other work shared its cores."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return []
+    line = f"- load average when written: {one:.1f} / {five:.1f} / {fifteen:.1f} (1 / 5 / 15 minutes)"
+    if fifteen > cores:
+        line += (
+            f", more than its {cores} cores: the machine was shared with other work during the run, "
+            "so the figures are slower and noisier than on an idle machine"
+        )
+    return [line]
 
 
 def render(sections: list[Section], scale: Scale, seconds: float, mixed: bool = False) -> str:

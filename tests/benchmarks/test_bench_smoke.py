@@ -10,16 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import report
+from benchmarks import postgres_cluster, postgres_load, report
 from benchmarks.__main__ import run_all
 from benchmarks.common import Scale
+from benchmarks.postgres_cluster import unavailable as postgres_unavailable
 from benchmarks.rerun import available as reruns
 
 pytestmark = pytest.mark.integration
 
 
-def test_every_benchmark_runs_and_checks_its_tables(tmp_path: Path) -> None:
-    scale = Scale(
+def tiny() -> Scale:
+    return Scale(
         load_n=300,
         naive_n=60,
         net_clients=4,
@@ -29,9 +30,15 @@ def test_every_benchmark_runs_and_checks_its_tables(tmp_path: Path) -> None:
         rerun_clients=2,
         memory_ns=(200,),
         wide_concurrency=0,
+        accounts=2,
+        account_clients=2,
         quick=True,
     )
-    sections = run_all(scale, echo=False)
+
+
+def test_every_benchmark_runs_and_checks_its_tables(tmp_path: Path) -> None:
+    scale = tiny()
+    sections = run_all(scale, ("load", "network", "rerun", "memory"), echo=False)
 
     assert [s.title[:2] for s in sections] == ["1.", "2.", "3.", "4.", "5."]
     load, network, rerun, memory, remap = sections
@@ -50,3 +57,42 @@ def test_every_benchmark_runs_and_checks_its_tables(tmp_path: Path) -> None:
     report.write(report.render(sections, scale, 1.0), out)
     text = out.read_text()
     assert "DuckDB" in text and "cores:" in text and "## Targets" in text
+
+
+def test_many_accounts_run_at_both_concurrencies_and_do_the_same_work() -> None:
+    (accounts,) = run_all(tiny(), ("accounts",), echo=False)
+
+    assert accounts.title.startswith("5. Many accounts: 2 ")
+    one, eight = accounts.rows  # account_concurrency 1, then 8
+    assert one[0].endswith("= 1") and eight[0].endswith("= 8")
+    assert one[1:4] == eight[1:4]  # accounts, requests, rows (checked against the sandboxes' summaries)
+    assert one[1] == "2" and int(one[2]) > 0 and not one[3].startswith("0 ")
+    assert eight[7].startswith("2.00x")  # the ideal: 2 accounts, both at once
+
+
+@pytest.mark.postgres
+def test_the_postgres_load_puts_the_same_invoices_in_both_warehouses() -> None:
+    reason = postgres_unavailable()
+    if reason is not None:
+        pytest.skip(f"Postgres load not measured: {reason}")
+    (load,) = run_all(tiny(), ("postgres",), echo=False)
+
+    assert load.title.startswith("6. Postgres load: 300 invoices")
+    duckdb, postgres = load.rows
+    assert duckdb[:2] == ["DuckDB (file)", "parquet"]
+    assert postgres[:2] == ["Postgres (throwaway cluster)", "insert_values"]
+    assert duckdb[2:4] == postgres[2:4] and duckdb[2] == "300"  # invoices and lines, checked against the pages
+
+
+def test_the_postgres_load_is_one_line_saying_why_when_no_server_binaries_are_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgres_cluster, "DEBIAN_BINARIES", tmp_path)  # no <version>/bin under it
+    monkeypatch.setenv("PATH", str(tmp_path))  # nor pg_ctl on the PATH
+    section = postgres_load.run(Scale(load_n=300, quick=True))
+
+    rendered = report.render_section(section).strip()
+    assert "\n" not in rendered
+    assert rendered.startswith("## 6. Postgres load: skipped")
+    assert "initdb" in rendered and "apt-get install postgresql" in rendered
+    assert not list(tmp_path.iterdir())  # no cluster was started
