@@ -23,7 +23,6 @@ from dlt.extract.source import DltSource
 from benchmarks.common import (
     Scale,
     Section,
-    Target,
     Timer,
     check,
     db_path,
@@ -132,19 +131,12 @@ def run(scale: Scale) -> Section:
         "writes them (memory stays bounded: only their keys are kept in between).",
         "Checked before reporting: the first remap wrote no load package; after the second, invoice and line "
         f"counts and sum(total) equal the generator's ({exp.total:,}) and no altered value is left.",
-    ]
-    targets = [
-        Target(
-            "remap rate, nothing changed",
-            "≥ the load path's rate",
-            f"{rate['same']:,.0f} invoices/s",
-            rate["same"] >= rate["load"],
-        ),
+        "No target: the rates are read side by side with the load path's, measured in the same run on the "
+        "same machine.",
     ]
     return Section(
         f"5. Remap (CPU): {exp.invoices:,} stored invoices mapped again, beside the load path",
         ["path", "invoices", "wall", "invoices/s", "comparison"],
         rows,
         notes,
-        targets,
     )
