@@ -12,7 +12,9 @@ A run of one account, whatever the provider:
 5. move the cursors only when their listing was read completely and stayed stable.
 
 dlt commits the source state (the cursors) in the same load package as the rows they cover,
-so an interrupted run moves no cursor and the next run sees the same changes again.
+so an interrupted run moves no cursor and the next run sees the same changes again. With
+`Account.batch_clients`, per-client listings are committed in batches of clients and an
+interrupted sweep resumes where it stopped (sources/shared/sweep.py).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from sources.shared.provider import config_hint
 from sources.shared.ratelimit import RateBudget
 from sources.shared.redact import register_secret
 from sources.shared.stats import RunStats, start_run
+from sources.shared.sweep import BATCH_END, Sweep, fingerprint
 from sources.shared.values import ValueProblem, dumps, to_text
 
 log = logging.getLogger("billing.driver")
@@ -78,6 +81,8 @@ class Account:
         transport: an httpx transport for every request (an in-process sandbox in tests).
         timeout: seconds one attempt of a request may take to read; None (default) takes the
             pipeline's `http_timeout` (see `sources.shared.http.RetryPolicy`).
+        batch_clients: commit per-client listings every this many clients (`account_batches`);
+            None commits the account's run once.
     """
 
     label: str | None
@@ -91,6 +96,7 @@ class Account:
     options: Mapping[str, Any] = field(default_factory=dict)
     transport: httpx.BaseTransport | None = None
     timeout: float | None = None
+    batch_clients: int | None = None
 
 
 def billing_resource(api: Api, account: Account) -> Any:
@@ -100,6 +106,13 @@ def billing_resource(api: Api, account: Account) -> Any:
 
 def run_account(api: Api, account: Account) -> Iterator[Any]:
     """Yield the canonical tables of one account as Arrow batches (see module docstring)."""
+    yield from (item for item in _AccountRun(api, account).items() if item is not BATCH_END)
+
+
+def account_batches(api: Api, account: Account) -> Iterator[Any]:
+    """Like `run_account`, with `BATCH_END` yielded after each batch of `account.batch_clients`
+    clients whose rows and state are complete (sources/shared/sweep.py): the caller ends the
+    extract there so that dlt commits the batch, then resumes this stream for the next one."""
     yield from _AccountRun(api, account).items()
 
 
@@ -226,6 +239,7 @@ class _AccountRun:
         failed: Mapping[str, tuple[str, Any]],
         mapped: set[str],
         complete: bool,
+        count: bool = True,
     ) -> Iterator[Any]:
         """Keep what could not be mapped in `unmapped_records` (docs/canonical-model.md), and take
         out what maps now: a record mapped this run, or, after a complete listing, one the
@@ -248,7 +262,8 @@ class _AccountRun:
         for key in [k for k in known if k not in failed and (k in mapped or complete)]:
             del known[key]
             yield from self.writer.add_unmapped({**keys, "record_key": key, TOMBSTONE: True})
-        self.stats.add(unmapped=len(failed))
+        if count:
+            self.stats.add(unmapped=len(failed))
 
     def _label_from(self, clients: _Walk) -> str | None:
         reader = self.api.mapping.account_from
@@ -303,8 +318,13 @@ class _AccountRun:
         retry = set(_unmapped_state(state).get("invoice", {}))
         known = dict(state.get("client_names") or {}) if self.api.mapping.invoice_client else None
         stable = True
+        sweep: Sweep | None = None
+        resumed, targets = False, []
         if listing.per_client:
             targets = self._targets(clients)
+            sweep = self._sweep(state, label, listing)
+            if sweep is not None:
+                targets = sweep.remaining(targets)
             stats.clients_total = len(targets)
 
             def documents(client_id: str) -> _Walk | None:
@@ -320,6 +340,12 @@ class _AccountRun:
                     stable = stable and walk.stable
                     yield from self._write_pages(walk, label, cursor, retry, known)
                 stats.add(clients_done=1)
+                if sweep is not None and sweep.finished(client_id):
+                    yield from self._commit_batch(state, label, sweep, cursor, stable)
+            if sweep is not None:
+                stable = stable and sweep.stable
+                resumed = sweep.resumed
+                sweep.complete(state)
         else:
             walk = self._walk(client, listing, self._since_params(listing, state))
             stable = walk.stable
@@ -329,7 +355,9 @@ class _AccountRun:
             for _, record in self.records.failed.values():
                 cursor.hold(self._updated_at(record, self._context(label, None)))
         if cursor is not None:
-            if stable:
+            if stable and sweep is not None and isinstance(cursor, UpdateCursor):
+                sweep.commit_cursor(state, cursor, listing.cursor.state_key)  # type: ignore[union-attr]
+            elif stable:
                 cursor.commit()
             else:
                 # Pages shifted under the scan: a record may have been missed, so the mark stays
@@ -338,9 +366,42 @@ class _AccountRun:
                     "%s [%s]: the listing changed while it was read; the cursor was not moved", self.api.provider, label
                 )
         state.pop("retry_ids", None)  # kept in `unmapped` now
-        self.invoices_complete = stable and not isinstance(listing.cursor, UpdatedSince)
-        if known is not None:
+        # A resumed sweep did not list the clients an earlier run finished: never complete.
+        self.invoices_complete = stable and not isinstance(listing.cursor, UpdatedSince) and not resumed
+        if known is not None and not resumed:
             state["client_names"] = self.names
+        elif known is not None:  # the names this run's clients' invoices were written with
+            state.setdefault("client_names", {}).update({c: self.names.get(c) for c in targets})
+
+    def _sweep(self, state: dict[str, Any], label: str, listing: Listing) -> Sweep | None:
+        """The sweep of per-client listings when the run commits in batches (sweep.py): only
+        with no cursor or a client-side one (a server-side mark is not per client)."""
+        size = self.account.batch_clients
+        if not size or isinstance(listing.cursor, (UpdatedSince, ListedSince)):
+            return None
+        only = sorted(self.account.only_clients or [])
+        listed = fingerprint(listing.path, listing.params, listing.json, only)
+        return Sweep(state, size, listed, f"{self.api.provider} [{label}]")
+
+    def _commit_batch(
+        self, state: dict[str, Any], label: str, sweep: Sweep, cursor: Any, stable: bool
+    ) -> Iterator[Any]:
+        """End a batch: its rows, its unmapped records and the sweep's progress go out together
+        (one load package), then `BATCH_END`; the next batch's extract gets this same state."""
+        yield from self._keep_unmapped(
+            state, label, "invoice", self.records.failed, self.records.mapped, False, count=False
+        )
+        yield from self.writer.flush()
+        batch = sweep.commit_batch(state, cursor, stable)
+        if self.api.mapping.invoice_client is not None:
+            # The names these clients' invoices were written with (see `_renamed`).
+            names: dict[str, Any] = state.setdefault("client_names", {})
+            names.update({client_id: self.names.get(client_id) for client_id in batch})
+        yield BATCH_END
+        self.writer.new_extract()
+        # Each extract hands the resource a fresh copy of the state it committed: carry on with
+        # this one (the same values), so that the cursors and lists kept in it stay live.
+        dlt.current.source_state()[label] = state
 
     def _targets(self, clients: _Walk) -> list[str]:
         listed = [i for i in (_id(r) for r, _ in clients.records) if i]
