@@ -254,12 +254,14 @@ def finish_interrupted_load(pipeline: dlt.Pipeline, target: Where) -> bool:
     return True
 
 
-def _raise_if_stopped(exc: BaseException, provider: Provider) -> None:
-    """Raise `Stopped` when `exc` is how dlt reports a SIGINT/SIGTERM, naming the provider and step."""
+def _raise_if_stopped(exc: BaseException, provider: Provider, batches: Batches | None = None) -> None:
+    """Raise `Stopped` when `exc` is how dlt reports a SIGINT/SIGTERM, naming the provider and step
+    (and the batches of the account already loaded)."""
     signum = stop_signal(exc)
     if signum is not None:
         stopped = Stopped(signum)
         stopped.provider, stopped.step = provider.name, getattr(exc, "step", "extract")  # type: ignore[attr-defined]
+        stopped.batches = batches.loaded if batches is not None else 0  # type: ignore[attr-defined]
         raise stopped from None
 
 
@@ -285,6 +287,7 @@ def run_provider(
         log.info("→ %s (%s, account %s)", provider.title, provider.name, account.label)
     status, message = "loaded", ""
     started = utc_now()
+    batches: Batches | None = None
     try:
         with ProgressPrinter(provider.name, progress_interval):
             source = _make_source(provider, account, transport)
@@ -294,7 +297,7 @@ def run_provider(
             else:
                 _run_batches(pipeline, source, batches)
     except Exception as exc:
-        _raise_if_stopped(exc, provider)
+        _raise_if_stopped(exc, provider, batches)
         status = "failed"
         message = _failure_message(provider, account, exc, target)
     except Stopped as stopped:
@@ -337,6 +340,7 @@ def _run_batches(pipeline: dlt.Pipeline, source: Any, batches: Batches) -> None:
             resource = dlt.resource(batches.batch(), name=name)
             batch = DltSource(dlt.Schema(source.schema.name), source.section, [resource])
             pipeline.run(batch, loader_file_format=loader_file_format(pipeline.destination))
+            batches.loaded += 1
     finally:
         batches.close()
 
@@ -725,6 +729,11 @@ def _stopped_line(stopped: Stopped, current: Provider | None, runnable: list[Pro
         what = "stopped before any provider ran"
     elif step == "extract":
         what = f"{provider} was stopped in its extract: nothing of it was committed"
+        if getattr(stopped, "batches", 0):
+            what = (
+                f"{provider} was stopped in its extract: the {stopped.batches} batch(es) of clients it loaded "  # type: ignore[attr-defined]
+                "are kept, the next run resumes with the clients not done"
+            )
     elif step == "normalize":
         what = f"{provider} was stopped in its normalize: its extract is kept and loaded by the next run"
     else:

@@ -157,6 +157,7 @@ class Batches:
     def __init__(self, items: Iterator[Any]) -> None:
         self._items = items
         self.finished = False
+        self.loaded = 0  # batches the caller loaded
 
     def batch(self) -> Iterator[Any]:
         for item in self._items:
