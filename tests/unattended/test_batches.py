@@ -151,3 +151,37 @@ def test_an_update_cursor_moves_only_when_the_sweep_is_complete(tmp_path: Path):
         again = ws.run(env)
         assert again.code == 0
         assert tables(ws, WITHOUT_RAW) == expected
+
+
+def test_several_accounts_extracted_together_commit_their_batches_in_rounds(tmp_path: Path):
+    """Two InvoiceXpress accounts, `account_concurrency` 2: each round extracts the next batch of
+    every account not finished; one failing keeps its earlier batches, the other loads in full."""
+    acme = invoicexpress.create_app(seed=1, clients=12, account_name="acme", requests_per_minute=None)
+    beta = invoicexpress.create_app(seed=2, clients=6, account_name="beta", api_key="ix-beta", requests_per_minute=None)
+    with serve(acme) as a, serve(beta) as b:
+        prefix = "SOURCES__INVOICEXPRESS__ACCOUNTS__BETA__"
+        env = {
+            **ix_env(acme, a.url),
+            **{prefix + k.upper(): v for k, v in beta.config(b.url).items() if v is not None},
+            prefix + "CONCURRENCY": "1",
+            "BATCH_CLIENTS": "4",
+            "ACCOUNT_CONCURRENCY": "2",
+        }
+        ws = Workspace(tmp_path / "ws")
+        ws.path.mkdir()
+        fault = acme.inject("status", DOCUMENTS, method="POST", after=9, times=None, status=400)
+        failed = ws.run(env)
+        assert failed.code == 1, failed.stderr
+        per_account = dict(ws.query("SELECT account, count(DISTINCT client_id) FROM billing.invoices GROUP BY 1"))
+        assert per_account == {"acme": 8, "beta": 6}
+        acme.faults.remove(fault)
+        acme.log.clear()
+        beta.log.clear()
+        result = ws.run(env)
+        assert result.code == 0, result.stderr
+        assert len(document_requests(acme)) == 4  # acme resumes; beta's sweep was complete
+        assert len(document_requests(beta)) == 6
+        for app, account in ((acme, "acme"), (beta, "beta")):
+            expected = app.summary()
+            got = ws.scalar("SELECT count(*) FROM billing.invoices WHERE account = ?", account)
+            assert got == expected["invoices"]
