@@ -30,6 +30,7 @@ DEFAULT_HTTP_TIMEOUT = RetryPolicy.timeout
 DEFAULT_MAX_RETRY_AFTER = RetryPolicy.max_retry_after
 DEFAULT_REQUEST_DEADLINE = RetryPolicy.deadline
 DEFAULT_ACCOUNT_CONCURRENCY = 4
+DEFAULT_BATCH_CLIENTS = 100
 
 
 class UsageError(Exception):
@@ -120,6 +121,25 @@ def account_concurrency() -> int:
         raise UsageError(f"account_concurrency = {value!r} is not a whole number") from None
     if number < 1:
         raise UsageError(f"account_concurrency = {value!r} must be 1 or more")
+    return number
+
+
+def batch_clients() -> int:
+    """Clients per committed batch of a per-client listing: `batch_clients` (env `BATCH_CLIENTS`),
+    default 100; 0 commits each account's run once (sources/shared/sweep.py).
+
+    Raises:
+        UsageError: the value is not a whole number of 0 or more.
+    """
+    value: Any = dlt.config.get("batch_clients")
+    if value in (None, ""):
+        return DEFAULT_BATCH_CLIENTS
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise UsageError(f"batch_clients = {value!r} is not a whole number") from None
+    if number < 0:
+        raise UsageError(f"batch_clients = {value!r} must be 0 (one commit per account) or more")
     return number
 
 

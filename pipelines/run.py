@@ -11,6 +11,7 @@ the others; each account's outcome written to `pipeline_runs`; the summary. A SI
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import importlib.metadata
 import logging
@@ -40,10 +41,12 @@ from pipelines.views import refresh_after_run
 from pipelines.warehouse import NON_FILE_DATABASES, destination, duckdb_file, loader_file_format
 from sources.shared import http
 from sources.shared import stats as run_stats
+from sources.shared.driver import account_batches as driver_account_batches
 from sources.shared.driver import run_account as driver_run_account
 from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES, UNMAPPED
 from sources.shared.provider import Provider
 from sources.shared.redact import redact
+from sources.shared.sweep import Batches, split
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 PIPELINE_RUNS = "pipeline_runs"
@@ -254,12 +257,14 @@ def finish_interrupted_load(pipeline: dlt.Pipeline, target: Where) -> bool:
     return True
 
 
-def _raise_if_stopped(exc: BaseException, provider: Provider) -> None:
-    """Raise `Stopped` when `exc` is how dlt reports a SIGINT/SIGTERM, naming the provider and step."""
+def _raise_if_stopped(exc: BaseException, provider: Provider, batches: Batches | None = None) -> None:
+    """Raise `Stopped` when `exc` is how dlt reports a SIGINT/SIGTERM, naming the provider and step
+    (and the batches of the account already loaded)."""
     signum = stop_signal(exc)
     if signum is not None:
         stopped = Stopped(signum)
         stopped.provider, stopped.step = provider.name, getattr(exc, "step", "extract")  # type: ignore[attr-defined]
+        stopped.batches = batches.loaded if batches is not None else 0  # type: ignore[attr-defined]
         raise stopped from None
 
 
@@ -272,8 +277,8 @@ def run_provider(
     account: AccountConfig | None = None,
 ) -> Outcome:
     """Extract, normalize and load one provider account (the base stanza's when `account` is None)
-    in one load; never raises for the account's own failure (a signal raises `Stopped`, naming
-    the step it stopped).
+    in one load, or one load per batch of clients (`_run_batches`); never raises for the
+    account's own failure (a signal raises `Stopped`, naming the step it stopped).
 
     `transport`, when given, carries every request of the provider's source (an in-process
     sandbox in tests)."""
@@ -285,12 +290,17 @@ def run_provider(
         log.info("→ %s (%s, account %s)", provider.title, provider.name, account.label)
     status, message = "loaded", ""
     started = utc_now()
+    batches: Batches | None = None
     try:
         with ProgressPrinter(provider.name, progress_interval):
             source = _make_source(provider, account, transport)
-            pipeline.run(source, loader_file_format=loader_file_format(pipeline.destination))
+            batches = _driver_batches(source, config.batch_clients())
+            if batches is None:
+                pipeline.run(source, loader_file_format=loader_file_format(pipeline.destination))
+            else:
+                _run_batches(pipeline, source, batches)
     except Exception as exc:
-        _raise_if_stopped(exc, provider)
+        _raise_if_stopped(exc, provider, batches)
         status = "failed"
         message = _failure_message(provider, account, exc, target)
     except Stopped as stopped:
@@ -300,6 +310,42 @@ def run_provider(
     if stats:
         stats.finished = time.monotonic()
     return Outcome(provider.name, status, _account_of(account, stats), message, stats, started, utc_now())
+
+
+def _driver_arguments(source: Any) -> tuple[Any, Any] | None:
+    """The `(api, account)` of a source that is the driver's one resource; None for any other."""
+    resources = list(getattr(source, "resources", {}).values())
+    if len(resources) != 1:
+        return None
+    bound = resources[0].explicit_args
+    if set(bound) != {"api", "account"}:
+        return None
+    return bound["api"], bound["account"]
+
+
+def _driver_batches(source: Any, batch_clients: int) -> Batches | None:
+    """The account's item stream cut into batches of `batch_clients` clients
+    (sources/shared/sweep.py); None when batches are off (0) or the source is not the driver's."""
+    bound = _driver_arguments(source)
+    if bound is None or batch_clients <= 0:
+        return None
+    api, account = bound
+    return split(driver_account_batches(api, dataclasses.replace(account, batch_clients=batch_clients)))
+
+
+def _run_batches(pipeline: dlt.Pipeline, source: Any, batches: Batches) -> None:
+    """One `pipeline.run` per batch: each batch's rows and the state describing them are one
+    load package, loaded before the next batch is extracted, so a failure or kill keeps every
+    batch before it (README, "Configuration", `batch_clients`)."""
+    name = next(iter(source.resources.values())).name
+    try:
+        while not batches.finished:
+            resource = dlt.resource(batches.batch(), name=name)
+            batch = DltSource(dlt.Schema(source.schema.name), source.section, [resource])
+            pipeline.run(batch, loader_file_format=loader_file_format(pipeline.destination))
+            batches.loaded += 1
+    finally:
+        batches.close()
 
 
 def _make_source(provider: Provider, account: AccountConfig | None, transport: httpx.BaseTransport | None) -> Any:
@@ -344,14 +390,16 @@ def run_accounts(
 ) -> list[Outcome]:
     """Several accounts of one provider, one `Outcome` each; one failing never stops another.
 
-    With `account_concurrency` 1 (or one account), one load per account, one after another: an
-    account that fails commits nothing. Otherwise the accounts are extracted together, up to
+    With `account_concurrency` 1 (or one account), one load per account (per batch of clients,
+    see `_run_batches`), one after another. Otherwise the accounts are extracted together, up to
     `concurrency` at once, in one load: each account is one parallelized resource of one dlt
     source (dlt extracts a source's parallelized resources in its worker pool; the pipeline
     itself is not thread-safe, so there is one extract, not one per thread). A failing account's
     resource ends quietly: its incremental state is put back as it was before the run, so the
     next run reads again what it read (the rows it already read are loaded; they are the API's
-    current ones), and the other accounts' rows and state load as usual.
+    current ones), and the other accounts' rows and state load as usual. With `batch_clients`,
+    this repeats in rounds: each round extracts the next batch of every account not finished,
+    and loads them together; a failing account keeps the batches of earlier rounds.
     """
     if concurrency <= 1 or len(accounts) <= 1:
         return [run_provider(pipeline, provider, progress_interval, transport, target, a) for a in accounts]
@@ -370,7 +418,7 @@ def _run_together(
     log.info("→ %s (%s, %d accounts, up to %d at once)", provider.title, provider.name, len(accounts), concurrency)
     started = utc_now()
     failures: dict[str, BaseException] = {}
-    resources: list[Any] = []
+    streams: list[_Stream] = []
     values = {a.value for a in accounts if a.value}
     for account in accounts:
         run_stats.forget(provider.name, account.state_key)
@@ -384,14 +432,14 @@ def _run_together(
                         raise
                     failures[account.label] = exc
                     continue
-                resource = _isolated(provider, account, source, failures, values)
-                if resource is None:  # not the driver's one resource: one load per account instead
+                stream = _isolated(provider, account, source, failures, values)
+                if stream is None:  # not the driver's one resource: one load per account instead
                     return [run_provider(pipeline, provider, progress_interval, transport, target, a) for a in accounts]
-                resources.append(resource)
-            if resources:
+                streams.append(stream)
+            while active := [s for s in streams if not s.batches.finished]:
                 pipeline.sync_destination()
                 pipeline.extract(
-                    DltSource(dlt.Schema(provider.name), provider.name, resources),
+                    DltSource(dlt.Schema(provider.name), provider.name, [s.resource() for s in active]),
                     workers=concurrency,
                     loader_file_format=loader_file_format(pipeline.destination),
                 )
@@ -404,6 +452,9 @@ def _run_together(
     except Stopped as stopped:
         stopped.provider, stopped.step = provider.name, "extract"  # type: ignore[attr-defined]
         raise
+    finally:
+        for stream in streams:
+            stream.batches.close()
     outcomes: list[Outcome] = []
     for account in accounts:
         stats = run_stats.current(provider.name, account.state_key)
@@ -416,23 +467,34 @@ def _run_together(
     return outcomes
 
 
+@dataclasses.dataclass
+class _Stream:
+    """One account of `_run_together`: its batches, and the resource of its next batch."""
+
+    batches: Batches
+    resource: Any
+
+
 def _isolated(
     provider: Provider,
     account: AccountConfig,
     source: Any,
     failures: dict[str, BaseException],
     values: set[str],
-) -> Any:
-    """The account's resource, renamed for the account, parallelized, and ending quietly on the
-    account's own failure with its state as before the run. None when the source is not the
-    driver's one resource (then it cannot be isolated)."""
-    resources = list(getattr(source, "resources", {}).values())
-    if len(resources) != 1:
+) -> _Stream | None:
+    """The account's stream: per round, a resource renamed for the account, parallelized, and
+    ending quietly on the account's own failure with its state as before the round. None when
+    the source is not the driver's one resource (then it cannot be isolated)."""
+    bound = _driver_arguments(source)
+    if bound is None:
         return None
-    bound = resources[0].explicit_args
-    if set(bound) != {"api", "account"}:
-        return None
-    api, driver_account = bound["api"], bound["account"]
+    resources = list(source.resources.values())
+    api, driver_account = bound
+    size = config.batch_clients()
+    if size > 0:
+        batches = split(driver_account_batches(api, dataclasses.replace(driver_account, batch_clients=size)))
+    else:
+        batches = split(driver_run_account(api, driver_account))
     mine = account.value
 
     def owns(key: str) -> bool:
@@ -443,20 +505,24 @@ def _isolated(
         state = dlt.current.source_state()
         before = {k: copy.deepcopy(v) for k, v in list(state.items()) if owns(k)}
         try:
-            yield from driver_run_account(api, driver_account)
+            yield from batches.batch()
         except Exception as exc:
             if stop_signal(exc) is not None or isinstance(exc, Stopped):
                 raise
             failures[account.label] = exc
+            batches.close()
             for key in [k for k in list(state) if owns(k)]:
                 del state[key]
             state.update(before)
         finally:
             stats = run_stats.current(provider.name, account.state_key)
-            if stats is not None:
+            if stats is not None and batches.finished:
                 stats.finished = time.monotonic()
 
-    return dlt.resource(items, name=f"{resources[0].name}_{account.label}", parallelized=True)
+    def resource() -> Any:
+        return dlt.resource(items, name=f"{resources[0].name}_{account.label}", parallelized=True)
+
+    return _Stream(batches, resource)
 
 
 def record_runs(pipeline: dlt.Pipeline, run_id: str, outcomes: list[Outcome], target: Where) -> None:
@@ -549,6 +615,7 @@ def load(
         selected, wanted, explicit = config.select_accounts(providers, requested)
         http.configure(config.retry_policy())
         concurrency = config.account_concurrency()
+        config.batch_clients()  # a wrong value stops the run here (exit 2)
         name = config.pipeline_name(pipeline_name)
         target = where(name)
         for provider in selected:
@@ -704,6 +771,11 @@ def _stopped_line(stopped: Stopped, current: Provider | None, runnable: list[Pro
         what = "stopped before any provider ran"
     elif step == "extract":
         what = f"{provider} was stopped in its extract: nothing of it was committed"
+        if getattr(stopped, "batches", 0):
+            what = (
+                f"{provider} was stopped in its extract: the {stopped.batches} batch(es) of clients it loaded "  # type: ignore[attr-defined]
+                "are kept, the next run resumes with the clients not done"
+            )
     elif step == "normalize":
         what = f"{provider} was stopped in its normalize: its extract is kept and loaded by the next run"
     else:

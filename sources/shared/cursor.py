@@ -65,12 +65,15 @@ class UpdateCursor:
 
     def commit(self) -> None:
         """Write the new mark into state; call once the listing has been read to the end."""
+        pending = self.pending()
+        if pending is not None:
+            self._state[self._key] = pending
+
+    def pending(self) -> dict[str, Any] | None:
+        """The mark `commit` would write now (None when nothing has a timestamp yet)."""
         if self._max is None:
-            return
-        self._state[self._key] = {
-            "last_value": self._max.isoformat(),
-            "ids_at_last_value": sorted(self._max_ids),
-        }
+            return None
+        return {"last_value": self._max.isoformat(), "ids_at_last_value": sorted(self._max_ids)}
 
 
 # An API that filters listings with `updated_since` is asked, on each run, from the highest

@@ -16,7 +16,9 @@ A run of one account, whatever the provider:
    listed after retries is skipped, never taken as deleted.
 
 dlt commits the source state (the cursors) in the same load package as the rows they cover,
-so an interrupted run moves no cursor and the next run sees the same changes again.
+so an interrupted run moves no cursor and the next run sees the same changes again. With
+`Account.batch_clients`, per-client listings are committed in batches of clients and an
+interrupted sweep resumes where it stopped (sources/shared/sweep.py).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from sources.shared.provider import config_hint
 from sources.shared.ratelimit import RateBudget
 from sources.shared.redact import register_secret
 from sources.shared.stats import RunStats, start_run
+from sources.shared.sweep import BATCH_END, Sweep, fingerprint
 from sources.shared.values import ValueProblem, dumps, to_text
 
 log = logging.getLogger("billing.driver")
@@ -90,6 +93,8 @@ class Account:
             pipeline's `http_timeout` (see `sources.shared.http.RetryPolicy`).
         reconcile_every: how often an incremental listing is read in full, without its change
             filter, to find what was deleted (docs/canonical-model.md, "Deletions").
+        batch_clients: commit per-client listings every this many clients (`account_batches`);
+            None commits the account's run once.
     """
 
     label: str | None
@@ -104,6 +109,7 @@ class Account:
     transport: httpx.BaseTransport | None = None
     timeout: float | None = None
     reconcile_every: dt.timedelta = DEFAULT_RECONCILE_EVERY
+    batch_clients: int | None = None
 
 
 def billing_resource(api: Api, account: Account) -> Any:
@@ -113,6 +119,13 @@ def billing_resource(api: Api, account: Account) -> Any:
 
 def run_account(api: Api, account: Account) -> Iterator[Any]:
     """Yield the canonical tables of one account as Arrow batches (see module docstring)."""
+    yield from (item for item in _AccountRun(api, account).items() if item is not BATCH_END)
+
+
+def account_batches(api: Api, account: Account) -> Iterator[Any]:
+    """Like `run_account`, with `BATCH_END` yielded after each batch of `account.batch_clients`
+    clients whose rows and state are complete (sources/shared/sweep.py): the caller ends the
+    extract there so that dlt commits the batch, then resumes this stream for the next one."""
     yield from _AccountRun(api, account).items()
 
 
@@ -247,6 +260,7 @@ class _AccountRun:
         failed: Mapping[str, tuple[str, Any]],
         mapped: set[str],
         complete: bool,
+        count: bool = True,
     ) -> Iterator[Any]:
         """Keep what could not be mapped in `unmapped_records` (docs/canonical-model.md), and take
         out what maps now: a record mapped this run, or, after a complete listing, one the
@@ -269,7 +283,8 @@ class _AccountRun:
         for key in [k for k in known if k not in failed and (k in mapped or complete)]:
             del known[key]
             yield from self.writer.add_unmapped({**keys, "record_key": key, TOMBSTONE: True})
-        self.stats.add(unmapped=len(failed))
+        if count:
+            self.stats.add(unmapped=len(failed))
 
     def _label_from(self, clients: _Walk) -> str | None:
         reader = self.api.mapping.account_from
@@ -326,8 +341,14 @@ class _AccountRun:
         retry = set(_unmapped_state(state).get("invoice", {}))
         known = dict(state.get("client_names") or {}) if self.api.mapping.invoice_client else None
         stable = True
+        sweep: Sweep | None = None  # the sweep of per-client listings committed in batches
+        full_sweep = False  # an incremental account-wide listing read in full (deletions)
+        resumed, targets = False, []
         if listing.per_client:
             targets = self._targets(clients)
+            sweep = self._sweep(state, label, listing)
+            if sweep is not None:
+                targets = sweep.remaining(targets)
             stats.clients_total = len(targets)
 
             def documents(client_id: str) -> _Walk | BillingError | None:
@@ -352,24 +373,37 @@ class _AccountRun:
                     self._note_listed(INVOICES, walk, client_id, walk.stable and listing.complete)
                     yield from self._write_pages(walk, label, cursor, retry, known)
                 stats.add(clients_done=1)
+                if sweep is not None and sweep.finished(client_id, listed=not isinstance(walk, BillingError)):
+                    yield from self._commit_batch(state, label, sweep, cursor, stable)
             if unlisted and len(unlisted) == len(targets):
                 raise unlisted[0]  # no client could be listed: the API is down, not one client
+            listings_stable = stable
             # A client not listed keeps every cursor where it is: the next run reads it again.
             stable = stable and not unlisted
-            sweep = False
+            if sweep is not None:
+                stable = stable and sweep.stable
+                resumed = sweep.resumed
+                if unlisted:
+                    # Keep the sweep open without the clients not listed: the next run lists
+                    # only those (and whatever else it has not finished), never takes them as done.
+                    sweep.commit_batch(state, cursor, listings_stable)
+                else:
+                    sweep.complete(state)
         else:
-            sweep = self._sweep_due(listing, state)
-            walk = self._walk(client, listing, {} if sweep else self._since_params(listing, state))
+            full_sweep = self._sweep_due(listing, state)
+            walk = self._walk(client, listing, {} if full_sweep else self._since_params(listing, state))
             stable = walk.stable
-            complete = stable and (sweep or not _incremental(listing))
-            self._note_listed(INVOICES, walk, ACCOUNT, complete, state, sweep, int(self.listed.at.timestamp()))
+            complete = stable and (full_sweep or not _incremental(listing))
+            self._note_listed(INVOICES, walk, ACCOUNT, complete, state, full_sweep, int(self.listed.at.timestamp()))
             yield from self._write_pages(walk, label, cursor, retry, known)
         if isinstance(cursor, OverlapCursor):
             # A record that could not be mapped never moves a server-side cursor past itself.
             for _, record in self.records.failed.values():
                 cursor.hold(self._updated_at(record, self._context(label, None)))
         if cursor is not None:
-            if stable:
+            if stable and sweep is not None and isinstance(cursor, UpdateCursor):
+                sweep.commit_cursor(state, cursor, listing.cursor.state_key)  # type: ignore[union-attr]
+            elif stable:
                 cursor.commit()
             else:
                 # Pages shifted under the scan: a record may have been missed, so the mark stays
@@ -378,9 +412,42 @@ class _AccountRun:
                     "%s [%s]: the listing changed while it was read; the cursor was not moved", self.api.provider, label
                 )
         state.pop("retry_ids", None)  # kept in `unmapped` now
-        self.invoices_complete = stable and (sweep or not _incremental(listing))
-        if known is not None:
+        # A resumed sweep did not list the clients an earlier run finished: never complete.
+        self.invoices_complete = stable and (full_sweep or not _incremental(listing)) and not resumed
+        if known is not None and not resumed:
             state["client_names"] = self.names
+        elif known is not None:  # the names this run's clients' invoices were written with
+            state.setdefault("client_names", {}).update({c: self.names.get(c) for c in targets})
+
+    def _sweep(self, state: dict[str, Any], label: str, listing: Listing) -> Sweep | None:
+        """The sweep of per-client listings when the run commits in batches (sweep.py): only
+        with no cursor or a client-side one (a server-side mark is not per client)."""
+        size = self.account.batch_clients
+        if not size or isinstance(listing.cursor, (UpdatedSince, ListedSince)):
+            return None
+        only = sorted(self.account.only_clients or [])
+        listed = fingerprint(listing.path, listing.params, listing.json, only)
+        return Sweep(state, size, listed, f"{self.api.provider} [{label}]")
+
+    def _commit_batch(
+        self, state: dict[str, Any], label: str, sweep: Sweep, cursor: Any, stable: bool
+    ) -> Iterator[Any]:
+        """End a batch: its rows, its unmapped records and the sweep's progress go out together
+        (one load package), then `BATCH_END`; the next batch's extract gets this same state."""
+        yield from self._keep_unmapped(
+            state, label, "invoice", self.records.failed, self.records.mapped, False, count=False
+        )
+        yield from self.writer.flush()
+        batch = sweep.commit_batch(state, cursor, stable)
+        if self.api.mapping.invoice_client is not None:
+            # The names these clients' invoices were written with (see `_renamed`).
+            names: dict[str, Any] = state.setdefault("client_names", {})
+            names.update({client_id: self.names.get(client_id) for client_id in batch})
+        yield BATCH_END
+        self.writer.new_extract()
+        # Each extract hands the resource a fresh copy of the state it committed: carry on with
+        # this one (the same values), so that the cursors and lists kept in it stay live.
+        dlt.current.source_state()[label] = state
 
     def _targets(self, clients: _Walk) -> list[str]:
         listed = [i for i in (_id(r) for r, _ in clients.records) if i]

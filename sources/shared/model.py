@@ -301,6 +301,11 @@ class TableWriter:
         for table in (CLIENTS, INVOICES, INVOICE_ITEMS, UNMAPPED):
             yield from self._emit(table)
 
+    def new_extract(self) -> None:
+        """The next rows go to another dlt extract (a batch, sources/shared/sweep.py): each
+        table's hints travel again with its first rows there."""
+        self._announced.clear()
+
     def _emit(self, table: str) -> Iterator[Any]:
         rows = self._rows[table]
         if not rows:

@@ -1,6 +1,7 @@
 """Any kill recovers by itself: a run SIGKILLed anywhere (mid-extract, extract committed, inside
-dlt's normalize commit, during the load and the merge, after the load) is followed by one
-ordinary run, and the warehouse then holds exactly what one clean run writes."""
+dlt's normalize commit, during the load and the merge, after the load, between two batches of
+clients) is followed by one ordinary run, and the warehouse then holds exactly what one clean
+run writes."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import kitchen
+from sandbox import invoicexpress, kitchen
+from sandbox.framework import App
 from tests.support import Workspace, serve
 
 pytestmark = pytest.mark.integration
@@ -57,10 +59,30 @@ def leftovers(ws: Workspace) -> list[str]:
     return found
 
 
+# InvoiceXpress, 12 clients in batches of 4, one client listed at a time: one request lists the
+# clients, then one per client; each batch is one extract, normalize and load.
+BATCH_KILL_POINTS = {
+    "between batches, the first loaded": "dlt.common.storages.load_storage:LoadStorage.complete_load_package:1:after",
+    "the second batch extracted, not loaded": "dlt.extract.storage:ExtractStorage.commit_new_load_package:2:after",
+    "mid-extract of the second batch": "sources.shared.http:ApiClient.request:7:before",
+    "the last batch loaded, package not completed": (
+        "dlt.common.storages.load_storage:LoadStorage.complete_load_package:3:before"
+    ),
+}
+BATCH_ENV = {"BATCH_CLIENTS": "4", "SOURCES__INVOICEXPRESS__CONCURRENCY": "1"}
+
+
 def test_a_run_killed_anywhere_is_repaired_by_the_next_ordinary_run(tmp_path: Path):
-    app = kitchen.create_app()
+    assert_kills_recover(tmp_path, kitchen.create_app(), KILL_POINTS)
+
+
+def test_a_run_killed_between_batches_of_clients_is_repaired_by_the_next_ordinary_run(tmp_path: Path):
+    assert_kills_recover(tmp_path, invoicexpress.create_app(), BATCH_KILL_POINTS, BATCH_ENV)
+
+
+def assert_kills_recover(tmp_path: Path, app: App, points: dict[str, str], extra: dict[str, str] | None = None) -> None:
     with serve(app) as server:
-        env = app.pipeline_env(server.url)
+        env = {**app.pipeline_env(server.url), **(extra or {})}
         clean = Workspace(tmp_path / "clean")
         clean.path.mkdir()
         assert clean.run(env).code == 0
@@ -88,5 +110,5 @@ def test_a_run_killed_anywhere_is_repaired_by_the_next_ordinary_run(tmp_path: Pa
             return point, None
 
         with ThreadPoolExecutor(max_workers=2) as pool:
-            problems = [f"{point}: {problem}" for point, problem in pool.map(scenario, KILL_POINTS.items()) if problem]
+            problems = [f"{point}: {problem}" for point, problem in pool.map(scenario, points.items()) if problem]
     assert not problems, "\n\n".join(problems)
