@@ -126,7 +126,8 @@ class Workspace:
 
     @property
     def home(self) -> Path:
-        home = self.path / ".home"
+        """An empty HOME of the workspace's own, beside it (a run must create nothing it did not mean to)."""
+        home = self.path.with_name(self.path.name + ".home")
         home.mkdir(parents=True, exist_ok=True)
         return home
 

@@ -10,9 +10,12 @@ import signal
 import pytest
 
 from sandbox import kitchen
-from tests.support import Workspace, serve
+from tests.support import SOCKETS_VARIABLE, Workspace, serve
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(bool(os.environ.get(SOCKETS_VARIABLE)), reason=f"{SOCKETS_VARIABLE} runs no test in-process"),
+]
 
 
 def test_a_run_goes_through_the_sandbox_transport_not_its_socket(workspace: Workspace) -> None:
