@@ -185,3 +185,33 @@ def test_several_accounts_extracted_together_commit_their_batches_in_rounds(tmp_
             expected = app.summary()
             got = ws.scalar("SELECT count(*) FROM billing.invoices WHERE account = ?", account)
             assert got == expected["invoices"]
+
+
+def test_a_client_that_cannot_be_listed_is_left_to_the_next_run_of_the_sweep_and_never_done(tmp_path: Path):
+    """A client whose documents fail after retries is skipped (README, "Deletions") but not
+    counted done: the sweep stays open without it, so the next run lists that client alone."""
+    app = invoicexpress.create_app(clients=CLIENTS, requests_per_minute=None)
+    failing = str(app.all_invoices()[-1]["client"]["id"])
+    with serve(app) as server:
+        env = ix_env(app, server.url, REQUEST_DEADLINE="1", HTTP_TIMEOUT="1")
+        clean = Workspace(tmp_path / "clean")
+        clean.path.mkdir()
+        assert clean.run(env).code == 0
+        expected = tables(clean)
+
+        ws = Workspace(tmp_path / "faulty")
+        ws.path.mkdir()
+        fault = app.inject("status", f"/clients/{failing}/invoices.json", method="POST", times=None, status=503)
+        skipped = ws.run(env)
+        assert skipped.code == 0, skipped.stderr
+        assert f"read again next run (e.g. {failing})" in skipped.stderr
+        assert ws.scalar("SELECT count(*) FROM billing.invoices WHERE client_id = ?", failing) == 0
+        assert ws.scalar("SELECT count(*) FROM billing.invoices WHERE deleted_at IS NOT NULL") == 0
+
+        app.faults.remove(fault)
+        app.log.clear()
+        resumed = ws.run(env)
+        assert resumed.code == 0, resumed.stderr
+        assert "resuming the sweep started" in resumed.stderr
+        assert document_requests(app) == [failing]
+        assert tables(ws) == expected
