@@ -16,7 +16,8 @@ statements run on DuckDB and Postgres:
 Where the contract is silent (README, "Deletions"): the account's documents whose client was
 deleted are marked only by a complete listing of documents that no longer holds them, never
 because their client is gone; a run killed between its load and this step marks what it
-missed on the next complete listing.
+missed on the next complete listing, which for a swept incremental listing is the next run: a
+sweep counts as done only once its deletions are marked (`_sweep_done`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from pipelines.failures import Stopped, stop_signal
 from pipelines.summary import Outcome
 from pipelines.views import table_columns
 from sources.shared.deletions import Listed
-from sources.shared.driver import forget_sweeps
+from sources.shared.driver import forget_sweeps, sweeps_marked
 from sources.shared.model import CLIENTS, INVOICES
 from sources.shared.provider import Provider
 from sources.shared.redact import redact
@@ -86,6 +87,8 @@ def settle(
             refused = any(f.too_many(fraction) for f in found) and not allow_mass_delete
             if refused and listed.swept:
                 _sweep_again(pipeline, provider, listed)
+            elif listed.swept:
+                _sweep_done(pipeline, provider, listed)
         except Exception as exc:
             signum = stop_signal(exc)
             if signum is not None:
@@ -186,6 +189,17 @@ def _sweep_again(pipeline: dlt.Pipeline, provider: Provider, listed: Listed) -> 
     with pipeline.managed_state(extract_state=True) as state:
         account_state = state.get("sources", {}).get(provider.name, {}).get(listed.account)
         changed = isinstance(account_state, dict) and forget_sweeps(account_state)
+    if changed:
+        pipeline.normalize()
+        pipeline.load()
+
+
+def _sweep_done(pipeline: dlt.Pipeline, provider: Provider, listed: Listed) -> None:
+    """The sweep's deletions are marked: only now does it count as the last sweep (a run killed
+    before this point sweeps again on the next run, see `sources.shared.driver.SWEPT_PENDING`)."""
+    with pipeline.managed_state(extract_state=True) as state:
+        account_state = state.get("sources", {}).get(provider.name, {}).get(listed.account)
+        changed = isinstance(account_state, dict) and sweeps_marked(account_state)
     if changed:
         pipeline.normalize()
         pipeline.load()

@@ -69,6 +69,10 @@ from sources.shared.values import ValueProblem, dumps, to_text
 log = logging.getLogger("billing.driver")
 
 SWEPT_AT = "swept_at"
+# A sweep read in full whose deletions are not marked yet (README, "Deletions"): committed with the
+# sweep's rows, moved to SWEPT_AT only once the marking is done (`sweeps_marked`), so a run killed
+# between its load and the marking sweeps again next run instead of waiting `reconcile_every`.
+SWEPT_PENDING = "swept_pending"
 """Where an account's state keeps, per incremental listing, when it was last swept in full."""
 DEFAULT_RECONCILE_EVERY = dt.timedelta(days=7)
 
@@ -518,8 +522,10 @@ class _AccountRun:
         by the account's filters is never swept (it could not show a deletion anyway)."""
         if not _incremental(listing) or not listing.complete:
             return False
-        last = (state.get(SWEPT_AT) or {}).get(_cursor_key(listing))
-        due = last is None or time.time() - float(last) >= self.account.reconcile_every.total_seconds()
+        key = _cursor_key(listing)
+        last = (state.get(SWEPT_AT) or {}).get(key)
+        unmarked = key in (state.get(SWEPT_PENDING) or {})
+        due = unmarked or last is None or time.time() - float(last) >= self.account.reconcile_every.total_seconds()
         if due and last is not None:
             log.info(
                 "%s [%s]: sweeping %s in full to find deletions", self.api.provider, self.stats.account, listing.path
@@ -541,7 +547,7 @@ class _AccountRun:
         ids = [i for i in (_id(record) for record, _ in walk.records) if i]
         self.listed.add(table, ids, scope, complete and listing.complete)
         if sweep and complete and state is not None:
-            state.setdefault(SWEPT_AT, {})[_cursor_key(listing)] = listed_at
+            state.setdefault(SWEPT_PENDING, {})[_cursor_key(listing)] = listed_at
             self.listed.swept = True
 
     def _skip_client(self, client_id: str, error: BillingError) -> None:
@@ -754,7 +760,18 @@ def _passing(error: BillingError) -> bool:
 
 def forget_sweeps(account_state: dict[str, Any]) -> bool:
     """Make every sweep of an account due again (its deletions were refused); whether one was kept."""
-    return account_state.pop(SWEPT_AT, None) is not None
+    kept = account_state.pop(SWEPT_AT, None) is not None
+    return account_state.pop(SWEPT_PENDING, None) is not None or kept
+
+
+def sweeps_marked(account_state: dict[str, Any]) -> bool:
+    """The account's swept listings had their deletions marked: their sweeps count from now on
+    (`reconcile_every` runs from them); whether anything changed."""
+    pending = account_state.pop(SWEPT_PENDING, None)
+    if not pending:
+        return False
+    account_state.setdefault(SWEPT_AT, {}).update(pending)
+    return True
 
 
 def _unmapped_state(state: dict[str, Any]) -> dict[str, dict[str, str]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import invoicexpress, kitchen
+from sandbox import fohlio, invoicexpress, kitchen
 from sandbox.framework import App
 from tests.support import Workspace, serve
 
@@ -112,3 +112,26 @@ def assert_kills_recover(tmp_path: Path, app: App, points: dict[str, str], extra
         with ThreadPoolExecutor(max_workers=2) as pool:
             problems = [f"{point}: {problem}" for point, problem in pool.map(scenario, points.items()) if problem]
     assert not problems, "\n\n".join(problems)
+
+
+def test_a_sweep_killed_before_its_deletions_are_marked_sweeps_again_on_the_next_run(tmp_path: Path):
+    """Fohlio is read incrementally and swept for deletions every `reconcile_every_days`. A run
+    killed after the sweep's load and before the marking must not count as the week's sweep:
+    the next ordinary run sweeps again and marks what the killed one could not."""
+    app = fohlio.create_app(seed=5)
+    with serve(app) as server:
+        env = app.pipeline_env(server.url)
+        ws = Workspace(tmp_path / "ws")
+        ws.path.mkdir()
+        assert ws.run(env).code == 0  # the first run reads everything: a sweep
+        invoice_id = next(iter(app.team.invoices))
+        app.delete_invoice(invoice_id)
+        killed = killed_run(
+            ws, {**env, "SOURCES__FOHLIO__RECONCILE_EVERY_DAYS": "0"}, "pipelines.deletions:_apply:1:before"
+        )
+        assert killed.returncode == -9, killed.stderr[-2000:]
+        deleted = "SELECT invoice_id FROM billing.invoices WHERE deleted_at IS NOT NULL"
+        assert ws.query(deleted) == []
+        after = ws.run(env)  # the default week: due again only because the killed sweep was never marked
+    assert after.code == 0, after.stderr
+    assert ws.query(deleted) == [(str(invoice_id),)]
