@@ -19,7 +19,7 @@ pytestmark = [
 
 
 def test_a_run_goes_through_the_sandbox_transport_not_its_socket(workspace: Workspace) -> None:
-    app = kitchen.create_app(clients=2, invoices=5)
+    app = kitchen.create_app(fixtures=False, clients=2, invoices=5)
     with serve(app) as server:
         server._server.shutdown()  # the socket accepts no request any more
         result = workspace.run({**app.pipeline_env(server.url), "HTTP_TIMEOUT": "2", "REQUEST_DEADLINE": "4"})
@@ -29,7 +29,7 @@ def test_a_run_goes_through_the_sandbox_transport_not_its_socket(workspace: Work
 
 
 def test_a_run_leaves_the_test_process_as_it_found_it(workspace: Workspace) -> None:
-    app = kitchen.create_app(clients=2, invoices=5)
+    app = kitchen.create_app(fixtures=False, clients=2, invoices=5)
     root = logging.getLogger()
     before = (
         dict(os.environ),
@@ -55,7 +55,7 @@ def test_a_run_leaves_the_test_process_as_it_found_it(workspace: Workspace) -> N
 
 
 def test_one_run_s_dlt_configuration_does_not_reach_the_next(tmp_path) -> None:
-    app = kitchen.create_app(clients=2, invoices=5)
+    app = kitchen.create_app(fixtures=False, clients=2, invoices=5)
     configured, bare = Workspace(tmp_path / "configured"), Workspace(tmp_path / "bare")
     with serve(app) as server:
         (configured.path / ".dlt").mkdir(parents=True)

@@ -64,7 +64,7 @@ def first(workspace: Workspace, sql: str) -> Any:
 
 def test_rows_altered_in_the_warehouse_are_restored_from_their_raw(workspace: Workspace) -> None:
     # Flow Payroll reads its dates with the formats announced on each page: remap must use them.
-    load(workspace, kitchen=kitchen.create_app(), flowpayroll=flowpayroll.create_app())
+    load(workspace, kitchen=kitchen.create_app(fixtures=False), flowpayroll=flowpayroll.create_app(fixtures=False))
     before = {p: snapshot(workspace, p) for p in ("kitchen", "flowpayroll")}
     k_invoice = first(workspace, "SELECT min(invoice_id) FROM billing.invoices WHERE provider = 'kitchen'")
     k_lines = first(
@@ -114,7 +114,7 @@ def test_rows_altered_in_the_warehouse_are_restored_from_their_raw(workspace: Wo
 def test_a_stored_payload_that_maps_now_leaves_unmapped_records_and_one_that_no_longer_maps_enters(
     workspace: Workspace,
 ) -> None:
-    app = kitchen.create_app()
+    app = kitchen.create_app(fixtures=False)
     broken = app.invoices[3]
     good_amount = broken["total_amount"]
     broken["total_amount"] = "1,50"  # cannot be read without guessing: kept unmapped by the load
@@ -196,7 +196,7 @@ def drop_kept_inputs(workspace: Workspace, provider: str, account: str) -> None:
 
 
 def test_records_whose_inputs_were_not_kept_are_reported_and_left_as_they_are(workspace: Workspace) -> None:
-    load(workspace, fohlio=fohlio.create_app())
+    load(workspace, fohlio=fohlio.create_app(fixtures=False))
     drop_kept_inputs(workspace, "fohlio", "default")
     invoice = first(workspace, "SELECT min(invoice_id) FROM billing.invoices")
     client = first(workspace, "SELECT min(client_id) FROM billing.clients")

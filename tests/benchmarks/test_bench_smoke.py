@@ -38,7 +38,7 @@ def tiny() -> Scale:
 
 def test_every_benchmark_runs_and_checks_its_tables(tmp_path: Path) -> None:
     scale = tiny()
-    sections = run_all(scale, ("load", "network", "rerun", "memory"), echo=False)
+    sections = run_all(scale, ("load", "network", "rerun", "memory", "remap"), echo=False)
 
     assert [s.title[:2] for s in sections] == ["1.", "2.", "3.", "4.", "5."]
     load, network, rerun, memory, remap = sections

@@ -25,11 +25,17 @@ def without_signed_links(row: dict[str, Any]) -> dict[str, Any]:
     raw = row.get("raw")
     if row["provider"] != "flowpayroll" or not isinstance(raw, dict):
         return row
-    attachments = [
-        {k: v for k, v in a.items() if k not in SIGNED_ON_EVERY_READ} if isinstance(a, dict) else a
-        for a in raw.get("attachments", [])
-    ]
-    return {**row, "raw": {**raw, "attachments": attachments} if "attachments" in raw else raw}
+    return {**row, "raw": _unsigned(raw)}
+
+
+def _unsigned(value: Any) -> Any:
+    """The payload without its signed links, wherever they are (an invoice's attachments, and
+    in the published sample a line's attachments too)."""
+    if isinstance(value, dict):
+        return {k: _unsigned(v) for k, v in value.items() if k not in SIGNED_ON_EVERY_READ}
+    if isinstance(value, list):
+        return [_unsigned(v) for v in value]
+    return value
 
 
 def test_duckdb_and_postgres_hold_identical_rows(tmp_path: Path, pg_database: Database) -> None:

@@ -41,7 +41,7 @@ def ix_env(app: invoicexpress.InvoiceXpressSandbox, url: str, **extra: str) -> d
 
 
 def test_a_fault_late_in_a_long_run_keeps_the_batches_and_the_next_run_fetches_only_the_rest(tmp_path: Path):
-    app = invoicexpress.create_app(clients=CLIENTS, requests_per_minute=None)
+    app = invoicexpress.create_app(fixtures=False, clients=CLIENTS, requests_per_minute=None)
     with serve(app) as server:
         env = ix_env(app, server.url)
         clean = Workspace(tmp_path / "clean")
@@ -81,7 +81,7 @@ def test_a_fault_late_in_a_long_run_keeps_the_batches_and_the_next_run_fetches_o
 
 
 def test_without_batches_a_failure_keeps_nothing_of_the_run(tmp_path: Path):
-    app = invoicexpress.create_app(clients=CLIENTS, requests_per_minute=None)
+    app = invoicexpress.create_app(fixtures=False, clients=CLIENTS, requests_per_minute=None)
     with serve(app) as server:
         env = ix_env(app, server.url, BATCH_CLIENTS="0")
         ws = Workspace(tmp_path / "ws")
@@ -95,7 +95,7 @@ def test_without_batches_a_failure_keeps_nothing_of_the_run(tmp_path: Path):
 
 
 def test_a_changed_document_filter_starts_a_new_sweep(tmp_path: Path):
-    app = invoicexpress.create_app(clients=CLIENTS, requests_per_minute=None)
+    app = invoicexpress.create_app(fixtures=False, clients=CLIENTS, requests_per_minute=None)
     with serve(app) as server:
         env = ix_env(app, server.url)
         ws = Workspace(tmp_path / "ws")
@@ -112,7 +112,7 @@ def test_a_changed_document_filter_starts_a_new_sweep(tmp_path: Path):
 
 
 def test_a_wrong_batch_size_is_a_usage_error(tmp_path: Path):
-    app = invoicexpress.create_app(clients=2)
+    app = invoicexpress.create_app(fixtures=False, clients=2)
     ws = Workspace(tmp_path / "ws")
     ws.path.mkdir()
     result = ws.run({**app.pipeline_env("http://127.0.0.1:9"), "BATCH_CLIENTS": "ten"})
@@ -124,7 +124,7 @@ def test_a_wrong_batch_size_is_a_usage_error(tmp_path: Path):
 def test_an_update_cursor_moves_only_when_the_sweep_is_complete(tmp_path: Path):
     """Flow Payroll: per-client listings under one account-wide update cursor. An interrupted
     sweep resumes with the mark it started with, so no client's change is taken for unchanged."""
-    app = flowpayroll.create_app()
+    app = flowpayroll.create_app(fixtures=False)
     with serve(app) as server:
         env = {**app.pipeline_env(server.url), "SOURCES__FLOWPAYROLL__CONCURRENCY": "1", "BATCH_CLIENTS": "2"}
         clean = Workspace(tmp_path / "clean")
@@ -156,8 +156,10 @@ def test_an_update_cursor_moves_only_when_the_sweep_is_complete(tmp_path: Path):
 def test_several_accounts_extracted_together_commit_their_batches_in_rounds(tmp_path: Path):
     """Two InvoiceXpress accounts, `account_concurrency` 2: each round extracts the next batch of
     every account not finished; one failing keeps its earlier batches, the other loads in full."""
-    acme = invoicexpress.create_app(seed=1, clients=12, account_name="acme", requests_per_minute=None)
-    beta = invoicexpress.create_app(seed=2, clients=6, account_name="beta", api_key="ix-beta", requests_per_minute=None)
+    acme = invoicexpress.create_app(fixtures=False, seed=1, clients=12, account_name="acme", requests_per_minute=None)
+    beta = invoicexpress.create_app(
+        fixtures=False, seed=2, clients=6, account_name="beta", api_key="ix-beta", requests_per_minute=None
+    )
     with serve(acme) as a, serve(beta) as b:
         prefix = "SOURCES__INVOICEXPRESS__ACCOUNTS__BETA__"
         env = {
@@ -190,7 +192,7 @@ def test_several_accounts_extracted_together_commit_their_batches_in_rounds(tmp_
 def test_a_client_that_cannot_be_listed_is_left_to_the_next_run_of_the_sweep_and_never_done(tmp_path: Path):
     """A client whose documents fail after retries is skipped (README, "Deletions") but not
     counted done: the sweep stays open without it, so the next run lists that client alone."""
-    app = invoicexpress.create_app(clients=CLIENTS, requests_per_minute=None)
+    app = invoicexpress.create_app(fixtures=False, clients=CLIENTS, requests_per_minute=None)
     failing = str(app.all_invoices()[-1]["client"]["id"])
     with serve(app) as server:
         env = ix_env(app, server.url, REQUEST_DEADLINE="1", HTTP_TIMEOUT="1")
