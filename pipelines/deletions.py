@@ -23,7 +23,7 @@ sweep counts as done only once its deletions are marked (`_sweep_done`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,20 +186,23 @@ def _refusal(provider: Provider, account: AccountConfig, found: list[Found], fra
 
 def _sweep_again(pipeline: dlt.Pipeline, provider: Provider, listed: Listed) -> None:
     """A refused sweep is due again next run, so that the refusal stands until confirmed."""
-    with pipeline.managed_state(extract_state=True) as state:
-        account_state = state.get("sources", {}).get(provider.name, {}).get(listed.account)
-        changed = isinstance(account_state, dict) and forget_sweeps(account_state)
-    if changed:
-        pipeline.normalize()
-        pipeline.load()
+    _change_account_state(pipeline, provider, listed, forget_sweeps)
 
 
 def _sweep_done(pipeline: dlt.Pipeline, provider: Provider, listed: Listed) -> None:
     """The sweep's deletions are marked: only now does it count as the last sweep (a run killed
     before this point sweeps again on the next run, see `sources.shared.driver.SWEPT_PENDING`)."""
+    _change_account_state(pipeline, provider, listed, sweeps_marked)
+
+
+def _change_account_state(
+    pipeline: dlt.Pipeline, provider: Provider, listed: Listed, change: Callable[[dict[str, Any]], bool]
+) -> None:
+    """Apply `change` to the account's dlt source state and, when it changed something, commit
+    it in a load of its own (a package holding only the state)."""
     with pipeline.managed_state(extract_state=True) as state:
         account_state = state.get("sources", {}).get(provider.name, {}).get(listed.account)
-        changed = isinstance(account_state, dict) and sweeps_marked(account_state)
+        changed = isinstance(account_state, dict) and change(account_state)
     if changed:
         pipeline.normalize()
         pipeline.load()

@@ -34,7 +34,7 @@ import dlt
 from dlt.extract.source import DltSource
 
 from pipelines import config
-from pipelines.failures import Stopped, Where, check_duckdb_file, check_pipelines_dir, explain, stop_signal
+from pipelines.failures import Stopped, Where, explain, stop_signal
 from pipelines.lock import LockHeld
 from pipelines.registry import discover
 from pipelines.run import (
@@ -52,7 +52,7 @@ from pipelines.run import (
     locked,
     make_pipeline,
     new_run_id,
-    tidy_local_state,
+    ready_to_write,
     version,
     where,
 )
@@ -741,13 +741,9 @@ def _remap_locked(
         name,
         target.pipelines_dir / name,
     )
-    unwritable = check_pipelines_dir(target) or check_duckdb_file(target)
-    if unwritable is not None:
-        log.error("%s", unwritable)
-        return EXIT_FAILED
     working_dir = target.pipelines_dir / name
-    for note in tidy_local_state(working_dir):
-        log.warning("%s", note)
+    if not ready_to_write(target, working_dir):
+        return EXIT_FAILED
     try:
         pipeline = make_pipeline(name)
         check_warehouse(pipeline)

@@ -701,14 +701,9 @@ def _load_locked(
         target.pipelines_dir / name,
         ", ".join(_account_name(p, a) for p, accounts in runnable for a in accounts),
     )
-    # Before this process opens the DuckDB file (see failures.check_duckdb_file).
-    unwritable = check_pipelines_dir(target) or check_duckdb_file(target)
-    if unwritable is not None:
-        log.error("%s", unwritable)
-        return EXIT_FAILED
     working_dir = target.pipelines_dir / name
-    for note in tidy_local_state(working_dir):
-        log.warning("%s", note)
+    if not ready_to_write(target, working_dir):
+        return EXIT_FAILED
     current: Provider | None = None
     run_trace: RunTrace | None = None
     try:
@@ -746,6 +741,19 @@ def _load_locked(
     for line in format_summary(outcomes, run_id).splitlines():
         log.info("%s", line)
     return EXIT_OK if views_ok and all(o.status == "loaded" for o in outcomes) else EXIT_FAILED
+
+
+def ready_to_write(target: Where, working_dir: Path) -> bool:
+    """Under the run lock, before this process opens the DuckDB file (see
+    failures.check_duckdb_file): say in one paragraph why the warehouse or dlt's local state
+    cannot be written (False), else repair what killed runs left there (True)."""
+    unwritable = check_pipelines_dir(target) or check_duckdb_file(target)
+    if unwritable is not None:
+        log.error("%s", unwritable)
+        return False
+    for note in tidy_local_state(working_dir):
+        log.warning("%s", note)
+    return True
 
 
 def _account_name(provider: Provider, account: AccountConfig) -> str:
