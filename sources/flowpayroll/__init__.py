@@ -8,7 +8,14 @@ import dlt
 import httpx
 
 from sources.flowpayroll.api import API
-from sources.flowpayroll.settings import DEFAULT_BASE_URL, DEFAULT_REQUESTS_PER_MINUTE, DEFAULT_TOKEN_URL, NAME, TITLE
+from sources.flowpayroll.settings import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_REQUESTS_PER_MINUTE,
+    DEFAULT_TOKEN_URL,
+    NAME,
+    TITLE,
+)
 from sources.shared.driver import Account, billing_resource
 from sources.shared.provider import Provider
 
@@ -23,6 +30,7 @@ def flowpayroll(
     base_url: str = DEFAULT_BASE_URL,
     token_url: str = DEFAULT_TOKEN_URL,
     requests_per_minute: float | None = DEFAULT_REQUESTS_PER_MINUTE,
+    concurrency: int = DEFAULT_CONCURRENCY,
     transport: httpx.BaseTransport | None = None,
 ) -> Any:
     """Load a Flow Payroll organisation's billing clients and invoices.
@@ -43,6 +51,7 @@ def flowpayroll(
         token_url: the OAuth token endpoint, `https://auth.flowpayroll.ai/oauth2/token`
             (live) or `https://auth.sandbox.flowpayroll.ai/oauth2/token`.
         requests_per_minute: a proactive request budget; None (default) relies on 429 + Retry-After.
+        concurrency: clients whose invoices are listed in parallel.
         transport: an httpx transport for every request (tests serve a sandbox in-process).
 
     Returns:
@@ -57,6 +66,7 @@ def flowpayroll(
             token_url=token_url,
             secrets={"client_id": client_id, "client_secret": client_secret},
             requests_per_minute=requests_per_minute,
+            concurrency=int(concurrency),
             transport=transport,
         ),
     )

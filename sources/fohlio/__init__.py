@@ -17,6 +17,7 @@ from sources.fohlio.api import API, CLIENTS_CURSOR, INVOICES_CURSOR
 from sources.fohlio.settings import (
     DEFAULT_ACCOUNT,
     DEFAULT_BASE_URL,
+    DEFAULT_CONCURRENCY,
     DEFAULT_OVERLAP_SECONDS,
     DEFAULT_RECONCILE_EVERY_DAYS,
     DEFAULT_REQUESTS_PER_MINUTE,
@@ -43,6 +44,7 @@ def fohlio(
     per_page: int = MAX_PAGE_SIZE,
     requests_per_minute: float | None = DEFAULT_REQUESTS_PER_MINUTE,
     reconcile_every_days: float = DEFAULT_RECONCILE_EVERY_DAYS,
+    concurrency: int = DEFAULT_CONCURRENCY,
     transport: httpx.BaseTransport | None = None,
 ) -> Any:
     """Load a Fohlio team's clients, client invoices and invoice lines into the canonical tables.
@@ -65,6 +67,7 @@ def fohlio(
         per_page: page size of both listings (1 to 100).
         requests_per_minute: a proactive request budget; None (default) relies on 429 + Retry-After.
         reconcile_every_days: days between two sweeps (0: every run).
+        concurrency: pages of a listing fetched in parallel once its page count is known (default 1).
         transport: an httpx transport for every request (tests serve a sandbox in-process).
 
     Returns:
@@ -115,6 +118,7 @@ def fohlio(
             secrets={"api_key": api_key},
             auth_scheme=auth_scheme or "",
             requests_per_minute=requests_per_minute,
+            concurrency=int(concurrency),
             options={"currency": fallback},
             transport=transport,
             reconcile_every=dt.timedelta(days=float(reconcile_every_days)),

@@ -11,6 +11,7 @@ import httpx
 from sources.kitchen.api import API
 from sources.kitchen.settings import (
     DEFAULT_BASE_URL,
+    DEFAULT_CONCURRENCY,
     DEFAULT_PAGE_SIZE,
     DEFAULT_REQUESTS_PER_MINUTE,
     DEFAULT_STATE,
@@ -29,6 +30,7 @@ def kitchen(
     state: str = DEFAULT_STATE,
     per_page: int = DEFAULT_PAGE_SIZE,
     requests_per_minute: float | None = DEFAULT_REQUESTS_PER_MINUTE,
+    concurrency: int = DEFAULT_CONCURRENCY,
     transport: httpx.BaseTransport | None = None,
 ) -> Any:
     """Load one Kitchen workspace: its clients and its invoices with their lines.
@@ -48,6 +50,7 @@ def kitchen(
             archived invoices out.
         per_page: page size asked for; the API may use another, read back from `meta.per_page`.
         requests_per_minute: a proactive request budget; None (default) relies on 429 + Retry-After.
+        concurrency: pages of a listing fetched in parallel once its page count is known (default 1).
         transport: an httpx transport for every request (tests serve a sandbox in-process).
 
     Returns:
@@ -67,6 +70,7 @@ def kitchen(
         base_url=base_url or DEFAULT_BASE_URL.format(workspace=label),
         secrets={"api_key": api_key},
         requests_per_minute=requests_per_minute,
+        concurrency=int(concurrency),
         transport=transport,
     )
     return billing_resource(api, account)

@@ -19,8 +19,8 @@ def bounded_map(fn: Callable[[T], R], inputs: Iterable[T], workers: int) -> Iter
     """Yield `(input, fn(input))` as each call completes, at most `workers` running and
     `2 * workers` submitted at any time, so memory stays flat however many inputs there are.
 
-    An exception raised by `fn` is re-raised here, in the consuming thread, after the calls
-    in flight are cancelled or finished.
+    An exception raised by `fn` is re-raised here, in the consuming thread, once every result
+    completed with it has been yielded, after the calls in flight are cancelled or finished.
     """
     workers = max(1, workers)
     iterator = iter(inputs)
@@ -39,7 +39,10 @@ def bounded_map(fn: Callable[[T], R], inputs: Iterable[T], workers: int) -> Iter
                 if not pending:
                     return
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
+                # In the order they were submitted, what succeeded before what failed: a failure
+                # never drops a result already in hand (the caller may commit it first).
+                ready = sorted((f for f in pending if f in done), key=lambda f: f.exception() is not None)
+                for future in ready:
                     item = pending.pop(future)
                     yield item, future.result()
         finally:
