@@ -32,6 +32,7 @@ import dlt
 from pipelines import config
 from pipelines.config import AccountConfig
 from pipelines.failures import Stopped, stop_signal
+from pipelines.retry import loading
 from pipelines.summary import Outcome
 from pipelines.views import table_columns
 from sources.shared.deletions import Listed
@@ -205,7 +206,7 @@ def _change_account_state(
         changed = isinstance(account_state, dict) and change(account_state)
     if changed:
         pipeline.normalize()
-        pipeline.load()
+        loading(pipeline, pipeline.load, f"{provider.name} [{listed.account}]")
 
 
 def _join(outcome: Outcome, notes: list[str]) -> str:

@@ -37,6 +37,7 @@ from pipelines import config
 from pipelines.failures import Stopped, Where, explain, stop_signal
 from pipelines.lock import LockHeld
 from pipelines.registry import discover
+from pipelines.retry import loading
 from pipelines.run import (
     EXIT_FAILED,
     EXIT_LOCKED,
@@ -840,7 +841,8 @@ def _write(pipeline: dlt.Pipeline, target: Where, apis: Mapping[str, Api], found
             continue
         try:
             file_format = loader_file_format(pipeline.destination)
-            pipeline.run(remapped_source(pipeline, apis[provider], changed), loader_file_format=file_format)
+            remapped = remapped_source(pipeline, apis[provider], changed)
+            loading(pipeline, lambda: pipeline.run(remapped, loader_file_format=file_format), provider)  # noqa: B023
             if any(a.delete_invoices or a.delete_clients for a in changed):
                 with pipeline.sql_client() as client:
                     delete_removed(client, changed)

@@ -35,6 +35,7 @@ from pipelines.deletions import settle as settle_deletions
 from pipelines.failures import Stopped, Where, check_duckdb_file, check_pipelines_dir, explain, stop_signal
 from pipelines.lock import SUFFIX, LockHeld, RunLocks
 from pipelines.registry import discover
+from pipelines.retry import loading
 from pipelines.runtrace import RunTrace, collect
 from pipelines.summary import Outcome, describe_failure, format_summary
 from pipelines.views import refresh_after_run
@@ -247,7 +248,7 @@ def finish_interrupted_load(pipeline: dlt.Pipeline, target: Where) -> bool:
     log.info("→ completing the load of an interrupted run")
     try:
         pipeline.normalize()
-        pipeline.load()
+        loading(pipeline, pipeline.load, "the pending load of an interrupted run")
     except Exception as exc:
         if stop_signal(exc) is not None:
             raise Stopped(stop_signal(exc) or 2) from None
@@ -296,7 +297,8 @@ def run_provider(
             source = _make_source(provider, account, transport)
             batches = _driver_batches(source, config.batch_clients())
             if batches is None:
-                pipeline.run(source, loader_file_format=loader_file_format(pipeline.destination))
+                file_format = loader_file_format(pipeline.destination)
+                loading(pipeline, lambda: pipeline.run(source, loader_file_format=file_format), provider.name)
             else:
                 _run_batches(pipeline, source, batches)
     except Exception as exc:
@@ -342,7 +344,8 @@ def _run_batches(pipeline: dlt.Pipeline, source: Any, batches: Batches) -> None:
         while not batches.finished:
             resource = dlt.resource(batches.batch(), name=name)
             batch = DltSource(dlt.Schema(source.schema.name), source.section, [resource])
-            pipeline.run(batch, loader_file_format=loader_file_format(pipeline.destination))
+            file_format = loader_file_format(pipeline.destination)
+            loading(pipeline, lambda: pipeline.run(batch, loader_file_format=file_format), source.name)  # noqa: B023
             batches.loaded += 1
     finally:
         batches.close()
@@ -444,7 +447,7 @@ def _run_together(
                     loader_file_format=loader_file_format(pipeline.destination),
                 )
                 pipeline.normalize()
-                pipeline.load()
+                loading(pipeline, pipeline.load, provider.name)
     except Exception as exc:
         _raise_if_stopped(exc, provider)
         for account in accounts:
@@ -533,7 +536,7 @@ def record_runs(pipeline: dlt.Pipeline, run_id: str, outcomes: list[Outcome], ta
         return
     resource = dlt.resource(rows, name=PIPELINE_RUNS, write_disposition="append", columns=RUNS_COLUMNS)
     try:
-        pipeline.run(resource, schema=dlt.Schema(RUNS_SCHEMA))
+        loading(pipeline, lambda: pipeline.run(resource, schema=dlt.Schema(RUNS_SCHEMA)), PIPELINE_RUNS)
     except Exception as exc:
         signum = stop_signal(exc)
         if signum is not None:
@@ -911,7 +914,7 @@ def _reset_locked(name: str, pipeline_name: str, target: Where, account: str | N
             state.get("sources", {}).get(name, {}).pop(account, None)
     # The cleared state goes to the warehouse now, so the next load starts this provider over.
     pipeline.normalize()
-    pipeline.load()
+    loading(pipeline, pipeline.load, f"reset {what}")
     delete_loaded_packages(target.pipelines_dir / pipeline_name)
     log.info("reset %s: deleted %s row(s) and its incremental state", what, f"{deleted:,}")
     return EXIT_OK if refresh_after_run(pipeline) else EXIT_FAILED
