@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import importlib.metadata
 import logging
+import re
 import secrets
 import shutil
 import threading
@@ -174,10 +175,17 @@ def tidy_local_state(working_dir: Path) -> list[str]:
     - An extract that never committed (`normalize/<temp>/`): removed; nothing of it was committed,
       and its rows are extracted again.
     - Loaded packages (`load/loaded/<id>`): removed; their rows and state are in the warehouse.
+    - A file dlt was writing atomically when the run was killed (its temporary copy, 16 hex
+      digits, beside the file it was to replace: the pipeline's state, a schema, a package's state):
+      removed; the file it was to replace is intact.
     """
     notes: list[str] = []
     normalize, load = working_dir / "normalize", working_dir / "load"
     extracted, normalized = normalize / "extracted", load / "normalized"
+    for folder in (working_dir, working_dir / "schemas", normalize, extracted, load, load / "new", normalized):
+        for temp in _atomic_temps(folder):
+            temp.unlink(missing_ok=True)
+            notes.append(f"a file a stopped run was writing ({temp.relative_to(working_dir)}) was discarded")
     for package in _children(extracted):
         if (normalized / package.name).is_dir():
             shutil.rmtree(package)
@@ -198,6 +206,16 @@ def delete_loaded_packages(working_dir: Path) -> None:
     """Completed packages: their rows and state are in the warehouse; dlt keeps them for nothing."""
     for package in _children(working_dir / "load" / "loaded"):
         shutil.rmtree(package, ignore_errors=True)
+
+
+_ATOMIC_TEMP = re.compile(r"[0-9a-f]{16}")  # dlt's FileStorage.save_atomic: uniq_id(8)
+
+
+def _atomic_temps(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_file() and _ATOMIC_TEMP.fullmatch(p.name))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def _children(folder: Path) -> list[Path]:

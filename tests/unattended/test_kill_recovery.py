@@ -5,6 +5,7 @@ run writes."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,10 @@ KILL_POINTS = {
     "loaded, package not completed": "dlt.common.storages.load_storage:LoadStorage.complete_load_package:1:before",
     "after the load": "dlt.common.storages.load_storage:LoadStorage.complete_load_package:1:after",
     "writing pipeline_runs": "dlt.extract.storage:ExtractStorage.commit_new_load_package:2:after",
+    # dlt writes its state files through a temporary copy renamed over the file (save_atomic):
+    # killed before a rename, the copy stays beside it.
+    "a file half-saved": "os:replace:2:before",
+    "a schema half-saved": "os:replace:12:before",
 }
 
 
@@ -56,6 +61,8 @@ def leftovers(ws: Workspace) -> list[str]:
     for folder in ("normalize/extracted", "load/new", "load/normalized", "load/loaded"):
         found += [f"{folder}/{p.name}" for p in (root / folder).glob("*")]
     found += [p.name for p in (root / "normalize").glob("*") if p.name not in ("extracted", ".version")]
+    # The temporary copy of a file dlt was saving (16 hex digits), wherever it was left.
+    found += [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and re.fullmatch("[0-9a-f]{16}", p.name)]
     return found
 
 
