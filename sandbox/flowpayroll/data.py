@@ -11,12 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sandbox import framework
 
-CENT = Decimal("0.01")
 VAT = {"OUTPUT2": Decimal("0.20"), "RROUTPUT": Decimal("0.05"), "ZERORATEDOUTPUT": Decimal(0)}
 
 # fmt: off
@@ -32,9 +31,7 @@ _FIRST = [
 _LAST = [
     "Patel", "Jones", "Murphy", "Walsh", "Evans", "Hughes", "Khan", "Byrne", "Taylor", "Kelly", "Wright", "O'Brien",
 ]
-# fmt: on
 # (pay element, quantity range, unit rate range, tax type): a payroll bureau's billable elements.
-# fmt: off
 _PAY_ELEMENTS = [
     ("Basic Pay", (Decimal("7.5"), Decimal("45")), (Decimal("11.44"), Decimal("32.50")), "OUTPUT2"),
     ("Overtime 1.5x", (Decimal("1"), Decimal("12")), (Decimal("17.16"), Decimal("48.75")), "OUTPUT2"),
@@ -49,8 +46,8 @@ KINDS = ("paid", "part_paid", "open", "credited", "voided", "draft")
 
 
 def money(value: Decimal) -> Decimal:
-    """Round to pence."""
-    return value.quantize(CENT)
+    """Round to pence, half to even."""
+    return framework.money(value, ROUND_HALF_EVEN)
 
 
 def now_utc() -> dt.datetime:
@@ -69,7 +66,7 @@ class Generator:
     def uid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
-    def decimal(self, low: Decimal, high: Decimal, step: Decimal = CENT) -> Decimal:
+    def decimal(self, low: Decimal, high: Decimal, step: Decimal = framework.CENT) -> Decimal:
         steps = int((high - low) / step)
         return low + step * self.rng.randint(0, steps)
 
@@ -108,19 +105,14 @@ class Generator:
                 },
             ],
             "tags": [{"name": "Region", "group": "Sales", "value": "Ireland" if irish else "UK"}],
-            "defaultRevenueAccountCode": "200",
-            "defaultTaxType": "OUTPUT2",
-            "providerId": None,
-            "externalProvider": "Xero",
-            "lastSyncedAt": self.moment(created, 90),
-            "syncErrorMessage": None,
+            "defaultRevenueAccountCode": "200", "defaultTaxType": "OUTPUT2", "providerId": None,
+            "externalProvider": "Xero", "lastSyncedAt": self.moment(created, 90), "syncErrorMessage": None,
             "billingAddress": {
                 "line1": f"{self.rng.randint(1, 200)} Market Street", "line2": None,
                 "city": "Dublin" if irish else self.rng.choice(["Leeds", "Bristol", "Manchester"]), "county": None,
                 "postcode": "D02 X285" if irish else "LS1 4DY", "countryCode": "IE" if irish else "GB",
             },
-            "physicalAddress": None,
-            "_currency": "EUR" if irish else "GBP",
+            "physicalAddress": None, "_currency": "EUR" if irish else "GBP",
         }
         # fmt: on
 
@@ -171,38 +163,31 @@ class Generator:
         # fmt: on
         invoice["lineItems"] = [self.line(invoice, issued) for _ in range(self.rng.randint(2, 5))]
         invoice["linesWithoutPoNumberCount"] = sum(1 for li in invoice["lineItems"] if not li["poNumber"])
+        # fmt: off
         if self.rng.random() < 0.4:
-            # fmt: off
-            invoice["attachments"].append(
-                {
-                    "id": self.uid(), "fileName": f"timesheets-{issued:%Y%m%d}.pdf", "url": None,
-                    "description": "Signed timesheets", "s3Key": f"attachments/{invoice['id']}/timesheets.pdf",
-                    "contentType": "application/pdf", "fileSize": self.rng.randint(40_000, 900_000),
-                    "uploadedDate": created, "uploadedBy": "payroll.run@flowpayroll.example",
-                }
-            )
-            # fmt: on
+            invoice["attachments"].append({
+                "id": self.uid(), "fileName": f"timesheets-{issued:%Y%m%d}.pdf", "url": None,
+                "description": "Signed timesheets", "s3Key": f"attachments/{invoice['id']}/timesheets.pdf",
+                "contentType": "application/pdf", "fileSize": self.rng.randint(40_000, 900_000),
+                "uploadedDate": created, "uploadedBy": "payroll.run@flowpayroll.example",
+            })
         recompute(invoice)
         total = invoice["amount"]
         if kind in ("paid", "part_paid", "credited", "voided", "draft") or self.rng.random() < 0.5:
-            # fmt: off
             invoice.update(
                 externalId=self.uid(), externalProvider="Xero", syncStatus="Synced",
                 lastSyncedAt=created + dt.timedelta(minutes=5), externalProviderStatus="AUTHORISED",
             )
-            # fmt: on
+        # fmt: on
         if kind == "paid":
             invoice["_paid"] = total
         elif kind == "part_paid":
             invoice["_paid"] = money(total * Decimal(self.rng.randint(10, 90)) / 100)
         elif kind == "credited":
             credit = money(total * Decimal(self.rng.randint(5, 40)) / 100)
+            applied = {"creditNoteId": self.uid(), "amountApplied": credit}
             invoice["appliedCredits"] = [
-                {
-                    "creditNoteId": self.uid(),
-                    "amountApplied": credit,
-                    "appliedDate": issued + dt.timedelta(days=self.rng.randint(1, 20)),
-                }
+                {**applied, "appliedDate": issued + dt.timedelta(days=self.rng.randint(1, 20))}
             ]
         elif kind == "draft":
             invoice["externalProviderStatus"] = "DRAFT"
@@ -220,14 +205,8 @@ def recompute(invoice: dict[str, Any]) -> None:
     invoice["totalTax"] = sum((li["taxAmount"] for li in lines), Decimal("0.00"))
     invoice["amount"] = invoice["subTotal"] + invoice["totalTax"]
     invoice["totalCreditAmount"] = sum((c["amountApplied"] for c in invoice["appliedCredits"]), Decimal("0.00"))
-    # fmt: off
-    invoice["subtotalGroups"] = [
-        {
-            "label": "Payroll services", "amount": invoice["subTotal"], "taxAmount": invoice["totalTax"],
-            "totalAmount": invoice["amount"], "sortOrder": 1,
-        }
-    ]
-    # fmt: on
+    group = {"label": "Payroll services", "amount": invoice["subTotal"], "taxAmount": invoice["totalTax"]}
+    invoice["subtotalGroups"] = [{**group, "totalAmount": invoice["amount"], "sortOrder": 1}]
     if invoice.get("externalProviderStatus") == "VOIDED":
         invoice["balanceDue"] = Decimal("0.00")
         return

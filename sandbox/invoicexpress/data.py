@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
-CENT = Decimal("0.01")
+from sandbox.framework import money
+
 FIRST_CLIENT_ID = 1310176  # the documented example's client id (seed 000)
 
 # Weighted tables: (value, ..., weight). Document types and statuses as the API names them.
@@ -54,30 +55,17 @@ LAST = ["Silva", "Santos", "Ferreira", "Pereira", "Costa", "Oliveira", "Martins"
 COMPANY = ["Lda", "SA", "Unipessoal Lda", "& Filhos"]
 # fmt: on
 CURRENCY_NAMES = {iso: name for iso, name, _ in CURRENCIES}
+ISO_CODES = {name: iso for iso, name, _ in CURRENCIES}  # the ISO code of each currency name written
 
 
 def _pick(rng: random.Random, weighted: list[tuple[Any, ...]]) -> Any:
     return rng.choices(weighted, weights=[w[-1] for w in weighted])[0][0]
 
 
-def money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def iso_of(currency_name: str) -> str:
-    """The ISO code of a currency name this sandbox writes."""
-    return next(iso for iso, name in CURRENCY_NAMES.items() if name == currency_name)
-
-
 class Account:
-    """One InvoiceXpress account: clients and, per client, documents generated on demand.
-
-    Args:
-        seed: the generator's seed.
-        clients: how many clients.
-        invoices_per_client: documents per client (exact, so page counts are predictable).
-        lines_per_invoice: inclusive range of lines per document.
-    """
+    """One InvoiceXpress account: `clients` clients and, per client, exactly `invoices_per_client`
+    documents (so page counts are predictable) of `lines_per_invoice` (an inclusive range) lines,
+    generated on demand from `seed`."""
 
     def __init__(
         self,
@@ -104,8 +92,6 @@ class Account:
             return every
         return [i for i in every if self.gone.get(self.client_id(i), True)]
 
-    # --- clients ------------------------------------------------------------------------
-
     def client_id(self, index: int) -> int:
         return FIRST_CLIENT_ID + index
 
@@ -119,7 +105,7 @@ class Account:
         name = f"{rng.choice(LAST)} {rng.choice(LAST)} {rng.choice(COMPANY)}" if rng.random() < 0.7 else person
         country, n = rng.choice(COUNTRIES), index + 1
         # fmt: off
-        data = {
+        return {
             "id": self.client_id(index), "name": name, "code": f"C{n:05d}",
             "email": f"billing{n}@example.{'pt' if country == 'Portugal' else 'com'}",
             "language": "pt" if country == "Portugal" else "en",
@@ -132,9 +118,6 @@ class Account:
             **self.client_changes.get(self.client_id(index), {}),
         }
         # fmt: on
-        return data
-
-    # --- documents ------------------------------------------------------------------------
 
     def invoice_id(self, client_index: int, position: int) -> int:
         return (client_index + 1) * 1_000_000 + position
