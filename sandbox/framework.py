@@ -413,7 +413,7 @@ class Fault:
 
 
 # --- the app ------------------------------------------------------------------------------------
-MUTATIONS = ("update_invoice", "update_line", "remove_line", "delete_invoice")
+MUTATIONS: tuple[str, ...] = ("update_invoice", "update_line", "remove_line", "delete_invoice")
 MUTATIONS += ("add_invoice", "update_client", "delete_client", "add_client")
 _HTML = {"Content-Type": "text/html; charset=utf-8"}
 

@@ -135,6 +135,7 @@ class FohlioSandbox(App):
     @route("GET", "/client_invoices")
     def list_invoices(self, request: Request) -> Response:
         since, project_id = self._since(request), self._int(request, "project_id", None)
+        every: list[tuple[int, int, dt.datetime, Invoice | dict[str, Any]]]
         every = [(i.id, i.project_id, i.updated_at, i) for i in self.team.invoices.values()]
         for i in self.published.values():
             every.append((i["id"], int(i["project_id"]), dt.datetime.fromisoformat(i["updated_at"]), i))
@@ -248,7 +249,11 @@ class FohlioSandbox(App):
             if p.currency:
                 currency = {"id": CURRENCIES[p.currency][0], "iso_code": p.currency, "name": CURRENCIES[p.currency][1]}
             client = {"id": p.client_id, "name": self.team.contacts[p.client_id].name}
-            project_currency = {"enabled": p.currency is not None, "currency": currency, "exchange_rates": []}
+            project_currency: dict[str, Any] = {
+                "enabled": p.currency is not None,
+                "currency": currency,
+                "exchange_rates": [],
+            }
             projects.append(
                 {
                     "id": p.id,

@@ -135,6 +135,7 @@ class InvoiceXpressSandbox(App):
 
     def summary_figures(self) -> tuple[int, list[tuple[str | None, Decimal, int]]]:
         invoices = [i for i in self.all_invoices() if i["client"]["id"] not in self.account.gone]
+        figures: list[tuple[str | None, Decimal, int]]
         figures = [(ISO_CODES[i["currency"]], Decimal(str(i["total"])), len(i["items"])) for i in invoices]
         return len(self.account.listed()) + len(self.fixture_clients), figures
 
