@@ -457,7 +457,6 @@ class App:
         self._last_bodies: dict[tuple[str, str], bytes] = {}
 
     # --- what providers declare -------------------------------------------------------------
-
     def guard(self, request: Request, route: Route | None) -> Response | None:
         """Refuse a request before routing (auth, rate limit), or None to let it through."""
         return None
@@ -478,7 +477,6 @@ class App:
         raise NotImplementedError
 
     # --- the shared mutation API: the provider's own field names, as the real API would apply them
-
     def update_invoice(self, invoice_id: Any, **fields: Any) -> None:
         """Change fields of an invoice; `NOW` stands for the sandbox's clock."""
         raise NotImplementedError
@@ -506,7 +504,6 @@ class App:
         raise NotImplementedError
 
     # --- what the framework derives -----------------------------------------------------------
-
     def summary(self) -> dict[str, Any]:
         """Counts and exact totals per currency of what the sandbox holds, from its own data."""
         with self.lock:

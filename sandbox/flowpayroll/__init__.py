@@ -164,7 +164,6 @@ class FlowPayrollSandbox(App):
         self.oauth.expire_all()
 
     # --- HTTP ---------------------------------------------------------------------------------
-
     def guard(self, request: Request, route: Any) -> Response | None:
         if request.path == TOKEN_PATH:
             if request.method == "POST" and self.token_budget.check("token") is not None:
@@ -300,7 +299,6 @@ class FlowPayrollSandbox(App):
         return {"downloadUrl": url, "downloadUrlExpiresAt": render_datetime(expires, self.datetime_format)}
 
     # --- configuration, summary, mutations ----------------------------------------------------
-
     def config(self, base_url: str) -> dict[str, str | None]:
         urls = {"base_url": f"{base_url}{API}", "token_url": f"{base_url}{TOKEN_PATH}"}
         return {"client_id": self.client_id, "client_secret": self.client_secret, **urls}

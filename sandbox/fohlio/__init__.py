@@ -9,7 +9,6 @@ Readings where the docs are silent are noted where they are coded.
 from __future__ import annotations
 
 import datetime as dt
-import random
 from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
@@ -61,7 +60,7 @@ class FohlioSandbox(App):
         # §4.5: no rate limit is published; when set, 429 with a Retry-After header [INF]
         self.budget = SlidingWindow(requests_per_minute, rate_window)
         sizes = {"clients": clients, "other_contacts": other_contacts, "projects": projects, "invoices": invoices}
-        self.team = generate(random.Random(seed), **sizes, default_currency=currency or "", now=self.now())
+        self.team = generate(seed, **sizes, default_currency=currency or "", now=self.now())
         self.published: dict[int, dict[str, Any]] = {}  # invoices served as published, by id
         if fixtures:
             self._load_fixtures()
@@ -88,7 +87,6 @@ class FohlioSandbox(App):
         return framework.utc_now().replace(microsecond=0)
 
     # --- HTTP ---------------------------------------------------------------------------
-
     def guard(self, request: Request, route: Any) -> Response | None:
         token = self.auth(request)
         if token is None:
@@ -159,7 +157,6 @@ class FohlioSandbox(App):
         return json_response(self.render_team())
 
     # --- rendering ----------------------------------------------------------------------
-
     def render_contact(self, contact: Contact, *, embedded_in_list: bool = False) -> dict[str, Any]:
         """A contact as the API shows it; `embedded_in_list` gives the list-page drift."""
         body: dict[str, Any] = {"id": contact.id, "name": contact.name, "data": dict(contact.data)}
@@ -179,10 +176,8 @@ class FohlioSandbox(App):
         def worth(lines: Any) -> Decimal:
             return sum((i.quantity * i.price for i in lines), Decimal(0))
 
-        taxable, services = (
-            worth(i for i in invoice.items if i.taxable),
-            worth(i for i in invoice.items if i.is_service),
-        )
+        taxable = worth(i for i in invoice.items if i.taxable)
+        services = worth(i for i in invoice.items if i.is_service)
         tax = money(taxable * TAX_RATE + worth(i for i in invoice.items if i.second_taxable) * SECOND_TAX_RATE)
         amount = money(worth(invoice.items))
         total = amount + tax
@@ -249,24 +244,12 @@ class FohlioSandbox(App):
             if p.currency:
                 currency = {"id": CURRENCIES[p.currency][0], "iso_code": p.currency, "name": CURRENCIES[p.currency][1]}
             client = {"id": p.client_id, "name": self.team.contacts[p.client_id].name}
-            project_currency: dict[str, Any] = {
-                "enabled": p.currency is not None,
-                "currency": currency,
-                "exchange_rates": [],
-            }
-            projects.append(
-                {
-                    "id": p.id,
-                    "name": p.name,
-                    "client": client,
-                    "billing_client": dict(client),
-                    "project_currency": project_currency,
-                }
-            )
+            own: dict[str, Any] = {"enabled": p.currency is not None, "currency": currency, "exchange_rates": []}
+            project = {"id": p.id, "name": p.name, "client": client, "billing_client": dict(client)}
+            projects.append({**project, "project_currency": own})
         return {"id": self.team.id, "name": self.team.name, "projects": projects, "project_items": []}
 
     # --- what the data holds ------------------------------------------------------------
-
     def currency_of(self, invoice: Invoice) -> str | None:
         """The invoice's currency by the sandbox's own rule (see `sandbox.fohlio.data`)."""
         project = self.team.projects[invoice.project_id]
@@ -296,7 +279,6 @@ class FohlioSandbox(App):
             return max(i.updated_at for i in self.team.invoices.values())
 
     # --- mutations, as the real API would apply them --------------------------------------
-
     def update_invoice(self, invoice_id: int, *, updated_at: dt.datetime | None = None, **fields: Any) -> None:
         """Change invoice fields (`status`, `note`, `label`, `invoice_date`...) and bump `updated_at`;
         `updated_at` overrides the new timestamp, e.g. to simulate a change committed late."""

@@ -131,7 +131,7 @@ class Team:
 
 
 def generate(
-    rng: random.Random,
+    seed: int,
     *,
     clients: int,
     other_contacts: int,
@@ -145,6 +145,7 @@ def generate(
     Every status appears once there are at least eight invoices, so revised, void, part-paid and
     deposited invoices are always present.
     """
+    rng = random.Random(seed)
     anchor = now - dt.timedelta(days=1)
     contacts: dict[int, Contact] = {}
     next_contact = 501
@@ -172,13 +173,12 @@ def generate(
     for n in range(projects):
         pid = 9001 + n
         name = f"{rng.choice(_FIRMS)} {rng.choice(('Lobby', 'Suites', 'Penthouse', 'Spa', 'Flagship'))}"
-        project_map[pid] = Project(
-            pid, name, client_ids[n % len(client_ids)], project_currencies[n % len(project_currencies)]
-        )
+        owner, currency = client_ids[n % len(client_ids)], project_currencies[n % len(project_currencies)]
+        project_map[pid] = Project(pid, name, owner, currency)
 
     invoice_map: dict[int, Invoice] = {}
     project_ids = list(project_map)
-    next_item = 70001
+    item_no = 70001
     for n in range(invoices):
         iid = 30001 + n
         project = project_map[project_ids[n % len(project_ids)]]
@@ -188,25 +188,13 @@ def generate(
         items: list[Item] = []
         for _ in range(rng.randint(1, 5)):
             name, description, unit = rng.choice(_PRODUCTS)
-            is_service = unit == "hr"
             quantity = Decimal(rng.randint(1, 12)) if rng.random() < 0.8 else Decimal(rng.choice(("0.5", "1.5", "2.5")))
             price = Decimal(rng.randrange(1000, 480000, 2)).scaleb(-2)
-            taxable, second_taxable, project_item = rng.random() < 0.75, rng.random() < 0.2, 40001 + rng.randrange(1000)
+            taxable, second, catalogue = rng.random() < 0.75, rng.random() < 0.2, 40001 + rng.randrange(1000)
             items.append(
-                Item(
-                    next_item,
-                    name,
-                    description,
-                    unit,
-                    quantity,
-                    price,
-                    taxable,
-                    second_taxable,
-                    project_item,
-                    is_service,
-                )
+                Item(item_no, name, description, unit, quantity, price, taxable, second, catalogue, unit == "hr")
             )
-            next_item += 1
+            item_no += 1
         invoice_date = _invoice_date(rng, created, status)
         no_terms = status == "draft" and rng.random() < 0.5
         terms = [] if no_terms else sorted(rng.sample((0, 15, 30, 45, 60), rng.randint(1, 3)))

@@ -123,7 +123,6 @@ class InvoiceXpressSandbox(App):
         return [i for i in self.fixtures.values() if i is not None and i["client"]["id"] == client_id]
 
     # --- configuration, summary, mutations ----------------------------------------------------
-
     def config(self, base_url: str) -> dict[str, str | None]:
         return {"account_name": self.account_name, "api_key": self.api_key, "base_url": base_url}
 

@@ -138,7 +138,6 @@ class KitchenApp(App):
         return json_response({"data": [public(r) for r in chunk], **body})
 
     # --- configuration, summary, mutations ----------------------------------------------------
-
     def config(self, base_url: str) -> dict[str, str | None]:
         return {"base_url": f"{base_url}/api", "workspace": self.workspace, "api_key": self.api_key}
 
