@@ -213,13 +213,11 @@ class FlowPayrollSandbox(App):
     @route("GET", API + "/clients/{client_id}")
     def show_client(self, request: Request, client_id: str) -> Response:
         client = self._client(client_id)
-        # fmt: off
         settings = {
             "defaultRevenueAccount": "200", "defaultTaxRate": "OUTPUT2", "payElementMappings": [],
             "defaultDueDateDays": 30, "defaultCurrencyCode": client["_currency"], "defaultLineAmountTypes": "Exclusive",
             "invoiceTemplateOverride": None,
-        }
-        # fmt: on
+        }  # fmt: skip
         return self._ok({"client": {**client, "financeSettings": settings}})
 
     @route("GET", API + "/clients/{client_id}/invoices")

@@ -18,19 +18,18 @@ from sandbox import framework
 
 VAT = {"OUTPUT2": Decimal("0.20"), "RROUTPUT": Decimal("0.05"), "ZERORATEDOUTPUT": Decimal(0)}
 
-# fmt: off
 _COMPANIES = [
     "Harbour Lane Logistics", "Pennine Care Homes", "Brightwell Engineering", "Kestrel Security",
     "Oakridge Hospitality", "Thamesgate Facilities", "Northern Quarter Studios", "Ashdown Recruitment",
     "Clyde Marine Services", "Liffey Software", "Corrib Health", "Severn Construction",
-]
+]  # fmt: skip
 _FIRST = [
     "Amelia", "Oliver", "Isla", "George", "Ava", "Harry", "Mia", "Noah", "Grace", "Jack", "Freya", "Leo", "Aoife",
     "Conor", "Siobhan", "Niamh",
-]
+]  # fmt: skip
 _LAST = [
     "Patel", "Jones", "Murphy", "Walsh", "Evans", "Hughes", "Khan", "Byrne", "Taylor", "Kelly", "Wright", "O'Brien",
-]
+]  # fmt: skip
 # (pay element, quantity range, unit rate range, tax type): a payroll bureau's billable elements.
 _PAY_ELEMENTS = [
     ("Basic Pay", (Decimal("7.5"), Decimal("45")), (Decimal("11.44"), Decimal("32.50")), "OUTPUT2"),
@@ -39,8 +38,7 @@ _PAY_ELEMENTS = [
     ("Umbrella Margin", (Decimal("1"), Decimal("1")), (Decimal("18.00"), Decimal("25.00")), "OUTPUT2"),
     ("Training Course", (Decimal("1"), Decimal("3")), (Decimal("95.00"), Decimal("240.00")), "ZERORATEDOUTPUT"),
     ("Home Energy Allowance", (Decimal("1"), Decimal("1")), (Decimal("26.00"), Decimal("60.00")), "RROUTPUT"),
-]
-# fmt: on
+]  # fmt: skip
 # The states an invoice is seeded in; the first len(KINDS) invoices take each one in turn.
 KINDS = ("paid", "part_paid", "open", "credited", "voided", "draft")
 
@@ -81,7 +79,6 @@ class Generator:
         created = self.moment(dt.datetime(2023, 1, 5, tzinfo=dt.UTC), 300)
         first, last = self.rng.choice(_FIRST), self.rng.choice(_LAST)
         domain = name.lower().replace(" ", "") + (".ie" if irish else ".co.uk")
-        # fmt: off
         return {
             "typeDiscriminator": "Client", "id": self.uid(), "name": name, "organisationId": organisation_id,
             "createdDate": created, "createdBy": "bureau.admin@flowpayroll.example",
@@ -113,8 +110,7 @@ class Generator:
                 "postcode": "D02 X285" if irish else "LS1 4DY", "countryCode": "IE" if irish else "GB",
             },
             "physicalAddress": None, "_currency": "EUR" if irish else "GBP",
-        }
-        # fmt: on
+        }  # fmt: skip
 
     def line(self, invoice: dict[str, Any], issued: dt.date) -> dict[str, Any]:
         element, (q_low, q_high), (r_low, r_high), tax_type = self.rng.choice(_PAY_ELEMENTS)
@@ -122,7 +118,6 @@ class Generator:
         rate = self.decimal(r_low, r_high)
         line_amount = money(quantity * rate)
         employee = f"{self.rng.choice(_FIRST)} {self.rng.choice(_LAST)}"
-        # fmt: off
         return {
             "id": self.uid(), "invoiceId": invoice["id"], "organisationId": invoice["organisationId"],
             "clientId": invoice["clientId"], "employeeId": self.uid(), "employeeName": employee,
@@ -134,8 +129,7 @@ class Generator:
             "payElementDescription": element, "accountCode": "200", "taxType": tax_type, "quantity": quantity,
             "unitAmount": rate, "lineAmount": line_amount, "taxAmount": money(line_amount * VAT[tax_type]),
             "poNumber": self.rng.choice([None, f"PO-{self.rng.randint(10000, 99999)}"]),
-        }
-        # fmt: on
+        }  # fmt: skip
 
     def invoice(self, client: dict[str, Any], kind: str) -> dict[str, Any]:
         self.sequence += 1
@@ -143,7 +137,6 @@ class Generator:
         created = dt.datetime.combine(issued, dt.time(self.rng.randint(7, 18)), dt.UTC) + dt.timedelta(
             milliseconds=self.rng.randint(0, 3_599_999)
         )
-        # fmt: off
         invoice: dict[str, Any] = {
             "id": self.uid(), "organisationId": client["organisationId"], "clientId": client["id"],
             "lineAmountTypes": "Exclusive", "currencyCode": client["_currency"], "appliedCredits": [],
@@ -159,26 +152,23 @@ class Generator:
             "emailSentBy": "bureau.admin@flowpayroll.example" if kind != "draft" else None, "createdDate": created,
             "createdBy": "payroll.run@flowpayroll.example", "updatedDate": created,
             "updatedBy": "payroll.run@flowpayroll.example", "_paid": Decimal(0),
-        }
-        # fmt: on
+        }  # fmt: skip
         invoice["lineItems"] = [self.line(invoice, issued) for _ in range(self.rng.randint(2, 5))]
         invoice["linesWithoutPoNumberCount"] = sum(1 for li in invoice["lineItems"] if not li["poNumber"])
-        # fmt: off
         if self.rng.random() < 0.4:
             invoice["attachments"].append({
                 "id": self.uid(), "fileName": f"timesheets-{issued:%Y%m%d}.pdf", "url": None,
                 "description": "Signed timesheets", "s3Key": f"attachments/{invoice['id']}/timesheets.pdf",
                 "contentType": "application/pdf", "fileSize": self.rng.randint(40_000, 900_000),
                 "uploadedDate": created, "uploadedBy": "payroll.run@flowpayroll.example",
-            })
+            })  # fmt: skip
         recompute(invoice)
         total = invoice["amount"]
         if kind in ("paid", "part_paid", "credited", "voided", "draft") or self.rng.random() < 0.5:
             invoice.update(
                 externalId=self.uid(), externalProvider="Xero", syncStatus="Synced",
                 lastSyncedAt=created + dt.timedelta(minutes=5), externalProviderStatus="AUTHORISED",
-            )
-        # fmt: on
+            )  # fmt: skip
         if kind == "paid":
             invoice["_paid"] = total
         elif kind == "part_paid":

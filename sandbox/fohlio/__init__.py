@@ -188,13 +188,11 @@ class FohlioSandbox(App):
         else:
             balance = total
         paid = Decimal("0.00") if invoice.status in {"void", "revised"} else total - balance
-        # fmt: off
         return {
             "amount": amount, "tax_amount": tax, "taxable_amount": money(taxable), "amount_with_tax": total,
             "balance": balance, "balance_transactions_amount": paid, "services_amount": money(services),
             "products_amount": amount - money(services),
-        }
-        # fmt: on
+        }  # fmt: skip
 
     def payment_terms(self, invoice: Invoice, total: Decimal) -> list[dict[str, Any]]:
         """Terms splitting the total, amounts as strings (as documented), in stored order."""
@@ -220,7 +218,6 @@ class FohlioSandbox(App):
             return invoice if single else {**invoice, "client": listed}
         f = self.figures(invoice)
         client = self.team.contacts[invoice.client_id]
-        # fmt: off
         return {
             "id": invoice.id, "project_id": invoice.project_id, "status": invoice.status,
             "invoice_date": invoice.invoice_date, "note": invoice.note,
@@ -233,8 +230,7 @@ class FohlioSandbox(App):
             "client": self.render_contact(client, embedded_in_list=not single),
             "items": [{k: v for k, v in asdict(i).items() if k != "is_service"} for i in invoice.items],
             "client_proposal_id": invoice.client_proposal_id, "purchase_order_ids": list(invoice.purchase_order_ids),
-        }
-        # fmt: on
+        }  # fmt: skip
 
     def render_team(self) -> dict[str, Any]:
         """The team dump, reduced to what it documents about projects and their currency."""

@@ -29,22 +29,21 @@ TAX_RATE = Decimal("0.08")
 SECOND_TAX_RATE = Decimal("0.025")
 
 STATUSES = ("draft", "sent", "paid", "overdue", "deposited", "void", "paid_partially", "revised")
-# fmt: off
 CONTACT_CATEGORIES = (
     "client", "collaborator", "general_contractor", "manufacture", "project_manager", "purchasing_agent",
     "subcontractor", "supplier", "warehouse",
-)
+)  # fmt: skip
 CURRENCIES = {
     "USD": (1, "US Dollar"), "EUR": (2, "Euro"), "GBP": (3, "British Pound"), "CAD": (4, "Canadian Dollar"),
-}
+}  # fmt: skip
 _FIRMS = (
     "Harbor", "Linden", "Marlow", "Aster", "Cobalt", "Juniper", "Sable", "Ridge", "Orchid", "Vale", "Ember",
-)
+)  # fmt: skip
 _KINDS = ("Hotels", "Residences", "Hospitality Group", "Studios", "Estates", "Offices", "Suites")
 _CITIES = (
     ("New York", "NY", "US"), ("Miami", "FL", "US"), ("London", "", "GB"), ("Toronto", "ON", "CA"),
     ("Lisbon", "", "PT"), ("Austin", "TX", "US"),
-)
+)  # fmt: skip
 _STREETS = ("Mercer St", "Ocean Dr", "King St W", "Rua Augusta", "Congress Ave")
 _FIRST_NAMES = ("Ana", "Ben", "Chloe", "Dev", "Eli")
 _LAST_NAMES = ("Park", "Silva", "Novak")
@@ -55,8 +54,7 @@ _PRODUCTS = (
     ("Design fee", "Schematic design phase", "hr"), ("Procurement fee", "Purchasing and expediting", "hr"),
     ("Installation", "White-glove delivery and install", "hr"), ("Side table", "Travertine top", "ea"),
     ("Upholstery fabric", "Performance velvet", "yd"),
-)
-# fmt: on
+)  # fmt: skip
 
 
 def iso(ts: dt.datetime) -> str:
@@ -198,7 +196,6 @@ def generate(
         invoice_date = _invoice_date(rng, created, status)
         no_terms = status == "draft" and rng.random() < 0.5
         terms = [] if no_terms else sorted(rng.sample((0, 15, 30, 45, 60), rng.randint(1, 3)))
-        # fmt: off
         invoice_map[iid] = Invoice(
             id=iid, project_id=project.id, client_id=project.client_id, status=status, invoice_date=invoice_date,
             label=f"INV-{n + 1:05d}",
@@ -207,8 +204,7 @@ def generate(
             paid_share=Decimal(rng.choice(("0.25", "0.4", "0.5", "0.6"))),
             client_proposal_id=rng.choice((None, 8000 + n)),
             purchase_order_ids=rng.sample(range(60001, 60050), rng.randint(0, 2)),
-        )
-        # fmt: on
+        )  # fmt: skip
     return Team(7, "Atelier Sandbox", default_currency, contacts, project_map, invoice_map)
 
 

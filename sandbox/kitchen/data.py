@@ -22,14 +22,12 @@ EPOCH = dt.datetime(2023, 1, 2, 9, 0, tzinfo=dt.UTC)
 FIRST = ["Ana", "Ben", "Chloé", "Dmitri", "Eva", "Farid", "Grace", "Hugo", "Iris", "Jonas", "Kemi", "Lena"]
 LAST = ["Silva", "Okafor", "Müller", "Nakamura", "Dubois", "Jensen", "Costa", "Walsh", "Novak", "Haddad"]
 COMPANIES = ["Studio", "Labs", "& Co", "Design", "Media", "Partners"]
-# fmt: off
 TITLES = [
     ("Brand identity", "Logo, palette and typography"), ("Website design", "Home and five inner pages"),
     ("Development sprint", "Two-week sprint"), ("Copywriting", "Landing page copy"), ("Consulting hour", None),
     ("Photography", "Half-day product shoot"), ("Hosting", "Annual plan"),
     ("Maintenance retainer", "Monthly retainer"),
-]
-# fmt: on
+]  # fmt: skip
 QUANTITIES = ["1.00", "1.00", "1.00", "2.00", "3.00", "0.50", "2.50", "10.00", "12.00"]
 TAXES = {
     "USD": [("State sales tax", Decimal("6.25")), ("City tax", Decimal("2.5"))],
@@ -58,7 +56,6 @@ def make_client(rng: random.Random, ids: Ids, created: dt.datetime) -> dict[str,
     """A client user object as `GET /api/clients` lists it (docs/providers.md §3.2)."""
     first, last = rng.choice(FIRST), rng.choice(LAST)
     username = f"{first}.{last}".lower().replace("é", "e").replace("ü", "u")
-    # fmt: off
     return {
         "id": ids("u"), "created_at": stamp(created),
         "updated_at": stamp(created + dt.timedelta(days=rng.randint(0, 30))), "email": f"{username}@example.com",
@@ -66,19 +63,16 @@ def make_client(rng: random.Random, ids: Ids, created: dt.datetime) -> dict[str,
         "phone": rng.choice([None, f"+1 555 01{rng.randint(10, 99)}"]), "role": "member",
         "timezone": rng.choice(["UTC", "Europe/Berlin", "America/New_York"]),
         "title": rng.choice([None, f"{last} {rng.choice(COMPANIES)}"]), "username": username,
-    }
-    # fmt: on
+    }  # fmt: skip
 
 
 def make_item(rng: random.Random, ids: Ids, currency: str) -> dict[str, Any]:
     """One line: `amount` is the price of one unit; `quantity` is a string."""
     title, description = rng.choice(TITLES)
-    # fmt: off
     return {
         "amount": money(Decimal(rng.randint(2000, 150000)) / 100), "currency": currency, "description": description,
         "id": ids("invi"), "quantity": rng.choice(QUANTITIES), "title": title,
-    }
-    # fmt: on
+    }  # fmt: skip
 
 
 def recompute(invoice: dict[str, Any]) -> None:
@@ -128,7 +122,6 @@ def make_invoice(
     due_days = rng.choice([7, 14, 30])
     due = issue + dt.timedelta(days=due_days, hours=23, minutes=59, seconds=59)
     finalized = created + dt.timedelta(hours=rng.randint(1, 48))
-    # fmt: off
     invoice: dict[str, Any] = {
         "archived_at": None, "amount": None, "billing_profile": profile, "charge_automatically": rng.random() < 0.2,
         "client": client, "created_at": stamp(created), "creator": creator, "currency": currency,
@@ -146,8 +139,7 @@ def make_invoice(
         "shipping_amount": rng.choice(SHIPPING), "total_amount": None, "type": "invoice",
         "updated_at": stamp(finalized if status != "draft" else created), "voided_at": None,
         "visibility": rng.choice(["shared", "shared", "internal", "private"]),
-    }
-    # fmt: on
+    }  # fmt: skip
     later = finalized + dt.timedelta(days=rng.randint(1, 40))
     if status != "draft" and due_days and rng.random() < 0.4:
         invoice["due_reminder_send_days"] = 2
