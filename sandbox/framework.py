@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qs, quote, urlsplit
@@ -30,11 +30,23 @@ import simplejson
 
 NOW: Any = type("Now", (), {"__repr__": lambda self: "NOW"})()
 """A mutation value meaning "the sandbox's current time", e.g. `update_invoice(id, archived_at=NOW)`."""
+T = TypeVar("T")
+CENT = Decimal("0.01")
 
 
 def utc_now() -> dt.datetime:
     """The sandboxes' clock: every "now" they write comes from here."""
     return dt.datetime.now(dt.UTC)
+
+
+def money(value: Decimal, rounding: str = ROUND_HALF_UP) -> Decimal:
+    """`value` in cents, rounded half up as invoicing tools do unless another `rounding` is named."""
+    return value.quantize(CENT, rounding=rounding)
+
+
+def apply_now(fields: dict[str, Any], now: Any) -> dict[str, Any]:
+    """`fields` with every `NOW` replaced by `now`."""
+    return {k: now if v is NOW else v for k, v in fields.items()}
 
 
 def published_sample(provider: str, name: str) -> Any:
@@ -44,9 +56,17 @@ def published_sample(provider: str, name: str) -> Any:
     return simplejson.loads(text, use_decimal=True)
 
 
+def public(value: Any, render: Callable[[Any], Any] = lambda v: v) -> Any:
+    """A record as the API shows it: without the generator's private `_` fields, every dict, list
+    and value (children first) passed through `render`."""
+    if isinstance(value, dict):
+        value = {k: public(v, render) for k, v in value.items() if not k.startswith("_")}
+    elif isinstance(value, list):
+        value = [public(v, render) for v in value]
+    return render(value)
+
+
 # --- requests and responses ---------------------------------------------------------------------
-
-
 @dataclass
 class Request:
     """An incoming request: method, path, decoded query (lists), lower-cased headers, body."""
@@ -71,6 +91,11 @@ class Request:
     def args(self, name: str) -> list[str]:
         return self.query.get(name, [])
 
+    def int_arg(self, name: str, default: T) -> int | T:
+        """The parameter as an integer, `default` when absent or empty; ValueError when not an integer."""
+        text = self.arg(name)
+        return default if text in (None, "") else int(str(text))
+
     def json(self) -> Any:
         return simplejson.loads(self.body, use_decimal=True) if self.body else None
 
@@ -92,6 +117,14 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     """A JSON response; `Decimal` values are written as the exact numbers they hold."""
     body = simplejson.dumps(data, use_decimal=True).encode("utf-8")
     return Response(status, body, {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
+
+
+class Refused(Exception):
+    """Raised by a handler (or what it calls) to answer `response` instead, an error most often."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
 
 
 @dataclass(frozen=True)
@@ -127,7 +160,6 @@ class RequestLog:
 
 
 # --- routes -------------------------------------------------------------------------------------
-
 F = TypeVar("F", bound=Callable[..., Response])
 
 
@@ -158,10 +190,6 @@ class Route:
 
 
 # --- pagers -------------------------------------------------------------------------------------
-
-T = TypeVar("T")
-
-
 def page_of(records: Sequence[T], page: int, per_page: int) -> Sequence[T]:
     """Page `page` (1-based) of `records`: a bare slice, empty past the end (Fohlio's arrays)."""
     return records[(page - 1) * per_page : page * per_page]
@@ -201,41 +229,24 @@ def laravel_page(rows: Sequence[T], page: int, per_page: int, *, links: str, met
     """A Laravel resource collection's page and its `links` + `meta` (with Laravel's `UrlWindow`
     of "« Previous" / page numbers / "Next »"). `links` and `meta` are the bases the two sets of
     URLs are built on; like Laravel's paginator, the URLs carry only `page`."""
-    total = len(rows)
-    last_page = max(1, math.ceil(total / per_page))
-    start = (page - 1) * per_page
-    chunk = rows[start : start + per_page]
+    total, start = len(rows), (page - 1) * per_page
+    last_page, chunk = max(1, math.ceil(total / per_page)), rows[start : start + per_page]
+    before, after = page - 1 if page > 1 else None, page + 1 if page < last_page else None
 
-    def link(n: int) -> str:
-        return f"{links}?page={n}"
+    def link(n: int | None, base: str = links) -> str | None:
+        return None if n is None else f"{base}?page={quote(str(n))}"
 
-    def meta_link(n: int) -> str:
-        return f"{meta}?page={quote(str(n))}"
-
-    window: list[dict[str, Any]] = [{"url": meta_link(page - 1) if page > 1 else None, "label": "« Previous"}]
-    for element in _url_window(page, last_page):
-        label = "..." if element is None else str(element)
-        window.append({"url": None if element is None else meta_link(element), "label": label, "n": element})
-    window.append({"url": meta_link(page + 1) if page < last_page else None, "label": "Next »"})
-    body = {
-        "links": {
-            "first": link(1),
-            "last": link(last_page),
-            "prev": link(page - 1) if page > 1 else None,
-            "next": link(page + 1) if page < last_page else None,
-        },
-        "meta": {
-            "current_page": page,
-            "from": start + 1 if chunk else None,
-            "last_page": last_page,
-            "links": [{"url": w["url"], "label": w["label"], "active": w.get("n") == page} for w in window],
-            "path": meta,
-            "per_page": per_page,
-            "to": start + len(chunk) if chunk else None,
-            "total": total,
-        },
+    window: list[dict[str, Any]] = [{"url": link(before, meta), "label": "« Previous", "active": False}]
+    window += [
+        {"url": link(n, meta), "label": str(n or "..."), "active": n == page} for n in _url_window(page, last_page)
+    ]
+    window.append({"url": link(after, meta), "label": "Next »", "active": False})
+    meta_body: dict[str, Any] = {"current_page": page, "from": start + 1 if chunk else None, "last_page": last_page}
+    meta_body.update(links=window, path=meta, per_page=per_page, to=start + len(chunk) if chunk else None, total=total)
+    return chunk, {
+        "links": {"first": link(1), "last": link(last_page), "prev": link(before), "next": link(after)},
+        "meta": meta_body,
     }
-    return chunk, body
 
 
 def _url_window(page: int, last_page: int, each_side: int = 3) -> list[int | None]:
@@ -251,8 +262,6 @@ def _url_window(page: int, last_page: int, each_side: int = 3) -> list[int | Non
 
 
 # --- auth schemes -------------------------------------------------------------------------------
-
-
 @dataclass
 class QueryKey:
     """An API key in the query string (`?api_key=`)."""
@@ -323,8 +332,6 @@ class ClientCredentials:
 
 
 # --- rate limits --------------------------------------------------------------------------------
-
-
 class SlidingWindow:
     """At most `limit` requests per `window` seconds per key (an API gateway's per-account limit).
     `check` returns None to let a request pass, else the seconds until one would."""
@@ -366,19 +373,14 @@ class FixedWindow:
             if now - started >= self.window:
                 started, count = now, 0
             if count >= self.limit:
-                retry_after = max(1, math.ceil(started + self.window - now))
-                return False, {
-                    "Retry-After": str(retry_after),
-                    "X-RateLimit-Limit": str(self.limit),
-                    "X-RateLimit-Remaining": "0",
-                    "X-RateLimit-Reset": str(int(time.time()) + retry_after),
-                }
+                wait = max(1, math.ceil(started + self.window - now))
+                reset = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + wait)}
+                return False, {"Retry-After": str(wait), "X-RateLimit-Limit": str(self.limit), **reset}
             self._windows[key] = (started, count + 1)
         return True, {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(self.limit - count - 1)}
 
 
 # --- faults -------------------------------------------------------------------------------------
-
 FAULT_KINDS = ("status", "truncate", "not_json", "slow", "silent", "repeat")
 
 
@@ -411,18 +413,9 @@ class Fault:
 
 
 # --- the app ------------------------------------------------------------------------------------
-
-
-MUTATIONS = (
-    "update_invoice",
-    "update_line",
-    "remove_line",
-    "delete_invoice",
-    "add_invoice",
-    "update_client",
-    "delete_client",
-    "add_client",
-)
+MUTATIONS: tuple[str, ...] = ("update_invoice", "update_line", "remove_line", "delete_invoice")
+MUTATIONS += ("add_invoice", "update_client", "delete_client", "add_client")
+_HTML = {"Content-Type": "text/html; charset=utf-8"}
 
 
 def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -442,6 +435,7 @@ class App:
     Subclasses set `name` (the provider, as in `sources/<name>`), and override `guard` (auth and
     rate limit), `not_found`, `config` (the pipeline's configuration keys), `summary_figures` and
     the mutation API. `serve` is the one path every request takes, on a socket or in-process.
+    The class itself is the provider's `create_app(seed=42, latency=0.0, **options)`.
     """
 
     name: ClassVar[str] = ""
@@ -463,7 +457,6 @@ class App:
         self._last_bodies: dict[tuple[str, str], bytes] = {}
 
     # --- what providers declare -------------------------------------------------------------
-
     def guard(self, request: Request, route: Route | None) -> Response | None:
         """Refuse a request before routing (auth, rate limit), or None to let it through."""
         return None
@@ -484,7 +477,6 @@ class App:
         raise NotImplementedError
 
     # --- the shared mutation API: the provider's own field names, as the real API would apply them
-
     def update_invoice(self, invoice_id: Any, **fields: Any) -> None:
         """Change fields of an invoice; `NOW` stands for the sandbox's clock."""
         raise NotImplementedError
@@ -512,7 +504,6 @@ class App:
         raise NotImplementedError
 
     # --- what the framework derives -----------------------------------------------------------
-
     def summary(self) -> dict[str, Any]:
         """Counts and exact totals per currency of what the sandbox holds, from its own data."""
         with self.lock:
@@ -525,8 +516,7 @@ class App:
                     unknown += 1
                 else:
                     totals[currency] = totals.get(currency, Decimal(0)) + total
-        result: dict[str, Any] = {"clients": clients, "invoices": invoices, "lines": lines}
-        result["totals"] = dict(sorted(totals.items()))
+        result = {"clients": clients, "invoices": invoices, "lines": lines, "totals": dict(sorted(totals.items()))}
         return {**result, "currency_unknown": unknown} if unknown else result
 
     def pipeline_env(self, base_url: str) -> dict[str, str]:
@@ -545,7 +535,7 @@ class App:
         return fault
 
     def handle(self, request: Request) -> Response:
-        """Route one request through the guard to its handler."""
+        """Route one request through the guard to its handler; a `Refused` answers its response."""
         path, method = self.route_path(request), request.method
         matched = next(((r, m) for r in self.routes if r.method == method and (m := r.regex.match(path))), None)
         if not (matched and matched[0].public):
@@ -555,7 +545,10 @@ class App:
         if matched is None:
             return self.not_found(request)
         with self.lock:
-            return getattr(self, matched[0].handler)(request, **matched[1].groupdict())
+            try:
+                return getattr(self, matched[0].handler)(request, **matched[1].groupdict())
+            except Refused as refusal:
+                return refusal.response
 
     def serve(self, request: Request) -> Response:
         """Answer one request as the network sees it: latency, faults, the handler, the log."""
@@ -606,11 +599,3 @@ class App:
             return httpx.Response(response.status, headers=response.headers, content=content)
 
         return httpx.MockTransport(answer)
-
-
-_HTML = {"Content-Type": "text/html; charset=utf-8"}
-
-
-def apply_now(fields: dict[str, Any], now: Any) -> dict[str, Any]:
-    """`fields` with every `NOW` replaced by `now`."""
-    return {k: now if v is NOW else v for k, v in fields.items()}

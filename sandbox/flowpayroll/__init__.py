@@ -21,19 +21,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote
 
+from sandbox import framework
 from sandbox.flowpayroll.data import KINDS, Generator, now_utc, recompute, void
-from sandbox.framework import (
-    App,
-    ClientCredentials,
-    Request,
-    Response,
-    SlidingWindow,
-    TokenPager,
-    apply_now,
-    json_response,
-    published_sample,
-    route,
-)
+from sandbox.framework import App, ClientCredentials, Refused, Request, Response, SlidingWindow, apply_now, route
 
 TOKEN_PATH = "/oauth2/token"
 API = "/v1/billing"
@@ -61,62 +51,46 @@ def render_datetime(value: dt.datetime | dt.date, pattern: str) -> str:
 
 def _gateway_error(status: int, text: str, token: str) -> Response:
     """The response-format page's error envelope (§2.5 [DOC])."""
-    return json_response({"message": {"text": text, "token": token, "tokenArguments": []}}, status)
+    return framework.json_response({"message": {"text": text, "token": token, "tokenArguments": []}}, status)
 
 
-def _billing_error(status: int, field: str, text: str, reason_id: str, value: Any) -> Response:
-    """The Billing OpenAPI schema's error envelope (§2.5, seed 002)."""
-    error = {
-        "field": field,
-        "reasonText": text,
-        "reasonId": reason_id,
-        "reasonParameters": [{"key": field, "value": str(value)}],
-    }
+def _billing_error(status: int, field: str, text: str, reason_id: str, value: Any) -> Refused:
+    """The Billing OpenAPI schema's error envelope (§2.5, seed 002), to raise."""
+    parameters = [{"key": field, "value": str(value)}]
+    error = {"field": field, "reasonText": text, "reasonId": reason_id, "reasonParameters": parameters}
     message = {"text": text, "textId": reason_id, "textParameters": []}
-    return json_response({"content": None, "metadata": None, "errors": [error], "message": message}, status)
+    body = {"content": None, "metadata": None, "errors": [error], "message": message}
+    return Refused(framework.json_response(body, status))
 
 
-def _not_found(field: str, value: str, what: str) -> Response:
+def _not_found(field: str, value: str, what: str) -> Refused:
     return _billing_error(404, field, f"{what} not found", f"{what.lower()}NotFound", value)
 
 
 class FlowPayrollSandbox(App):
-    """A Flow Payroll organisation behind the documented API.
-
-    Args:
-        seed: seeds the data generator; the same seed gives the same organisation.
-        clients, invoices_per_client: data size (the last of three or more clients has no invoice).
-        client_id, client_secret: the valid credentials; expires_in: token lifetime in seconds.
-        requests_per_minute, token_requests_per_minute, budget_window: 429 budgets (None = unlimited).
-        date_format, datetime_format: the announced patterns; metadata_at: `content`, `top` or `both`.
-        expire_tokens_after: expire every token issued so far when the N-th API call arrives.
-        repeat_token: a faulty server that repeats its page token.
-        fixtures: also serve the published "List Invoices for Client" example as the one invoice of
-            one more client (`_published_invoice`).
-        latency: seconds added to every response.
-    """
+    """A Flow Payroll organisation behind the documented API (`create_app`)."""
 
     name = "flowpayroll"
 
     def __init__(
         self,
+        seed: int = 42,  # seeds the data generator; the same seed gives the same organisation
+        latency: float = 0.0,  # seconds added to every response
         *,
-        seed: int = 42,
-        latency: float = 0.0,
-        clients: int = 6,
+        clients: int = 6,  # data size (the last of three or more clients has no invoice)
         invoices_per_client: int = 5,
-        client_id: str = "fp-sandbox-client",
+        client_id: str = "fp-sandbox-client",  # the valid credentials
         client_secret: str = "fp-sandbox-secret-7c1d",
-        expires_in: int = 3600,
-        requests_per_minute: int | None = None,
+        expires_in: int = 3600,  # token lifetime in seconds
+        requests_per_minute: int | None = None,  # 429 budgets per `budget_window` seconds (None = unlimited)
         token_requests_per_minute: int | None = None,
         budget_window: float = 60.0,
-        date_format: str = "yyyy-MM-dd",
+        date_format: str = "yyyy-MM-dd",  # the announced patterns
         datetime_format: str = "yyyy-MM-dd'T'HH:mm:ss.fffZ",
-        metadata_at: str = "both",
-        expire_tokens_after: int | None = None,
-        repeat_token: bool = False,
-        fixtures: bool = True,
+        metadata_at: str = "both",  # where `metadata` sits: `content`, `top` or `both` (see `_ok`)
+        expire_tokens_after: int | None = None,  # expire every token issued so far at the N-th API call
+        repeat_token: bool = False,  # a faulty server that repeats its page token
+        fixtures: bool = True,  # also serve the published example as the one invoice of one more client
     ) -> None:
         super().__init__(latency=latency)
         self.client_id, self.client_secret = client_id, client_secret
@@ -125,9 +99,8 @@ class FlowPayrollSandbox(App):
         self.budget = SlidingWindow(requests_per_minute, budget_window)
         self.token_budget = SlidingWindow(token_requests_per_minute, budget_window)
         self.date_format, self.datetime_format, self.metadata_at = date_format, datetime_format, metadata_at
-        self.expire_tokens_after = expire_tokens_after
-        self.api_requests = 0
-        self.pager = TokenPager(repeat=repeat_token)
+        self.expire_tokens_after, self.api_requests = expire_tokens_after, 0
+        self.pager = framework.TokenPager(repeat=repeat_token)
         self._gen = gen = Generator(seed)
         self.organisation_id = "org_" + gen.uid().replace("-", "")[:20]
         self.clients: dict[str, dict[str, Any]] = {}
@@ -135,25 +108,20 @@ class FlowPayrollSandbox(App):
         self.gone: set[str] = set()  # deleted clients still listed
         seeded = 0
         for index in range(clients):
-            client = gen.client(self.organisation_id, index)
-            self.clients[client["id"]] = client
+            client = _put(self.clients, gen.client(self.organisation_id, index))
             # The last client of three or more has no invoices: every client is loaded regardless.
             for _ in range(0 if clients >= 3 and index == clients - 1 else invoices_per_client):
                 kinds = ("paid", "paid", "open", "open", "part_paid", "credited", "voided")
                 kind = KINDS[seeded] if seeded < len(KINDS) else gen.rng.choice(kinds)
-                invoice = gen.invoice(client, kind)
-                self.invoices[invoice["id"]] = invoice
+                _put(self.invoices, gen.invoice(client, kind))
                 seeded += 1
         self.published: set[str] = set()  # invoices served as published: never recomputed
         if fixtures:
-            client = gen.client(self.organisation_id, clients)
-            self.clients[client["id"]] = client
-            invoice = self._published_invoice(client)
-            self.invoices[invoice["id"]] = invoice
-            self.published.add(invoice["id"])
+            client = _put(self.clients, gen.client(self.organisation_id, clients))
+            self.published.add(_put(self.invoices, self._published_invoice(client))["id"])
         # Another organisation's client: its id is real but not within ours, so it answers 404 (§2.5).
-        other = gen.client("org_other", 99)
-        self.organisations_other = {other["id"]: other}
+        self.organisations_other: dict[str, dict[str, Any]] = {}
+        _put(self.organisations_other, gen.client("org_other", 99))
 
     def _published_invoice(self, client: dict[str, Any]) -> dict[str, Any]:
         """The published example (`sandbox/flowpayroll/samples/`) is a schema skeleton: every string
@@ -162,7 +130,8 @@ class FlowPayrollSandbox(App):
         and organisation's ids, dates and timestamps rendered in the announced formats, an ISO
         currency code, Xero's `AUTHORISED`), as `tests/flowpayroll/test_mapping.py` reads it. Its
         figures do not add up (123 + 123 ≠ 123): the pipeline keeps them and counts a mismatch."""
-        [invoice] = published_sample(self.name, "list_invoices_for_client.json")["content"]["data"]["invoices"]
+        sample = framework.published_sample(self.name, "list_invoices_for_client.json")
+        [invoice] = sample["content"]["data"]["invoices"]
         day, moment = dt.date(2023, 11, 7), dt.datetime(2023, 11, 7, 5, 31, 56, 250_000, dt.UTC)
         known = {"clientId": client["id"], "organisationId": self.organisation_id, "currencyCode": "GBP"}
         known["externalProviderStatus"], invoice_id = "AUTHORISED", self._gen.uid()
@@ -195,7 +164,6 @@ class FlowPayrollSandbox(App):
         self.oauth.expire_all()
 
     # --- HTTP ---------------------------------------------------------------------------------
-
     def guard(self, request: Request, route: Any) -> Response | None:
         if request.path == TOKEN_PATH:
             if request.method == "POST" and self.token_budget.check("token") is not None:
@@ -217,18 +185,26 @@ class FlowPayrollSandbox(App):
 
     def not_found(self, request: Request) -> Response:
         parts = request.path[len(API) + 1 :].split("/")
-        if len(parts) >= 3 and parts[0] == "invoices" and self._invoice(parts[1], parts[2]) is None:
-            return _not_found("invoiceId", unquote(parts[2]), "Invoice")
+        if len(parts) >= 3 and parts[0] == "invoices":
+            try:
+                self._invoice(parts[1], parts[2])
+            except Refused as refusal:
+                return refusal.response
         return _gateway_error(404, "Resource not found", "resourceNotFound")
 
-    def _client(self, client_id: str) -> dict[str, Any] | None:
-        return None if client_id in self.gone else self.clients.get(client_id)
+    def _client(self, client_id: str) -> dict[str, Any]:
+        client = None if unquote(client_id) in self.gone else self.clients.get(unquote(client_id))
+        if client is None:
+            raise _not_found("clientId", unquote(client_id), "Client")
+        return client
 
-    def _invoice(self, client_id: str, invoice_id: str) -> dict[str, Any] | None:
+    def _invoice(self, client_id: str, invoice_id: str) -> dict[str, Any]:
         client_id, invoice_id = unquote(client_id), unquote(invoice_id)
         invoice = self.invoices.get(invoice_id)
-        ok = self._client(client_id) is not None and invoice is not None and invoice["clientId"] == client_id
-        return invoice if ok else None
+        known = client_id not in self.gone and client_id in self.clients
+        if not known or invoice is None or invoice["clientId"] != client_id:
+            raise _not_found("invoiceId", invoice_id, "Invoice")
+        return invoice
 
     @route("GET", API + "/clients")
     def list_clients(self, request: Request) -> Response:
@@ -236,50 +212,36 @@ class FlowPayrollSandbox(App):
 
     @route("GET", API + "/clients/{client_id}")
     def show_client(self, request: Request, client_id: str) -> Response:
-        client = self._client(unquote(client_id))
-        if client is None:
-            return _not_found("clientId", unquote(client_id), "Client")
+        client = self._client(client_id)
         settings = {
-            "defaultRevenueAccount": "200",
-            "defaultTaxRate": "OUTPUT2",
-            "payElementMappings": [],
-            "defaultDueDateDays": 30,
-            "defaultCurrencyCode": client["_currency"],
-            "defaultLineAmountTypes": "Exclusive",
+            "defaultRevenueAccount": "200", "defaultTaxRate": "OUTPUT2", "payElementMappings": [],
+            "defaultDueDateDays": 30, "defaultCurrencyCode": client["_currency"], "defaultLineAmountTypes": "Exclusive",
             "invoiceTemplateOverride": None,
-        }
+        }  # fmt: skip
         return self._ok({"client": {**client, "financeSettings": settings}})
 
     @route("GET", API + "/clients/{client_id}/invoices")
     def list_invoices(self, request: Request, client_id: str) -> Response:
-        client_id = unquote(client_id)
-        if self._client(client_id) is None:
-            return _not_found("clientId", client_id, "Client")
+        client_id = self._client(client_id)["id"]
         return self._page(request, f"invoices:{client_id}", "invoices", self.invoices_of(client_id))
 
     @route("GET", API + "/invoices/{client_id}/{invoice_id}/line-items")
     def list_lines(self, request: Request, client_id: str, invoice_id: str) -> Response:
         invoice = self._invoice(client_id, invoice_id)
-        if invoice is None:
-            return _not_found("invoiceId", unquote(invoice_id), "Invoice")
         return self._page(request, f"lines:{invoice['id']}", "lineItems", invoice["lineItems"])
 
     @route("POST", API + "/invoices/{client_id}/{invoice_id}/void")
     def void(self, request: Request, client_id: str, invoice_id: str) -> Response:
         invoice = self._invoice(client_id, invoice_id)
-        if invoice is None:
-            return _not_found("invoiceId", unquote(invoice_id), "Invoice")
         self.update_invoice(invoice["id"], externalProviderStatus="VOIDED")
         return self._ok({"invoice": invoice})
 
     @route("PUT", API + "/invoices/{client_id}/{invoice_id}")
     def update(self, request: Request, client_id: str, invoice_id: str) -> Response:
         invoice = self._invoice(client_id, invoice_id)
-        if invoice is None:
-            return _not_found("invoiceId", unquote(invoice_id), "Invoice")
         # "Update open invoice" (§2.4): 400 when the invoice is closed (paid or voided).
         if invoice["balanceDue"] == 0 or invoice.get("externalProviderStatus") == "VOIDED":
-            return _billing_error(
+            raise _billing_error(
                 400, "invoiceId", "Invoice is closed and cannot be updated", "invoiceClosed", invoice["id"]
             )
         body = request.json() or {}
@@ -287,21 +249,19 @@ class FlowPayrollSandbox(App):
         return self._ok({"invoice": invoice})
 
     def _page(self, request: Request, scope: str, key: str, records: list[dict[str, Any]]) -> Response:
-        text = request.arg("pageSize")
+        text, token = request.arg("pageSize"), request.arg("paginationToken")
         try:
-            size = int(text) if text not in (None, "") else DEFAULT_PAGE_SIZE
+            size = request.int_arg("pageSize", DEFAULT_PAGE_SIZE)
         except ValueError:
-            return _billing_error(400, "pageSize", "pageSize must be an integer", "invalidPageSize", text)
+            raise _billing_error(400, "pageSize", "pageSize must be an integer", "invalidPageSize", text) from None
         if size < 1:
-            return _billing_error(400, "pageSize", "pageSize must be positive", "invalidPageSize", text)
+            raise _billing_error(400, "pageSize", "pageSize must be positive", "invalidPageSize", text)
         size = min(size, MAX_PAGE_SIZE)
-        token = request.arg("paginationToken")
         try:
             chunk, next_token = self.pager.page(scope, records, token, size)
         except KeyError:
-            return _billing_error(
-                400, "paginationToken", "The pagination token is not valid", "invalidPaginationToken", token
-            )
+            text = "The pagination token is not valid"
+            raise _billing_error(400, "paginationToken", text, "invalidPaginationToken", token) from None
         more = next_token is not None
         return self._ok({key: chunk, "paginationToken": next_token, "hasMorePages": more, "pageSize": size})
 
@@ -309,22 +269,17 @@ class FlowPayrollSandbox(App):
         """§2.4: `{"message", "content": {"data", "metadata"}}`; where `metadata` (the announced date
         formats) sits is an option: `content`, `top` or `both` (readings differ between pages)."""
         metadata = {"dateFormat": self.date_format, "dateTimeFormat": self.datetime_format}
-        content: dict[str, Any] = {"data": self._render(data)}
+        content: dict[str, Any] = {"data": framework.public(data, self._render)}
         body = {"message": {"text": "Operation succeeded", "token": "operationSucceeded"}, "content": content}
         if self.metadata_at in ("content", "both"):
             content["metadata"] = metadata
         if self.metadata_at in ("top", "both"):
             body["metadata"] = metadata
-        return json_response(body)
+        return framework.json_response(body)
 
     def _render(self, value: Any) -> Any:
-        if isinstance(value, dict):
-            rendered = {k: self._render(v) for k, v in value.items() if not k.startswith("_")}
-            if "s3Key" in value and "fileSize" in value:
-                rendered.update(self._signed_url(value["s3Key"]))
-            return rendered
-        if isinstance(value, list):
-            return [self._render(v) for v in value]
+        if isinstance(value, dict) and "s3Key" in value and "fileSize" in value:
+            return {**value, **self._signed_url(value["s3Key"])}
         if isinstance(value, dt.datetime):
             return render_datetime(value.astimezone(dt.UTC), self.datetime_format)
         if isinstance(value, dt.date):
@@ -342,14 +297,9 @@ class FlowPayrollSandbox(App):
         return {"downloadUrl": url, "downloadUrlExpiresAt": render_datetime(expires, self.datetime_format)}
 
     # --- configuration, summary, mutations ----------------------------------------------------
-
     def config(self, base_url: str) -> dict[str, str | None]:
-        return {
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-            "base_url": f"{base_url}{API}",
-            "token_url": f"{base_url}{TOKEN_PATH}",
-        }
+        urls = {"base_url": f"{base_url}{API}", "token_url": f"{base_url}{TOKEN_PATH}"}
+        return {"client_id": self.client_id, "client_secret": self.client_secret, **urls}
 
     def summary_figures(self) -> tuple[int, list[tuple[str | None, Decimal, int]]]:
         invoices = self.invoices.values()
@@ -359,11 +309,13 @@ class FlowPayrollSandbox(App):
         """The client's invoices in listing order."""
         return [i for i in self.invoices.values() if i["clientId"] == client_id]
 
-    def _recompute(self, invoice: dict[str, Any]) -> None:
-        if invoice["id"] not in self.published:
-            recompute(invoice)
-
-    def _touch(self, record: dict[str, Any]) -> None:
+    def _changed(self, record: dict[str, Any], voided: bool = False) -> None:
+        """An invoice's totals and balance follow (but for the published invoice's), `voided` voids
+        it; `updatedDate` moves."""
+        if "lineItems" in record and record["id"] not in self.published:
+            recompute(record)
+        if voided:
+            void(record)
         now, previous = now_utc(), record["updatedDate"]
         record["updatedDate"] = now if now > previous else previous + dt.timedelta(milliseconds=1)
         record["updatedBy"] = "api@flowpayroll.example"
@@ -373,16 +325,11 @@ class FlowPayrollSandbox(App):
         `updatedDate` follow. `externalProviderStatus="VOIDED"` voids it as `POST …/void` does."""
         invoice = self.invoices[invoice_id]
         invoice.update(apply_now(fields, now_utc()))
-        self._recompute(invoice)
-        if fields.get("externalProviderStatus") == "VOIDED":
-            void(invoice)
-        self._touch(invoice)
+        self._changed(invoice, voided=fields.get("externalProviderStatus") == "VOIDED")
 
     def remove_line(self, invoice_id: str, index: int = -1) -> dict[str, Any]:
-        invoice = self.invoices[invoice_id]
-        removed = invoice["lineItems"].pop(index)
-        self._recompute(invoice)
-        self._touch(invoice)
+        removed = self.invoices[invoice_id]["lineItems"].pop(index)
+        self._changed(self.invoices[invoice_id])
         return removed
 
     def delete_invoice(self, invoice_id: str) -> None:
@@ -398,7 +345,7 @@ class FlowPayrollSandbox(App):
 
     def update_client(self, client_id: str, **fields: Any) -> None:
         self.clients[client_id].update(apply_now(fields, now_utc()))
-        self._touch(self.clients[client_id])
+        self._changed(self.clients[client_id])
 
     def delete_client(self, client_id: str, *, listed: bool = False) -> None:
         for invoice in self.invoices_of(client_id):
@@ -414,12 +361,13 @@ class FlowPayrollSandbox(App):
         return str(client["id"])
 
 
-def create_app(seed: int = 42, latency: float = 0.0, **options: Any) -> FlowPayrollSandbox:
-    """A Flow Payroll sandbox; `options` are `FlowPayrollSandbox` keyword arguments."""
-    return FlowPayrollSandbox(seed=seed, latency=latency, **options)
+def _put(table: dict[str, dict[str, Any]], record: dict[str, Any]) -> dict[str, Any]:
+    """`record`, kept in `table` under its id."""
+    table[record["id"]] = record
+    return record
 
 
-__all__ = ["FlowPayrollSandbox", "create_app"]
+create_app = FlowPayrollSandbox
 
 
 def bench_options(clients: int) -> dict[str, Any]:

@@ -11,30 +11,26 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sandbox import framework
 
-CENT = Decimal("0.01")
 VAT = {"OUTPUT2": Decimal("0.20"), "RROUTPUT": Decimal("0.05"), "ZERORATEDOUTPUT": Decimal(0)}
 
-# fmt: off
 _COMPANIES = [
     "Harbour Lane Logistics", "Pennine Care Homes", "Brightwell Engineering", "Kestrel Security",
     "Oakridge Hospitality", "Thamesgate Facilities", "Northern Quarter Studios", "Ashdown Recruitment",
     "Clyde Marine Services", "Liffey Software", "Corrib Health", "Severn Construction",
-]
+]  # fmt: skip
 _FIRST = [
     "Amelia", "Oliver", "Isla", "George", "Ava", "Harry", "Mia", "Noah", "Grace", "Jack", "Freya", "Leo", "Aoife",
     "Conor", "Siobhan", "Niamh",
-]
+]  # fmt: skip
 _LAST = [
     "Patel", "Jones", "Murphy", "Walsh", "Evans", "Hughes", "Khan", "Byrne", "Taylor", "Kelly", "Wright", "O'Brien",
-]
-# fmt: on
+]  # fmt: skip
 # (pay element, quantity range, unit rate range, tax type): a payroll bureau's billable elements.
-# fmt: off
 _PAY_ELEMENTS = [
     ("Basic Pay", (Decimal("7.5"), Decimal("45")), (Decimal("11.44"), Decimal("32.50")), "OUTPUT2"),
     ("Overtime 1.5x", (Decimal("1"), Decimal("12")), (Decimal("17.16"), Decimal("48.75")), "OUTPUT2"),
@@ -42,15 +38,14 @@ _PAY_ELEMENTS = [
     ("Umbrella Margin", (Decimal("1"), Decimal("1")), (Decimal("18.00"), Decimal("25.00")), "OUTPUT2"),
     ("Training Course", (Decimal("1"), Decimal("3")), (Decimal("95.00"), Decimal("240.00")), "ZERORATEDOUTPUT"),
     ("Home Energy Allowance", (Decimal("1"), Decimal("1")), (Decimal("26.00"), Decimal("60.00")), "RROUTPUT"),
-]
-# fmt: on
+]  # fmt: skip
 # The states an invoice is seeded in; the first len(KINDS) invoices take each one in turn.
 KINDS = ("paid", "part_paid", "open", "credited", "voided", "draft")
 
 
 def money(value: Decimal) -> Decimal:
-    """Round to pence."""
-    return value.quantize(CENT)
+    """Round to pence, half to even."""
+    return framework.money(value, ROUND_HALF_EVEN)
 
 
 def now_utc() -> dt.datetime:
@@ -69,7 +64,7 @@ class Generator:
     def uid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
-    def decimal(self, low: Decimal, high: Decimal, step: Decimal = CENT) -> Decimal:
+    def decimal(self, low: Decimal, high: Decimal, step: Decimal = framework.CENT) -> Decimal:
         steps = int((high - low) / step)
         return low + step * self.rng.randint(0, steps)
 
@@ -84,7 +79,6 @@ class Generator:
         created = self.moment(dt.datetime(2023, 1, 5, tzinfo=dt.UTC), 300)
         first, last = self.rng.choice(_FIRST), self.rng.choice(_LAST)
         domain = name.lower().replace(" ", "") + (".ie" if irish else ".co.uk")
-        # fmt: off
         return {
             "typeDiscriminator": "Client", "id": self.uid(), "name": name, "organisationId": organisation_id,
             "createdDate": created, "createdBy": "bureau.admin@flowpayroll.example",
@@ -108,21 +102,15 @@ class Generator:
                 },
             ],
             "tags": [{"name": "Region", "group": "Sales", "value": "Ireland" if irish else "UK"}],
-            "defaultRevenueAccountCode": "200",
-            "defaultTaxType": "OUTPUT2",
-            "providerId": None,
-            "externalProvider": "Xero",
-            "lastSyncedAt": self.moment(created, 90),
-            "syncErrorMessage": None,
+            "defaultRevenueAccountCode": "200", "defaultTaxType": "OUTPUT2", "providerId": None,
+            "externalProvider": "Xero", "lastSyncedAt": self.moment(created, 90), "syncErrorMessage": None,
             "billingAddress": {
                 "line1": f"{self.rng.randint(1, 200)} Market Street", "line2": None,
                 "city": "Dublin" if irish else self.rng.choice(["Leeds", "Bristol", "Manchester"]), "county": None,
                 "postcode": "D02 X285" if irish else "LS1 4DY", "countryCode": "IE" if irish else "GB",
             },
-            "physicalAddress": None,
-            "_currency": "EUR" if irish else "GBP",
-        }
-        # fmt: on
+            "physicalAddress": None, "_currency": "EUR" if irish else "GBP",
+        }  # fmt: skip
 
     def line(self, invoice: dict[str, Any], issued: dt.date) -> dict[str, Any]:
         element, (q_low, q_high), (r_low, r_high), tax_type = self.rng.choice(_PAY_ELEMENTS)
@@ -130,7 +118,6 @@ class Generator:
         rate = self.decimal(r_low, r_high)
         line_amount = money(quantity * rate)
         employee = f"{self.rng.choice(_FIRST)} {self.rng.choice(_LAST)}"
-        # fmt: off
         return {
             "id": self.uid(), "invoiceId": invoice["id"], "organisationId": invoice["organisationId"],
             "clientId": invoice["clientId"], "employeeId": self.uid(), "employeeName": employee,
@@ -142,8 +129,7 @@ class Generator:
             "payElementDescription": element, "accountCode": "200", "taxType": tax_type, "quantity": quantity,
             "unitAmount": rate, "lineAmount": line_amount, "taxAmount": money(line_amount * VAT[tax_type]),
             "poNumber": self.rng.choice([None, f"PO-{self.rng.randint(10000, 99999)}"]),
-        }
-        # fmt: on
+        }  # fmt: skip
 
     def invoice(self, client: dict[str, Any], kind: str) -> dict[str, Any]:
         self.sequence += 1
@@ -151,7 +137,6 @@ class Generator:
         created = dt.datetime.combine(issued, dt.time(self.rng.randint(7, 18)), dt.UTC) + dt.timedelta(
             milliseconds=self.rng.randint(0, 3_599_999)
         )
-        # fmt: off
         invoice: dict[str, Any] = {
             "id": self.uid(), "organisationId": client["organisationId"], "clientId": client["id"],
             "lineAmountTypes": "Exclusive", "currencyCode": client["_currency"], "appliedCredits": [],
@@ -167,42 +152,32 @@ class Generator:
             "emailSentBy": "bureau.admin@flowpayroll.example" if kind != "draft" else None, "createdDate": created,
             "createdBy": "payroll.run@flowpayroll.example", "updatedDate": created,
             "updatedBy": "payroll.run@flowpayroll.example", "_paid": Decimal(0),
-        }
-        # fmt: on
+        }  # fmt: skip
         invoice["lineItems"] = [self.line(invoice, issued) for _ in range(self.rng.randint(2, 5))]
         invoice["linesWithoutPoNumberCount"] = sum(1 for li in invoice["lineItems"] if not li["poNumber"])
         if self.rng.random() < 0.4:
-            # fmt: off
-            invoice["attachments"].append(
-                {
-                    "id": self.uid(), "fileName": f"timesheets-{issued:%Y%m%d}.pdf", "url": None,
-                    "description": "Signed timesheets", "s3Key": f"attachments/{invoice['id']}/timesheets.pdf",
-                    "contentType": "application/pdf", "fileSize": self.rng.randint(40_000, 900_000),
-                    "uploadedDate": created, "uploadedBy": "payroll.run@flowpayroll.example",
-                }
-            )
-            # fmt: on
+            invoice["attachments"].append({
+                "id": self.uid(), "fileName": f"timesheets-{issued:%Y%m%d}.pdf", "url": None,
+                "description": "Signed timesheets", "s3Key": f"attachments/{invoice['id']}/timesheets.pdf",
+                "contentType": "application/pdf", "fileSize": self.rng.randint(40_000, 900_000),
+                "uploadedDate": created, "uploadedBy": "payroll.run@flowpayroll.example",
+            })  # fmt: skip
         recompute(invoice)
         total = invoice["amount"]
         if kind in ("paid", "part_paid", "credited", "voided", "draft") or self.rng.random() < 0.5:
-            # fmt: off
             invoice.update(
                 externalId=self.uid(), externalProvider="Xero", syncStatus="Synced",
                 lastSyncedAt=created + dt.timedelta(minutes=5), externalProviderStatus="AUTHORISED",
-            )
-            # fmt: on
+            )  # fmt: skip
         if kind == "paid":
             invoice["_paid"] = total
         elif kind == "part_paid":
             invoice["_paid"] = money(total * Decimal(self.rng.randint(10, 90)) / 100)
         elif kind == "credited":
             credit = money(total * Decimal(self.rng.randint(5, 40)) / 100)
+            applied = {"creditNoteId": self.uid(), "amountApplied": credit}
             invoice["appliedCredits"] = [
-                {
-                    "creditNoteId": self.uid(),
-                    "amountApplied": credit,
-                    "appliedDate": issued + dt.timedelta(days=self.rng.randint(1, 20)),
-                }
+                {**applied, "appliedDate": issued + dt.timedelta(days=self.rng.randint(1, 20))}
             ]
         elif kind == "draft":
             invoice["externalProviderStatus"] = "DRAFT"
@@ -220,14 +195,8 @@ def recompute(invoice: dict[str, Any]) -> None:
     invoice["totalTax"] = sum((li["taxAmount"] for li in lines), Decimal("0.00"))
     invoice["amount"] = invoice["subTotal"] + invoice["totalTax"]
     invoice["totalCreditAmount"] = sum((c["amountApplied"] for c in invoice["appliedCredits"]), Decimal("0.00"))
-    # fmt: off
-    invoice["subtotalGroups"] = [
-        {
-            "label": "Payroll services", "amount": invoice["subTotal"], "taxAmount": invoice["totalTax"],
-            "totalAmount": invoice["amount"], "sortOrder": 1,
-        }
-    ]
-    # fmt: on
+    group = {"label": "Payroll services", "amount": invoice["subTotal"], "taxAmount": invoice["totalTax"]}
+    invoice["subtotalGroups"] = [{**group, "totalAmount": invoice["amount"], "sortOrder": 1}]
     if invoice.get("externalProviderStatus") == "VOIDED":
         invoice["balanceDue"] = Decimal("0.00")
         return

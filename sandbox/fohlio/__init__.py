@@ -9,25 +9,13 @@ Readings where the docs are silent are noted where they are coded.
 from __future__ import annotations
 
 import datetime as dt
-import random
 from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
 
 from sandbox import framework
-from sandbox.fohlio.data import _CURRENCIES, SECOND_TAX_RATE, TAX_RATE, Contact, Invoice, Team, generate, iso, money
-from sandbox.framework import (
-    App,
-    HeaderKey,
-    Request,
-    Response,
-    SlidingWindow,
-    apply_now,
-    json_response,
-    page_of,
-    published_sample,
-    route,
-)
+from sandbox.fohlio.data import CURRENCIES, SECOND_TAX_RATE, TAX_RATE, Contact, Invoice, generate, iso, money
+from sandbox.framework import App, HeaderKey, Refused, Request, Response, SlidingWindow, apply_now, json_response, route
 
 DEFAULT_TOKEN = "fohlio-sandbox-token-7f3a9c"
 _ZERO_BALANCE = {"paid", "deposited", "void", "revised"}
@@ -35,49 +23,34 @@ _ZERO_BALANCE = {"paid", "deposited", "void", "revised"}
 _SCHEMES = {"either": ("", "Bearer"), "raw": ("",), "bearer": ("Bearer",)}
 
 
-class BadRequest(Exception):
+def _bad_request(message: str) -> Refused:
     """A query parameter the published schema would reject: 400, as OpenAPI validation would [INF]."""
+    return Refused(json_response({"error": message}, 400))
 
 
 class FohlioSandbox(App):
-    """The Fohlio API over seeded data.
-
-    Args:
-        seed: the generator's seed.
-        latency: seconds added to every response.
-        clients: contacts of the `client` category.
-        other_contacts: contacts of the other categories (suppliers, manufacturers...).
-        projects: projects, each with one client.
-        invoices: client invoices in total, spread over the projects.
-        api_key: the valid token.
-        auth_mode: `either`, `raw` or `bearer` (see `_SCHEMES`).
-        currency: the team's default currency, which the API never shows; None makes invoices
-            with no project or client currency impossible to price.
-        requests_per_minute: requests allowed per `rate_window` seconds; None for no limit.
-        rate_window: the window of the rate limit, in seconds.
-        honour_updated_since: False to ignore `updated_since` like an API that does not support it.
-        fixtures: also serve the published "Get a client invoice by id" example and its client
-            (`_load_fixtures`).
-    """
+    """The Fohlio API over seeded data (`create_app`)."""
 
     name = "fohlio"
 
     def __init__(
         self,
         seed: int = 42,
-        latency: float = 0.0,
+        latency: float = 0.0,  # seconds added to every response
         *,
-        clients: int = 8,
-        other_contacts: int = 5,
-        projects: int = 7,
-        invoices: int = 60,
-        api_key: str = DEFAULT_TOKEN,
-        auth_mode: str = "either",
+        clients: int = 8,  # contacts of the `client` category
+        other_contacts: int = 5,  # contacts of the other categories (suppliers, manufacturers...)
+        projects: int = 7,  # projects, each with one client
+        invoices: int = 60,  # client invoices in total, spread over the projects
+        api_key: str = DEFAULT_TOKEN,  # the valid token
+        auth_mode: str = "either",  # `either`, `raw` or `bearer` (see `_SCHEMES`)
+        # The team's default currency, which the API never shows; None makes invoices with no project
+        # or client currency impossible to price.
         currency: str | None = "USD",
-        requests_per_minute: int | None = None,
+        requests_per_minute: int | None = None,  # requests allowed per `rate_window` seconds; None for no limit
         rate_window: float = 60.0,
-        honour_updated_since: bool = True,
-        fixtures: bool = True,
+        honour_updated_since: bool = True,  # False ignores `updated_since`, like an API that does not support it
+        fixtures: bool = True,  # also serve the published "Get a client invoice by id" example and its client
     ) -> None:
         super().__init__(latency=latency)
         if auth_mode not in _SCHEMES:
@@ -86,15 +59,8 @@ class FohlioSandbox(App):
         self.auth = HeaderKey("authorization", api_key, _SCHEMES[auth_mode])
         # §4.5: no rate limit is published; when set, 429 with a Retry-After header [INF]
         self.budget = SlidingWindow(requests_per_minute, rate_window)
-        self.team: Team = generate(
-            random.Random(seed),
-            clients=clients,
-            other_contacts=other_contacts,
-            projects=projects,
-            invoices=invoices,
-            default_currency=currency or "",
-            now=self.now(),
-        )
+        sizes = {"clients": clients, "other_contacts": other_contacts, "projects": projects, "invoices": invoices}
+        self.team = generate(seed, **sizes, default_currency=currency or "", now=self.now())
         self.published: dict[int, dict[str, Any]] = {}  # invoices served as published, by id
         if fixtures:
             self._load_fixtures()
@@ -106,13 +72,13 @@ class FohlioSandbox(App):
         reads it; its client (id 123) is one more client contact. Its figures do not add up
         (123 + 123 ≠ 123): the pipeline keeps them and counts a mismatch. Its project (123) is not
         in `/team`, so its currency is the team's default."""
-        invoice = published_sample(self.name, "get_client_invoice.json")
+        invoice = framework.published_sample(self.name, "get_client_invoice.json")
         invoice["invoice_date"], invoice["payment_terms"][0]["due_date"] = "2023-11-07", "2023-12-07"
-        client = invoice["client"]
-        updated = dt.datetime.fromisoformat(invoice["updated_at"])
+        client, updated = invoice["client"], dt.datetime.fromisoformat(invoice["updated_at"])
         category = client["category"]
-        contact = Contact(client["id"], client["name"], category["type"], client["data"], [], [], 0, updated)
-        contact.addresses, contact.people, contact.category_id = client["addresses"], client["people"], category["id"]
+        people, addresses = client["people"], client["addresses"]
+        contact = Contact(client["id"], client["name"], category["type"], client["data"], addresses, people, 0, updated)
+        contact.category_id = category["id"]
         self.team.contacts[contact.id] = contact
         self.published[invoice["id"]] = invoice
 
@@ -121,7 +87,6 @@ class FohlioSandbox(App):
         return framework.utc_now().replace(microsecond=0)
 
     # --- HTTP ---------------------------------------------------------------------------
-
     def guard(self, request: Request, route: Any) -> Response | None:
         token = self.auth(request)
         if token is None:
@@ -131,31 +96,22 @@ class FohlioSandbox(App):
             return json_response({"error": "Too Many Requests"}, 429, {"Retry-After": str(max(1, round(wait)))})
         return None
 
-    def handle(self, request: Request) -> Response:
-        try:
-            return super().handle(request)
-        except BadRequest as exc:
-            return json_response({"error": str(exc)}, 400)
-
     @staticmethod
     def _int(request: Request, name: str, default: int | None) -> int | None:
-        value = request.arg(name)
-        if value is None or value == "":
-            return default
         try:
-            return int(value)
+            return request.int_arg(name, default)
         except ValueError:
-            raise BadRequest(f"{name} must be an integer") from None
+            raise _bad_request(f"{name} must be an integer") from None
 
     def _page(self, request: Request, records: list[Any]) -> list[Any]:
         """Page `page` of `records`, ordered by id so pages are stable; past the end: `[]` [INF]."""
         page = self._int(request, "page", 1) or 1
         per_page = self._int(request, "per_page", 25)  # §4.3: 25 by default, 1..100
         if per_page is None or not 1 <= per_page <= 100:
-            raise BadRequest("per_page must be between 1 and 100")
+            raise _bad_request("per_page must be between 1 and 100")
         if page < 1:
-            raise BadRequest("page must be at least 1")
-        return list(page_of(records, page, per_page))
+            raise _bad_request("page must be at least 1")
+        return list(framework.page_of(records, page, per_page))
 
     def _since(self, request: Request) -> dt.datetime | None:
         """§4.3 `updated_since` (Unix seconds): records updated at or after that second [INF]."""
@@ -177,11 +133,15 @@ class FohlioSandbox(App):
     @route("GET", "/client_invoices")
     def list_invoices(self, request: Request) -> Response:
         since, project_id = self._since(request), self._int(request, "project_id", None)
-        every: list[Invoice | dict[str, Any]] = [*self.team.invoices.values(), *self.published.values()]
-        chosen = sorted(
-            (i for i in every if (project_id is None or _project(i) == project_id) and _updated_since(i, since)),
-            key=lambda i: i["id"] if isinstance(i, dict) else i.id,
-        )
+        every: list[tuple[int, int, dt.datetime, Invoice | dict[str, Any]]]
+        every = [(i.id, i.project_id, i.updated_at, i) for i in self.team.invoices.values()]
+        for i in self.published.values():
+            every.append((i["id"], int(i["project_id"]), dt.datetime.fromisoformat(i["updated_at"]), i))
+        chosen = [
+            i
+            for _, project, updated, i in sorted(every, key=lambda row: row[0])
+            if project_id in (None, project) and (since is None or updated >= since)
+        ]
         return json_response([self.render_invoice(i, single=False) for i in self._page(request, chosen)])
 
     @route("GET", "/client_invoices/{invoice_id}")
@@ -197,7 +157,6 @@ class FohlioSandbox(App):
         return json_response(self.render_team())
 
     # --- rendering ----------------------------------------------------------------------
-
     def render_contact(self, contact: Contact, *, embedded_in_list: bool = False) -> dict[str, Any]:
         """A contact as the API shows it; `embedded_in_list` gives the list-page drift."""
         body: dict[str, Any] = {"id": contact.id, "name": contact.name, "data": dict(contact.data)}
@@ -213,11 +172,14 @@ class FohlioSandbox(App):
 
     def figures(self, invoice: Invoice) -> dict[str, Decimal]:
         """The invoice's amounts, computed from its lines and status."""
-        amount = sum((i.quantity * i.price for i in invoice.items), Decimal(0))
-        taxable = sum((i.quantity * i.price for i in invoice.items if i.taxable), Decimal(0))
-        second = sum((i.quantity * i.price for i in invoice.items if i.second_taxable), Decimal(0))
-        tax = money(taxable * TAX_RATE + second * SECOND_TAX_RATE)
-        amount = money(amount)
+
+        def worth(lines: Any) -> Decimal:
+            return sum((i.quantity * i.price for i in lines), Decimal(0))
+
+        taxable = worth(i for i in invoice.items if i.taxable)
+        services = worth(i for i in invoice.items if i.is_service)
+        tax = money(taxable * TAX_RATE + worth(i for i in invoice.items if i.second_taxable) * SECOND_TAX_RATE)
+        amount = money(worth(invoice.items))
         total = amount + tax
         if invoice.status in _ZERO_BALANCE:
             balance = Decimal("0.00")
@@ -226,51 +188,36 @@ class FohlioSandbox(App):
         else:
             balance = total
         paid = Decimal("0.00") if invoice.status in {"void", "revised"} else total - balance
-        services = money(sum((i.quantity * i.price for i in invoice.items if i.is_service), Decimal(0)))
         return {
-            "amount": amount,
-            "tax_amount": tax,
-            "taxable_amount": money(taxable),
-            "amount_with_tax": total,
-            "balance": balance,
-            "balance_transactions_amount": paid,
-            "services_amount": services,
-            "products_amount": amount - services,
-        }
+            "amount": amount, "tax_amount": tax, "taxable_amount": money(taxable), "amount_with_tax": total,
+            "balance": balance, "balance_transactions_amount": paid, "services_amount": money(services),
+            "products_amount": amount - money(services),
+        }  # fmt: skip
 
     def payment_terms(self, invoice: Invoice, total: Decimal) -> list[dict[str, Any]]:
         """Terms splitting the total, amounts as strings (as documented), in stored order."""
         if not invoice.term_days:
             return []
-        base = (invoice.invoice_date or invoice.created_at.date().isoformat())[:10]
-        start = dt.date.fromisoformat(base)
-        share = money(total / len(invoice.term_days))
-        terms = []
-        for n, days in enumerate(invoice.term_days):
-            amount = share if n < len(invoice.term_days) - 1 else total - share * (len(invoice.term_days) - 1)
-            terms.append(
-                {
-                    "id": f"pt-{invoice.id}-{n + 1}",
-                    "amount": f"{amount:.2f}",
-                    "due_date": (start + dt.timedelta(days=days)).isoformat(),
-                    "payment_terms": "Due on receipt" if days == 0 else f"Net {days}",
-                }
-            )
-        return terms
+        start = dt.date.fromisoformat((invoice.invoice_date or invoice.created_at.date().isoformat())[:10])
+        share, last = money(total / len(invoice.term_days)), len(invoice.term_days) - 1
+        return [
+            {
+                "id": f"pt-{invoice.id}-{n + 1}",
+                "amount": f"{share if n < last else total - share * last:.2f}",
+                "due_date": (start + dt.timedelta(days=days)).isoformat(),
+                "payment_terms": "Due on receipt" if days == 0 else f"Net {days}",
+            }
+            for n, days in enumerate(invoice.term_days)
+        ]
 
     def render_invoice(self, invoice: Invoice | dict[str, Any], *, single: bool) -> dict[str, Any]:
         """An invoice as `GET /client_invoices` (single=False) or `/client_invoices/{id}` shows it;
         a published one as published, its client in the listing's shape when listed."""
         if isinstance(invoice, dict):
-            client_id = invoice["client"]["id"]
-            return (
-                invoice
-                if single
-                else {**invoice, "client": self.render_contact(self.team.contacts[client_id], embedded_in_list=True)}
-            )
+            listed = self.render_contact(self.team.contacts[invoice["client"]["id"]], embedded_in_list=True)
+            return invoice if single else {**invoice, "client": listed}
         f = self.figures(invoice)
         client = self.team.contacts[invoice.client_id]
-        # fmt: off
         return {
             "id": invoice.id, "project_id": invoice.project_id, "status": invoice.status,
             "invoice_date": invoice.invoice_date, "note": invoice.note,
@@ -283,8 +230,7 @@ class FohlioSandbox(App):
             "client": self.render_contact(client, embedded_in_list=not single),
             "items": [{k: v for k, v in asdict(i).items() if k != "is_service"} for i in invoice.items],
             "client_proposal_id": invoice.client_proposal_id, "purchase_order_ids": list(invoice.purchase_order_ids),
-        }
-        # fmt: on
+        }  # fmt: skip
 
     def render_team(self) -> dict[str, Any]:
         """The team dump, reduced to what it documents about projects and their currency."""
@@ -292,25 +238,14 @@ class FohlioSandbox(App):
         for p in self.team.projects.values():
             currency = None
             if p.currency:
-                cid, name = _CURRENCIES[p.currency]
-                currency = {"id": cid, "iso_code": p.currency, "name": name}
-            projects.append(
-                {
-                    "id": p.id,
-                    "name": p.name,
-                    "client": {"id": p.client_id, "name": self.team.contacts[p.client_id].name},
-                    "billing_client": {"id": p.client_id, "name": self.team.contacts[p.client_id].name},
-                    "project_currency": {
-                        "enabled": p.currency is not None,
-                        "currency": currency,
-                        "exchange_rates": [],
-                    },
-                }
-            )
+                currency = {"id": CURRENCIES[p.currency][0], "iso_code": p.currency, "name": CURRENCIES[p.currency][1]}
+            client = {"id": p.client_id, "name": self.team.contacts[p.client_id].name}
+            own: dict[str, Any] = {"enabled": p.currency is not None, "currency": currency, "exchange_rates": []}
+            project = {"id": p.id, "name": p.name, "client": client, "billing_client": dict(client)}
+            projects.append({**project, "project_currency": own})
         return {"id": self.team.id, "name": self.team.name, "projects": projects, "project_items": []}
 
     # --- what the data holds ------------------------------------------------------------
-
     def currency_of(self, invoice: Invoice) -> str | None:
         """The invoice's currency by the sandbox's own rule (see `sandbox.fohlio.data`)."""
         project = self.team.projects[invoice.project_id]
@@ -323,12 +258,8 @@ class FohlioSandbox(App):
 
     def config(self, base_url: str) -> dict[str, str | None]:
         scheme = "Bearer" if self.auth_mode == "bearer" else None
-        return {
-            "base_url": base_url,
-            "api_key": self.api_key,
-            "auth_scheme": scheme,
-            "currency": self.team.default_currency or None,
-        }
+        currency = self.team.default_currency or None
+        return {"base_url": base_url, "api_key": self.api_key, "auth_scheme": scheme, "currency": currency}
 
     def summary_figures(self) -> tuple[int, list[tuple[str | None, Decimal, int]]]:
         clients = sum(1 for c in self.team.contacts.values() if c.category_type == "client")
@@ -344,7 +275,6 @@ class FohlioSandbox(App):
             return max(i.updated_at for i in self.team.invoices.values())
 
     # --- mutations, as the real API would apply them --------------------------------------
-
     def update_invoice(self, invoice_id: int, *, updated_at: dt.datetime | None = None, **fields: Any) -> None:
         """Change invoice fields (`status`, `note`, `label`, `invoice_date`...) and bump `updated_at`;
         `updated_at` overrides the new timestamp, e.g. to simulate a change committed late."""
@@ -405,23 +335,7 @@ class FohlioSandbox(App):
         return contact_id
 
 
-def _project(invoice: Invoice | dict[str, Any]) -> int:
-    return int(invoice["project_id"]) if isinstance(invoice, dict) else invoice.project_id
-
-
-def _updated_since(invoice: Invoice | dict[str, Any], since: dt.datetime | None) -> bool:
-    if since is None:
-        return True
-    updated = dt.datetime.fromisoformat(invoice["updated_at"]) if isinstance(invoice, dict) else invoice.updated_at
-    return updated >= since
-
-
-def create_app(seed: int = 42, latency: float = 0.0, **options: Any) -> FohlioSandbox:
-    """A Fohlio sandbox; `options` are `FohlioSandbox`'s keyword arguments."""
-    return FohlioSandbox(seed, latency, **options)
-
-
-__all__ = ["DEFAULT_TOKEN", "FohlioSandbox", "create_app"]
+create_app = FohlioSandbox
 
 
 def bench_options(clients: int) -> dict[str, Any]:

@@ -20,30 +20,30 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-CENT = Decimal("0.01")
+from sandbox import framework
+
 TAX_RATE = Decimal("0.08")
 SECOND_TAX_RATE = Decimal("0.025")
 
 STATUSES = ("draft", "sent", "paid", "overdue", "deposited", "void", "paid_partially", "revised")
-# fmt: off
 CONTACT_CATEGORIES = (
     "client", "collaborator", "general_contractor", "manufacture", "project_manager", "purchasing_agent",
     "subcontractor", "supplier", "warehouse",
-)
-_CURRENCIES = {
+)  # fmt: skip
+CURRENCIES = {
     "USD": (1, "US Dollar"), "EUR": (2, "Euro"), "GBP": (3, "British Pound"), "CAD": (4, "Canadian Dollar"),
-}
+}  # fmt: skip
 _FIRMS = (
     "Harbor", "Linden", "Marlow", "Aster", "Cobalt", "Juniper", "Sable", "Ridge", "Orchid", "Vale", "Ember",
-)
+)  # fmt: skip
 _KINDS = ("Hotels", "Residences", "Hospitality Group", "Studios", "Estates", "Offices", "Suites")
 _CITIES = (
     ("New York", "NY", "US"), ("Miami", "FL", "US"), ("London", "", "GB"), ("Toronto", "ON", "CA"),
     ("Lisbon", "", "PT"), ("Austin", "TX", "US"),
-)
+)  # fmt: skip
 _STREETS = ("Mercer St", "Ocean Dr", "King St W", "Rua Augusta", "Congress Ave")
 _FIRST_NAMES = ("Ana", "Ben", "Chloe", "Dev", "Eli")
 _LAST_NAMES = ("Park", "Silva", "Novak")
@@ -54,8 +54,7 @@ _PRODUCTS = (
     ("Design fee", "Schematic design phase", "hr"), ("Procurement fee", "Purchasing and expediting", "hr"),
     ("Installation", "White-glove delivery and install", "hr"), ("Side table", "Travertine top", "ea"),
     ("Upholstery fabric", "Performance velvet", "yd"),
-)
-# fmt: on
+)  # fmt: skip
 
 
 def iso(ts: dt.datetime) -> str:
@@ -64,7 +63,7 @@ def iso(ts: dt.datetime) -> str:
 
 
 def money(value: Decimal) -> Decimal:
-    return value.quantize(CENT)
+    return framework.money(value, ROUND_HALF_EVEN)
 
 
 @dataclass
@@ -130,7 +129,7 @@ class Team:
 
 
 def generate(
-    rng: random.Random,
+    seed: int,
     *,
     clients: int,
     other_contacts: int,
@@ -144,6 +143,7 @@ def generate(
     Every status appears once there are at least eight invoices, so revised, void, part-paid and
     deposited invoices are always present.
     """
+    rng = random.Random(seed)
     anchor = now - dt.timedelta(days=1)
     contacts: dict[int, Contact] = {}
     next_contact = 501
@@ -151,10 +151,8 @@ def generate(
     for n in range(clients):
         city, state, country = rng.choice(_CITIES)
         name = f"{_FIRMS[n % len(_FIRMS)]} {rng.choice(_KINDS)}"
-        data: dict[str, Any] = {
-            "website": f"https://{name.split()[0].lower()}.example",
-            "tax_id": f"TX{rng.randrange(10**7, 10**8)}",
-        }
+        data: dict[str, Any] = {"website": f"https://{name.split()[0].lower()}.example"}
+        data["tax_id"] = f"TX{rng.randrange(10**7, 10**8)}"
         client_currency = currency_cycle[n % len(currency_cycle)]
         if client_currency:
             data["currency"] = client_currency
@@ -172,16 +170,13 @@ def generate(
     project_currencies = [None, "EUR", None, "GBP", None, None, None]
     for n in range(projects):
         pid = 9001 + n
-        # fmt: off
-        project_map[pid] = Project(
-            pid, f"{rng.choice(_FIRMS)} {rng.choice(('Lobby', 'Suites', 'Penthouse', 'Spa', 'Flagship'))}",
-            client_ids[n % len(client_ids)], project_currencies[n % len(project_currencies)],
-        )
-        # fmt: on
+        name = f"{rng.choice(_FIRMS)} {rng.choice(('Lobby', 'Suites', 'Penthouse', 'Spa', 'Flagship'))}"
+        owner, currency = client_ids[n % len(client_ids)], project_currencies[n % len(project_currencies)]
+        project_map[pid] = Project(pid, name, owner, currency)
 
     invoice_map: dict[int, Invoice] = {}
     project_ids = list(project_map)
-    next_item = 70001
+    item_no = 70001
     for n in range(invoices):
         iid = 30001 + n
         project = project_map[project_ids[n % len(project_ids)]]
@@ -191,25 +186,16 @@ def generate(
         items: list[Item] = []
         for _ in range(rng.randint(1, 5)):
             name, description, unit = rng.choice(_PRODUCTS)
-            is_service = unit == "hr"
             quantity = Decimal(rng.randint(1, 12)) if rng.random() < 0.8 else Decimal(rng.choice(("0.5", "1.5", "2.5")))
             price = Decimal(rng.randrange(1000, 480000, 2)).scaleb(-2)
-            # fmt: off
+            taxable, second, catalogue = rng.random() < 0.75, rng.random() < 0.2, 40001 + rng.randrange(1000)
             items.append(
-                Item(
-                    next_item, name, description, unit, quantity, price, rng.random() < 0.75, rng.random() < 0.2,
-                    40001 + rng.randrange(1000), is_service,
-                )
+                Item(item_no, name, description, unit, quantity, price, taxable, second, catalogue, unit == "hr")
             )
-            # fmt: on
-            next_item += 1
+            item_no += 1
         invoice_date = _invoice_date(rng, created, status)
-        terms = (
-            []
-            if status == "draft" and rng.random() < 0.5
-            else sorted(rng.sample((0, 15, 30, 45, 60), rng.randint(1, 3)))
-        )
-        # fmt: off
+        no_terms = status == "draft" and rng.random() < 0.5
+        terms = [] if no_terms else sorted(rng.sample((0, 15, 30, 45, 60), rng.randint(1, 3)))
         invoice_map[iid] = Invoice(
             id=iid, project_id=project.id, client_id=project.client_id, status=status, invoice_date=invoice_date,
             label=f"INV-{n + 1:05d}",
@@ -218,8 +204,7 @@ def generate(
             paid_share=Decimal(rng.choice(("0.25", "0.4", "0.5", "0.6"))),
             client_proposal_id=rng.choice((None, 8000 + n)),
             purchase_order_ids=rng.sample(range(60001, 60050), rng.randint(0, 2)),
-        )
-        # fmt: on
+        )  # fmt: skip
     return Team(7, "Atelier Sandbox", default_currency, contacts, project_map, invoice_map)
 
 
@@ -234,44 +219,20 @@ def _contact(
     country: str,
     anchor: dt.datetime,
 ) -> Contact:
-    street = f"{rng.randint(1, 999)} {rng.choice(_STREETS)}"
-    # fmt: off
-    addresses = [
-        {
-            "id": cid * 10 + 1, "name": "Office", "phone": f"+1 555 {rng.randint(1000, 9999)}",
-            "post_code": f"{rng.randint(10000, 99999)}", "address_line_1": street, "address_line_2": "", "city": city,
-            "state": state, "country": country,
-        }
-    ]
-    # fmt: on
+    street, place = f"{rng.randint(1, 999)} {rng.choice(_STREETS)}", {"city": city, "state": state, "country": country}
+    phone, post_code = f"+1 555 {rng.randint(1000, 9999)}", f"{rng.randint(10000, 99999)}"
+    office = {"id": cid * 10 + 1, "name": "Office", "phone": phone, "post_code": post_code, "address_line_1": street}
+    addresses = [{**office, "address_line_2": "", **place}]
     if rng.random() < 0.4:
-        # fmt: off
-        addresses.append(
-            {
-                "id": cid * 10 + 2, "name": "Site", "phone": "", "post_code": "", "address_line_1": "Site",
-                "address_line_2": "", "city": city, "state": state, "country": country,
-            }
-        )
-        # fmt: on
+        site = {"id": cid * 10 + 2, "name": "Site", "phone": "", "post_code": "", "address_line_1": "Site"}
+        addresses.append({**site, "address_line_2": "", **place})
     first = name.split()[0].lower()
-    # fmt: off
-    people = [
-        {
-            "id": cid * 10 + 1, "name": f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)}",
-            "email": f"accounts@{first}.example", "phone": "", "position": "Accounts payable", "note": "",
-        }
-    ]
-    # fmt: on
+    person = f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)}"
+    accounts = {"id": cid * 10 + 1, "name": person, "email": f"accounts@{first}.example", "phone": ""}
+    people = [{**accounts, "position": "Accounts payable", "note": ""}]
     if rng.random() < 0.5:
-        # fmt: off
-        people.insert(
-            0,
-            {
-                "id": cid * 10 + 2, "name": "Front desk", "email": f"hello@{first}.example", "phone": "",
-                "position": "", "note": "",
-            },
-        )
-        # fmt: on
+        desk = {"id": cid * 10 + 2, "name": "Front desk", "email": f"hello@{first}.example", "phone": ""}
+        people.insert(0, {**desk, "position": "", "note": ""})
     updated = anchor - dt.timedelta(days=rng.randrange(1, 400))
     return Contact(cid, name, kind, data, addresses, people, 100 + CONTACT_CATEGORIES.index(kind), updated)
 

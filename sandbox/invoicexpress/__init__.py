@@ -10,69 +10,57 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from sandbox.framework import (
-    App,
-    QueryKey,
-    Request,
-    Response,
-    SlidingWindow,
-    json_response,
-    page_number_meta,
-    published_sample,
-    route,
-)
-from sandbox.invoicexpress.data import Account, iso_of, money
+from sandbox import framework
+from sandbox.framework import App, QueryKey, Refused, Request, Response, SlidingWindow, json_response, route
+from sandbox.invoicexpress.data import ISO_CODES, Account, money
 
 DOCUMENTED_BUDGET = 780  # requests per minute per account (docs/providers.md §1.5, "Request limits")
 _INCORRECT = {"error": {"code": "422", "message": "Some parameters were incorrect."}}
 
 
 class InvoiceXpressSandbox(App):
-    """An InvoiceXpress account.
-
-    Args:
-        seed, clients, invoices_per_client, lines_per_invoice: the generated account.
-        account_name: the account subdomain the pipeline is configured with.
-        api_key: the only key accepted.
-        account_per_page: the account setting used when `per_page` is not sent (10, 20 or 30).
-        max_per_page: the largest page served.
-        requests_per_minute: the per-account budget; None disables it.
-        retry_after: seconds to announce in `Retry-After` on 429 (None: no header, as documented).
-        budget_window: the budget's window in seconds (60 as documented; shorter in tests).
-        fixtures: also serve the published samples as one more client's documents (`_load_fixtures`).
-        latency: seconds added to every response.
-    """
+    """An InvoiceXpress account (`create_app`)."""
 
     name = "invoicexpress"
 
     def __init__(
         self,
-        *,
         seed: int = 42,
-        clients: int = 12,
+        latency: float = 0.0,  # seconds added to every response
+        *,
+        clients: int = 12,  # the generated account: clients, documents per client, lines per document
         invoices_per_client: int = 9,
         lines_per_invoice: tuple[int, int] = (1, 5),
-        account_name: str = "sandbox",
-        api_key: str = "ix-sandbox-key-4f1c9a",
-        account_per_page: int = 10,
-        max_per_page: int = 50,
-        requests_per_minute: int | None = DOCUMENTED_BUDGET,
-        retry_after: float | None = None,
-        budget_window: float = 60.0,
-        fixtures: bool = True,
-        latency: float = 0.0,
+        account_name: str = "sandbox",  # the account subdomain the pipeline is configured with
+        api_key: str = "ix-sandbox-key-4f1c9a",  # the only key accepted
+        account_per_page: int = 10,  # the account setting used when `per_page` is not sent (10, 20 or 30)
+        max_per_page: int = 50,  # the largest page served
+        requests_per_minute: int | None = DOCUMENTED_BUDGET,  # the per-account budget; None disables it
+        retry_after: float | None = None,  # seconds announced in `Retry-After` on 429 (None: no header, as documented)
+        budget_window: float = 60.0,  # the budget's window in seconds (60 as documented; shorter in tests)
+        fixtures: bool = True,  # also serve the published samples as one more client's documents
     ) -> None:
         super().__init__(latency=latency)
         self.account = Account(seed, clients, invoices_per_client, lines_per_invoice)
-        self.account_name, self.api_key = account_name, api_key
+        self.account_name, self.api_key, self.retry_after = account_name, api_key, retry_after
         self.account_per_page, self.max_per_page = account_per_page, max_per_page
         self.auth = QueryKey("api_key", api_key)  # §1.1: `api_key` in the query string
         self.budget = SlidingWindow(requests_per_minute, budget_window)
-        self.retry_after = retry_after
         self.fixture_clients: list[dict[str, Any]] = []
         self.fixtures: dict[int, dict[str, Any] | None] = {}  # by id; None: deleted
         if fixtures:
             self._load_fixtures()
+
+    def _load_fixtures(self) -> None:
+        """The documented examples (`sandbox/invoicexpress/samples/`): the client of the single-
+        document example, holding that document and the "List Client Invoices" one. The latter's
+        embedded client is the only value changed (its id, so the document belongs to the client it is
+        listed under; its name "John" is kept)."""
+        full = framework.published_sample(self.name, "get_invoice.json")["invoice"]
+        [listed] = framework.published_sample(self.name, "list_client_invoices.json")["invoices"]
+        self.fixture_clients.append(dict(full["client"]))
+        listed["client"] = {**listed["client"], "id": full["client"]["id"]}
+        self.fixtures.update({listed["id"]: listed, full["id"]: full})
 
     def guard(self, request: Request, route: Any) -> Response | None:
         if self.auth(request) is None:  # §1.5: 401 with this body
@@ -85,48 +73,42 @@ class InvoiceXpressSandbox(App):
     def not_found(self, request: Request) -> Response:
         return json_response({"errors": {"error": "Not found"}}, 404)
 
-    def _paging(self, request: Request) -> tuple[int, int] | Response:
+    def _paging(self, request: Request) -> tuple[int, int]:
         """§1.2: `page` and `per_page`; `per_page` defaults to the account setting and is capped at
         `max_per_page` (no maximum is documented, so clients must read `pagination` back)."""
         try:
-            page = int(request.arg("page") or 1)
-            per_page = int(request.arg("per_page") or self.account_per_page)
+            page, per_page = request.int_arg("page", 1), request.int_arg("per_page", self.account_per_page)
         except ValueError:
-            return json_response(_INCORRECT, 422)
+            page = per_page = 0
         if page < 1 or per_page < 1:
-            return json_response(_INCORRECT, 422)
+            raise Refused(json_response(_INCORRECT, 422))
         return page, min(per_page, self.max_per_page)
 
     @route("GET", "/clients.json")
     def list_clients(self, request: Request) -> Response:
-        paging = self._paging(request)
-        if isinstance(paging, Response):
-            return paging
-        page, per_page = paging
+        page, per_page = self._paging(request)
         listed, start = self.account.listed(), (page - 1) * per_page
-        stop = start + per_page
-        clients = [self.account.client(i) for i in listed[start:stop]]
-        clients += self.fixture_clients[max(0, start - len(listed)) : max(0, stop - len(listed))]
+        clients = [self.account.client(i) for i in listed[start : start + per_page]]
+        clients += self.fixture_clients[max(0, start - len(listed)) : max(0, start + per_page - len(listed))]
         total = len(listed) + len(self.fixture_clients)
-        return json_response({"clients": clients, "pagination": page_number_meta(total, page, per_page)})
+        return json_response({"clients": clients, "pagination": framework.page_number_meta(total, page, per_page)})
 
     @route("POST", "/clients/{client_id}/invoices.json")
     def list_invoices(self, request: Request, client_id: str) -> Response:
-        number = _int(client_id)
+        try:
+            number: int | None = int(client_id)
+        except ValueError:
+            number = None
         index = None if number is None else self.account.client_index(number)
         fixture = number is not None and any(c["id"] == number for c in self.fixture_clients)
         if (index is None and not fixture) or number in self.account.gone:  # spec schema `404Clients` (§1.5)
             return json_response({"errors": [{"error": "Client not found"}]}, 404)
-        paging = self._paging(request)
-        if isinstance(paging, Response):
-            return paging
-        page, per_page = paging
+        page, per_page = self._paging(request)
         try:
             body = request.json() or {}
         except ValueError:
             return json_response({"error": {"code": "400", "message": "Invalid JSON body."}}, 400)
-        wanted = _Filter(body.get("filter") or {})
-        start = (page - 1) * per_page
+        wanted, start = _Filter(body.get("filter") or {}), (page - 1) * per_page
         invoices: list[Any]
         if index is not None and wanted.everything and self.account.pristine():
             total = self.account.invoices_per_client
@@ -135,26 +117,12 @@ class InvoiceXpressSandbox(App):
             own = self.account.client_invoices(index) if index is not None else self._fixtures_of(number)
             matching = [i for i in own if wanted.admits(i)]
             total, invoices = len(matching), matching[start : start + per_page]
-        return json_response({"invoices": invoices, "pagination": page_number_meta(total, page, per_page)})
-
-    # --- the published samples, served as one more client's documents ---------------------------
-
-    def _load_fixtures(self) -> None:
-        """The documented examples (`sandbox/invoicexpress/samples/`): the client of the single-
-        document example, holding that document and the "List Client Invoices" one. The latter's
-        embedded client is the only value changed (its id, so the document belongs to the client it is
-        listed under; its name "John" is kept)."""
-        full = published_sample(self.name, "get_invoice.json")["invoice"]
-        [listed] = published_sample(self.name, "list_client_invoices.json")["invoices"]
-        self.fixture_clients.append(dict(full["client"]))
-        listed["client"] = {**listed["client"], "id": full["client"]["id"]}
-        self.fixtures.update({listed["id"]: listed, full["id"]: full})
+        return json_response({"invoices": invoices, "pagination": framework.page_number_meta(total, page, per_page)})
 
     def _fixtures_of(self, client_id: int | None) -> list[dict[str, Any]]:
         return [i for i in self.fixtures.values() if i is not None and i["client"]["id"] == client_id]
 
     # --- configuration, summary, mutations ----------------------------------------------------
-
     def config(self, base_url: str) -> dict[str, str | None]:
         return {"account_name": self.account_name, "api_key": self.api_key, "base_url": base_url}
 
@@ -166,8 +134,8 @@ class InvoiceXpressSandbox(App):
 
     def summary_figures(self) -> tuple[int, list[tuple[str | None, Decimal, int]]]:
         invoices = [i for i in self.all_invoices() if i["client"]["id"] not in self.account.gone]
-        figures: list[tuple[str | None, Decimal, int]] = []
-        figures += [(iso_of(i["currency"]), Decimal(str(i["total"])), len(i["items"])) for i in invoices]
+        figures: list[tuple[str | None, Decimal, int]]
+        figures = [(ISO_CODES[i["currency"]], Decimal(str(i["total"])), len(i["items"])) for i in invoices]
         return len(self.account.listed()) + len(self.fixture_clients), figures
 
     def find(self, invoice_id: int) -> dict[str, Any]:
@@ -230,13 +198,6 @@ class InvoiceXpressSandbox(App):
         return client_id
 
 
-def _int(text: str) -> int | None:
-    try:
-        return int(text)
-    except ValueError:
-        return None
-
-
 class _Filter:
     """The `filter` body (§1.3): status, by_type and archived lists. A dimension left out is not
     filtered, except `archived`: without it only non-archived documents come back, as in the
@@ -259,19 +220,9 @@ class _Filter:
         return ("archived" if archived else "non_archived") in self.archived
 
 
-def create_app(seed: int = 42, latency: float = 0.0, **options: Any) -> InvoiceXpressSandbox:
-    """An InvoiceXpress sandbox; `options` are `InvoiceXpressSandbox` keyword arguments."""
-    return InvoiceXpressSandbox(seed=seed, latency=latency, **options)
-
-
-__all__ = ["DOCUMENTED_BUDGET", "InvoiceXpressSandbox", "create_app"]
+create_app = InvoiceXpressSandbox
 
 
 def bench_options(clients: int) -> dict[str, Any]:
     """`create_app` options of an account of `clients` clients for the benchmarks (benchmarks/rerun.py)."""
-    return {
-        "clients": clients,
-        "invoices_per_client": 90,
-        "lines_per_invoice": [3, 7],
-        "requests_per_minute": None,
-    }
+    return {"clients": clients, "invoices_per_client": 90, "lines_per_invoice": [3, 7], "requests_per_minute": None}

@@ -16,32 +16,32 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
-CENT = Decimal("0.01")
+from sandbox.framework import money
+
 FIRST_CLIENT_ID = 1310176  # the documented example's client id (seed 000)
 
 # Weighted tables: (value, ..., weight). Document types and statuses as the API names them.
-# fmt: off
 TYPES = [
     ("Invoice", 50), ("InvoiceReceipt", 15), ("SimplifiedInvoice", 8), ("CreditNote", 9), ("DebitNote", 4),
     ("Receipt", 6), ("CashInvoice", 8),
-]
+]  # fmt: skip
 STATUSES = [("draft", 8), ("final", 42), ("settled", 35), ("canceled", 7), ("second_copy", 4), ("deleted", 4)]
 # ISO code → the name the API writes in `currency`, spelt as the "Currency codes" table of the
 # official OpenAPI description spells it (docs/providers.md §1.6).
 CURRENCIES = [
     ("EUR", "Euro", 80), ("USD", "U.S. dollar", 8), ("GBP", "Pound sterling", 5), ("PLN", "Polish złoty", 3),
     ("CHF", "Swiss franc", 2), ("BRL", "Brazilian real", 2),
-]
+]  # fmt: skip
 TAX_RATES = [(23, "IVA23", 31597), (13, "IVA13", 31596), (6, "IVA6", 31595), (0, "IVA0", 31594)]
 PRODUCTS = [
     ("Consulting", "hour", "Consulting services"), ("Website hosting", "month", "Managed hosting plan"),
     ("Design work", "hour", "Brand and layout design"), ("Licence", "unit", "Annual software licence"),
     ("Support plan", "month", "Priority support"), ("Training", "day", "On-site training"),
     ("Printing", "unit", "Brochures, A4, 100 pages"), ("Travel", "service", "Travel expenses"),
-]
+]  # fmt: skip
 QUANTITIES = ["1", "1", "2", "3", "0.5", "1.5", "10", "40"]
 DRAFT_NUMBERS = ["draft", "rascunho", ""]  # §1.4 [3P] and §1.6: all three occur
 REFERENCES = ["", None, "Contract 2024"]  # plus a purchase order number
@@ -52,32 +52,18 @@ CITIES = ["Lisboa", "Porto", "Braga", "Coimbra", "Faro"]
 FIRST = ["Ana", "João", "Maria", "Pedro", "Rita", "Tiago", "Sofia", "Miguel", "Inês", "Rui"]
 LAST = ["Silva", "Santos", "Ferreira", "Pereira", "Costa", "Oliveira", "Martins", "Rodrigues"]
 COMPANY = ["Lda", "SA", "Unipessoal Lda", "& Filhos"]
-# fmt: on
 CURRENCY_NAMES = {iso: name for iso, name, _ in CURRENCIES}
+ISO_CODES = {name: iso for iso, name, _ in CURRENCIES}  # the ISO code of each currency name written
 
 
 def _pick(rng: random.Random, weighted: list[tuple[Any, ...]]) -> Any:
     return rng.choices(weighted, weights=[w[-1] for w in weighted])[0][0]
 
 
-def money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def iso_of(currency_name: str) -> str:
-    """The ISO code of a currency name this sandbox writes."""
-    return next(iso for iso, name in CURRENCY_NAMES.items() if name == currency_name)
-
-
 class Account:
-    """One InvoiceXpress account: clients and, per client, documents generated on demand.
-
-    Args:
-        seed: the generator's seed.
-        clients: how many clients.
-        invoices_per_client: documents per client (exact, so page counts are predictable).
-        lines_per_invoice: inclusive range of lines per document.
-    """
+    """One InvoiceXpress account: `clients` clients and, per client, exactly `invoices_per_client`
+    documents (so page counts are predictable) of `lines_per_invoice` (an inclusive range) lines,
+    generated on demand from `seed`."""
 
     def __init__(
         self,
@@ -104,8 +90,6 @@ class Account:
             return every
         return [i for i in every if self.gone.get(self.client_id(i), True)]
 
-    # --- clients ------------------------------------------------------------------------
-
     def client_id(self, index: int) -> int:
         return FIRST_CLIENT_ID + index
 
@@ -118,8 +102,7 @@ class Account:
         person = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
         name = f"{rng.choice(LAST)} {rng.choice(LAST)} {rng.choice(COMPANY)}" if rng.random() < 0.7 else person
         country, n = rng.choice(COUNTRIES), index + 1
-        # fmt: off
-        data = {
+        return {
             "id": self.client_id(index), "name": name, "code": f"C{n:05d}",
             "email": f"billing{n}@example.{'pt' if country == 'Portugal' else 'com'}",
             "language": "pt" if country == "Portugal" else "en",
@@ -130,11 +113,7 @@ class Account:
             "preferred_contact": {"name": person, "email": f"contact{n}@example.pt", "phone": ""},
             "observations": rng.choice(["", None]), "send_options": "1",  # documented as a string
             **self.client_changes.get(self.client_id(index), {}),
-        }
-        # fmt: on
-        return data
-
-    # --- documents ------------------------------------------------------------------------
+        }  # fmt: skip
 
     def invoice_id(self, client_index: int, position: int) -> int:
         return (client_index + 1) * 1_000_000 + position
@@ -207,7 +186,6 @@ class Account:
         number, draft = position + 1, status == "draft"
         archived = rng.random() < 0.12
         reference = rng.choice([*REFERENCES, f"PO-{rng.randint(1000, 9999)}"])
-        # fmt: off
         return {
             "id": invoice_id, "status": status,
             "archived": int(archived) if rng.random() < 0.3 else archived,  # 1/0 on some endpoints [3P]
@@ -225,5 +203,4 @@ class Account:
             "items": items,
             "sequence_id": str(rng.randint(10_000, 99_999)) if rng.random() < 0.7 else rng.randint(10_000, 99_999),
             "tax_exemption": "M07" if any(i["tax"]["value"] == 0 for i in items) else "",
-        }
-        # fmt: on
+        }  # fmt: skip

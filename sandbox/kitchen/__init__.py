@@ -7,30 +7,18 @@ the throttle answer the way Laravel's defaults do; each quirk is noted where it 
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import random
 from decimal import Decimal
 from typing import Any
 
-from sandbox.framework import (
-    App,
-    FixedWindow,
-    HeaderKey,
-    Request,
-    Response,
-    apply_now,
-    json_response,
-    laravel_page,
-    published_sample,
-    route,
-)
+from sandbox import framework
+from sandbox.framework import App, FixedWindow, HeaderKey, Request, Response, apply_now, json_response, public, route
 from sandbox.kitchen import data
 
 STATES = ("all", "active", "archived")
 DEFAULT_PER_PAGE = 20  # §3.3
 MAX_PER_PAGE = 100  # no maximum is documented; many Laravel APIs cap at 100 [INF]
-_STAMPED = {"paid": "paid_at", "void": "voided_at", "uncollectible": "marked_uncollectible_at", "open": "finalized_at"}
 
 
 def expects_json(request: Request) -> bool:
@@ -40,68 +28,42 @@ def expects_json(request: Request) -> bool:
     return "/json" in first or "+json" in first or (ajax and first in ("", "*/*", "*"))
 
 
-def _positive(value: str | None, default: int) -> int | None:
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        return None
-    return number if number >= 1 else default
-
-
 class KitchenApp(App):
-    """One Kitchen workspace behind its API.
-
-    Args:
-        seed: the data generator's seed.
-        clients, invoices: how many of each to generate.
-        workspace: the workspace subdomain (used in absolute links and the login redirect).
-        api_key: the one valid bearer token.
-        requests_per_minute: Laravel throttle limit per token; None (default) for no limit.
-        rate_window: the throttle window in seconds (Laravel: 60).
-        honour_json_headers: False simulates a proxy that strips `Accept` and `X-Requested-With`:
-            unauthenticated calls are then redirected to the login page whatever the client sent.
-        fixtures: also serve the published "List all invoices" example as one of the workspace's
-            invoices, unchanged (its client user is not among the listed clients: no client sample
-            is published).
-        latency: seconds added to every response.
-    """
+    """One Kitchen workspace behind its API (`create_app`)."""
 
     name = "kitchen"
 
     def __init__(
         self,
         seed: int = 42,
+        latency: float = 0.0,  # seconds added to every response
         *,
-        clients: int = 8,
+        clients: int = 8,  # how many clients and invoices to generate
         invoices: int = 45,
-        workspace: str = "acme",
-        api_key: str = "kt_sandbox_3f9a2c71d04e4b5e",
-        requests_per_minute: int | None = None,
-        rate_window: float = 60.0,
+        workspace: str = "acme",  # the workspace subdomain (used in absolute links and the login redirect)
+        api_key: str = "kt_sandbox_3f9a2c71d04e4b5e",  # the one valid bearer token
+        requests_per_minute: int | None = None,  # Laravel throttle limit per token; None for no limit
+        rate_window: float = 60.0,  # the throttle window in seconds (Laravel: 60)
+        # False simulates a proxy that strips `Accept` and `X-Requested-With`: unauthenticated calls
+        # are then redirected to the login page whatever the client sent.
         honour_json_headers: bool = True,
+        # Also serve the published "List all invoices" example as one of the workspace's invoices,
+        # unchanged (its client user is not among the listed clients: no client sample is published).
         fixtures: bool = True,
-        latency: float = 0.0,
     ) -> None:
         super().__init__(latency=latency)
         self.workspace, self.api_key, self.honour_json_headers = workspace, api_key, honour_json_headers
         self.auth = HeaderKey("Authorization", api_key, ("Bearer",))  # §3.1: bearer token
         self.throttle = FixedWindow(requests_per_minute, rate_window)  # Laravel's throttle [INF, §3.5]
         self.clients, self.invoices = data.generate(seed, clients, invoices)
-        published = published_sample(self.name, "list_invoices.json")["data"] if fixtures else []
+        published = framework.published_sample(self.name, "list_invoices.json")["data"] if fixtures else []
         self.invoices += published
         self.published = {i["id"] for i in published}  # served as written: never recomputed
         stamps = [v for row in [*self.clients, *self.invoices] for k, v in row.items() if k.endswith("_at") and v]
         self._now = max(dt.datetime.fromisoformat(v) for v in stamps) + dt.timedelta(days=1)
-        self._ids = data.Ids(random.Random(seed + 1))
+        self._ids = data.ids_from(random.Random(seed + 1))
         self.gone: set[str] = set()  # deleted clients still listed
-
-    @property
-    def public_url(self) -> str:
-        return f"https://{self.workspace}.kitchen.co"
-
-    # --- HTTP ---------------------------------------------------------------------------------
+        self.public_url = f"https://{workspace}.kitchen.co"
 
     def route_path(self, request: Request) -> str:
         return "/" + "/".join(p for p in request.path.split("/") if p)  # Laravel ignores empty segments
@@ -135,7 +97,7 @@ class KitchenApp(App):
         found = next((r for r in rows if r["id"] == record_id), None)
         if found is None:
             return json_response({"message": "No query results for the given id."}, 404)
-        return json_response({"data": data.public(found)})
+        return json_response({"data": public(found)})
 
     @route("GET", "/api/clients")
     def list_clients(self, request: Request) -> Response:
@@ -155,11 +117,13 @@ class KitchenApp(App):
         return self._list(request, rows, errors, "/api/invoices/", "/api/invoices")
 
     def _list(self, request: Request, rows: list[dict[str, Any]], errors: dict, links: str, meta: str) -> Response:
-        page, per_page = _positive(request.arg("page"), 1), _positive(request.arg("per_page"), DEFAULT_PER_PAGE)
-        if page is None:
-            errors["page"] = ["The page field must be an integer."]
-        if per_page is None:
-            errors["per_page"] = ["The per page field must be an integer."]
+        paging = {}
+        for name, default in (("page", 1), ("per_page", DEFAULT_PER_PAGE)):
+            try:
+                number = request.int_arg(name, default)
+                paging[name] = number if number >= 1 else default
+            except ValueError:
+                errors[name] = [f"The {name.replace('_', ' ')} field must be an integer."]
         if errors:
             if not (expects_json(request) and self.honour_json_headers):
                 # Laravel redirects a failed validation back to the previous page when no JSON is wanted.
@@ -168,13 +132,12 @@ class KitchenApp(App):
             first, more = next(iter(errors.values()))[0], sum(len(v) for v in errors.values()) - 1
             message = first + (f" (and {more} more error{'s' if more > 1 else ''})" if more else "")
             return json_response({"message": message, "errors": errors}, 422)
-        assert page is not None and per_page is not None
         ordered = sorted(rows, key=lambda r: (r["created_at"], r["id"]), reverse=True)  # newest first, §3.3 [DOC]
-        chunk, body = laravel_page(ordered, page, min(per_page, MAX_PER_PAGE), links=links, meta=meta)
-        return json_response({"data": [data.public(r) for r in chunk], **body})
+        per_page = min(paging["per_page"], MAX_PER_PAGE)
+        chunk, body = framework.laravel_page(ordered, paging["page"], per_page, links=links, meta=meta)
+        return json_response({"data": [public(r) for r in chunk], **body})
 
     # --- configuration, summary, mutations ----------------------------------------------------
-
     def config(self, base_url: str) -> dict[str, str | None]:
         return {"base_url": f"{base_url}/api", "workspace": self.workspace, "api_key": self.api_key}
 
@@ -188,22 +151,23 @@ class KitchenApp(App):
     def invoice(self, invoice_id: str) -> dict[str, Any]:
         """A copy of one invoice as the API shows it."""
         with self.lock:
-            return dict(data.public(copy.deepcopy(self._find(invoice_id))))
+            return dict(public(self._find(invoice_id)))
 
     def oldest_invoice_id(self) -> str:
         """The invoice created first: the last one of the last page."""
         with self.lock:
             return str(min(self.invoices, key=lambda r: (r["created_at"], r["id"]))["id"])
 
-    def _find(self, invoice_id: str, rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        found = next((r for r in (self.invoices if rows is None else rows) if r["id"] == invoice_id), None)
+    def _find(self, record_id: str, rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        found = next((r for r in (self.invoices if rows is None else rows) if r["id"] == record_id), None)
         if found is None:
-            raise KeyError(invoice_id)
+            raise KeyError(record_id)
         return found
 
-    def _recompute(self, invoice: dict[str, Any]) -> None:
+    def _changed(self, invoice: dict[str, Any], now: str) -> None:
         if invoice["id"] not in self.published:
             data.recompute(invoice)
+        invoice["updated_at"] = now
 
     def update_invoice(self, invoice_id: str, **fields: Any) -> None:
         """Change fields (memo, due_date, archived_at=NOW...); a new `status` sets its lifecycle
@@ -211,18 +175,16 @@ class KitchenApp(App):
         invoice, now = self._find(invoice_id), self._tick()
         invoice.update(apply_now(fields, now))
         if "status" in fields:
-            if fields["status"] in _STAMPED:
-                invoice[_STAMPED[fields["status"]]] = now
+            if fields["status"] in data.STAMPED:
+                invoice[data.STAMPED[fields["status"]]] = now
             if fields["status"] != "draft" and invoice["number"] is None:
                 invoice["number"] = f"PREFIX-{len(self.invoices) + 100:05d}"
-        self._recompute(invoice)
-        invoice["updated_at"] = now
+        self._changed(invoice, now)
 
     def remove_line(self, invoice_id: str, index: int = -1) -> dict[str, Any]:
         invoice = self._find(invoice_id)
         item: dict[str, Any] = invoice["items"].pop(index)
-        self._recompute(invoice)
-        invoice["updated_at"] = self._tick()
+        self._changed(invoice, self._tick())
         return item
 
     def delete_invoice(self, invoice_id: str) -> None:
@@ -230,15 +192,11 @@ class KitchenApp(App):
 
     def add_invoice(self, client_id: Any = None, status: str = "open", **fields: Any) -> str:
         """A new invoice, created now: it comes first in the listing. Returns its id."""
-        created = self._now + dt.timedelta(minutes=1)
-        first = self.invoices[0]
-        number = len(self.invoices) + 1
-        rng = random.Random(len(self.invoices))
-        invoice = data.make_invoice(
-            rng, self._ids, number, client_id, first["creator"], first["billing_profile"], created, status
-        )
-        invoice.update(fields, updated_at=data.stamp(created))
-        self._now = created
+        self._now += dt.timedelta(minutes=1)
+        first, number, rng = self.invoices[0], len(self.invoices) + 1, random.Random(len(self.invoices))
+        args = (number, client_id, first["creator"], first["billing_profile"], self._now, status)
+        invoice = data.make_invoice(rng, self._ids, *args)
+        invoice.update(fields, updated_at=data.stamp(self._now))
         self.invoices.append(invoice)
         return str(invoice["id"])
 
@@ -260,12 +218,7 @@ class KitchenApp(App):
         return str(client["id"])
 
 
-def create_app(seed: int = 42, latency: float = 0.0, **options: Any) -> KitchenApp:
-    """A Kitchen workspace simulator; `options` are `KitchenApp` keyword arguments."""
-    return KitchenApp(seed, latency=latency, **options)
-
-
-__all__ = ["KitchenApp", "create_app"]
+create_app = KitchenApp
 
 
 def bench_options(clients: int) -> dict[str, Any]:
