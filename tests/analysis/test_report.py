@@ -4,38 +4,21 @@ nothing is fetched, and every figure shown equals the analysis views'."""
 from __future__ import annotations
 
 import base64
-import json
 import os
 import shutil
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pipelines.report import money
 from pipelines.warehouse import read_only
+from tests.browser import CHROMIUM, open_in_chromium
 from tests.support import Workspace
 
 pytestmark = pytest.mark.integration
-
-CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser")) if p), None)
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--hide-scrollbars",
-    "--remote-allow-origins=*",
-    "--remote-debugging-port=0",
-    "--window-size=1400,1000",
-)
 
 
 def write_report(workspace: Workspace, output: Path) -> Path:
@@ -62,65 +45,6 @@ def test_the_report_is_self_contained(report: Path) -> None:
     assert "<script" not in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
     assert "https://" not in page and "<link" not in page and "@import" not in page
     assert page.count("<svg") >= 3
-
-
-class DevTools:
-    """The smallest client of Chromium's DevTools protocol this test needs."""
-
-    def __init__(self, url: str) -> None:
-        import websocket
-
-        self.ws = websocket.create_connection(url, timeout=30, suppress_origin=True)
-        self.next_id = 0
-        self.events: list[dict[str, Any]] = []
-
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.ws.recv())
-            if message.get("id") == self.next_id:
-                assert "error" not in message, message
-                return message.get("result", {})
-            self.events.append(message)
-
-    def wait_for(self, event: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while not any(e.get("method") == event for e in self.events):
-            assert time.monotonic() < deadline, f"no {event} within {timeout}s"
-            self.events.append(json.loads(self.ws.recv()))
-
-    def evaluate(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        assert "exceptionDetails" not in result, result
-        return result["result"]["value"]
-
-
-def open_in_chromium(page: Path, profile: Path) -> tuple[subprocess.Popen[bytes], DevTools]:
-    assert CHROMIUM
-    browser = subprocess.Popen(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    port_file = profile / "DevToolsActivePort"
-    deadline = time.monotonic() + 60
-    while not (port_file.exists() and port_file.read_text().strip()):
-        if browser.poll() is not None or time.monotonic() > deadline:
-            browser.kill()
-            pytest.fail("chromium did not start its DevTools endpoint")
-        time.sleep(0.1)
-    port = port_file.read_text().split()[0]
-    import urllib.request
-
-    targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
-    target = next(t for t in targets if t["type"] == "page")
-    tools = DevTools(target["webSocketDebuggerUrl"])
-    for domain in ("Page", "Runtime", "Log", "Network"):
-        tools.call(f"{domain}.enable")
-    tools.call("Page.navigate", url=page.resolve().as_uri())
-    tools.wait_for("Page.loadEventFired")
-    return browser, tools
 
 
 def view_figures(db: Path) -> dict[str, Decimal | None]:
@@ -157,7 +81,7 @@ def view_figures(db: Path) -> dict[str, Decimal | None]:
     CHROMIUM is None, reason="chromium is not installed (apt-get install chromium); browser test skipped"
 )
 def test_the_report_renders_in_chromium_with_the_views_figures(loaded: Workspace, report: Path, tmp_path: Path) -> None:
-    browser, tools = open_in_chromium(report, tmp_path / "profile")
+    browser, tools = open_in_chromium(report.resolve().as_uri(), tmp_path / "profile")
     try:
         charts = tools.evaluate(
             """Array.from(document.querySelectorAll('svg.chart')).map(s => {

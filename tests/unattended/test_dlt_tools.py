@@ -5,11 +5,18 @@ drop the tables every provider shares (README, "dlt's own tools")."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +24,7 @@ import pytest
 from dlt.pipeline.trace import load_trace
 
 from sandbox import fohlio, kitchen
+from tests.browser import CHROMIUM, open_in_chromium
 from tests.support import REPO, Result, Workspace, serve
 
 pytestmark = pytest.mark.integration
@@ -94,14 +102,165 @@ def test_inspecting_the_pipeline_leaves_its_state_as_it_was(loaded):
     assert "destination_type: pipelines.warehouse.billing_duckdb" in info
     assert "kitchen_billing with 3 table(s)" in info and "fohlio_billing with 3 table(s)" in info
 
-    # `show` needs dlt's `hub` extra, which the project does not install: it says so, does nothing.
+    again = billing_elt(ws, env, "load")
+    assert again.code == 0, again.output
+    assert "differs from destination" not in again.output
+
+
+# --- show: dlt's dashboard ---------------------------------------------------------------------
+
+# What `dlt pipeline ... show` needs: dlt's `hub` extra (dlthub), marimo and ibis, all in the
+# `dashboard` extra. Without them `show` only says what to install.
+DASHBOARD_MISSING = [name for name in ("dlthub", "marimo", "ibis") if importlib.util.find_spec(name) is None]
+needs_dashboard = pytest.mark.skipif(
+    bool(DASHBOARD_MISSING),
+    reason=f"dashboard test skipped: the `dashboard` extra is not installed (no {', '.join(DASHBOARD_MISSING)};"
+    ' make install EXTRAS="... dashboard")',
+)
+# The one thing the dashboard's page fetches from elsewhere than the dashboard itself.
+DASHBOARD_LOGO = "https://dlthub.com/docs/img/dlthub-logo.png"
+# Every text node of the page, shadow roots included (marimo draws its tables in them), in order.
+PAGE_TEXTS = """(() => { const out = [];
+  const walk = (n) => { if (n.shadowRoot) walk(n.shadowRoot);
+    for (const c of n.childNodes) { if (c.nodeType === 3) { const t = c.textContent.trim(); if (t) out.push(t); }
+                                    else walk(c); } };
+  walk(document.body); return out; })()"""
+CLICK = """(() => { let done = false;
+  const walk = (n) => { if (n.shadowRoot) walk(n.shadowRoot);
+    for (const c of n.children) { if (done) return;
+      if (c.tagName === 'BUTTON' && c.innerText.trim() === %s) { c.click(); done = true; return; } walk(c); } };
+  walk(document.body); return done; })()"""
+
+
+def workspace_files(ws: Workspace) -> dict[str, str]:
+    """Every file of the workspace (the DuckDB file and dlt's local state included) by its content."""
+    return {
+        str(p.relative_to(ws.path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(ws.path.rglob("*"))
+        if p.is_file()
+    }
+
+
+def contains_run(texts: list[str], *run: str) -> bool:
+    return any(tuple(texts[i : i + len(run)]) == run for i in range(len(texts)))
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} within {timeout}s")
+        time.sleep(0.5)
+
+
+@pytest.mark.skipif(not DASHBOARD_MISSING, reason="the `dashboard` extra is installed: `show` serves the dashboard")
+def test_show_without_the_dashboard_extra_says_what_to_install(loaded):
+    ws, env = loaded
+    before = state_file(ws).read_bytes()
     show = dlt_cli(ws, env, "billing", "show")
     assert show.code == 0 and "dlt[hub]" in show.output
     assert state_file(ws).read_bytes() == before
 
+
+@needs_dashboard
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium); dashboard test skipped"
+)
+def test_show_serves_the_dashboard_of_this_pipeline_and_changes_nothing(loaded, tmp_path_factory):
+    ws, env = loaded
+    outside = tmp_path_factory.mktemp("dashboard")  # the browsers' files, outside the workspace
+    before = workspace_files(ws)
+    rows = counts(ws)
+    # marimo opens the dashboard in "the browser": here a program that only writes down the URL.
+    opened = outside / "opened.txt"
+    browser_program = outside / "browser"
+    browser_program.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> "{opened}"\n')
+    browser_program.chmod(0o755)
+    environment = ws.env(
+        {
+            **env,
+            # dlt starts `marimo` by name: the environment's own, as with an activated venv.
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "BROWSER": str(browser_program),
+        }
+    )
+    show = subprocess.Popen(
+        [str(BIN / "dlt"), "pipeline", "--pipelines-dir", str(ws.path / "pipelines"), "billing", "show"],
+        cwd=ws.path,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    try:
+        # marimo serves on the first free port from 2718 and opens the browser once it listens.
+        wait_until(lambda: show.poll() is not None or (opened.exists() and opened.read_text().strip() != ""), "no URL")
+        assert show.poll() is None, show.communicate()[0]
+        url = opened.read_text().split()[0]
+        assert url.startswith(("http://localhost:", "http://127.0.0.1:")), url
+
+        browser, tools = open_in_chromium(url, outside / "profile")
+        try:
+            wait_until(lambda: "invoices" in tools.evaluate(PAGE_TEXTS), "the dashboard listed no table")
+            texts = tools.evaluate(PAGE_TEXTS)
+            assert contains_run(texts, "Pipeline", "billing"), texts
+            # Its schemas (one per provider, and the run log's) and the tables of the first one.
+            assert {"kitchen", "fohlio", "billing_runs"} <= set(texts), texts
+            for table in TABLES:
+                assert contains_run(texts, table, "kitchen_billing", "merge"), texts
+
+            # The tables' row counts and a query, read from the project's warehouse.
+            assert tools.evaluate(CLICK % json.dumps("Load row counts"))
+            wait_until(lambda: "row_count" in tools.evaluate(PAGE_TEXTS), "no row counts")
+            texts = tools.evaluate(PAGE_TEXTS)
+            for table in TABLES:
+                total = sum(n for _, n in rows[table])
+                assert contains_run(texts, table, str(total), "kitchen_billing"), (table, texts)
+            assert tools.evaluate(CLICK % json.dumps("Run Query"))  # its example: SELECT * FROM "clients"
+            clients = sum(n for _, n in rows["clients"])
+            wait_until(
+                lambda: any(t.startswith(f"{clients} rows, ") for t in tools.evaluate(PAGE_TEXTS)), "no query result"
+            )
+        finally:
+            tools.ws.close()
+            browser.terminate()
+            browser.wait(timeout=30)
+
+        assert not [e for e in tools.events if e.get("method") == "Runtime.exceptionThrown"], tools.events
+        errors = [
+            e["params"]["entry"]
+            for e in tools.events
+            if e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error"
+        ]
+        assert all(entry.get("url") == DASHBOARD_LOGO for entry in errors), errors  # offline, the logo fails
+        origin = url.split("/", 3)[:3]
+        requests = {
+            e["params"]["request"]["url"] for e in tools.events if e.get("method") == "Network.requestWillBeSent"
+        }
+        assert {u for u in requests if u.split("/", 3)[:3] != origin and not u.startswith("data:")} <= {DASHBOARD_LOGO}
+    finally:
+        if show.poll() is None:
+            os.killpg(show.pid, signal.SIGINT)  # Ctrl-C: dlt and the marimo server it started
+        try:
+            output = show.communicate(timeout=60)[0].decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            os.killpg(show.pid, signal.SIGKILL)
+            raise
+    assert show.returncode == 0, output
+    assert "dlt[hub]" not in output and "Running dlt_dashboard.py" in output, output
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(url, timeout=5)  # stopped with it
+    assert opened.read_text().split() == [url]
+
+    # Nothing of the pipeline changed: its state, its packages, the warehouse's bytes.
+    assert workspace_files(ws) == before
     again = billing_elt(ws, env, "load")
     assert again.code == 0, again.output
     assert "differs from destination" not in again.output
+    summary = again.summary()
+    assert summary["kitchen"]["unchanged"] == "45" and summary["fohlio"]["status"] == "loaded", again.output
+    assert counts(ws) == rows
 
 
 def test_the_trace_covers_every_provider_of_the_last_run(loaded):
