@@ -32,7 +32,7 @@ def _failing_schema_updates(monkeypatch: pytest.MonkeyPatch, error: Exception, t
     calls: list[int] = []
     update = DuckDbClient.update_stored_schema
 
-    def racing(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def racing(self, *args, **kwargs):
         calls.append(1)
         if len(calls) <= times:
             raise error
