@@ -28,7 +28,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +67,8 @@ from sources.shared.sweep import BATCH_END, Sweep, fingerprint
 from sources.shared.values import ValueProblem, dumps, to_text
 
 log = logging.getLogger("billing.driver")
+# A child of the run's logger: said by default, like a committed batch.
+run_log = logging.getLogger("billing.run.load")
 
 SWEPT_AT = "swept_at"
 # A sweep read in full whose deletions are not marked yet (README, "Deletions"): committed with the
@@ -99,6 +101,10 @@ class Account:
             filter, to find what was deleted (docs/canonical-model.md, "Deletions").
         batch_clients: commit per-client listings every this many clients (`account_batches`);
             None commits the account's run once.
+        holds_no_rows: `holds_no_rows(provider, account)` asks the destination whether it holds
+            no row of the account yet; each extract it answers True for appends instead of
+            merging (`TableWriter`, "First loads append"). None: every extract merges (as when
+            several accounts share one extract, whose tables have one write disposition).
     """
 
     label: str | None
@@ -114,6 +120,7 @@ class Account:
     timeout: float | None = None
     reconcile_every: dt.timedelta = DEFAULT_RECONCILE_EVERY
     batch_clients: int | None = None
+    holds_no_rows: Callable[[str, str], bool] | None = None
 
 
 def billing_resource(api: Api, account: Account) -> Any:
@@ -241,6 +248,8 @@ class _AccountRun:
             stats.account = client.account = label
         state: dict[str, Any] = dlt.current.source_state().setdefault(label, {})
         self._state = state
+        if self.account.holds_no_rows is not None:
+            self.writer.first_load = lambda: self._first_load(label)
         remember_options(state, self.account.options)  # for remap (sources/shared/inputs.py)
         self.listed = stats.listed = Listed(api.provider, label, dt.datetime.fromtimestamp(listed_at, dt.UTC))
         self.listed.by_client = api.invoices.per_client
@@ -255,6 +264,18 @@ class _AccountRun:
             state, label, "invoice", self.records.failed, self.records.mapped, self.invoices_complete
         )
         yield from self.writer.flush()
+
+    def _first_load(self, label: str) -> bool:
+        """Whether the destination holds no row of the account: this extract appends."""
+        check = self.account.holds_no_rows
+        empty = check is not None and check(self.api.provider, label)
+        if empty:
+            run_log.info(
+                "%s [%s]: no rows of this account in the warehouse yet: appending instead of merging",
+                self.api.provider,
+                label,
+            )
+        return empty
 
     def _keep_unmapped(
         self,

@@ -20,7 +20,7 @@ How re-loads stay exact:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -160,13 +160,18 @@ def dlt_columns(table: str) -> dict[str, dict[str, Any]]:
     return columns
 
 
-def table_hints(table: str) -> Any:
-    """dlt hints for one canonical table: columns, keys and delete-insert merge."""
+def table_hints(table: str, append: bool = False) -> Any:
+    """dlt hints for one canonical table: columns, keys and delete-insert merge; with `append`,
+    the same columns and keys appended (a first load into an account that holds no rows yet)."""
     # Typed loosely: with pydantic installed, dlt's `columns` type no longer takes a plain dict.
     columns: Any = dlt_columns(table)
+    if append and TOMBSTONE in columns:
+        # An appending extract carries no tombstone (`TableWriter`): the hint applies to merges only.
+        columns[TOMBSTONE] = {k: v for k, v in columns[TOMBSTONE].items() if k != "hard_delete"}
+    disposition: Any = "append" if append else {"disposition": "merge", "strategy": "delete-insert"}
     return make_hints(
         table_name=table,
-        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+        write_disposition=disposition,
         columns=columns,
         primary_key=list(PRIMARY_KEYS[table]),
         merge_key=list(MERGE_KEYS[table]) if table in MERGE_KEYS else None,
@@ -256,21 +261,51 @@ class TableWriter:
             yield from writer.add_invoice(mapped)
         yield from writer.flush()
 
+    **First loads append.** With `first_load` set, the writer asks it once per dlt extract,
+    before the extract's first row, whether the destination holds no row of the account yet;
+    if so, that extract's tables are appended instead of merged (no staging copy, no delete):
+    tombstones are dropped (they would delete nothing) and a key met twice in the extract keeps
+    its first rows only, so the tables hold what a merge would. The question is asked of the
+    destination itself, after every earlier package was loaded, so a first run that committed
+    a batch and was killed is merged into by the next run, never appended to twice.
+
     Args:
         batch_rows: rows per table buffered before an Arrow table is built.
+        first_load: whether the destination holds no row of the account (None: always merge).
     """
 
-    def __init__(self, batch_rows: int = 20_000) -> None:
+    def __init__(self, batch_rows: int = 20_000, first_load: Callable[[], bool] | None = None) -> None:
         self.batch_rows = batch_rows
+        self.first_load = first_load
         self._rows: dict[str, list[Mapping[str, Any]]] = {table: [] for table in _COLUMNS}
         self._announced: set[str] = set()
+        self._append: bool | None = None  # decided at the first row of each extract
+        self._keys: dict[str, set[tuple[Any, ...]]] = {table: set() for table in _COLUMNS}
+
+    @property
+    def appending(self) -> bool:
+        """Whether this extract appends (decided at its first row: asks `first_load` then)."""
+        if self._append is None:
+            self._append = bool(self.first_load()) if self.first_load is not None else False
+        return self._append
+
+    def _first(self, table: str, row: Mapping[str, Any]) -> bool:
+        """In an appending extract, whether `row` is the first of its key there (else it is left out)."""
+        keys = self._keys[table]
+        key = tuple(row.get(k) for k in PRIMARY_KEYS[table])
+        if key in keys:
+            return False
+        keys.add(key)
+        return True
 
     def add_invoice(self, mapped: MappedInvoice) -> Iterator[Any]:
         """Buffer an invoice and its lines; yields full batches."""
+        if self.appending and not self._first(INVOICES, mapped.invoice):
+            return
         self._rows[INVOICES].append(mapped.invoice)
         if mapped.items:
             self._rows[INVOICE_ITEMS].extend(mapped.items)
-        else:
+        elif not self.appending:
             inv = mapped.invoice
             self._rows[INVOICE_ITEMS].append(
                 {
@@ -286,12 +321,16 @@ class TableWriter:
 
     def add_client(self, row: Mapping[str, Any]) -> Iterator[Any]:
         """Buffer a client row; yields a full batch."""
+        if self.appending and not self._first(CLIENTS, row):
+            return
         self._rows[CLIENTS].append(row)
         if len(self._rows[CLIENTS]) >= self.batch_rows:
             yield from self._emit(CLIENTS)
 
     def add_unmapped(self, row: Mapping[str, Any]) -> Iterator[Any]:
         """Buffer an `unmapped_records` row (or, with `_tombstone`, the removal of one)."""
+        if self.appending and (row.get(TOMBSTONE) or not self._first(UNMAPPED, row)):
+            return
         self._rows[UNMAPPED].append(row)
         if len(self._rows[UNMAPPED]) >= self.batch_rows:
             yield from self._emit(UNMAPPED)
@@ -303,8 +342,11 @@ class TableWriter:
 
     def new_extract(self) -> None:
         """The next rows go to another dlt extract (a batch, sources/shared/sweep.py): each
-        table's hints travel again with its first rows there."""
+        table's hints travel again with its first rows there, and whether it appends is asked again."""
         self._announced.clear()
+        self._append = None
+        for keys in self._keys.values():
+            keys.clear()
 
     def _emit(self, table: str) -> Iterator[Any]:
         rows = self._rows[table]
@@ -313,11 +355,17 @@ class TableWriter:
         self._rows[table] = []
         rows = [apply_contract_rules(table, row) for row in rows]
         arrow_table = pa.Table.from_pylist(rows, schema=SCHEMAS[table])
+        yield from self.emit_arrow(table, arrow_table)
+
+    def emit_arrow(self, table: str, arrow_table: pa.Table) -> Iterator[Any]:
+        """Hand an Arrow table of `table`'s schema to dlt, with the table's hints the first time
+        in the extract."""
         if table in self._announced:
             yield dlt.mark.with_table_name(arrow_table, table)
         else:
             self._announced.add(table)
-            yield dlt.mark.with_hints(arrow_table, table_hints(table), create_table_variant=True)
+            hints = table_hints(table, append=self.appending)
+            yield dlt.mark.with_hints(arrow_table, hints, create_table_variant=True)
 
 
 def write_invoice(writer: TableWriter, mapped: MappedInvoice, stats: RunStats) -> Iterator[Any]:
