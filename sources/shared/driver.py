@@ -36,6 +36,7 @@ from urllib.parse import quote
 
 import dlt
 import httpx
+import pyarrow as pa
 
 from sources.shared.auth import Auth, ClientCredentialsAuth, HeaderAuth, QueryParamAuth
 from sources.shared.concurrency import bounded_map
@@ -57,7 +58,15 @@ from sources.shared.deletions import ACCOUNT, Listed
 from sources.shared.errors import BillingError, ConfigurationError, HttpStatusError, NotFoundError, UnreachableError
 from sources.shared.http import ApiClient
 from sources.shared.inputs import remember_context, remember_lookup, remember_options
-from sources.shared.model import CLIENTS, INVOICES, TOMBSTONE, TableWriter, write_invoice
+from sources.shared.model import (
+    CLIENTS,
+    INVOICES,
+    TOMBSTONE,
+    TableWriter,
+    to_mapped,
+    total_mismatches,
+    write_invoice,
+)
 from sources.shared.paginators import PageNumberPaginator, Request, paginate, paginate_numbered, paginator_for
 from sources.shared.provider import config_hint
 from sources.shared.ratelimit import RateBudget
@@ -187,6 +196,12 @@ class RecordWriter:
         buffer the rows; yields full batches for dlt."""
         if ids is None:
             ids = [_id(record) or "" for record in records]
+        if self.api.mapping.invoice_arrow is not None and records:
+            yield from self._write_arrow(records, context, ids)
+            return
+        yield from self._write_records(records, context, ids)
+
+    def _write_records(self, records: Sequence[Any], context: Context, ids: Sequence[str]) -> Iterator[Any]:
         for record, record_id, result in zip(records, ids, self._map(records, context), strict=True):
             if isinstance(result, ValueProblem):
                 self.stats.skip(f"invoice not mapped: {result}", record_id or None)
@@ -194,6 +209,46 @@ class RecordWriter:
                 continue
             self.mapped.add(record_id)
             yield from write_invoice(self.writer, result, self.stats)
+
+    def _write_arrow(self, records: Sequence[Any], context: Context, ids: Sequence[str]) -> Iterator[Any]:
+        """A page through the vectorised mapper; what it leaves, or a page it fails on, through
+        the record mapper, so that every record is mapped exactly once and exactly."""
+        mapper = self.api.mapping.invoice_arrow
+        if mapper is None:
+            return
+        try:
+            rows = mapper(records, context)
+        except (ValueProblem, pa.ArrowInvalid, pa.ArrowTypeError):
+            rows = None
+        if rows is None:
+            yield from self._write_records(records, context, ids)
+            return
+        fallback = set(rows.fallback)
+        handled = [i for i in range(len(records)) if i not in fallback]
+        if len(handled) != rows.invoices.num_rows:
+            raise RuntimeError(
+                f"{self.api.provider}: page mapper gave {rows.invoices.num_rows} invoices for {len(handled)} records"
+            )
+        if not self.writer.takes_arrow:
+            # A writer of `MappedInvoice`s (remap): the same rows, in the records' order.
+            arrow = iter(to_mapped(rows.invoices, rows.items))
+            for i, (record, record_id) in enumerate(zip(records, ids, strict=True)):
+                if i in fallback:
+                    yield from self._write_records([record], context, [record_id])
+                else:
+                    self.mapped.add(record_id)
+                    yield from write_invoice(self.writer, next(arrow), self.stats)
+            return
+        for i in handled:
+            self.mapped.add(ids[i])
+        self.stats.add(invoices=rows.invoices.num_rows, lines=rows.items.num_rows)
+        mismatches = total_mismatches(rows.invoices)
+        if mismatches:
+            self.stats.add(mismatches=mismatches)
+        yield from self.writer.add_arrow(rows.invoices, rows.items)
+        if fallback:
+            left = sorted(fallback)
+            yield from self._write_records([records[i] for i in left], context, [ids[i] for i in left])
 
     def flush(self) -> Iterator[Any]:
         yield from self.writer.flush()

@@ -27,6 +27,7 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.extract.hints import make_hints
 
 from sources.shared.stats import RunStats
@@ -242,6 +243,63 @@ def apply_contract_rules(table: str, row: Mapping[str, Any]) -> Mapping[str, Any
     return {**row, **fixes} if fixes else row
 
 
+def arrow_table(table: str, columns: Mapping[str, Any], rows: int) -> pa.Table:
+    """An Arrow table of `table`'s schema from `columns` (name → values or Arrow array); a
+    column not given is all NULL. Raises `pa.ArrowInvalid` (or `pa.ArrowTypeError`) for a value
+    that does not fit its column exactly (a number past DECIMAL(18, 6), say): never rounded."""
+    schema = SCHEMAS[table]
+    arrays = []
+    for column in schema:
+        values = columns.get(column.name)
+        if values is None:
+            arrays.append(pa.nulls(rows, column.type))
+        elif isinstance(values, (pa.Array, pa.ChunkedArray)):
+            arrays.append(values if values.type == column.type else values.cast(column.type))
+        else:
+            arrays.append(pa.array(values, type=column.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def apply_contract_rules_arrow(table: str, data: pa.Table) -> pa.Table:
+    """`apply_contract_rules` over a whole Arrow table at once, with the same result row by row."""
+    columns = {name: data.column(name) for name in data.column_names}
+    for name in _NULLABLE_TEXT[table]:
+        column = columns[name]
+        empty = pc.equal(column, "")
+        if pc.any(empty).as_py():
+            columns[name] = pc.if_else(empty, pa.scalar(None, column.type), column)
+    if table == INVOICES:
+        status, balance = columns["status"], columns["balance_due"]
+        draft = pc.fill_null(pc.equal(status, "draft"), False)
+        void = pc.fill_null(pc.equal(status, "void"), False)
+        balance = pc.if_else(draft, pa.scalar(None, balance.type), balance)
+        columns["balance_due"] = pc.if_else(void, pa.scalar(Decimal(0), balance.type), balance)
+    return pa.Table.from_arrays([columns[n] for n in data.column_names], schema=data.schema)
+
+
+def total_mismatches(invoices: pa.Table) -> int:
+    """How many rows of an Arrow `invoices` table break the total rule (`total_mismatch`)."""
+    parts = [invoices.column(k) for k in ("subtotal", "tax_total", "shipping_total", "withholding_total", "total")]
+    subtotal, tax, shipping, withholding, total = parts
+    difference = pc.subtract(pc.subtract(pc.add(pc.add(subtotal, tax), shipping), withholding), total)
+    broken = pc.greater(pc.abs(difference), pa.scalar(TOTAL_TOLERANCE, difference.type))
+    return int(pc.sum(pc.fill_null(broken, False).cast(pa.int64())).as_py() or 0)
+
+
+def to_mapped(invoices: pa.Table, items: pa.Table) -> list[MappedInvoice]:
+    """Arrow invoice and line rows back to `MappedInvoice`s, in the invoices' order (each line
+    follows its invoice by `invoice_id`)."""
+    lines: dict[Any, list[dict[str, Any]]] = {}
+    for item in items.to_pylist():
+        item.pop(TOMBSTONE, None)
+        lines.setdefault(item["invoice_id"], []).append(item)
+    mapped = []
+    for row in invoices.to_pylist():
+        row.pop("deleted_at", None)
+        mapped.append(MappedInvoice(row, lines.pop(row["invoice_id"], [])))
+    return mapped
+
+
 @dataclass
 class MappedInvoice:
     """One canonical invoice row and its line rows, as a mapping produces them."""
@@ -281,6 +339,8 @@ class TableWriter:
         self._announced: set[str] = set()
         self._append: bool | None = None  # decided at the first row of each extract
         self._keys: dict[str, set[tuple[Any, ...]]] = {table: set() for table in _COLUMNS}
+        self._tables: dict[str, list[pa.Table]] = {table: [] for table in _COLUMNS}  # Arrow rows buffered
+        self._buffered: dict[str, int] = dict.fromkeys(_COLUMNS, 0)
 
     @property
     def appending(self) -> bool:
@@ -319,6 +379,53 @@ class TableWriter:
         if len(self._rows[INVOICE_ITEMS]) >= self.batch_rows or len(self._rows[INVOICES]) >= self.batch_rows:
             yield from self.flush()
 
+    takes_arrow = True
+    """Whether `add_arrow` buffers Arrow rows as they are (a writer that collects `MappedInvoice`s
+    sets it False: a page mapped into Arrow then reaches it through `add_invoice`)."""
+
+    def add_arrow(self, invoices: pa.Table, items: pa.Table) -> Iterator[Any]:
+        """Buffer invoices and their lines mapped a page at a time (a vectorised page mapper):
+        the same rows, rules and tombstones as `add_invoice` of each; yields full batches."""
+        if not invoices.num_rows:
+            return
+        if self.appending:
+            ids = invoices.column("invoice_id").to_pylist()
+            keys = [
+                (p, a, i)
+                for p, a, i in zip(
+                    invoices.column("provider").to_pylist(), invoices.column("account").to_pylist(), ids, strict=True
+                )
+            ]
+            if len(set(keys)) < len(keys) or not self._keys[INVOICES].isdisjoint(keys):
+                # A key met twice in an appending extract: row by row, which keeps its first rows.
+                for mapped in to_mapped(invoices, items):
+                    yield from self.add_invoice(mapped)
+                return
+            self._keys[INVOICES].update(keys)
+        else:
+            bare = pc.invert(pc.is_in(invoices.column("invoice_id"), value_set=items.column("invoice_id")))
+            if pc.any(bare).as_py():
+                orphans = invoices.filter(bare)
+                n = orphans.num_rows
+                tombstones = arrow_table(
+                    INVOICE_ITEMS,
+                    {
+                        "provider": orphans.column("provider"),
+                        "account": orphans.column("account"),
+                        "invoice_id": orphans.column("invoice_id"),
+                        "line_number": pa.array([0] * n, pa.int64()),
+                        TOMBSTONE: pa.array([True] * n, pa.bool_()),
+                    },
+                    n,
+                )
+                items = pa.concat_tables([items, tombstones])
+        self._tables[INVOICES].append(apply_contract_rules_arrow(INVOICES, invoices))
+        self._tables[INVOICE_ITEMS].append(apply_contract_rules_arrow(INVOICE_ITEMS, items))
+        self._buffered[INVOICES] += invoices.num_rows
+        self._buffered[INVOICE_ITEMS] += items.num_rows
+        if self._buffered[INVOICE_ITEMS] >= self.batch_rows or self._buffered[INVOICES] >= self.batch_rows:
+            yield from self.flush()
+
     def add_client(self, row: Mapping[str, Any]) -> Iterator[Any]:
         """Buffer a client row; yields a full batch."""
         if self.appending and not self._first(CLIENTS, row):
@@ -349,12 +456,15 @@ class TableWriter:
             keys.clear()
 
     def _emit(self, table: str) -> Iterator[Any]:
-        rows = self._rows[table]
-        if not rows:
+        rows, tables = self._rows[table], self._tables[table]
+        if not rows and not tables:
             return
-        self._rows[table] = []
-        rows = [apply_contract_rules(table, row) for row in rows]
-        arrow_table = pa.Table.from_pylist(rows, schema=SCHEMAS[table])
+        self._rows[table], self._tables[table], self._buffered[table] = [], [], 0
+        if rows:
+            tables.insert(
+                0, pa.Table.from_pylist([apply_contract_rules(table, row) for row in rows], schema=SCHEMAS[table])
+            )
+        arrow_table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         yield from self.emit_arrow(table, arrow_table)
 
     def emit_arrow(self, table: str, arrow_table: pa.Table) -> Iterator[Any]:
