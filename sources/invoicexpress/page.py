@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -114,65 +115,69 @@ def _text(value: Any) -> str | None:
     raise _Fallback
 
 
+# The columns `_columns` reads, in its order.
+_INVOICE_COLUMNS = (
+    "invoice_id",
+    "client_id",
+    "client_name",
+    "number",
+    "document_type",
+    "status",
+    "provider_status",
+    "is_archived",
+    "issue_date",
+    "due_date",
+    "currency",
+    "subtotal",
+    "discount_total",
+    "tax_total",
+    "total",
+    "reference",
+    "notes",
+    "raw",
+)
+_LINE_COLUMNS = (
+    "invoice_id",
+    "line_number",
+    "name",
+    "description",
+    "quantity",
+    "unit",
+    "unit_price",
+    "discount_amount",
+    "tax_rate",
+    "tax_amount",
+    "subtotal",
+    "total",
+    "raw",
+)
+
+
 def map_invoice_page(records: Sequence[Any], context: Context) -> PageRows | None:
     """One page of `POST /clients/{id}/invoices.json` documents into canonical Arrow rows."""
-    inv: dict[str, list[Any]] = {
-        k: []
-        for k in (
-            "invoice_id",
-            "client_id",
-            "client_name",
-            "number",
-            "document_type",
-            "status",
-            "provider_status",
-            "is_archived",
-            "issue_date",
-            "due_date",
-            "currency",
-            "subtotal",
-            "discount_total",
-            "tax_total",
-            "total",
-            "reference",
-            "notes",
-            "raw",
-        )
-    }
-    line: dict[str, list[Any]] = {
-        k: []
-        for k in (
-            "invoice_id",
-            "line_number",
-            "name",
-            "description",
-            "quantity",
-            "unit",
-            "unit_price",
-            "discount_amount",
-            "tax_rate",
-            "tax_amount",
-            "subtotal",
-            "total",
-            "raw",
-        )
-    }
+    rows: list[tuple[Any, ...]] = []
+    lines: list[tuple[Any, ...]] = []
     fallback: list[int] = []
     for position, record in enumerate(records):
         try:
-            row, lines = _columns(record)
+            row, its_lines = _columns(record)
         except _Fallback:
             fallback.append(position)
             continue
-        for key, value in zip(inv, row, strict=True):
-            inv[key].append(value)
-        for values in lines:
-            for key, value in zip(line, values, strict=True):
-                line[key].append(value)
+        rows.append(row)
+        lines += its_lines
+    inv = _transpose(_INVOICE_COLUMNS, rows)
+    line = _transpose(_LINE_COLUMNS, lines)
     try:
         return _tables(context.account, inv, line, fallback)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         return None  # a value Arrow does not take exactly: the whole page goes record by record
+
+
+def _transpose(names: Sequence[str], rows: list[tuple[Any, ...]]) -> dict[str, list[Any]]:
+    if not rows:
+        return {name: [] for name in names}
+    return {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
 
 
 def _tables(account: str, inv: dict[str, list[Any]], line: dict[str, list[Any]], fallback: list[int]) -> PageRows:
@@ -259,7 +264,6 @@ def _columns(record: Any) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
         total,
         _text(get("reference")),
         _text(get("observations")),
-        dumps(record),
     )
     items = get("items")
     lines: list[tuple[Any, ...]] = []
@@ -286,7 +290,34 @@ def _columns(record: Any) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
                     _optional_money(it("tax_amount")),
                     _optional_money(it("subtotal")),
                     _optional_money(it("total")),
-                    dumps(item),
+                    _encode(item),
                 )
             )
-    return row, lines
+    return (*row, _raw(record, lines)), lines
+
+
+def _exact(value: Any) -> Any:
+    if type(value) is Decimal:
+        return orjson.Fragment(str(value))
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _encode(value: Any) -> str | None:
+    """`values.dumps` where orjson encodes it (None where `dumps` would take its other encoder)."""
+    try:
+        return orjson.dumps(value, default=_exact).decode()
+    except orjson.JSONEncodeError:
+        return None
+
+
+def _raw(record: dict[str, Any], lines: list[tuple[Any, ...]]) -> str:
+    """`values.dumps(record)`, its lines' JSON (encoded already, for their own `raw`) spliced in
+    rather than encoded twice: orjson writes a list as `[a,b]` and keeps the keys' order."""
+    raws = [line[-1] for line in lines]
+    if not raws or None in raws:
+        for n, line in enumerate(lines):
+            if line[-1] is None:
+                lines[n] = (*line[:-1], dumps(record["items"][n]))
+        return dumps(record)
+    spliced = _encode({**record, "items": orjson.Fragment("[" + ",".join(raws) + "]")})
+    return spliced if spliced is not None else dumps(record)
