@@ -308,6 +308,8 @@ class _Collector(TableWriter):
     """A `TableWriter` that keeps the mapped invoices instead of building Arrow batches: remap
     compares them with the stored rows before anything is written."""
 
+    takes_arrow = False  # a page mapped into Arrow comes back as `MappedInvoice`s, in order
+
     def __init__(self) -> None:
         super().__init__()
         self.invoices: list[MappedInvoice] = []

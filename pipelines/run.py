@@ -40,7 +40,14 @@ from pipelines.retry import loading
 from pipelines.runtrace import RunTrace, collect
 from pipelines.summary import Outcome, describe_failure, format_summary
 from pipelines.views import refresh_after_run
-from pipelines.warehouse import NON_FILE_DATABASES, destination, duckdb_file, loader_file_format
+from pipelines.warehouse import (
+    NON_FILE_DATABASES,
+    account_holds_no_rows,
+    destination,
+    duckdb_file,
+    loader_file_format,
+    repair_interrupted_appends,
+)
 from sources.shared import http
 from sources.shared import stats as run_stats
 from sources.shared.driver import account_batches as driver_account_batches
@@ -266,6 +273,8 @@ def finish_interrupted_load(pipeline: dlt.Pipeline, target: Where) -> bool:
     log.info("→ completing the load of an interrupted run")
     try:
         pipeline.normalize()
+        for note in repair_interrupted_appends(pipeline):
+            log.info("%s", note)
         loading(pipeline, pipeline.load, "the pending load of an interrupted run")
     except Exception as exc:
         if stop_signal(exc) is not None:
@@ -313,7 +322,7 @@ def run_provider(
     try:
         with ProgressPrinter(provider.name, progress_interval):
             source = _make_source(provider, account, transport)
-            batches = _driver_batches(source, config.batch_clients())
+            batches = _driver_batches(source, config.batch_clients(), account_holds_no_rows(pipeline))
             if batches is None:
                 file_format = loader_file_format(pipeline.destination)
                 loading(pipeline, lambda: pipeline.run(source, loader_file_format=file_format), provider.name)
@@ -343,14 +352,18 @@ def _driver_arguments(source: Any) -> tuple[Any, Any] | None:
     return bound["api"], bound["account"]
 
 
-def _driver_batches(source: Any, batch_clients: int) -> Batches | None:
+def _driver_batches(source: Any, batch_clients: int, holds_no_rows: Any = None) -> Batches | None:
     """The account's item stream cut into batches of `batch_clients` clients
-    (sources/shared/sweep.py); None when batches are off (0) or the source is not the driver's."""
+    (sources/shared/sweep.py; one batch when batches are off, 0); None when the source is not
+    the driver's. With `holds_no_rows`, an extract into an account without rows appends."""
     bound = _driver_arguments(source)
-    if bound is None or batch_clients <= 0:
+    if bound is None:
         return None
     api, account = bound
-    return split(driver_account_batches(api, dataclasses.replace(account, batch_clients=batch_clients)))
+    size = batch_clients if batch_clients > 0 else None
+    return split(
+        driver_account_batches(api, dataclasses.replace(account, batch_clients=size, holds_no_rows=holds_no_rows))
+    )
 
 
 def _run_batches(pipeline: dlt.Pipeline, source: Any, batches: Batches) -> None:

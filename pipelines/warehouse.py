@@ -29,12 +29,13 @@ import dlt
 import duckdb
 from dlt.common.destination import Destination
 from dlt.common.destination.exceptions import DestinationTerminalException
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.destinations.impl.duckdb.duck import DuckDbClient
 from dlt.destinations.impl.duckdb.factory import duckdb as DuckDbDestination
 from dlt.destinations.impl.duckdb.sql_client import DuckDBDBApiCursorImpl
 
-from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES, UNMAPPED
+from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES, PRIMARY_KEYS, UNMAPPED
 
 DEFAULT_DUCKDB_FILE = "warehouse.duckdb"
 # The oldest DuckDB that must read the file. DuckDB writes it in `duckdb_databases().tags`.
@@ -399,3 +400,79 @@ class billing_postgres(PostgresDestination):
     @property
     def client_class(self) -> Any:
         return keyed_postgres_client()
+
+
+def account_holds_no_rows(pipeline: dlt.Pipeline) -> Any:
+    """`holds_no_rows(provider, account)` for the driver (`sources.shared.driver.Account`):
+    whether the pipeline's destination holds no row of that provider account in any canonical
+    table (a table not created yet holds none). Asked of the destination itself, never of
+    state, so a first run killed after it committed a batch is not taken for empty again.
+
+    None (every load merges) for a destination other than DuckDB: an appended table that a
+    kill interrupted inside its load is repaired before it is loaded again
+    (`repair_interrupted_appends`), which reads the package's parquet files in DuckDB."""
+    if not is_duckdb(pipeline.destination.destination_name) and not is_duckdb(pipeline.destination.destination_type):
+        return None
+
+    def holds_no_rows(provider: str, account: str) -> bool:
+        with pipeline.sql_client() as client:
+            if not client.has_dataset():
+                return True
+            for table in (INVOICES, CLIENTS, INVOICE_ITEMS, UNMAPPED):
+                qualified = client.make_qualified_table_name(table)
+                try:
+                    rows = client.execute_sql(
+                        f"SELECT 1 FROM {qualified} WHERE provider = %s AND account = %s LIMIT 1", provider, account
+                    )
+                except DatabaseUndefinedRelation:
+                    continue
+                if rows:
+                    return False
+        return True
+
+    return holds_no_rows
+
+
+def repair_interrupted_appends(pipeline: dlt.Pipeline) -> list[str]:
+    """Undo what a killed load may have half-written by appending, before the package is loaded
+    again; one line per table repaired.
+
+    A job that appends a canonical table (a first load, `TableWriter`) and was killed after its
+    rows were committed but before dlt marked it done is run again by the next load: appended
+    twice. Such a job is still among the package's started jobs; the rows with the keys of its
+    file are deleted first (the account held no rows before that package, and a key is in one
+    file only), so that running it again appends them once. Merged tables need nothing: a merge
+    run twice gives the same rows."""
+    if not is_duckdb(pipeline.destination.destination_name) and not is_duckdb(pipeline.destination.destination_type):
+        return []
+    notes: list[str] = []
+    for load_id in pipeline.list_normalized_load_packages():
+        package = pipeline.get_load_package_info(load_id)
+        for started in package.jobs.get("started_jobs", []):
+            job = started.job_file_info
+            table = package.schema.tables.get(job.table_name) or {}
+            if job.table_name not in PRIMARY_KEYS or table.get("write_disposition") != "append":
+                continue
+            if job.file_format != "parquet":
+                raise ValueError(
+                    f"an appended {job.table_name} job in {job.file_format}, not parquet: {started.file_path}"
+                )
+            path = os.path.abspath(started.file_path)
+            keys = PRIMARY_KEYS[job.table_name]
+            with pipeline.sql_client() as client:
+                if not client.has_dataset():
+                    continue
+                qualified = client.make_qualified_table_name(job.table_name)
+                match = " AND ".join(f"t.{k} = f.{k}" for k in keys)
+                literal = "'" + str(path).replace("'", "''") + "'"
+                try:
+                    rows = client.execute_sql(
+                        f"DELETE FROM {qualified} AS t USING read_parquet({literal}) AS f WHERE {match} RETURNING 1"
+                    )
+                except DatabaseUndefinedRelation:
+                    continue
+            notes.append(
+                f"{job.table_name}: {len(rows or [])} row(s) of an interrupted appending load removed"
+                " before it is loaded again"
+            )
+    return notes

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sources.invoicexpress import mapping
+from sources.invoicexpress import mapping, page
 from sources.invoicexpress.settings import (
     DEFAULT_CONCURRENCY,
     DEFAULT_PAGE_SIZE,
@@ -43,5 +43,6 @@ API = Api(
     mapping=Mappers(
         client=lambda record, ctx: mapping.map_client(record, ctx.account),
         invoice=lambda record, ctx: mapping.map_invoice(record, ctx.account),
+        invoice_arrow=page.map_invoice_page,
     ),
 )

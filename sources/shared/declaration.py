@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from sources.shared.model import MappedInvoice
 
 
@@ -309,6 +311,29 @@ PageMapper = Callable[[Sequence[Any], Context], list[Any]]
 
 
 @dataclass(frozen=True)
+class PageRows:
+    """What a vectorised (Arrow) page mapper returns for one page of records.
+
+    Attributes:
+        invoices: one canonical invoice row per record it mapped, in the records' order, with
+            the `invoices` Arrow schema (`sources.shared.model.arrow_table` builds one).
+        items: the lines of those invoices (`invoice_items` schema), grouped by invoice.
+        fallback: the positions of the records it left to the record mapper (an unusual shape,
+            a value it cannot read exactly, anything the record mapper may reject): they are
+            mapped one by one, and reported there if they do not map.
+    """
+
+    invoices: pa.Table
+    items: pa.Table
+    fallback: Sequence[int] = ()
+
+
+# A vectorised page mapper: a whole page into Arrow rows at once, exactly the rows the record
+# mapper gives; returns None to leave the whole page to the record mapper.
+ArrowPageMapper = Callable[[Sequence[Any], Context], "PageRows | None"]
+
+
+@dataclass(frozen=True)
 class Mappers:
     """The provider's mappers. A page mapper, when given, maps a whole page at once (a
     vectorised path) and must return exactly what the record mapper would, record by record.
@@ -318,6 +343,11 @@ class Mappers:
         invoice_updated_at: the update timestamp the invoice cursor compares, read before
             mapping so an unchanged invoice costs no mapping; raise `ValueProblem` if unreadable.
         invoice_page: optional page mapper for invoices.
+        invoice_arrow: optional vectorised page mapper for invoices (`PageRows`): the driver
+            feeds it each page, maps the records it leaves one by one, and, should it fail on
+            a value (`ValueProblem`, or Arrow refusing a value that does not fit its column),
+            maps the whole page one by one; never a rounded value. It must give exactly the
+            rows of `invoice` (a test per provider compares both paths).
         account_from: reads the account label from a client record, for APIs whose account
             is known only from their data (used when the account setting is empty).
         invoice_client: reads an invoice's client id, for mappings that copy the client's name
@@ -329,6 +359,7 @@ class Mappers:
     invoice: InvoiceMapper
     invoice_updated_at: Callable[[Any, Context], dt.datetime | None] | None = None
     invoice_page: PageMapper | None = None
+    invoice_arrow: ArrowPageMapper | None = None
     account_from: Callable[[Any], str | None] | None = None
     invoice_client: Callable[[Any], str | None] | None = None
 

@@ -28,7 +28,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +36,7 @@ from urllib.parse import quote
 
 import dlt
 import httpx
+import pyarrow as pa
 
 from sources.shared.auth import Auth, ClientCredentialsAuth, HeaderAuth, QueryParamAuth
 from sources.shared.concurrency import bounded_map
@@ -57,7 +58,15 @@ from sources.shared.deletions import ACCOUNT, Listed
 from sources.shared.errors import BillingError, ConfigurationError, HttpStatusError, NotFoundError, UnreachableError
 from sources.shared.http import ApiClient
 from sources.shared.inputs import remember_context, remember_lookup, remember_options
-from sources.shared.model import CLIENTS, INVOICES, TOMBSTONE, TableWriter, write_invoice
+from sources.shared.model import (
+    CLIENTS,
+    INVOICES,
+    TOMBSTONE,
+    TableWriter,
+    to_mapped,
+    total_mismatches,
+    write_invoice,
+)
 from sources.shared.paginators import PageNumberPaginator, Request, paginate, paginate_numbered, paginator_for
 from sources.shared.provider import config_hint
 from sources.shared.ratelimit import RateBudget
@@ -67,6 +76,8 @@ from sources.shared.sweep import BATCH_END, Sweep, fingerprint
 from sources.shared.values import ValueProblem, dumps, to_text
 
 log = logging.getLogger("billing.driver")
+# A child of the run's logger: said by default, like a committed batch.
+run_log = logging.getLogger("billing.run.load")
 
 SWEPT_AT = "swept_at"
 # A sweep read in full whose deletions are not marked yet (README, "Deletions"): committed with the
@@ -99,6 +110,10 @@ class Account:
             filter, to find what was deleted (docs/canonical-model.md, "Deletions").
         batch_clients: commit per-client listings every this many clients (`account_batches`);
             None commits the account's run once.
+        holds_no_rows: `holds_no_rows(provider, account)` asks the destination whether it holds
+            no row of the account yet; each extract it answers True for appends instead of
+            merging (`TableWriter`, "First loads append"). None: every extract merges (as when
+            several accounts share one extract, whose tables have one write disposition).
     """
 
     label: str | None
@@ -114,6 +129,7 @@ class Account:
     timeout: float | None = None
     reconcile_every: dt.timedelta = DEFAULT_RECONCILE_EVERY
     batch_clients: int | None = None
+    holds_no_rows: Callable[[str, str], bool] | None = None
 
 
 def billing_resource(api: Api, account: Account) -> Any:
@@ -180,6 +196,12 @@ class RecordWriter:
         buffer the rows; yields full batches for dlt."""
         if ids is None:
             ids = [_id(record) or "" for record in records]
+        if self.api.mapping.invoice_arrow is not None and records:
+            yield from self._write_arrow(records, context, ids)
+            return
+        yield from self._write_records(records, context, ids)
+
+    def _write_records(self, records: Sequence[Any], context: Context, ids: Sequence[str]) -> Iterator[Any]:
         for record, record_id, result in zip(records, ids, self._map(records, context), strict=True):
             if isinstance(result, ValueProblem):
                 self.stats.skip(f"invoice not mapped: {result}", record_id or None)
@@ -187,6 +209,46 @@ class RecordWriter:
                 continue
             self.mapped.add(record_id)
             yield from write_invoice(self.writer, result, self.stats)
+
+    def _write_arrow(self, records: Sequence[Any], context: Context, ids: Sequence[str]) -> Iterator[Any]:
+        """A page through the vectorised mapper; what it leaves, or a page it fails on, through
+        the record mapper, so that every record is mapped exactly once and exactly."""
+        mapper = self.api.mapping.invoice_arrow
+        if mapper is None:
+            return
+        try:
+            rows = mapper(records, context)
+        except (ValueProblem, pa.ArrowInvalid, pa.ArrowTypeError):
+            rows = None
+        if rows is None:
+            yield from self._write_records(records, context, ids)
+            return
+        fallback = set(rows.fallback)
+        handled = [i for i in range(len(records)) if i not in fallback]
+        if len(handled) != rows.invoices.num_rows:
+            raise RuntimeError(
+                f"{self.api.provider}: page mapper gave {rows.invoices.num_rows} invoices for {len(handled)} records"
+            )
+        if not self.writer.takes_arrow:
+            # A writer of `MappedInvoice`s (remap): the same rows, in the records' order.
+            arrow = iter(to_mapped(rows.invoices, rows.items))
+            for i, (record, record_id) in enumerate(zip(records, ids, strict=True)):
+                if i in fallback:
+                    yield from self._write_records([record], context, [record_id])
+                else:
+                    self.mapped.add(record_id)
+                    yield from write_invoice(self.writer, next(arrow), self.stats)
+            return
+        for i in handled:
+            self.mapped.add(ids[i])
+        self.stats.add(invoices=rows.invoices.num_rows, lines=rows.items.num_rows)
+        mismatches = total_mismatches(rows.invoices)
+        if mismatches:
+            self.stats.add(mismatches=mismatches)
+        yield from self.writer.add_arrow(rows.invoices, rows.items)
+        if fallback:
+            left = sorted(fallback)
+            yield from self._write_records([records[i] for i in left], context, [ids[i] for i in left])
 
     def flush(self) -> Iterator[Any]:
         yield from self.writer.flush()
@@ -241,6 +303,8 @@ class _AccountRun:
             stats.account = client.account = label
         state: dict[str, Any] = dlt.current.source_state().setdefault(label, {})
         self._state = state
+        if self.account.holds_no_rows is not None:
+            self.writer.first_load = lambda: self._first_load(label)
         remember_options(state, self.account.options)  # for remap (sources/shared/inputs.py)
         self.listed = stats.listed = Listed(api.provider, label, dt.datetime.fromtimestamp(listed_at, dt.UTC))
         self.listed.by_client = api.invoices.per_client
@@ -255,6 +319,18 @@ class _AccountRun:
             state, label, "invoice", self.records.failed, self.records.mapped, self.invoices_complete
         )
         yield from self.writer.flush()
+
+    def _first_load(self, label: str) -> bool:
+        """Whether the destination holds no row of the account: this extract appends."""
+        check = self.account.holds_no_rows
+        empty = check is not None and check(self.api.provider, label)
+        if empty:
+            run_log.info(
+                "%s [%s]: no rows of this account in the warehouse yet: appending instead of merging",
+                self.api.provider,
+                label,
+            )
+        return empty
 
     def _keep_unmapped(
         self,

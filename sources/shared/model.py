@@ -20,13 +20,14 @@ How re-loads stay exact:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import dlt
 import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.extract.hints import make_hints
 
 from sources.shared.stats import RunStats
@@ -160,13 +161,18 @@ def dlt_columns(table: str) -> dict[str, dict[str, Any]]:
     return columns
 
 
-def table_hints(table: str) -> Any:
-    """dlt hints for one canonical table: columns, keys and delete-insert merge."""
+def table_hints(table: str, append: bool = False) -> Any:
+    """dlt hints for one canonical table: columns, keys and delete-insert merge; with `append`,
+    the same columns and keys appended (a first load into an account that holds no rows yet)."""
     # Typed loosely: with pydantic installed, dlt's `columns` type no longer takes a plain dict.
     columns: Any = dlt_columns(table)
+    if append and TOMBSTONE in columns:
+        # An appending extract carries no tombstone (`TableWriter`): the hint applies to merges only.
+        columns[TOMBSTONE] = {k: v for k, v in columns[TOMBSTONE].items() if k != "hard_delete"}
+    disposition: Any = "append" if append else {"disposition": "merge", "strategy": "delete-insert"}
     return make_hints(
         table_name=table,
-        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+        write_disposition=disposition,
         columns=columns,
         primary_key=list(PRIMARY_KEYS[table]),
         merge_key=list(MERGE_KEYS[table]) if table in MERGE_KEYS else None,
@@ -237,6 +243,63 @@ def apply_contract_rules(table: str, row: Mapping[str, Any]) -> Mapping[str, Any
     return {**row, **fixes} if fixes else row
 
 
+def arrow_table(table: str, columns: Mapping[str, Any], rows: int) -> pa.Table:
+    """An Arrow table of `table`'s schema from `columns` (name → values or Arrow array); a
+    column not given is all NULL. Raises `pa.ArrowInvalid` (or `pa.ArrowTypeError`) for a value
+    that does not fit its column exactly (a number past DECIMAL(18, 6), say): never rounded."""
+    schema = SCHEMAS[table]
+    arrays = []
+    for column in schema:
+        values = columns.get(column.name)
+        if values is None:
+            arrays.append(pa.nulls(rows, column.type))
+        elif isinstance(values, (pa.Array, pa.ChunkedArray)):
+            arrays.append(values if values.type == column.type else values.cast(column.type))
+        else:
+            arrays.append(pa.array(values, type=column.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def apply_contract_rules_arrow(table: str, data: pa.Table) -> pa.Table:
+    """`apply_contract_rules` over a whole Arrow table at once, with the same result row by row."""
+    columns = {name: data.column(name) for name in data.column_names}
+    for name in _NULLABLE_TEXT[table]:
+        column = columns[name]
+        empty = pc.equal(column, "")
+        if pc.any(empty).as_py():
+            columns[name] = pc.if_else(empty, pa.scalar(None, column.type), column)
+    if table == INVOICES:
+        status, balance = columns["status"], columns["balance_due"]
+        draft = pc.fill_null(pc.equal(status, "draft"), False)
+        void = pc.fill_null(pc.equal(status, "void"), False)
+        balance = pc.if_else(draft, pa.scalar(None, balance.type), balance)
+        columns["balance_due"] = pc.if_else(void, pa.scalar(Decimal(0), balance.type), balance)
+    return pa.Table.from_arrays([columns[n] for n in data.column_names], schema=data.schema)
+
+
+def total_mismatches(invoices: pa.Table) -> int:
+    """How many rows of an Arrow `invoices` table break the total rule (`total_mismatch`)."""
+    parts = [invoices.column(k) for k in ("subtotal", "tax_total", "shipping_total", "withholding_total", "total")]
+    subtotal, tax, shipping, withholding, total = parts
+    difference = pc.subtract(pc.subtract(pc.add(pc.add(subtotal, tax), shipping), withholding), total)
+    broken = pc.greater(pc.abs(difference), pa.scalar(TOTAL_TOLERANCE, difference.type))
+    return int(pc.sum(pc.fill_null(broken, False).cast(pa.int64())).as_py() or 0)
+
+
+def to_mapped(invoices: pa.Table, items: pa.Table) -> list[MappedInvoice]:
+    """Arrow invoice and line rows back to `MappedInvoice`s, in the invoices' order (each line
+    follows its invoice by `invoice_id`)."""
+    lines: dict[Any, list[dict[str, Any]]] = {}
+    for item in items.to_pylist():
+        item.pop(TOMBSTONE, None)
+        lines.setdefault(item["invoice_id"], []).append(item)
+    mapped = []
+    for row in invoices.to_pylist():
+        row.pop("deleted_at", None)
+        mapped.append(MappedInvoice(row, lines.pop(row["invoice_id"], [])))
+    return mapped
+
+
 @dataclass
 class MappedInvoice:
     """One canonical invoice row and its line rows, as a mapping produces them."""
@@ -256,21 +319,53 @@ class TableWriter:
             yield from writer.add_invoice(mapped)
         yield from writer.flush()
 
+    **First loads append.** With `first_load` set, the writer asks it once per dlt extract,
+    before the extract's first row, whether the destination holds no row of the account yet;
+    if so, that extract's tables are appended instead of merged (no staging copy, no delete):
+    tombstones are dropped (they would delete nothing) and a key met twice in the extract keeps
+    its first rows only, so the tables hold what a merge would. The question is asked of the
+    destination itself, after every earlier package was loaded, so a first run that committed
+    a batch and was killed is merged into by the next run, never appended to twice.
+
     Args:
         batch_rows: rows per table buffered before an Arrow table is built.
+        first_load: whether the destination holds no row of the account (None: always merge).
     """
 
-    def __init__(self, batch_rows: int = 20_000) -> None:
+    def __init__(self, batch_rows: int = 20_000, first_load: Callable[[], bool] | None = None) -> None:
         self.batch_rows = batch_rows
+        self.first_load = first_load
         self._rows: dict[str, list[Mapping[str, Any]]] = {table: [] for table in _COLUMNS}
         self._announced: set[str] = set()
+        self._append: bool | None = None  # decided at the first row of each extract
+        self._keys: dict[str, set[tuple[Any, ...]]] = {table: set() for table in _COLUMNS}
+        self._tables: dict[str, list[pa.Table]] = {table: [] for table in _COLUMNS}  # Arrow rows buffered
+        self._buffered: dict[str, int] = dict.fromkeys(_COLUMNS, 0)
+
+    @property
+    def appending(self) -> bool:
+        """Whether this extract appends (decided at its first row: asks `first_load` then)."""
+        if self._append is None:
+            self._append = bool(self.first_load()) if self.first_load is not None else False
+        return self._append
+
+    def _first(self, table: str, row: Mapping[str, Any]) -> bool:
+        """In an appending extract, whether `row` is the first of its key there (else it is left out)."""
+        keys = self._keys[table]
+        key = tuple(row.get(k) for k in PRIMARY_KEYS[table])
+        if key in keys:
+            return False
+        keys.add(key)
+        return True
 
     def add_invoice(self, mapped: MappedInvoice) -> Iterator[Any]:
         """Buffer an invoice and its lines; yields full batches."""
+        if self.appending and not self._first(INVOICES, mapped.invoice):
+            return
         self._rows[INVOICES].append(mapped.invoice)
         if mapped.items:
             self._rows[INVOICE_ITEMS].extend(mapped.items)
-        else:
+        elif not self.appending:
             inv = mapped.invoice
             self._rows[INVOICE_ITEMS].append(
                 {
@@ -284,14 +379,65 @@ class TableWriter:
         if len(self._rows[INVOICE_ITEMS]) >= self.batch_rows or len(self._rows[INVOICES]) >= self.batch_rows:
             yield from self.flush()
 
+    takes_arrow = True
+    """Whether `add_arrow` buffers Arrow rows as they are (a writer that collects `MappedInvoice`s
+    sets it False: a page mapped into Arrow then reaches it through `add_invoice`)."""
+
+    def add_arrow(self, invoices: pa.Table, items: pa.Table) -> Iterator[Any]:
+        """Buffer invoices and their lines mapped a page at a time (a vectorised page mapper):
+        the same rows, rules and tombstones as `add_invoice` of each; yields full batches."""
+        if not invoices.num_rows:
+            return
+        if self.appending:
+            ids = invoices.column("invoice_id").to_pylist()
+            keys = [
+                (p, a, i)
+                for p, a, i in zip(
+                    invoices.column("provider").to_pylist(), invoices.column("account").to_pylist(), ids, strict=True
+                )
+            ]
+            if len(set(keys)) < len(keys) or not self._keys[INVOICES].isdisjoint(keys):
+                # A key met twice in an appending extract: row by row, which keeps its first rows.
+                for mapped in to_mapped(invoices, items):
+                    yield from self.add_invoice(mapped)
+                return
+            self._keys[INVOICES].update(keys)
+        else:
+            bare = pc.invert(pc.is_in(invoices.column("invoice_id"), value_set=items.column("invoice_id")))
+            if pc.any(bare).as_py():
+                orphans = invoices.filter(bare)
+                n = orphans.num_rows
+                tombstones = arrow_table(
+                    INVOICE_ITEMS,
+                    {
+                        "provider": orphans.column("provider"),
+                        "account": orphans.column("account"),
+                        "invoice_id": orphans.column("invoice_id"),
+                        "line_number": pa.array([0] * n, pa.int64()),
+                        TOMBSTONE: pa.array([True] * n, pa.bool_()),
+                    },
+                    n,
+                )
+                items = pa.concat_tables([items, tombstones])
+        self._tables[INVOICES].append(apply_contract_rules_arrow(INVOICES, invoices))
+        self._tables[INVOICE_ITEMS].append(apply_contract_rules_arrow(INVOICE_ITEMS, items))
+        self._buffered[INVOICES] += invoices.num_rows
+        self._buffered[INVOICE_ITEMS] += items.num_rows
+        if self._buffered[INVOICE_ITEMS] >= self.batch_rows or self._buffered[INVOICES] >= self.batch_rows:
+            yield from self.flush()
+
     def add_client(self, row: Mapping[str, Any]) -> Iterator[Any]:
         """Buffer a client row; yields a full batch."""
+        if self.appending and not self._first(CLIENTS, row):
+            return
         self._rows[CLIENTS].append(row)
         if len(self._rows[CLIENTS]) >= self.batch_rows:
             yield from self._emit(CLIENTS)
 
     def add_unmapped(self, row: Mapping[str, Any]) -> Iterator[Any]:
         """Buffer an `unmapped_records` row (or, with `_tombstone`, the removal of one)."""
+        if self.appending and (row.get(TOMBSTONE) or not self._first(UNMAPPED, row)):
+            return
         self._rows[UNMAPPED].append(row)
         if len(self._rows[UNMAPPED]) >= self.batch_rows:
             yield from self._emit(UNMAPPED)
@@ -303,21 +449,33 @@ class TableWriter:
 
     def new_extract(self) -> None:
         """The next rows go to another dlt extract (a batch, sources/shared/sweep.py): each
-        table's hints travel again with its first rows there."""
+        table's hints travel again with its first rows there, and whether it appends is asked again."""
         self._announced.clear()
+        self._append = None
+        for keys in self._keys.values():
+            keys.clear()
 
     def _emit(self, table: str) -> Iterator[Any]:
-        rows = self._rows[table]
-        if not rows:
+        rows, tables = self._rows[table], self._tables[table]
+        if not rows and not tables:
             return
-        self._rows[table] = []
-        rows = [apply_contract_rules(table, row) for row in rows]
-        arrow_table = pa.Table.from_pylist(rows, schema=SCHEMAS[table])
+        self._rows[table], self._tables[table], self._buffered[table] = [], [], 0
+        if rows:
+            tables.insert(
+                0, pa.Table.from_pylist([apply_contract_rules(table, row) for row in rows], schema=SCHEMAS[table])
+            )
+        arrow_table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        yield from self.emit_arrow(table, arrow_table)
+
+    def emit_arrow(self, table: str, arrow_table: pa.Table) -> Iterator[Any]:
+        """Hand an Arrow table of `table`'s schema to dlt, with the table's hints the first time
+        in the extract."""
         if table in self._announced:
             yield dlt.mark.with_table_name(arrow_table, table)
         else:
             self._announced.add(table)
-            yield dlt.mark.with_hints(arrow_table, table_hints(table), create_table_variant=True)
+            hints = table_hints(table, append=self.appending)
+            yield dlt.mark.with_hints(arrow_table, hints, create_table_variant=True)
 
 
 def write_invoice(writer: TableWriter, mapped: MappedInvoice, stats: RunStats) -> Iterator[Any]:

@@ -8,6 +8,7 @@ from sources.shared.model import (
     CLIENTS,
     INVOICE_ITEMS,
     INVOICES,
+    TOMBSTONE,
     MappedInvoice,
     TableWriter,
     apply_contract_rules,
@@ -209,3 +210,43 @@ def test_the_writer_applies_the_rules_before_arrow():
     assert invoices.column("balance_due").to_pylist() == [None]
     assert invoices.column("number").to_pylist() == [None] and invoices.column("notes").to_pylist() == [None]
     assert items.column("name").to_pylist() == [None]
+
+
+def test_an_appending_extract_drops_tombstones_and_keeps_the_first_rows_of_a_key():
+    asked: list[bool] = []
+
+    def first_load() -> bool:
+        asked.append(True)
+        return True
+
+    writer = TableWriter(first_load=first_load)
+    list(writer.add_invoice(invoice("1", 2)))
+    list(writer.add_invoice(invoice("2", 0)))  # no lines: a merge would send a tombstone
+    list(writer.add_invoice(invoice("1", 3)))  # the same key again in the extract: left out
+    list(writer.add_unmapped({"provider": "p", "account": "a", "record_type": "invoice", "record_key": "k"}))
+    list(
+        writer.add_unmapped(
+            {"provider": "p", "account": "a", "record_type": "invoice", "record_key": "x", TOMBSTONE: True}
+        )
+    )
+    invoices, items, unmapped = list(writer.flush())
+    assert asked == [True]  # asked once per extract
+    assert invoices.data.column("invoice_id").to_pylist() == ["1", "2"]
+    assert items.data.column("line_number").to_pylist() == [1, 2]
+    assert unmapped.data.column("record_key").to_pylist() == ["k"]
+    assert invoices.meta.hints["write_disposition"] == "append"
+
+    writer.new_extract()  # the next extract asks again, and merges when the account holds rows
+    writer.first_load = lambda: False
+    list(writer.add_invoice(invoice("2", 0)))
+    invoices, items = list(writer.flush())
+    assert items.data.column(TOMBSTONE).to_pylist() == [True]
+    assert invoices.meta.hints["write_disposition"] == {"disposition": "merge", "strategy": "delete-insert"}
+
+
+def test_without_a_first_load_check_every_extract_merges():
+    writer = TableWriter()
+    list(writer.add_invoice(invoice("1", 0)))
+    invoices, items = list(writer.flush())
+    assert items.data.column(TOMBSTONE).to_pylist() == [True]
+    assert invoices.meta.hints["write_disposition"] == {"disposition": "merge", "strategy": "delete-insert"}

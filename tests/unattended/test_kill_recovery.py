@@ -1,7 +1,7 @@
 """Any kill recovers by itself: a run SIGKILLed anywhere (mid-extract, extract committed, inside
-dlt's normalize commit, during the load and the merge, after the load, between two batches of
-clients) is followed by one ordinary run, and the warehouse then holds exactly what one clean
-run writes."""
+dlt's normalize commit, during the load (a first load appends) and the merge (of a later batch),
+after the load, between two batches of clients) is followed by one ordinary run, and the warehouse
+then holds exactly what one clean run writes."""
 
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ KILL_POINTS = {
     "normalized, not committed": "dlt.common.storages.load_storage:LoadStorage.commit_new_load_package:1:before",
     "inside the normalize commit": "dlt.common.storages.load_storage:LoadStorage.commit_new_load_package:1:after",
     "during the load": "dlt.destinations.impl.duckdb.duck:DuckDbCopyJob.run:2:after",
-    "during the merge": "dlt.destinations.job_client_impl:SqlLoadJob.run:1:after",
     "loaded, package not completed": "dlt.common.storages.load_storage:LoadStorage.complete_load_package:1:before",
     "after the load": "dlt.common.storages.load_storage:LoadStorage.complete_load_package:1:after",
     "writing pipeline_runs": "dlt.extract.storage:ExtractStorage.commit_new_load_package:2:after",
@@ -72,6 +71,8 @@ BATCH_KILL_POINTS = {
     "between batches, the first loaded": "dlt.common.storages.load_storage:LoadStorage.complete_load_package:1:after",
     "the second batch extracted, not loaded": "dlt.extract.storage:ExtractStorage.commit_new_load_package:2:after",
     "mid-extract of the second batch": "sources.shared.http:ApiClient.request:7:before",
+    # The first batch is appended (the account held no rows); the second one merges.
+    "during the merge of the second batch": "dlt.destinations.job_client_impl:SqlLoadJob.run:1:after",
     "the last batch loaded, package not completed": (
         "dlt.common.storages.load_storage:LoadStorage.complete_load_package:3:before"
     ),

@@ -1,0 +1,239 @@
+"""The vectorised page mapper (`sources/invoicexpress/page.py`) gives exactly the rows of the
+record mapper (`mapping.map_invoice`, the reference), row for row and column for column: on
+every page the sandbox serves (its untidy generated documents and the published samples), on
+pages made untidier still, and on what it must leave to the record mapper."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pyarrow as pa
+import pytest
+
+from pipelines.remap import _Collector
+from sandbox import invoicexpress
+from sources.invoicexpress import page
+from sources.invoicexpress.api import API
+from sources.shared.declaration import Api, Context
+from sources.shared.driver import RecordWriter
+from sources.shared.model import INVOICE_ITEMS, INVOICES, TableWriter, apply_contract_rules
+from sources.shared.stats import RunStats
+from sources.shared.values import dumps, loads
+
+RECORD_BY_RECORD: Api = dataclasses.replace(API, mapping=dataclasses.replace(API.mapping, invoice_arrow=None))
+CONTEXT = Context(API.provider, "acme")
+
+
+def sandbox_pages(app: invoicexpress.InvoiceXpressSandbox) -> list[list[Any]]:
+    """Every page of every client's documents, decoded as the source decodes them."""
+    pages: list[list[Any]] = []
+    with httpx.Client(transport=app.transport(), base_url="http://sandbox") as client:
+        key = {"api_key": app.api_key}
+        clients: list[Any] = []
+        number = 1
+        while True:
+            body = loads(client.get("/clients.json", params={**key, "page": number, "per_page": 50}).content)
+            clients += body["clients"]
+            if number >= body["pagination"]["total_pages"]:
+                break
+            number += 1
+        for found in clients:
+            number = 1
+            while True:
+                response = client.post(
+                    f"/clients/{found['id']}/invoices.json",
+                    params={**key, "page": number, "per_page": 30},
+                    json={"filter": {"archived": ["archived", "non_archived"]}},
+                )
+                body = loads(response.content)
+                pages.append(body["invoices"])
+                if number >= body["pagination"]["total_pages"]:
+                    break
+                number += 1
+    return pages
+
+
+def tables(items: list[Any]) -> dict[str, list[dict[str, Any]]]:
+    """The rows a writer yielded, per table, in a stable order."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        meta = item.meta
+        name = getattr(meta, "table_name", None) or meta.hints["table_name"]
+        found.setdefault(name, []).extend(item.data.to_pylist())
+    return {name: sorted(rows, key=dumps) for name, rows in found.items()}
+
+
+def through(api: Api, pages: list[list[Any]], first_load: bool = False) -> tuple[dict[str, Any], RunStats, Any]:
+    stats = RunStats(api.provider, "acme")
+    writer = TableWriter(batch_rows=500, first_load=(lambda: True) if first_load else None)
+    records = RecordWriter(api, writer, stats)
+    out: list[Any] = []
+    for records_of_page in pages:
+        out += records.write(copy.deepcopy(records_of_page), CONTEXT)
+    out += records.flush()
+    return tables(out), stats, records
+
+
+def assert_same(pages: list[list[Any]], first_load: bool = False) -> dict[str, Any]:
+    expected, expected_stats, reference = through(RECORD_BY_RECORD, pages, first_load)
+    got, stats, vectorised = through(API, pages, first_load)
+    assert got.keys() == expected.keys()
+    for name in expected:
+        assert len(got[name]) == len(expected[name]), name
+        for mine, theirs in zip(got[name], expected[name], strict=True):
+            assert mine == theirs, name
+    for figure in ("invoices", "lines", "mismatches"):
+        assert getattr(stats, figure) == getattr(expected_stats, figure), figure
+    assert stats.skipped == expected_stats.skipped
+    assert vectorised.failed == reference.failed
+    assert vectorised.mapped == reference.mapped
+    return got
+
+
+@pytest.fixture(scope="module")
+def pages() -> list[list[Any]]:
+    return sandbox_pages(invoicexpress.create_app(clients=25))
+
+
+def test_every_sandbox_page_gives_the_record_mappers_rows(pages) -> None:
+    got = assert_same(pages)
+    assert len(got[INVOICES]) > 200
+    # The published samples are among them.
+    samples = {str(i) for i in invoicexpress.create_app(clients=1).fixtures}
+    assert samples and samples <= {r["invoice_id"] for r in got[INVOICES]}
+    # The fast path maps almost every generated page itself.
+    handled = [page.map_invoice_page(p, CONTEXT) for p in pages if p]
+    assert all(rows is not None for rows in handled)
+    left = sum(len(rows.fallback) for rows in handled if rows is not None)
+    assert left < 0.05 * sum(len(p) for p in pages), left
+
+
+def test_an_appending_extract_gives_the_same_rows_on_both_paths(pages) -> None:
+    assert_same(pages, first_load=True)
+
+
+def _untidy(base: dict[str, Any]) -> list[dict[str, Any]]:
+    """One document made untidy in each of the ways the record mapper reads or refuses."""
+    changes: list[dict[str, Any]] = [
+        {"total": "12.30", "before_taxes": "10.00", "taxes": "2.30"},  # money as text: read exactly
+        {"total": None},  # required: refused
+        {"taxes": None},
+        {"status": "weird"},  # unknown status: refused
+        {"status": " Final "},  # spaced and capitalised: read
+        {"status": None},
+        {"currency": "Martian credit"},  # a currency it cannot resolve: refused
+        {"currency": "€"},
+        {"currency": "usd"},
+        {"archived": 1},
+        {"archived": "0"},
+        {"archived": "maybe"},
+        {"date": "31/02/2024"},
+        {"date": "2024-01-02"},
+        {"due_date": ""},
+        {"discount": ""},
+        {"discount": "1.5"},
+        {"sequence_number": "rascunho"},
+        {"sequence_number": 42},
+        {"id": None},
+        {"id": 7},
+        {"type": ""},
+        {"type": "VatMossInvoice"},
+        {"client": None},
+        {"client": {}},
+        {"reference": True},
+        {"observations": Decimal("1.5")},
+        {"total": Decimal("1.1234567")},  # seven decimals: refused, never rounded
+        {"total": 10**20},  # far past DECIMAL(18, 6)
+        {"items": []},
+        {"items": None},
+    ]
+    line_changes: list[dict[str, Any]] = [
+        {"quantity": "1 000.5"},
+        {"quantity": "1e3"},
+        {"quantity": "abc"},
+        {"quantity": ""},
+        {"unit_price": "0.1234567"},
+        {"tax": {"value": "23.0"}},
+        {"tax": None},
+        {"tax": "23"},
+        {"discount_amount": None},
+        {"discount_amount": "0"},
+        {"subtotal": Decimal("123456789012.123456")},
+        {"subtotal": Decimal("1234567890123")},
+        {"name": 5},
+        {"unit": None},
+    ]
+    documents = []
+    for n, change in enumerate(changes):
+        documents.append({**copy.deepcopy(base), **change, "id": change.get("id", 9_000_000 + n)})
+    for n, change in enumerate(line_changes):
+        document = copy.deepcopy(base)
+        document["id"] = 9_100_000 + n
+        document["items"] = [{**item, **change} for item in document["items"] or [{"name": "x"}]]
+        documents.append(document)
+    return documents
+
+
+def test_untidy_documents_give_the_record_mappers_rows_or_the_same_refusals(pages) -> None:
+    base = next(r for p in pages for r in p if r.get("items"))
+    documents = _untidy(base)
+    # Each on a page of its own (a page Arrow refuses falls back whole), then all on one page.
+    assert_same([[d] for d in documents])
+    assert_same([documents])
+
+
+def test_what_the_columns_do_not_take_exactly_is_left_to_the_record_mapper(pages) -> None:
+    base = next(r for p in pages for r in p if r.get("items"))
+    plain = copy.deepcopy(base)
+    as_text = {**copy.deepcopy(base), "id": 1, "total": "1 000.50"}  # read by the record mapper only
+    unknown = {**copy.deepcopy(base), "id": 2, "currency": "Martian credit"}
+    rows = page.map_invoice_page([plain, as_text, unknown, "not an object"], CONTEXT)
+    assert rows is not None
+    assert list(rows.fallback) == [1, 2, 3]
+    assert rows.invoices.num_rows == 1
+    # A number past DECIMAL(18, 6) on the page: Arrow refuses it, the whole page goes record by record.
+    huge = {**copy.deepcopy(base), "id": 3, "total": Decimal("9999999999999.5")}
+    assert page.map_invoice_page([plain, huge], CONTEXT) is None
+    seven = {**copy.deepcopy(base), "id": 4, "before_taxes": Decimal("1.0000001")}
+    assert page.map_invoice_page([plain, seven], CONTEXT) is None
+    # And that page still loads exactly what the record mapper gives: the good record, and the
+    # other refused with the record mapper's reason.
+    got = assert_same([[plain, huge]])
+    assert [r["invoice_id"] for r in got[INVOICES]] == [str(plain["id"])]
+
+
+def test_money_stays_exact_on_the_vectorised_path(pages) -> None:
+    base = next(r for p in pages for r in p if r.get("items"))
+    exact = {**copy.deepcopy(base), "total": Decimal("123456789012.000001"), "before_taxes": Decimal("0.000001")}
+    exact["taxes"] = Decimal("123456789012.000000")
+    rows = page.map_invoice_page([exact], CONTEXT)
+    assert rows is not None and not rows.fallback
+    assert rows.invoices.column("total").type == pa.decimal128(18, 6)
+    assert rows.invoices.column("total").to_pylist() == [Decimal("123456789012.000001")]
+    assert rows.invoices.column("withholding_total").to_pylist() == [Decimal(0)]
+
+
+def test_a_writer_of_mapped_invoices_gets_the_same_invoices_in_the_records_order(pages) -> None:
+    """What remap's writer receives (`MappedInvoice`s, in order) is the record mapper's."""
+
+    records = [*pages[0], *_untidy(next(r for p in pages for r in p if r.get("items")))]
+    got = []
+    for api in (RECORD_BY_RECORD, API):
+        collector = _Collector()
+        writer = RecordWriter(api, collector, RunStats(api.provider, "acme"))
+        for _ in writer.write(copy.deepcopy(records), CONTEXT):
+            pass
+        rows = [
+            (
+                dict(apply_contract_rules(INVOICES, m.invoice)),
+                [dict(apply_contract_rules(INVOICE_ITEMS, i)) for i in m.items],
+            )
+            for m in collector.invoices
+        ]
+        got.append((rows, writer.failed))
+    assert got[0] == got[1]
+    assert len(got[0][0]) > 10
