@@ -40,12 +40,14 @@ class _Fallback(Exception):
 
 
 def _cached(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """`read` once per distinct hashable value (a `ValueProblem` is remembered as well)."""
+    """`read` once per distinct hashable value (a `ValueProblem` is remembered as well), keyed by
+    type too: `True`, `1` and `Decimal("1.0")` are equal in Python but not to the record mapper."""
     seen: dict[Any, Any] = {}
 
     def cached(value: Any) -> Any:
+        key = (type(value), value)
         try:
-            found = seen.get(value, _MISSING)
+            found = seen.get(key, _MISSING)
         except TypeError:  # not hashable: an unusual shape
             raise _Fallback from None
         if found is _MISSING:
@@ -55,7 +57,7 @@ def _cached(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
                 found = read(value)
             except ValueProblem as problem:
                 found = problem
-            seen[value] = found
+            seen[key] = found
         if isinstance(found, ValueProblem):
             raise _Fallback
         return found
