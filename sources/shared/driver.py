@@ -65,6 +65,7 @@ from sources.shared.model import (
     TableWriter,
     to_mapped,
     total_mismatches,
+    unfit,
     write_invoice,
 )
 from sources.shared.paginators import PageNumberPaginator, Request, paginate, paginate_numbered, paginator_for
@@ -260,9 +261,12 @@ class RecordWriter:
         results: list[Any] = []
         for record in records:
             try:
-                results.append(mapping.invoice(record, context))
+                mapped = mapping.invoice(record, context)
             except ValueProblem as problem:
                 results.append(problem)
+                continue
+            reason = unfit(mapped)
+            results.append(mapped if reason is None else ValueProblem(reason))
         return results
 
 

@@ -134,6 +134,42 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
 MERGE_KEYS: dict[str, tuple[str, ...]] = {INVOICE_ITEMS: ("provider", "account", "invoice_id")}
 
 
+_MONEY_COLUMNS = {t: tuple(n for n, a, _ in cols if a == _DEC) for t, cols in _COLUMNS.items()}
+_TEXT_COLUMNS = {t: tuple(n for n, a, _ in cols if a == _TEXT and n != "raw") for t, cols in _COLUMNS.items()}
+_MONEY_DIGITS = MONEY_PRECISION - MONEY_SCALE
+_MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
+
+
+def unfit(mapped: MappedInvoice) -> str | None:
+    """What in a mapped invoice its columns cannot hold exactly, or None: an amount (read, or
+    derived by the mapping: a sum, a product) past DECIMAL(18, 6), or text that is not text.
+    Such an invoice is reported and kept unmapped like any other (sources/shared/driver.py);
+    written, it would fail the whole batch's Arrow conversion instead."""
+    for table, rows in ((INVOICES, (mapped.invoice,)), (INVOICE_ITEMS, mapped.items)):
+        for row in rows:
+            for name in _MONEY_COLUMNS[table]:
+                value = row.get(name)
+                if value is None:
+                    continue
+                kind = type(value)
+                if kind is int:
+                    value = Decimal(value)
+                elif kind is not Decimal:
+                    return f"{table}.{name}: {value!r} is not an exact amount"
+                # adjusted() first: quantize is exact (and cheap) only below 12 integer digits.
+                if (
+                    not value.is_finite()
+                    or value.adjusted() >= _MONEY_DIGITS
+                    or value.quantize(_MONEY_QUANTUM) != value
+                ):
+                    return f"{table}.{name}: {value} does not fit DECIMAL({MONEY_PRECISION}, {MONEY_SCALE}) exactly"
+            for name in _TEXT_COLUMNS[table]:
+                value = row.get(name)
+                if value is not None and type(value) is not str:
+                    return f"{table}.{name}: expected text, got {type(value).__name__} {value!r}"
+    return None
+
+
 def column_names(table: str) -> list[str]:
     """The canonical columns of `table`, in contract order."""
     return [name for name, _, _ in _COLUMNS[table]]

@@ -241,3 +241,26 @@ def test_a_writer_of_mapped_invoices_gets_the_same_invoices_in_the_records_order
         got.append((rows, writer.failed))
     assert got[0] == got[1]
     assert len(got[0][0]) > 10
+
+
+def test_an_amount_the_mapping_derives_past_decimal_18_6_is_reported_not_written(pages) -> None:
+    """Each figure fits, their sum does not: withholding = before_taxes + taxes − total
+    (docs/canonical-model.md). Written, it would fail the whole batch's Arrow conversion; it is
+    reported and kept like any record that cannot be mapped, on both paths, and the rest lands."""
+    base = next(r for p in pages for r in p if r.get("items"))
+    plain = {**copy.deepcopy(base), "id": 1}
+    huge = {
+        **copy.deepcopy(base),
+        "id": 2,
+        "before_taxes": Decimal("999999999999.5"),
+        "taxes": Decimal("999999999999.5"),
+        "total": Decimal("0.5"),
+        "retention": None,
+    }
+    for api in (API, RECORD_BY_RECORD):
+        got, stats, records = through(api, [[plain, huge]])
+        assert [row["invoice_id"] for row in got[INVOICES]] == ["1"]
+        assert stats.invoices == 1
+        (reason,) = [reason for reason, _ in records.failed.values()]
+        assert "does not fit DECIMAL(18, 6)" in reason, reason
+    assert_same([[plain, huge]])
