@@ -87,7 +87,13 @@ def _optional_money(value: Any) -> Any:
     that it fits), None, or a plain number as text (`"12.30"`, read exactly; `""` is None);
     anything else (other text, a float, a boolean) is the record mapper's to judge."""
     kind = type(value)
-    if kind is Decimal or kind is int or value is None:
+    if kind is Decimal:
+        # Arrow reads an amount below its scale as 0 when the exponent is extreme (1E-600000),
+        # instead of refusing it: the record mapper's to refuse.
+        if value and value.adjusted() < -MONEY_SCALE:
+            raise _Fallback
+        return value
+    if kind is int or value is None:
         return value
     if kind is str:
         text = value.strip()

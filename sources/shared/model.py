@@ -144,7 +144,8 @@ def unfit(mapped: MappedInvoice) -> str | None:
     """What in a mapped invoice its columns cannot hold exactly, or None: an amount (read, or
     derived by the mapping: a sum, a product) past DECIMAL(18, 6), or text that is not text.
     Such an invoice is reported and kept unmapped like any other (sources/shared/driver.py);
-    written, it would fail the whole batch's Arrow conversion instead."""
+    written, it would fail the whole batch's Arrow conversion instead. The amounts that fit are
+    set to the column's scale in place (the same values)."""
     for table, rows in ((INVOICES, (mapped.invoice,)), (INVOICE_ITEMS, mapped.items)):
         for row in rows:
             for name in _MONEY_COLUMNS[table]:
@@ -157,12 +158,14 @@ def unfit(mapped: MappedInvoice) -> str | None:
                 elif kind is not Decimal:
                     return f"{table}.{name}: {value!r} is not an exact amount"
                 # adjusted() first: quantize is exact (and cheap) only below 12 integer digits.
-                if (
-                    not value.is_finite()
-                    or value.adjusted() >= _MONEY_DIGITS
-                    or value.quantize(_MONEY_QUANTUM) != value
-                ):
+                if not value.is_finite() or value.adjusted() >= _MONEY_DIGITS:
                     return f"{table}.{name}: {value} does not fit DECIMAL({MONEY_PRECISION}, {MONEY_SCALE}) exactly"
+                scaled = value.quantize(_MONEY_QUANTUM)
+                if scaled != value:
+                    return f"{table}.{name}: {value} does not fit DECIMAL({MONEY_PRECISION}, {MONEY_SCALE}) exactly"
+                # The same amount at the column's scale: Arrow refuses `1.000…0` written with more
+                # digits than it holds, and reads `1E-600000` as 0 instead of refusing it.
+                row[name] = scaled
             for name in _TEXT_COLUMNS[table]:
                 value = row.get(name)
                 if value is not None and type(value) is not str:
