@@ -29,6 +29,7 @@ import dlt
 import duckdb
 from dlt.common.destination import Destination
 from dlt.common.destination.exceptions import DestinationTerminalException
+from dlt.common.storages.load_package import PackageStorage
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.destinations.impl.duckdb.duck import DuckDbClient
@@ -38,6 +39,7 @@ from dlt.destinations.impl.duckdb.sql_client import DuckDBDBApiCursorImpl
 from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES, PRIMARY_KEYS, UNMAPPED
 
 DEFAULT_DUCKDB_FILE = "warehouse.duckdb"
+PENDING_TRANSITIONS = PackageStorage.PENDING_TRANSITIONS_FOLDER
 # The oldest DuckDB that must read the file. DuckDB writes it in `duckdb_databases().tags`.
 STORAGE_VERSION = "v1.4.0"
 # DuckDB takes up to 80 % of the machine's memory by default; a nightly load should not. Past
@@ -439,10 +441,11 @@ def repair_interrupted_appends(pipeline: dlt.Pipeline) -> list[str]:
 
     A job that appends a canonical table (a first load, `TableWriter`) and was killed after its
     rows were committed but before dlt marked it done is run again by the next load: appended
-    twice. Such a job is still among the package's started jobs; the rows with the keys of its
-    file are deleted first (the account held no rows before that package, and a key is in one
-    file only), so that running it again appends them once. Merged tables need nothing: a merge
-    run twice gives the same rows."""
+    twice. Such a job is still among the package's started jobs without the pending transition
+    dlt writes once the destination committed a job (a job with one is marked done, not run
+    again); the rows with the keys of its file are deleted first (the account held no rows
+    before that package, and a key is in one file only), so that running it again appends them
+    once. Merged tables need nothing: a merge run twice gives the same rows."""
     if not is_duckdb(pipeline.destination.destination_name) and not is_duckdb(pipeline.destination.destination_type):
         return []
     notes: list[str] = []
@@ -458,6 +461,12 @@ def repair_interrupted_appends(pipeline: dlt.Pipeline) -> list[str]:
                     f"an appended {job.table_name} job in {job.file_format}, not parquet: {started.file_path}"
                 )
             path = os.path.abspath(started.file_path)
+            # A job whose rows the destination committed and dlt recorded as such (its pending
+            # transition) is marked done without running again: its rows stay as they are.
+            if os.path.exists(
+                os.path.join(os.path.dirname(os.path.dirname(path)), PENDING_TRANSITIONS, os.path.basename(path))
+            ):
+                continue
             keys = PRIMARY_KEYS[job.table_name]
             with pipeline.sql_client() as client:
                 if not client.has_dataset():
