@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sources.flowpayroll import mapping
+from sources.flowpayroll import mapping, page
 from sources.flowpayroll.settings import (
     CLIENT_PAGE_SIZE,
     DEFAULT_CONCURRENCY,
@@ -103,6 +103,8 @@ API = Api(
     mapping=Mappers(
         client=lambda record, ctx: mapping.map_client(record, account=ctx.account, formats=ctx.page),
         invoice=_invoice,
+        # A page at a time into Arrow rows, exactly `_invoice`'s; what it cannot read exactly goes to `_invoice`.
+        invoice_arrow=page.map_invoice_page,
         invoice_updated_at=lambda record, ctx: mapping.parse_timestamp(
             record.get("updatedDate"), ctx.page, field="updatedDate"
         ),
