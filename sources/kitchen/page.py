@@ -4,17 +4,20 @@
 Each page is read into columns in one pass. The values that repeat across a page (status,
 currency, document type) are read once per distinct value, keyed by type and value, with the
 record mapper's own functions; timestamps in Kitchen's own format (`2024-03-13T09:16:53+00:00`)
-are read with the standard library, any other text with the record mapper's parser. The money
-columns are built straight into DECIMAL(18, 6) Arrow arrays from the decoded `Decimal`s, so a
-value that does not fit exactly is refused by Arrow (and the whole page goes record by record)
-rather than rounded. `subtotal` and `balance_due` are computed over the columns.
+are read with the standard library, any other text with the record mapper's parser. Each amount
+is checked to fit DECIMAL(18, 6) exactly as `values.to_decimal` checks it (Arrow alone is not
+enough: it reads `1E-600000` as 0), then built straight into DECIMAL(18, 6) Arrow arrays from the
+decoded `Decimal`s; a derived value Arrow refuses sends the whole page record by record. Never a
+float, never rounded. `subtotal` and `balance_due` are computed over the columns.
 
 Left to the record mapper (`PageRows.fallback`): a record that is not an object; an id that is
 not non-empty text; a status or currency the record mapper refuses; money sent as anything
-but an exact number or plain numeric text; a missing or null `total_amount`, `tax_amount`,
-`shipping_amount` (or `tax_amount`, `discount_amount` but with an empty `tax_items`, `discounts` list);
-`items` that is not a list (or null); an item that is not an object or lacks its quantity or
-amount; a text field sent as another type; a timestamp the record mapper's parser refuses.
+but an exact number that fits or plain numeric text; a missing or null `total_amount` or
+`shipping_amount`; a missing or null `tax_amount` or `discount_amount` unless `tax_items` or
+`discounts` is an empty list; `items` that is neither a list nor null; an item that is not an
+object, lacks its quantity or amount, or whose product does not fit; a text field sent as
+another type than text or integer; a date or timestamp the record mapper's parser refuses or
+that leaves the datetime range in UTC.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ _STAMP = re.compile(
 )
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CACHE_LIMIT = 100_000
+_INTEGER_DIGITS = MONEY_PRECISION - MONEY_SCALE
+_INTEGER_LIMIT = 10**_INTEGER_DIGITS
+_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
 
 
 class _Fallback(Exception):
@@ -69,6 +75,8 @@ def _cached(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
                 found = read(value)
             except ValueProblem as problem:
                 found = problem
+            except (ValueError, TypeError, OverflowError) as error:  # the record mapper's to meet
+                found = ValueProblem(str(error))
             seen[key] = found
         if isinstance(found, ValueProblem):
             raise _Fallback
@@ -104,9 +112,9 @@ def _timestamp(value: Any) -> dt.datetime | None:
     if type(value) is str and _STAMP.fullmatch(value):
         try:
             parsed = dt.datetime.fromisoformat(value)
-        except ValueError:
+            return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+        except (ValueError, OverflowError):  # out of range in UTC, say: the record mapper's to read
             return _slow_timestamp(value)
-        return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
     return _slow_timestamp(value)
 
 
@@ -126,15 +134,17 @@ def _date(value: Any) -> dt.date | None:
 
 
 def _optional_money(value: Any) -> Decimal | None:
-    """A money value the columns take as it is: an exact finite `Decimal` or an integer (Arrow
-    checks that it fits), None, or a plain number as text (`"12.30"`, read exactly; `""` is
+    """A money value the columns take as it is: an exact finite `Decimal` that fits
+    DECIMAL(18, 6), an integer of at most 12 digits, None, or a plain number as text (`"12.30"`, read exactly; `""` is
     None); anything else (other text, a float, a boolean) is the record mapper's to judge."""
     kind = type(value)
     if kind is Decimal:
-        if not value.is_finite():
+        if not value.is_finite() or not _fits(value):
             raise _Fallback
         return value
     if kind is int:
+        if not -_INTEGER_LIMIT < value < _INTEGER_LIMIT:
+            raise _Fallback
         return Decimal(value)
     if value is None:
         return None
@@ -145,6 +155,13 @@ def _optional_money(value: Any) -> Decimal | None:
         if _PLAIN.fullmatch(text):
             return Decimal(text)
     raise _Fallback
+
+
+def _fits(number: Decimal) -> bool:
+    """Whether `number` fits DECIMAL(18, 6) exactly, as `values.to_decimal` checks it. Checked
+    here rather than left to Arrow, which reads a value of a vast negative exponent
+    (`1E-600000`) as 0 instead of refusing it."""
+    return number.adjusted() < _INTEGER_DIGITS and number.quantize(_QUANTUM) == number
 
 
 def _money(value: Any) -> Decimal:
@@ -343,6 +360,9 @@ def _columns(record: Any, names: Any) -> tuple[tuple[Any, ...], list[tuple[Any, 
         quantity, unit_price = _optional_money(it("quantity")), _optional_money(it("amount"))
         if quantity is None or unit_price is None:
             raise _Fallback
+        subtotal = quantity * unit_price  # as the record mapper multiplies
+        if not _fits(subtotal):
+            raise _Fallback
         lines.append(
             (
                 invoice_id,
@@ -352,7 +372,7 @@ def _columns(record: Any, names: Any) -> tuple[tuple[Any, ...], list[tuple[Any, 
                 _text(it("description")),
                 quantity,
                 unit_price,
-                quantity * unit_price,  # as the record mapper multiplies; Arrow refuses what does not fit
+                subtotal,
                 dumps(item),
             )
         )

@@ -293,6 +293,15 @@ def _untidy(base: dict[str, Any]) -> list[dict[str, Any]]:
             document["id"] = f"in_line_{len(documents):04d}"
             document["items"] = [_set(dict(item), key, value) for item in document["items"]]
             documents.append(document)
+    # Quantity and amount each far past DECIMAL(18, 6): refused before they are multiplied.
+    document = copy.deepcopy(base)
+    document["id"] = "in_line_vast"
+    document["items"][0].update(quantity=Decimal("1E+600000"), amount=Decimal("1E+600000"))
+    documents.append(document)
+    document = copy.deepcopy(base)
+    document["id"] = "in_line_tiny"
+    document["items"][0].update(quantity=Decimal("1E-600000"), amount=Decimal("1E-600000"))
+    documents.append(document)
     # One line odd among good ones.
     document = copy.deepcopy(base)
     document["id"] = "in_one_odd_line"
@@ -331,18 +340,27 @@ def test_what_the_columns_do_not_take_exactly_is_left_to_the_record_mapper(sandb
     assert list(rows.fallback) == [1, 2, 3, 4]
     assert rows.invoices.num_rows == 1
     assert rows.items.num_rows == len(base["items"])
-    # A number past DECIMAL(18, 6) on the page: Arrow refuses it, the whole page goes record by record.
+    # An amount that does not fit DECIMAL(18, 6) exactly: the record mapper's to refuse, never rounded;
+    # one Arrow would read as 0 among them.
     huge = {**copy.deepcopy(base), "id": "in_4", "total_amount": Decimal("9999999999999.5")}
-    assert page.map_invoice_page([plain, huge], context) is None
     seven = {**copy.deepcopy(base), "id": "in_5", "shipping_amount": Decimal("1.0000001")}
-    assert page.map_invoice_page([plain, seven], context) is None
+    tiny = {**copy.deepcopy(base), "id": "in_8", "discount_amount": Decimal("1E-600000")}
+    rows = page.map_invoice_page([plain, huge, seven, tiny], context)
+    assert rows is not None and list(rows.fallback) == [1, 2, 3]
     # A derived subtotal (total − tax − shipping) past DECIMAL(18, 6): refused, never wrapped or rounded.
     wide = {**copy.deepcopy(base), "id": "in_6", "total_amount": Decimal("999999999999"), "shipping_amount": 0}
     wide["tax_amount"] = Decimal("-999999999999")
     assert page.map_invoice_page([plain, wide], context) is None
+    # A timestamp that leaves the datetime range in UTC: the record mapper's to read (or fail on).
+    for stamp in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        edge = {**copy.deepcopy(base), "id": "in_7", "updated_at": stamp}
+        rows = page.map_invoice_page([plain, edge], context)
+        assert rows is not None and list(rows.fallback) == [1]
+        # As a calendar day it is read in its own offset, on both paths.
+        assert_same([[plain, {**edge, "updated_at": base["updated_at"], "issue_date": stamp}]], context)
     # And that page still loads exactly what the record mapper gives: the good record, and the
     # other refused with the record mapper's reason.
-    got = assert_same([[plain, huge]], context)
+    got = assert_same([[plain, huge, seven, tiny]], context)
     assert [r["invoice_id"] for r in got[INVOICES]] == [plain["id"]]
 
 
