@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sources.kitchen import mapping
+from sources.kitchen import mapping, page
 from sources.kitchen.settings import DEFAULT_CONCURRENCY, DEFAULT_PAGE_SIZE, NAME, STATES
 from sources.shared.declaration import Api, Context, HeaderKey, Listing, Mappers, PageNumber, UpdatedAt
 from sources.shared.model import MappedInvoice
@@ -57,6 +57,7 @@ API = Api(
     mapping=Mappers(
         client=lambda record, ctx: mapping.map_client(record, ctx.account),
         invoice=_invoice,
+        invoice_arrow=page.map_invoice_page,
         invoice_updated_at=lambda record, ctx: mapping.invoice_updated_at(record),
         invoice_client=lambda record: to_text(record.get("client")),
     ),
