@@ -141,7 +141,10 @@ def parse_timestamp(value: Any, *, field: str = "timestamp") -> dt.datetime | No
         raise ValueProblem(f"{field}: {value!r} is not an ISO 8601 timestamp") from None
     if not isinstance(parsed, dt.datetime):
         raise ValueProblem(f"{field}: {value!r} is a date, not a timestamp")
-    return parsed.in_timezone("UTC")
+    try:
+        return parsed.in_timezone("UTC")
+    except (OverflowError, ValueError):  # `0001-01-01T00:00:00+01:00` is before year 1 in UTC
+        raise ValueProblem(f"{field}: {value!r} is out of range in UTC") from None
 
 
 def parse_date(value: Any, *, field: str = "date") -> dt.date | None:

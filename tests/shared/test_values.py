@@ -104,3 +104,9 @@ def test_timestamps_are_utc_and_naive_ones_are_read_as_utc():
     assert stamp is not None and stamp.tzinfo is not None
     with pytest.raises(ValueProblem):
         parse_timestamp("yesterday")
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_timestamp_out_of_range_in_utc_is_a_value_problem_not_a_crash(value: str):
+    with pytest.raises(ValueProblem, match="out of range in UTC"):
+        parse_timestamp(value, field="updated_at")
