@@ -147,13 +147,18 @@ def _due_date(terms: Any) -> Any:
 class _Currencies:
     """`mapping.resolve_currency` for one page's context, once per distinct (project id, client
     currency) pair; a record whose currency it cannot resolve is left to the record mapper, which
-    reports it with its own words."""
+    reports it with its own words. The project currencies are looked up on first use, as the
+    record mapper does: a page with nothing to map fetches nothing."""
 
-    def __init__(self, projects: Any, fallback: Any) -> None:
-        self.projects, self.fallback = projects, fallback
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.projects: Any = _MISSING
+        self.fallback = context.options.get("currency")
         self.seen: dict[Any, Any] = {}
 
     def __call__(self, record: dict[str, Any]) -> str:
+        if self.projects is _MISSING:
+            self.projects = self.context.lookup("projects")
         project_id, client = record.get("project_id"), record.get("client")
         data = client.get("data") if isinstance(client, Mapping) else None
         currency = data.get("currency", _MISSING) if isinstance(data, Mapping) else _MISSING
@@ -214,7 +219,7 @@ _LINE_COLUMNS = (
 
 def map_invoice_page(records: Sequence[Any], context: Context) -> PageRows | None:
     """One page of `GET /client_invoices` records into canonical Arrow rows."""
-    currencies = _Currencies(context.lookup("projects"), context.options.get("currency"))
+    currencies = _Currencies(context)
     rows: list[tuple[Any, ...]] = []
     lines: list[tuple[Any, ...]] = []
     fallback: list[int] = []

@@ -337,3 +337,20 @@ def test_a_writer_of_mapped_invoices_gets_the_same_invoices_in_the_records_order
         got.append((rows, writer.failed))
     assert got[0] == got[1]
     assert len(got[0][0]) > 20
+
+
+def test_project_currencies_are_looked_up_only_when_a_record_is_mapped(sandbox, base) -> None:
+    _, projects = sandbox
+    asked: list[str] = []
+
+    def lookup(name: str) -> Any:
+        asked.append(name)
+        return projects
+
+    ctx = Context(API.provider, "acme", options={"currency": "USD"}, lookup=lookup)
+    assert page.map_invoice_page([], ctx) is not None
+    assert page.map_invoice_page([{**base, "status": "weird"}], ctx) is not None
+    assert asked == []
+    rows = page.map_invoice_page([base, {**base, "id": 1}], ctx)
+    assert rows is not None and rows.invoices.num_rows == 2
+    assert asked == ["projects"]
