@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sources.fohlio import mapping
+from sources.fohlio import mapping, page
 from sources.fohlio.settings import DEFAULT_CONCURRENCY, DEFAULT_OVERLAP_SECONDS, DEFAULT_PAGE_SIZE, NAME
 from sources.shared.declaration import (
     Api,
@@ -75,6 +75,7 @@ API = Api(
     mapping=Mappers(
         client=lambda record, ctx: mapping.map_client(record, provider=NAME, account=ctx.account),
         invoice=_invoice,
+        invoice_arrow=page.map_invoice_page,
         invoice_updated_at=lambda record, ctx: parse_timestamp(record.get("updated_at"), field="updated_at"),
     ),
 )
