@@ -12,6 +12,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import msgspec
 import orjson
 import pendulum
 import simplejson
@@ -28,9 +29,21 @@ class ValueProblem(ValueError):
     """A value that cannot be read without guessing: the record is reported, never half-filled."""
 
 
+# msgspec hands every non-integer number to the hook as its text, so `Decimal` reads it exactly;
+# it decodes a page about twice as fast as simplejson (docs/benchmarks.md, load path).
+_DECODER = msgspec.json.Decoder(float_hook=Decimal)
+
+
 def loads(data: bytes | str) -> Any:
-    """Decode JSON with every non-integer number as an exact `Decimal`."""
-    return simplejson.loads(data, use_decimal=True)
+    """Decode JSON with every non-integer number as an exact `Decimal` and every integer as an `int`.
+
+    What msgspec refuses goes to simplejson, which decides: a body both refuse raises simplejson's
+    `JSONDecodeError` (a `ValueError`), and one only msgspec refuses (a lone surrogate escape such as
+    `"\\ud800"`) is read as simplejson reads it, so the result never depends on which decoder ran."""
+    try:
+        return _DECODER.decode(data)
+    except msgspec.DecodeError:
+        return simplejson.loads(data, use_decimal=True)
 
 
 def _exact_number(value: Any) -> Any:

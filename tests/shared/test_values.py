@@ -2,6 +2,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+import simplejson
 
 from sources.shared.values import (
     ValueProblem,
@@ -22,6 +23,36 @@ def test_json_numbers_decode_to_exact_decimals():
     assert data["taxes"] == Decimal("0.1")  # not 0.1000000000000000055511151231257827
     assert data["big"] == Decimal("123456789012.345678")
     assert data["count"] == 3 and isinstance(data["count"], int)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[1e5, 1E400, 0.1e-9999, -0, -0.0, 1.10, 2.50E-3]",
+        b"[123456789012345678901234567890, -18446744073709551616, 18446744073709551615, 9223372036854775808]",
+        b'{"a": 1, "a": 2.0, "b": {"a": [true, false, null]}}',
+        rb'{"name": "S\u00e3o Jo\u00e3o \ud83d\ude00", "city": "Lisboa", "esc": "\\\/\"\b\f\n\r\t"}',
+        rb'"\ud800"',
+        rb'["\ud800 lone", "\udfff"]',  # lone surrogates: msgspec refuses them, simplejson reads them
+        '{"t\u00f6tal": 1.0, "city": "Lisboa \u00e9"}',  # text, not bytes
+        b"  [ ]  ",
+    ],
+)
+def test_loads_reads_every_body_as_simplejson_with_exact_decimals_does(body):
+    expected = simplejson.loads(body, use_decimal=True)
+    got = loads(body)
+    assert got == expected and repr(got) == repr(expected)  # repr tells Decimal("1.0") from 1 and -0.0 from 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"[1] x", b"{", b"[NaN]", b"[Infinity]", b"\xff", b"[1,]", b"{'a': 1}", b"<html>Bad gateway</html>"],
+)
+def test_loads_refuses_what_is_not_json_with_a_value_error(body):
+    with pytest.raises(ValueError):
+        simplejson.loads(body, use_decimal=True)
+    with pytest.raises(ValueError):
+        loads(body)
 
 
 def test_raw_payload_round_trips_numbers_as_written():
