@@ -24,6 +24,7 @@ a load and refreshes the views when it wrote something.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -297,8 +298,15 @@ def _by_invoice(lines: list[dict[str, Any]]) -> Lines:
     return found
 
 
-def _columns(table: str) -> list[str]:
-    return [c for c in column_names(table) if c != TOMBSTONE]
+@functools.cache
+def _columns(table: str) -> tuple[str, ...]:
+    return tuple(c for c in column_names(table) if c != TOMBSTONE)
+
+
+@functools.cache
+def _compared(table: str) -> tuple[str, ...]:
+    """The columns a remap compares: every canonical one but those a load sets from the listing."""
+    return tuple(c for c in _columns(table) if c not in KEPT_COLUMNS)
 
 
 # --- mapping again ------------------------------------------------------------------------------
@@ -491,7 +499,13 @@ def _same(derived: Any, stored: Any, column: str) -> bool:
 
 
 def _differs(table: str, derived: Mapping[str, Any], stored: Mapping[str, Any]) -> bool:
-    return any(not _same(derived.get(c), stored.get(c), c) for c in _columns(table) if c not in KEPT_COLUMNS)
+    columns = _compared(table)
+    new, old = derived.get, stored.get
+    # Values equal by `==` are the same by `_same` too (it only forgives more: JSON text written
+    # differently, a timestamp read back without its zone), so the common case is one comparison.
+    if [new(c) for c in columns] == [old(c) for c in columns]:
+        return False
+    return any(not _same(new(c), old(c), c) for c in columns)
 
 
 def _kept(stored: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -237,3 +237,24 @@ def test_invoicexpress_remaps_through_its_page_mapper_to_the_rows_it_loaded(work
     assert restored.code == 0, restored.output
     assert "invoices          1 changed · 0 added · 0 removed" in restored.stderr
     assert snapshot(workspace, "invoicexpress") == before
+
+
+def test_a_stored_row_differs_only_where_a_value_does_not_match():
+    """Remap's comparison: equal values are the same; JSON written otherwise and a timestamp read
+    back without its zone are the same too; a changed value, None against a value, differ."""
+    import datetime as dt
+
+    from pipelines.remap import _differs
+
+    derived = {c: None for c in column_names(INVOICES)}
+    derived |= {"invoice_id": "7", "total": Decimal("1.10"), "raw": '{"a":1.10}', "deleted_at": None}
+    stored = {**derived, "total": Decimal("1.100000"), "deleted_at": dt.datetime(2026, 1, 1)}
+    assert not _differs(INVOICES, derived, stored)  # deleted_at is kept from the warehouse, not compared
+    assert not _differs(INVOICES, derived, {**stored, "raw": '{"a": 1.10}'})
+    when = dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC)
+    assert not _differs(INVOICES, {**derived, "updated_at": when}, {**stored, "updated_at": when.replace(tzinfo=None)})
+    assert _differs(INVOICES, derived, {**stored, "total": Decimal("1.11")})
+    assert not _differs(INVOICES, derived, {**stored, "raw": '{"a":1.1}'})  # the same number
+    assert _differs(INVOICES, derived, {**stored, "raw": '{"a":2}'})
+    assert _differs(INVOICES, {**derived, "notes": "x"}, stored)
+    assert _differs(INVOICES, derived, {**stored, "notes": ""})
