@@ -246,7 +246,7 @@ def test_a_stored_row_differs_only_where_a_value_does_not_match():
 
     from pipelines.remap import _differs
 
-    derived = {c: None for c in column_names(INVOICES)}
+    derived: dict[str, Any] = {c: None for c in column_names(INVOICES)}
     derived |= {"invoice_id": "7", "total": Decimal("1.10"), "raw": '{"a":1.10}', "deleted_at": None}
     stored = {**derived, "total": Decimal("1.100000"), "deleted_at": dt.datetime(2026, 1, 1)}
     assert not _differs(INVOICES, derived, stored)  # deleted_at is kept from the warehouse, not compared
