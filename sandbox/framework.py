@@ -1,11 +1,5 @@
-"""What every provider sandbox is built from: requests and responses, a route table, the pagers,
-the auth schemes, the rate limits, fault injection, the request log, the shared mutation API,
-`summary()`, the pipeline's environment and an in-process httpx transport.
-
-A provider sandbox is an `App` subclass that declares its routes with `@route(method, pattern)`,
-its data and its quirks; `sandbox.server.SandboxServer` serves any app on a loopback socket and
-`app.transport()` serves the same app inside the process, through the same `serve` path.
-"""
+"""What every provider sandbox is built from: an `App` subclass declares its routes (`@route`), data
+and quirks; `SandboxServer` serves it on a socket, `app.transport()` in-process, both through `serve`."""
 
 from __future__ import annotations
 
@@ -50,15 +44,13 @@ def apply_now(fields: dict[str, Any], now: Any) -> dict[str, Any]:
 
 
 def published_sample(provider: str, name: str) -> Any:
-    """A body the provider published (`sandbox/<provider>/samples/`, see its README), decoded with
-    numbers as the exact `Decimal`s they are written as. Sandboxes serve these as their own records."""
+    """A body the provider published (`sandbox/<provider>/samples/`, see its README), numbers as `Decimal`s."""
     text = (Path(__file__).parent / provider / "samples" / name).read_text(encoding="utf-8")
     return simplejson.loads(text, use_decimal=True)
 
 
 def public(value: Any, render: Callable[[Any], Any] = lambda v: v) -> Any:
-    """A record as the API shows it: without the generator's private `_` fields, every dict, list
-    and value (children first) passed through `render`."""
+    """A record as the API shows it: no private `_` fields, every value (children first) through `render`."""
     if isinstance(value, dict):
         value = {k: public(v, render) for k, v in value.items() if not k.startswith("_")}
     elif isinstance(value, list):
@@ -85,8 +77,7 @@ class Request:
         return cls(method, parts.path, parse_qs(parts.query, keep_blank_values=True), lowered, body)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
-        values = self.query.get(name)
-        return values[-1] if values else default
+        return self.query[name][-1] if self.query.get(name) else default
 
     def args(self, name: str) -> list[str]:
         return self.query.get(name, [])
@@ -170,8 +161,7 @@ def _compile(pattern: str) -> re.Pattern[str]:
 
 
 def route(method: str, pattern: str, *, public: bool = False) -> Callable[[F], F]:
-    """Declare an app method as the handler of `method pattern`; `{name}` segments become keyword
-    arguments (raw, not unquoted). `public` routes skip the app's `guard` (auth, rate limit)."""
+    """Mark the handler of `method pattern` (`{name}`: a raw keyword argument); `public` skips `guard`."""
 
     def mark(handler: F) -> F:
         handler.__route__ = (method, pattern, public)  # type: ignore[attr-defined]
@@ -196,15 +186,13 @@ def page_of(records: Sequence[T], page: int, per_page: int) -> Sequence[T]:
 
 
 def page_number_meta(total: int, page: int, per_page: int) -> dict[str, int]:
-    """Page number + total pages, as InvoiceXpress's `pagination` object; an empty listing has
-    `total_pages: 0`, as real captures show (docs/providers.md §1.6)."""
+    """InvoiceXpress's `pagination`; empty: `total_pages: 0`, as real captures show (docs/providers.md §1.6)."""
     total_pages = math.ceil(total / per_page)
     return {"total_entries": total, "current_page": page, "total_pages": total_pages, "per_page": per_page}
 
 
 class TokenPager:
-    """Opaque page tokens the server remembers (Flow Payroll's `paginationToken` + `hasMorePages`).
-    `repeat` simulates a faulty server that hands back the token it was given."""
+    """Opaque page tokens the server remembers (Flow Payroll); `repeat`: a server that hands back the same."""
 
     def __init__(self, repeat: bool = False) -> None:
         self.repeat = repeat
@@ -226,9 +214,7 @@ class TokenPager:
 
 
 def laravel_page(rows: Sequence[T], page: int, per_page: int, *, links: str, meta: str) -> tuple[Sequence[T], dict]:
-    """A Laravel resource collection's page and its `links` + `meta` (with Laravel's `UrlWindow`
-    of "« Previous" / page numbers / "Next »"). `links` and `meta` are the bases the two sets of
-    URLs are built on; like Laravel's paginator, the URLs carry only `page`."""
+    """A Laravel resource collection's page, `links` + `meta` (URL bases; the URLs carry only `page`)."""
     total, start = len(rows), (page - 1) * per_page
     last_page, chunk = max(1, math.ceil(total / per_page)), rows[start : start + per_page]
     before, after = page - 1 if page > 1 else None, page + 1 if page < last_page else None
@@ -289,14 +275,12 @@ class HeaderKey:
 
 
 class ClientCredentials:
-    """OAuth 2.0 client credentials: a token endpoint (RFC 6749 §4.4, form body, RFC error codes)
-    and bearer tokens that expire `expires_in` seconds after they are issued, sent raw in `header`."""
+    """OAuth 2.0 client credentials (RFC 6749 §4.4): a token endpoint, expiring tokens sent raw in `header`."""
 
     def __init__(self, client_id: str, client_secret: str, expires_in: int, header: str) -> None:
         self.client_id, self.client_secret, self.expires_in, self.header = client_id, client_secret, expires_in, header
         self.tokens: dict[str, float] = {}
-        self.issued = 0
-        self._lock = threading.Lock()
+        self.issued, self._lock = 0, threading.Lock()
 
     def token_endpoint(self, request: Request) -> Response:
         if request.method != "POST":
@@ -333,8 +317,7 @@ class ClientCredentials:
 
 # --- rate limits --------------------------------------------------------------------------------
 class SlidingWindow:
-    """At most `limit` requests per `window` seconds per key (an API gateway's per-account limit).
-    `check` returns None to let a request pass, else the seconds until one would."""
+    """At most `limit` requests per `window` seconds per key; `check`: None, else seconds to wait."""
 
     def __init__(self, limit: int | None, window: float = 60.0) -> None:
         self.limit, self.window = limit, window
@@ -356,8 +339,7 @@ class SlidingWindow:
 
 
 class FixedWindow:
-    """Laravel's `throttle:N,1`: a fixed window per key that starts on its first hit. `hit` returns
-    whether the request may pass and the `X-RateLimit-*` (+ `Retry-After` when refused) headers."""
+    """Laravel's `throttle:N,1`; `hit`: whether to pass, and the `X-RateLimit-*` (+ `Retry-After`) headers."""
 
     def __init__(self, limit: int | None, window: float = 60.0) -> None:
         self.limit, self.window = limit, window
@@ -386,8 +368,7 @@ FAULT_KINDS = ("status", "truncate", "not_json", "slow", "silent", "repeat")
 
 @dataclass
 class Fault:
-    """One injected fault: `kind` on requests matching `method` and `path` (a route pattern, or
-    None for any), skipping the first `after` matches, then `times` times (None: for ever)."""
+    """`kind` on requests matching `method` and `path` (a pattern), after `after` matches, `times` times."""
 
     kind: str
     path: str | None = None
@@ -430,13 +411,8 @@ def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class App:
-    """A provider simulator: its routes (methods marked with `@route`), its data and its quirks.
-
-    Subclasses set `name` (the provider, as in `sources/<name>`), and override `guard` (auth and
-    rate limit), `not_found`, `config` (the pipeline's configuration keys), `summary_figures` and
-    the mutation API. `serve` is the one path every request takes, on a socket or in-process.
-    The class itself is the provider's `create_app(seed=42, latency=0.0, **options)`.
-    """
+    """A provider simulator (`create_app`): `name`, `@route` handlers, `guard`, `config`, `summary_figures`,
+    the mutation API; `serve` is the one path every request takes."""
 
     name: ClassVar[str] = ""
     routes: ClassVar[list[Route]] = []
@@ -450,9 +426,7 @@ class App:
                 setattr(cls, name, _locked(vars(cls)[name]))
 
     def __init__(self, *, latency: float = 0.0) -> None:
-        self.log = RequestLog()
-        self.latency = latency
-        self.lock = threading.RLock()
+        self.log, self.latency, self.lock = RequestLog(), latency, threading.RLock()
         self.faults: list[Fault] = []
         self._last_bodies: dict[tuple[str, str], bytes] = {}
 
@@ -496,8 +470,7 @@ class App:
         raise NotImplementedError
 
     def delete_client(self, client_id: Any, *, listed: bool = False) -> None:
-        """Delete a client; `listed` keeps it in client listings, as when it is deleted between the
-        listing and the next call."""
+        """Delete a client; `listed` keeps it listed (deleted between the listing and the next call)."""
         raise NotImplementedError
 
     def add_client(self, **fields: Any) -> Any:
@@ -520,15 +493,13 @@ class App:
         return {**result, "currency_unknown": unknown} if unknown else result
 
     def pipeline_env(self, base_url: str) -> dict[str, str]:
-        """Environment variables that point the pipeline at this sandbox with valid credentials,
-        named by the provider's own declaration (`sources.<name>.PROVIDER.env`)."""
+        """Variables (`sources.<name>.PROVIDER.env`) that point the pipeline at this sandbox."""
         provider = importlib.import_module(f"sources.{self.name}").PROVIDER
         return {provider.env(key): value for key, value in self.config(base_url).items() if value is not None}
 
     def inject(self, kind: str, path: str | None = None, **options: Any) -> Fault:
-        """Inject a fault (see `Fault`): `status` (an error status and body), `truncate` (the body cut
-        in half), `not_json` (an HTML page), `slow` (held `seconds`), `silent` (held past any
-        client timeout), `repeat` (the previous body served on that path again)."""
+        """Inject a `Fault`: `status`, `truncate` (half the body), `not_json` (HTML), `slow` (held `seconds`),
+        `silent` (held past any timeout), `repeat` (the path's previous body)."""
         fault = Fault(kind, path, **options)
         with self.lock:
             self.faults.append(fault)
@@ -582,8 +553,7 @@ class App:
         return response
 
     def transport(self) -> httpx.BaseTransport:
-        """This app as an httpx transport: `httpx.Client(transport=app.transport(), base_url="http://sandbox")`.
-        A response held past the client's read timeout raises `httpx.ReadTimeout`, as on a socket."""
+        """This app as an httpx transport; held past the read timeout, `httpx.ReadTimeout` as on a socket."""
 
         def answer(sent: httpx.Request) -> httpx.Response:
             body = sent.read()

@@ -124,12 +124,9 @@ class FlowPayrollSandbox(App):
         _put(self.organisations_other, gen.client("org_other", 99))
 
     def _published_invoice(self, client: dict[str, Any]) -> dict[str, Any]:
-        """The published example (`sandbox/flowpayroll/samples/`) is a schema skeleton: every string
-        `"<string>"`, every number 123. Its numbers and free text are served as published; the
-        placeholders that the API documents a form for hold a value of that form (ids, the client's
-        and organisation's ids, dates and timestamps rendered in the announced formats, an ISO
-        currency code, Xero's `AUTHORISED`), as `tests/flowpayroll/test_mapping.py` reads it. Its
-        figures do not add up (123 + 123 ≠ 123): the pipeline keeps them and counts a mismatch."""
+        """The published skeleton (`sandbox/flowpayroll/samples/`, `"<string>"`/123) as published, but its
+        placeholders of a documented form (ids, dates, currency, `AUTHORISED`) hold a value of that form,
+        as `tests/flowpayroll/test_mapping.py` reads it; its figures do not add up (123 + 123 ≠ 123)."""
         sample = framework.published_sample(self.name, "list_invoices_for_client.json")
         [invoice] = sample["content"]["data"]["invoices"]
         day, moment = dt.date(2023, 11, 7), dt.datetime(2023, 11, 7, 5, 31, 56, 250_000, dt.UTC)
@@ -266,8 +263,7 @@ class FlowPayrollSandbox(App):
         return self._ok({key: chunk, "paginationToken": next_token, "hasMorePages": more, "pageSize": size})
 
     def _ok(self, data: dict[str, Any]) -> Response:
-        """§2.4: `{"message", "content": {"data", "metadata"}}`; where `metadata` (the announced date
-        formats) sits is an option: `content`, `top` or `both` (readings differ between pages)."""
+        """§2.4: `{"message", "content": {"data", "metadata"}}`; `metadata_at`: `content`, `top` or `both`."""
         metadata = {"dateFormat": self.date_format, "dateTimeFormat": self.datetime_format}
         content: dict[str, Any] = {"data": framework.public(data, self._render)}
         body = {"message": {"text": "Operation succeeded", "token": "operationSucceeded"}, "content": content}
@@ -310,8 +306,7 @@ class FlowPayrollSandbox(App):
         return [i for i in self.invoices.values() if i["clientId"] == client_id]
 
     def _changed(self, record: dict[str, Any], voided: bool = False) -> None:
-        """An invoice's totals and balance follow (but for the published invoice's), `voided` voids
-        it; `updatedDate` moves."""
+        """Totals and balance follow (not the published invoice's), `voided` voids; `updatedDate` moves."""
         if "lineItems" in record and record["id"] not in self.published:
             recompute(record)
         if voided:
@@ -321,8 +316,7 @@ class FlowPayrollSandbox(App):
         record["updatedBy"] = "api@flowpayroll.example"
 
     def update_invoice(self, invoice_id: str, **fields: Any) -> None:
-        """Top-level fields (reference, dueDate, `_paid` for payments...); totals, balance and
-        `updatedDate` follow. `externalProviderStatus="VOIDED"` voids it as `POST …/void` does."""
+        """Top-level fields (`_paid` for payments...); `externalProviderStatus="VOIDED"` voids as `POST …/void`."""
         invoice = self.invoices[invoice_id]
         invoice.update(apply_now(fields, now_utc()))
         self._changed(invoice, voided=fields.get("externalProviderStatus") == "VOIDED")

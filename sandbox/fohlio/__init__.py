@@ -66,12 +66,8 @@ class FohlioSandbox(App):
             self._load_fixtures()
 
     def _load_fixtures(self) -> None:
-        """The published example (`sandbox/fohlio/samples/`) is a schema skeleton: every string
-        `"<string>"`, every number 123. It is served as published except its two dates, which hold
-        dates (`invoice_date` 2023-11-07, the term due 2023-12-07) as `tests/fohlio/test_mapping.py`
-        reads it; its client (id 123) is one more client contact. Its figures do not add up
-        (123 + 123 ≠ 123): the pipeline keeps them and counts a mismatch. Its project (123) is not
-        in `/team`, so its currency is the team's default."""
+        """The published skeleton (`sandbox/fohlio/samples/`) as published but its two dates (as
+        `tests/fohlio/test_mapping.py` reads it); its client is one more contact, its project not in `/team`."""
         invoice = framework.published_sample(self.name, "get_client_invoice.json")
         invoice["invoice_date"], invoice["payment_terms"][0]["due_date"] = "2023-11-07", "2023-12-07"
         client, updated = invoice["client"], dt.datetime.fromisoformat(invoice["updated_at"])
@@ -211,8 +207,7 @@ class FohlioSandbox(App):
         ]
 
     def render_invoice(self, invoice: Invoice | dict[str, Any], *, single: bool) -> dict[str, Any]:
-        """An invoice as `GET /client_invoices` (single=False) or `/client_invoices/{id}` shows it;
-        a published one as published, its client in the listing's shape when listed."""
+        """An invoice as listed (single=False) or shown; a published one as published, its client as listed."""
         if isinstance(invoice, dict):
             listed = self.render_contact(self.team.contacts[invoice["client"]["id"]], embedded_in_list=True)
             return invoice if single else {**invoice, "client": listed}
@@ -276,8 +271,7 @@ class FohlioSandbox(App):
 
     # --- mutations, as the real API would apply them --------------------------------------
     def update_invoice(self, invoice_id: int, *, updated_at: dt.datetime | None = None, **fields: Any) -> None:
-        """Change invoice fields (`status`, `note`, `label`, `invoice_date`...) and bump `updated_at`;
-        `updated_at` overrides the new timestamp, e.g. to simulate a change committed late."""
+        """Change invoice fields and bump `updated_at` (or set it: a change committed late)."""
         invoice, now = self.team.invoices[invoice_id], self.now()
         for name, value in apply_now(fields, now).items():
             if not hasattr(invoice, name):

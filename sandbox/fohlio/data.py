@@ -138,11 +138,7 @@ def generate(
     default_currency: str,
     now: dt.datetime,
 ) -> Team:
-    """Build a team: clients and other contacts, projects with their client, invoices per project.
-
-    Every status appears once there are at least eight invoices, so revised, void, part-paid and
-    deposited invoices are always present.
-    """
+    """A team: contacts, projects with their client, invoices (every status once there are eight)."""
     rng = random.Random(seed)
     anchor = now - dt.timedelta(days=1)
     contacts: dict[int, Contact] = {}

@@ -52,10 +52,8 @@ class InvoiceXpressSandbox(App):
             self._load_fixtures()
 
     def _load_fixtures(self) -> None:
-        """The documented examples (`sandbox/invoicexpress/samples/`): the client of the single-
-        document example, holding that document and the "List Client Invoices" one. The latter's
-        embedded client is the only value changed (its id, so the document belongs to the client it is
-        listed under; its name "John" is kept)."""
+        """The documented examples (`sandbox/invoicexpress/samples/`): the single document's client, holding it
+        and the "List Client Invoices" one (whose embedded client id is the only value changed)."""
         full = framework.published_sample(self.name, "get_invoice.json")["invoice"]
         [listed] = framework.published_sample(self.name, "list_client_invoices.json")["invoices"]
         self.fixture_clients.append(dict(full["client"]))
@@ -74,8 +72,7 @@ class InvoiceXpressSandbox(App):
         return json_response({"errors": {"error": "Not found"}}, 404)
 
     def _paging(self, request: Request) -> tuple[int, int]:
-        """§1.2: `page` and `per_page`; `per_page` defaults to the account setting and is capped at
-        `max_per_page` (no maximum is documented, so clients must read `pagination` back)."""
+        """§1.2: `page`, `per_page` (the account setting by default; no documented maximum: capped)."""
         try:
             page, per_page = request.int_arg("page", 1), request.int_arg("per_page", self.account_per_page)
         except ValueError:

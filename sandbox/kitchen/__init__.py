@@ -170,8 +170,7 @@ class KitchenApp(App):
         invoice["updated_at"] = now
 
     def update_invoice(self, invoice_id: str, **fields: Any) -> None:
-        """Change fields (memo, due_date, archived_at=NOW...); a new `status` sets its lifecycle
-        timestamp and a finalised draft gets its number (§3.4 [INF]); `updated_at` moves."""
+        """Change fields; a `status` sets its timestamp, a finalised draft gets its number (§3.4 [INF])."""
         invoice, now = self._find(invoice_id), self._tick()
         invoice.update(apply_now(fields, now))
         if "status" in fields:

@@ -154,11 +154,7 @@ def make_invoice(
 
 
 def generate(seed: int, clients: int, invoices: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """A workspace: `clients` clients and `invoices` invoices, created in time order.
-
-    Every status is present when `invoices` >= 6 (the first six cycle through them, one archived),
-    and so is an invoice with no client.
-    """
+    """A workspace in time order; from 6 invoices every status (one archived) and one with no client."""
     rng = random.Random(seed)
     ids = ids_from(rng)
     creator, profile = ids("u"), ids("bp")
