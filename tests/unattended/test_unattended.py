@@ -76,8 +76,17 @@ def test_the_console_script_tells_a_wrong_command_line_from_a_failed_provider(wo
 # --- the run lock -----------------------------------------------------------------------------
 
 
-def test_a_second_run_exits_3_at_once_naming_the_first(workspace):
-    slow = kitchen.create_app(fixtures=False, latency=1.5)
+def test_a_second_run_exits_3_at_once_naming_the_first(workspace, monkeypatch):
+    # The first run's requests are held until the second has ended, so the first still holds the
+    # lock however long the second takes to start on a busy machine (a fixed latency raced it).
+    slow, ended = kitchen.create_app(fixtures=False), threading.Event()
+    answer = slow.serve
+
+    def held(request):
+        ended.wait(timeout=25)  # within the client's 30 s read timeout
+        return answer(request)
+
+    monkeypatch.setattr(slow, "serve", held)
     with serve(slow) as server:
         env = {**slow.pipeline_env(server.url), "PROVIDERS": "kitchen"}
         first = subprocess.Popen(
@@ -94,6 +103,7 @@ def test_a_second_run_exits_3_at_once_naming_the_first(workspace):
         started = time.monotonic()
         second = script(workspace, env)
         took = time.monotonic() - started
+        ended.set()
         rest = first.stderr.read()
         assert first.wait(timeout=120) == 0, rest
     assert second.code == 3, second.output
