@@ -11,7 +11,8 @@ For every selected provider account (every account the warehouse holds when none
    (a page mapper, `Mappers.invoice_page`, included), with the inputs the loads kept
    (`sources/shared/inputs.py`): the account label, the clients' names (from the clients mapped
    now), the account's options, lookup values and page contexts;
-3. the result is compared with the stored rows, and only what differs is written, through dlt
+3. the result, as Arrow tables, is compared with the stored rows (read as Arrow, joined on their
+   keys in an in-memory DuckDB: `Comparison`), and only what differs is written, through dlt
    with the same hints and merge as a load: so the tables end up as a fresh load of the same
    payloads would write them. A record that maps now leaves `unmapped_records`; one that no longer
    maps goes there (its payload kept) and its canonical rows are removed. A record whose inputs
@@ -27,11 +28,14 @@ import datetime as dt
 import functools
 import logging
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import dlt
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.extract.source import DltSource
 
 from pipelines import config
@@ -67,11 +71,14 @@ from sources.shared.model import (
     CLIENTS,
     INVOICE_ITEMS,
     INVOICES,
+    PRIMARY_KEYS,
+    SCHEMAS,
     TOMBSTONE,
     UNMAPPED,
     MappedInvoice,
     TableWriter,
     apply_contract_rules,
+    apply_contract_rules_arrow,
     column_names,
 )
 from sources.shared.provider import Provider
@@ -204,7 +211,6 @@ class AccountRemap:
 
 
 Rows = dict[str, dict[str, Any]]
-Lines = dict[str, dict[int, dict[str, Any]]]  # invoice id → line number → row
 
 
 class Warehouse:
@@ -255,17 +261,38 @@ class Warehouse:
         rows = self._select(UNMAPPED, _columns(UNMAPPED), provider, account)
         return {(row["record_type"], row["record_key"]): row for row in rows}
 
-    def invoice_chunks(self, provider: str, account: str, size: int = CHUNK) -> Iterator[tuple[Rows, Lines]]:
+    def _arrow(
+        self, table: str, wanted: Sequence[str], provider: str, account: str, where: str = "", *params: Any
+    ) -> pa.Table:
+        """`_select` as an Arrow table: DuckDB's own reader on a DuckDB warehouse; elsewhere the
+        rows converted with the canonical column types (so that no number passes through a float)."""
+        present = self.columns[table]
+        names = [c for c in dict.fromkeys(wanted) if c in present or not present]
+        schema = pa.schema([SCHEMAS[table].field(c) for c in names])
+        if not present:
+            return schema.empty_table()
+        native = getattr(self.client, "native_connection", None)
+        if not isinstance(native, duckdb.DuckDBPyConnection):
+            return pa.Table.from_pylist(self._select(table, names, provider, account, where, *params), schema=schema)
+        select = ", ".join("CAST(raw AS TEXT) AS raw" if c == "raw" else c for c in names)
+        sql = (
+            f"SELECT {select} FROM {self.client.make_qualified_table_name(table)} "
+            f"WHERE provider = ? AND account = ? {where.replace('%s', '?')}"
+        )
+        return native.sql(sql, params=[provider, account, *params]).to_arrow_table()
+
+    def invoice_chunks(self, provider: str, account: str, size: int = CHUNK) -> Iterator[tuple[pa.Table, pa.Table]]:
         """The account's invoices and their lines, `size` invoices at a time in invoice id order."""
         after: str | None = None
         wanted = [*_columns(INVOICES), *KEPT_COLUMNS]
         while True:
             where = ("AND invoice_id > %s " if after is not None else "") + f"ORDER BY invoice_id LIMIT {int(size)}"
-            rows = self._select(INVOICES, wanted, provider, account, where, *([after] if after is not None else []))
-            if not rows:
+            rows = self._arrow(INVOICES, wanted, provider, account, where, *([after] if after is not None else []))
+            if not rows.num_rows:
                 return
-            first, last = rows[0]["invoice_id"], rows[-1]["invoice_id"]
-            lines = self._select(
+            ids = rows.column("invoice_id")
+            first, last = ids[0].as_py(), ids[-1].as_py()
+            lines = self._arrow(
                 INVOICE_ITEMS,
                 _columns(INVOICE_ITEMS),
                 provider,
@@ -274,28 +301,31 @@ class Warehouse:
                 first,
                 last,
             )
-            yield {row["invoice_id"]: row for row in rows}, _by_invoice(lines)
+            yield rows, lines
             after = last
 
-    def invoices(self, provider: str, account: str, ids: Sequence[str], raw_only: bool = False) -> tuple[Rows, Lines]:
-        """The stored invoices `ids` (and, unless `raw_only`, their lines)."""
-        rows: list[dict[str, Any]] = []
-        lines: list[dict[str, Any]] = []
-        wanted = ["invoice_id", "raw", *KEPT_COLUMNS] if raw_only else [*_columns(INVOICES), *KEPT_COLUMNS]
+    def invoice_tables(self, provider: str, account: str, ids: Sequence[str]) -> tuple[pa.Table, pa.Table]:
+        """The stored invoices `ids` and their lines."""
+        rows: list[pa.Table] = []
+        lines: list[pa.Table] = []
         for start in range(0, len(ids), DELETE_CHUNK):
             chunk = list(ids[start : start + DELETE_CHUNK])
             where = f"AND invoice_id IN ({', '.join(['%s'] * len(chunk))})"
-            rows += self._select(INVOICES, wanted, provider, account, where, *chunk)
-            if not raw_only:
-                lines += self._select(INVOICE_ITEMS, _columns(INVOICE_ITEMS), provider, account, where, *chunk)
-        return {row["invoice_id"]: row for row in rows}, _by_invoice(lines)
+            rows.append(self._arrow(INVOICES, [*_columns(INVOICES), *KEPT_COLUMNS], provider, account, where, *chunk))
+            lines.append(self._arrow(INVOICE_ITEMS, _columns(INVOICE_ITEMS), provider, account, where, *chunk))
+        if not rows:
+            rows.append(self._arrow(INVOICES, [*_columns(INVOICES), *KEPT_COLUMNS], provider, account, "AND false"))
+            lines.append(self._arrow(INVOICE_ITEMS, _columns(INVOICE_ITEMS), provider, account, "AND false"))
+        return pa.concat_tables(rows), pa.concat_tables(lines)
 
-
-def _by_invoice(lines: list[dict[str, Any]]) -> Lines:
-    found: Lines = {}
-    for row in lines:
-        found.setdefault(row["invoice_id"], {})[int(row["line_number"])] = row
-    return found
+    def raws(self, provider: str, account: str, ids: Sequence[str]) -> Rows:
+        """The stored payloads (`raw`) and kept columns of the invoices `ids`, by invoice id."""
+        rows: list[dict[str, Any]] = []
+        for start in range(0, len(ids), DELETE_CHUNK):
+            chunk = list(ids[start : start + DELETE_CHUNK])
+            where = f"AND invoice_id IN ({', '.join(['%s'] * len(chunk))})"
+            rows += self._select(INVOICES, ["invoice_id", "raw", *KEPT_COLUMNS], provider, account, where, *chunk)
+        return {row["invoice_id"]: row for row in rows}
 
 
 @functools.cache
@@ -327,6 +357,48 @@ class _Collector(TableWriter):
         return iter(())
 
 
+class _ArrowCollector(TableWriter):
+    """A `TableWriter` that keeps what the driver hands it, in that order: a page's vectorised
+    rows as the Arrow tables they are, an invoice the record mapper took as its rows. `tables`
+    returns them as one Arrow table per canonical table, with the contract's rules applied as a
+    load applies them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[tuple[pa.Table, pa.Table] | MappedInvoice] = []
+
+    def add_arrow(self, invoices: pa.Table, items: pa.Table) -> Iterator[Any]:
+        self.parts.append((invoices, items))
+        return iter(())
+
+    def add_invoice(self, mapped: MappedInvoice) -> Iterator[Any]:
+        self.parts.append(mapped)
+        return iter(())
+
+    def tables(self) -> tuple[pa.Table, pa.Table]:
+        invoices: list[pa.Table] = []
+        items: list[pa.Table] = []
+        rows: list[MappedInvoice] = []
+        for part in [*self.parts, None]:
+            if isinstance(part, MappedInvoice):
+                rows.append(part)
+                continue
+            if rows:
+                invoices.append(_rows_table(INVOICES, [r.invoice for r in rows]))
+                items.append(_rows_table(INVOICE_ITEMS, [item for r in rows for item in r.items]))
+                rows = []
+            if part is not None:
+                invoices.append(apply_contract_rules_arrow(INVOICES, part[0]))
+                items.append(apply_contract_rules_arrow(INVOICE_ITEMS, part[1]))
+        self.parts = []
+        empty = [SCHEMAS[INVOICES].empty_table()], [SCHEMAS[INVOICE_ITEMS].empty_table()]
+        return pa.concat_tables(invoices or empty[0]), pa.concat_tables(items or empty[1])
+
+
+def _rows_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
+    return pa.Table.from_pylist([apply_contract_rules(table, row) for row in rows], schema=SCHEMAS[table])
+
+
 @dataclass(frozen=True)
 class Payload:
     """A stored payload: its record key and the stored invoice row it came from (None: unmapped)."""
@@ -334,6 +406,16 @@ class Payload:
     key: str
     record: Any
     row: str | None
+
+
+@dataclass
+class Derived:
+    """What a chunk of payloads maps to: invoice and line rows as Arrow tables, and the payload
+    each invoice row came from."""
+
+    invoices: pa.Table
+    items: pa.Table
+    payloads: list[Payload]
 
 
 class InvoiceMapper:
@@ -348,8 +430,8 @@ class InvoiceMapper:
 
     def __init__(self, api: Api, remap: AccountRemap) -> None:
         self.api, self.remap = api, remap
-        self.collector = _Collector()
-        self.writer = RecordWriter(api, self.collector, RunStats(api.provider, remap.account))
+        self.arrows = _ArrowCollector()
+        self.writer = RecordWriter(api, self.arrows, RunStats(api.provider, remap.account))
         self.options = remap.inputs.options()
 
     @property
@@ -357,9 +439,33 @@ class InvoiceMapper:
         """record key → (reason, payload) of every payload that does not map."""
         return self.writer.failed
 
-    def map(self, payloads: Sequence[Payload]) -> tuple[dict[str, tuple[MappedInvoice, Payload]], set[str]]:
-        """Mapped invoices by invoice id, each with its payload, and the stored invoice ids whose
-        payloads could not be remapped (their rows are left alone)."""
+    def map(self, payloads: Sequence[Payload]) -> tuple[Derived, set[str]]:
+        """What the payloads map to as Arrow tables, and the stored invoice ids whose payloads
+        could not be remapped (their rows are left alone)."""
+        order: list[str] = []
+        self.writer.order = order
+
+        def write(group: list[Payload], context: Context) -> None:
+            parts, written = len(self.arrows.parts), len(order)
+            try:
+                self._run(group, context)
+            except MissingInput:
+                del self.arrows.parts[parts:], order[written:]
+                raise
+
+        untouched = self._grouped(payloads, write)
+        self.writer.order = None
+        by_key = {p.key: p for p in payloads}
+        invoices, items = self.arrows.tables()
+        return Derived(invoices, items, [by_key[k] for k in order]), untouched
+
+    def _run(self, group: list[Payload], context: Context) -> None:
+        for _ in self.writer.write([p.record for p in group], context, [p.key for p in group]):
+            pass
+
+    def _grouped(self, payloads: Sequence[Payload], write: Callable[[list[Payload], Context], None]) -> set[str]:
+        """`write` each group of payloads that share a page context, `GROUP` at most; returns the
+        stored invoice ids (and record keys) whose payloads lack a kept input."""
         remap = self.remap
         untouched: set[str] = set()
         groups: dict[str, tuple[Any, list[Payload]]] = {}
@@ -371,38 +477,21 @@ class InvoiceMapper:
                 untouched.update(k for k in (payload.row, payload.key) if k)
                 continue
             groups.setdefault(dumps(to_stored(page)), (page, []))[1].append(payload)
-        mapped: dict[str, tuple[MappedInvoice, Payload]] = {}
         for page, members in groups.values():
             context = Context(self.api.provider, remap.account, page, remap.names, self.options, remap.inputs.lookup)
             for start in range(0, len(members), GROUP):
                 group = members[start : start + GROUP]
                 try:
-                    self._write(group, context, mapped)
+                    write(group, context)
                 except MissingInput:
                     # One record lacks an input: map them one by one to tell which.
                     for payload in group:
                         try:
-                            self._write([payload], context, mapped)
+                            write([payload], context)
                         except MissingInput as missing:
                             _note_missing(remap, missing.what, "invoice", payload.key)
                             untouched.update(k for k in (payload.row, payload.key) if k)
-        return mapped, untouched
-
-    def _write(self, group: list[Payload], context: Context, into: dict[str, tuple[MappedInvoice, Payload]]) -> None:
-        failed_before = len(self.writer.failed)
-        start = len(self.collector.invoices)
-        for _ in self.writer.write([p.record for p in group], context, [p.key for p in group]):
-            pass
-        done = iter(self.collector.invoices[start:])
-        del self.collector.invoices[start:]
-        new_failures = len(self.writer.failed) > failed_before
-        for payload in group:
-            if new_failures and payload.key in self.writer.failed:
-                continue
-            invoice = next(done)
-            row = dict(apply_contract_rules(INVOICES, invoice.invoice))
-            items = [dict(apply_contract_rules(INVOICE_ITEMS, item)) for item in invoice.items]
-            into[row["invoice_id"]] = (MappedInvoice(row, items), payload)
+        return untouched
 
 
 def remap_account(api: Api, account: str, warehouse: Warehouse, inputs: StoredInputs) -> AccountRemap:
@@ -417,20 +506,25 @@ def remap_account(api: Api, account: str, warehouse: Warehouse, inputs: StoredIn
     _compare_clients(stored_clients, clients, untouched_clients, result)
 
     mapper = InvoiceMapper(api, result)
+    compare = Comparison()
     waiting = {key: loads(row["raw"]) for (kind, key), row in unmapped.items() if kind == "invoice" and row["raw"]}
-    for rows, lines in warehouse.invoice_chunks(api.provider, account):
+    for stored, lines in warehouse.invoice_chunks(api.provider, account):
         # Where a record is also unmapped, its unmapped payload is the newer one (mapped below).
-        rows = {k: r for k, r in rows.items() if k not in waiting and r.get("raw") is not None}
-        payloads = [Payload(record_key(record), record, k) for k, r in rows.items() for record in [loads(r["raw"])]]
+        ids, raws = stored.column("invoice_id").to_pylist(), stored.column("raw").to_pylist()
+        kept = [i for i, (k, raw) in enumerate(zip(ids, raws, strict=True)) if k not in waiting and raw is not None]
+        if len(kept) < stored.num_rows:
+            stored = stored.take(kept)
+        payloads = [Payload(record_key(record), record, ids[i]) for i in kept for record in [loads(raws[i])]]
         payloads = [p for p in payloads if p.key not in waiting]
         result.records["invoice"] += len(payloads)
-        _compare_invoices(rows, lines, *mapper.map(payloads), result)
+        _compare_invoices(stored, lines, *mapper.map(payloads), result, compare)
     if waiting:
-        rows, lines = warehouse.invoices(api.provider, account, list(waiting))
-        payloads = [Payload(key, record, key if key in rows else None) for key, record in waiting.items()]
+        stored, lines = warehouse.invoice_tables(api.provider, account, list(waiting))
+        found = set(stored.column("invoice_id").to_pylist())
+        payloads = [Payload(key, record, key if key in found else None) for key, record in waiting.items()]
         result.records["invoice"] += len(payloads)
         result.unmapped_payloads = dict(waiting)
-        _compare_invoices(rows, lines, *mapper.map(payloads), result)
+        _compare_invoices(stored, lines, *mapper.map(payloads), result, compare)
     _compare_unmapped(unmapped, {"client": client_problems, "invoice": mapper.problems}, result)
     return result
 
@@ -530,40 +624,123 @@ def _compare_clients(stored: Rows, derived: Rows, untouched: set[str], result: A
             result.delete_clients.append(client_id)
 
 
+class Comparison:
+    """Derived and stored rows compared in an in-memory DuckDB: joined on their key, a pair
+    differs when one side is absent or a compared column `IS DISTINCT FROM` the other, with the
+    session in UTC so that a timestamp read back without its zone is read as `_same` reads it.
+    SQL's equality is `_same`'s for every column but `raw`, whose JSON text may be written
+    otherwise for the same values: a pair whose only difference is its `raw` text is decided by
+    `_same`."""
+
+    def __init__(self) -> None:
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET TimeZone = 'UTC'")
+
+    def differences(self, table: str, derived: pa.Table, stored: pa.Table) -> list[tuple[int | None, int | None]]:
+        """(derived row, stored row) indexes of every key absent on one side or whose rows differ."""
+        keys = [k for k in PRIMARY_KEYS[table] if k not in ("provider", "account")]
+        compared = _compared(table)
+        present = set(stored.column_names)
+        d = derived.select([c for c in derived.column_names if c in (*keys, *compared)])
+        s = stored.select([c for c in stored.column_names if c in (*keys, *compared)])
+        self.con.register("d", d.append_column("_i", pa.array(range(d.num_rows), pa.int64())))
+        self.con.register("s", s.append_column("_i", pa.array(range(s.num_rows), pa.int64())))
+
+        def distinct(columns: Sequence[str]) -> str:
+            pairs = [f'd."{c}" IS DISTINCT FROM ' + (f's."{c}"' if c in present else "NULL") for c in columns]
+            return " OR ".join(pairs) or "false"
+
+        on = " AND ".join(f'd."{k}" = s."{k}"' for k in keys)
+        strict, loose = [c for c in compared if c != "raw"], [c for c in compared if c == "raw"]
+        query = (
+            "SELECT d._i, s._i, {strict} FROM d FULL JOIN s ON {on} "
+            "WHERE d._i IS NULL OR s._i IS NULL OR {strict} OR {loose}"
+        )
+        try:
+            found = self.con.execute(query.format(on=on, strict=distinct(strict), loose=distinct(loose))).fetchall()
+            pending = [(i, j) for i, j, differ in found if i is not None and j is not None and not differ]
+            check = list(loose)
+        except duckdb.Error:
+            # Types SQL cannot compare (a column stored with another type): `_same` decides every pair.
+            found = self.con.execute(query.format(on=on, strict="false", loose="true")).fetchall()
+            pending = [(i, j) for i, j, _ in found if i is not None and j is not None]
+            check = list(compared)
+        finally:
+            self.con.unregister("d")
+            self.con.unregister("s")
+        differ = [(i, j) for i, j, strict_differ in found if strict_differ or i is None or j is None]
+        if pending:
+            columns = [c for c in check if c in present]
+            new = derived.select(columns).take([i for i, _ in pending]).to_pylist()
+            old = stored.select(columns).take([j for _, j in pending]).to_pylist()
+            differ += [
+                pair
+                for pair, a, b in zip(pending, new, old, strict=True)
+                if any(not _same(a.get(c), b.get(c), c) for c in check)
+            ]
+        return differ
+
+
 def _compare_invoices(
-    stored: Rows,
-    lines: Lines,
-    derived: dict[str, tuple[MappedInvoice, Payload]],
+    stored: pa.Table,
+    lines: pa.Table,
+    derived: Derived,
     untouched: set[str],
     result: AccountRemap,
+    compare: Comparison,
 ) -> None:
     """Compare one chunk: `stored` invoices with their `lines` against what their payloads map to."""
     invoices, items = result.tables[INVOICES], result.tables[INVOICE_ITEMS]
-    for invoice_id, (mapped, payload) in derived.items():
-        before = stored.get(invoice_id)
-        old_lines = lines.get(invoice_id, {})
-        new_lines = {int(item["line_number"]): item for item in mapped.items}
-        line_changes = Changes(
-            changed=sum(
-                1 for n, item in new_lines.items() if n in old_lines and _differs(INVOICE_ITEMS, item, old_lines[n])
-            ),
-            added=sum(1 for n in new_lines if n not in old_lines),
-            removed=sum(1 for n in old_lines if n not in new_lines),
-        )
-        if before is None:
+    new_ids, old_ids = derived.invoices.column("invoice_id").to_pylist(), stored.column("invoice_id").to_pylist()
+    at = {invoice_id: i for i, invoice_id in enumerate(new_ids)}  # an id mapped twice: its last row
+    stored_at = {invoice_id: j for j, invoice_id in enumerate(old_ids)}
+
+    # Lines of the derived invoices, line by line.
+    if lines.num_rows and derived.invoices.num_rows:
+        ours = lines.filter(pc.is_in(lines.column("invoice_id"), value_set=derived.invoices.column("invoice_id")))
+    else:
+        ours = lines.slice(0, 0)
+    new_line_ids, old_line_ids = derived.items.column("invoice_id"), ours.column("invoice_id")
+    line_changes: dict[str, Changes] = {}
+    for i, j in compare.differences(INVOICE_ITEMS, derived.items, ours):
+        if i is None:
+            line_changes.setdefault(old_line_ids[j].as_py(), Changes()).removed += 1
+        elif j is None:
+            line_changes.setdefault(new_line_ids[i].as_py(), Changes()).added += 1
+        else:
+            line_changes.setdefault(new_line_ids[i].as_py(), Changes()).changed += 1
+
+    # Invoices.
+    changed: set[int] = set()
+    touched = {at[invoice_id] for invoice_id in line_changes}
+    for i, j in compare.differences(INVOICES, derived.invoices, stored):
+        if i is not None and j is not None:
+            changed.add(at[new_ids[i]])
+        elif i is not None:
+            touched.add(at[new_ids[i]])
+    touched |= changed
+    kept = {c: stored.column(c).to_pylist() for c in KEPT_COLUMNS if c in stored.column_names and touched}
+    for i in sorted(touched):
+        invoice_id = new_ids[i]
+        j = stored_at.get(invoice_id)
+        found = line_changes.get(invoice_id, Changes())
+        if j is None:
             invoices.added += 1
-        elif _differs(INVOICES, mapped.invoice, before):
+        elif i in changed:
             invoices.changed += 1
-        elif not line_changes:
+        elif not found:
             continue
-        items.changed += line_changes.changed
-        items.added += line_changes.added
-        items.removed += line_changes.removed
-        result.rewrite.append(Rewrite(payload.key, payload.row, _kept(before)))
-    for invoice_id in stored:
-        if invoice_id not in derived and invoice_id not in untouched:
+        items.changed += found.changed
+        items.added += found.added
+        items.removed += found.removed
+        payload, listed = derived.payloads[i], {c: v[j] for c, v in kept.items()} if j is not None else {}
+        result.rewrite.append(Rewrite(payload.key, payload.row, listed))
+    gone = [invoice_id for invoice_id in old_ids if invoice_id not in at and invoice_id not in untouched]
+    if gone:
+        counts = Counter(lines.column("invoice_id").to_pylist())
+        for invoice_id in gone:
             invoices.removed += 1
-            items.removed += len(lines.get(invoice_id, {}))
+            items.removed += counts.get(invoice_id, 0)
             result.delete_invoices.append(invoice_id)
 
 
@@ -652,7 +829,7 @@ def _rewrite(pipeline: dlt.Pipeline, api: Api, account: AccountRemap, writer: Ta
         chunk = account.rewrite[start : start + CHUNK]
         stored_ids = [r.row for r in chunk if r.row is not None and r.key not in account.unmapped_payloads]
         with pipeline.sql_client() as client:
-            rows, _ = Warehouse(client).invoices(api.provider, account.account, stored_ids, raw_only=True)
+            rows = Warehouse(client).raws(api.provider, account.account, stored_ids)
         payloads = []
         for rewrite in chunk:
             if rewrite.key in account.unmapped_payloads:
@@ -660,9 +837,17 @@ def _rewrite(pipeline: dlt.Pipeline, api: Api, account: AccountRemap, writer: Ta
             elif rewrite.row in rows:
                 payloads.append(Payload(rewrite.key, loads(rows[rewrite.row]["raw"]), rewrite.row))
         kept = {r.key: r.kept for r in chunk}
-        mapped, _ = mapper.map(payloads)
-        for invoice, payload in mapped.values():
-            yield from writer.add_invoice(MappedInvoice({**invoice.invoice, **kept[payload.key]}, invoice.items))
+        derived, _ = mapper.map(payloads)
+        invoices = derived.invoices
+        for column in KEPT_COLUMNS:
+            if any(column in kept[p.key] for p in derived.payloads):
+                index = invoices.schema.get_field_index(column)
+                values = invoices.column(column).to_pylist()
+                for i, payload in enumerate(derived.payloads):
+                    values[i] = kept[payload.key].get(column, values[i])
+                field = invoices.schema.field(index)
+                invoices = invoices.set_column(index, field, pa.array(values, type=field.type))
+        yield from writer.add_arrow(invoices, derived.items)
 
 
 def delete_removed(client: Any, found: Sequence[AccountRemap]) -> None:

@@ -258,3 +258,71 @@ def test_a_stored_row_differs_only_where_a_value_does_not_match():
     assert _differs(INVOICES, derived, {**stored, "raw": '{"a":2}'})
     assert _differs(INVOICES, {**derived, "notes": "x"}, stored)
     assert _differs(INVOICES, derived, {**stored, "notes": ""})
+
+
+def test_the_comparison_finds_every_difference_and_only_those():
+    """Rows joined on their key in DuckDB: a key on one side only, a value that differs in its
+    last digit of DECIMAL(18, 6), "" against NULL, are differences; JSON text written otherwise,
+    a timestamp read back without its zone, and a column the warehouse lacks against NULL are not."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from pipelines.remap import Comparison
+    from sources.shared.model import SCHEMAS
+
+    def table(rows: list[dict[str, Any]]) -> pa.Table:
+        return pa.Table.from_pylist(rows, schema=SCHEMAS[INVOICES])
+
+    when = dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC)
+    base: dict[str, Any] = {"provider": "p", "account": "a", "total": Decimal("123456789012.123456")}
+    base |= {"raw": '{"a":1}', "issue_date": dt.date(2026, 1, 2), "notes": None, "updated_at": when}
+    derived = table([{**base, "invoice_id": str(i)} for i in range(6)])
+    stored = table(
+        [
+            {**base, "invoice_id": "0"},  # the same
+            {**base, "invoice_id": "1", "total": Decimal("123456789012.123457")},  # the last digit
+            {**base, "invoice_id": "2", "raw": '{"a": 1}'},  # the same JSON, written otherwise
+            {**base, "invoice_id": "3", "notes": ""},  # "" against NULL
+            {**base, "invoice_id": "5", "raw": '{"a": 2}'},  # other JSON
+            {**base, "invoice_id": "9"},  # stored only
+        ]  # "4": derived only
+    )
+    compare = Comparison()
+    assert sorted(compare.differences(INVOICES, derived, stored), key=str) == sorted(
+        [(1, 1), (3, 3), (4, None), (5, 4), (None, 5)], key=str
+    )
+    naive = stored.set_column(
+        stored.schema.get_field_index("updated_at"),
+        "updated_at",
+        stored.column("updated_at").cast(pa.timestamp("us")),
+    )
+    assert sorted(compare.differences(INVOICES, derived, naive), key=str) == sorted(
+        [(1, 1), (3, 3), (4, None), (5, 4), (None, 5)], key=str
+    )
+    without_notes = stored.drop_columns(["notes"])
+    assert (3, 3) not in compare.differences(INVOICES, derived, without_notes)  # NULL against absent
+
+
+def test_a_remap_restores_every_line_of_an_invoice_and_keeps_what_the_listing_set(workspace: Workspace) -> None:
+    load(workspace, kitchen=kitchen.create_app(fixtures=False))
+    before = snapshot(workspace, "kitchen")
+    bare = first(workspace, "SELECT max(invoice_id) FROM billing.invoices WHERE provider = 'kitchen'")
+    n_lines = first(workspace, f"SELECT count(*) FROM billing.invoice_items WHERE invoice_id = '{bare}'")
+    marked = first(workspace, "SELECT min(invoice_id) FROM billing.invoices WHERE provider = 'kitchen'")
+    execute(
+        workspace,
+        f"DELETE FROM billing.invoice_items WHERE invoice_id = '{bare}'",
+        "UPDATE billing.invoices SET total = total + 1, deleted_at = TIMESTAMPTZ '2026-06-01 00:00:00+00' "
+        f"WHERE invoice_id = '{marked}'",
+    )
+    done = remap(workspace, "kitchen")
+    assert done.code == 0, done.output
+    assert n_lines > 0 and "invoices          1 changed · 0 added · 0 removed" in done.stderr, done.stderr
+    assert f"invoice_items     0 changed · {n_lines} added · 0 removed" in done.stderr
+    after = snapshot(workspace, "kitchen")
+    assert after[INVOICE_ITEMS] == before[INVOICE_ITEMS] and after[CLIENTS] == before[CLIENTS]
+    deleted_at = first(workspace, f"SELECT deleted_at FROM billing.invoices WHERE invoice_id = '{marked}'")
+    assert deleted_at is not None and deleted_at.isoformat().startswith("2026-06-01")  # set by a listing: kept
+    execute(workspace, f"UPDATE billing.invoices SET deleted_at = NULL WHERE invoice_id = '{marked}'")
+    assert snapshot(workspace, "kitchen") == before  # every other value restored

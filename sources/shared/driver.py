@@ -191,6 +191,10 @@ class RecordWriter:
         self.api, self.writer, self.stats = api, writer, stats
         self.failed: dict[str, tuple[str, Any]] = {}  # record key → (reason, record)
         self.mapped: set[str] = set()
+        # When a list: the ids of the records written, in the order their rows reach the writer
+        # (a page's vectorised rows first, then those its record mapper took), for a caller that
+        # must tell which record each row came from (remap).
+        self.order: list[str] | None = None
 
     def write(self, records: Sequence[Any], context: Context, ids: Sequence[str] | None = None) -> Iterator[Any]:
         """Map one page's `records` (whose ids are `ids`, read from the records when None) and
@@ -209,6 +213,8 @@ class RecordWriter:
                 self.failed[record_key(record)] = (str(result), record)
                 continue
             self.mapped.add(record_id)
+            if self.order is not None:
+                self.order.append(record_id)
             yield from write_invoice(self.writer, result, self.stats)
 
     def _write_arrow(self, records: Sequence[Any], context: Context, ids: Sequence[str]) -> Iterator[Any]:
@@ -242,6 +248,8 @@ class RecordWriter:
             return
         for i in handled:
             self.mapped.add(ids[i])
+        if self.order is not None:
+            self.order.extend(ids[i] for i in handled)
         self.stats.add(invoices=rows.invoices.num_rows, lines=rows.items.num_rows)
         mismatches = total_mismatches(rows.invoices)
         if mismatches:
