@@ -128,8 +128,9 @@ def run(scale: Scale) -> Section:
         f"{exp.invoices:,} InvoiceXpress invoices with {exp.lines:,} lines stored in one account; remap runs "
         "through `pipelines.remap.remap` (the command's own function: run lock, state, views), with no API.",
         "Every row changed: every invoice's `notes` and `total` and every line's `name` altered in the warehouse "
-        "first; remap maps every stored payload again, compares, then maps the changed ones once more while it "
-        "writes them (memory stays bounded: only their keys are kept in between).",
+        "first; remap maps every stored payload again into Arrow, compares it with the stored rows in an "
+        "in-memory DuckDB join, keeps the changed rows on disk (parquet, a chunk at a time: memory stays "
+        "bounded) and writes them from there with a merge, as a load does.",
         "Checked before reporting: the first remap wrote no load package; after the second, invoice and line "
         f"counts and sum(total) equal the generator's ({exp.total:,}) and no altered value is left.",
         "Target: remap at least as fast as the load path that stored the same invoices (merging them), "

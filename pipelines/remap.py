@@ -27,15 +27,18 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dlt
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from dlt.extract.source import DltSource
 
 from pipelines import config
@@ -127,15 +130,28 @@ class Changes:
         return f"{self.changed:,} changed · {self.added:,} added · {self.removed:,} removed"
 
 
-@dataclass(frozen=True)
-class Rewrite:
-    """An invoice whose derived rows differ from the stored ones: where its payload is (`row` the
-    stored invoice id, or None when it comes from `unmapped_records` under `key`), and the stored
-    values of the columns a remap keeps."""
+class Spill:
+    """The rows a remap will write, kept on disk (a pair of parquet files per chunk of invoices)
+    from the comparison that finds them to the write: memory stays bounded however many changed,
+    and no payload is mapped twice."""
 
-    key: str
-    row: str | None
-    kept: Mapping[str, Any]
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.files: list[tuple[Path, Path]] = []
+        self.invoices = 0
+
+    def add(self, invoices: pa.Table, items: pa.Table) -> None:
+        n = len(self.files)
+        pair = (self.directory / f"{n}-invoices.parquet", self.directory / f"{n}-items.parquet")
+        pq.write_table(invoices, pair[0])
+        pq.write_table(items, pair[1])
+        self.files.append(pair)
+        self.invoices += invoices.num_rows
+
+    def tables(self) -> Iterator[tuple[pa.Table, pa.Table]]:
+        for invoices, items in self.files:
+            yield pq.read_table(invoices), pq.read_table(items)
 
 
 @dataclass
@@ -153,8 +169,7 @@ class AccountRemap:
     reason_changed: int = 0
     # What could not be remapped: the missing input → record type → record keys.
     missing: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    rewrite: list[Rewrite] = field(default_factory=list)
-    unmapped_payloads: dict[str, Any] = field(default_factory=dict)  # invoice key → payload, for rewrites
+    rewrite: Spill | None = None  # the invoices (and their lines) to write
     write_clients: list[dict[str, Any]] = field(default_factory=list)
     write_unmapped: list[dict[str, Any]] = field(default_factory=list)
     delete_invoices: list[str] = field(default_factory=list)
@@ -173,7 +188,7 @@ class AccountRemap:
             or self.resolved
             or self.new_unmapped
             or self.reason_changed
-            or self.rewrite
+            or (self.rewrite is not None and self.rewrite.invoices)
             or self.write_clients
         )
 
@@ -317,15 +332,6 @@ class Warehouse:
             rows.append(self._arrow(INVOICES, [*_columns(INVOICES), *KEPT_COLUMNS], provider, account, "AND false"))
             lines.append(self._arrow(INVOICE_ITEMS, _columns(INVOICE_ITEMS), provider, account, "AND false"))
         return pa.concat_tables(rows), pa.concat_tables(lines)
-
-    def raws(self, provider: str, account: str, ids: Sequence[str]) -> Rows:
-        """The stored payloads (`raw`) and kept columns of the invoices `ids`, by invoice id."""
-        rows: list[dict[str, Any]] = []
-        for start in range(0, len(ids), DELETE_CHUNK):
-            chunk = list(ids[start : start + DELETE_CHUNK])
-            where = f"AND invoice_id IN ({', '.join(['%s'] * len(chunk))})"
-            rows += self._select(INVOICES, ["invoice_id", "raw", *KEPT_COLUMNS], provider, account, where, *chunk)
-        return {row["invoice_id"]: row for row in rows}
 
 
 @functools.cache
@@ -494,9 +500,10 @@ class InvoiceMapper:
         return untouched
 
 
-def remap_account(api: Api, account: str, warehouse: Warehouse, inputs: StoredInputs) -> AccountRemap:
-    """Map one account's stored payloads again and compare the result with its stored rows."""
-    result = AccountRemap(api.provider, account, inputs)
+def remap_account(api: Api, account: str, warehouse: Warehouse, inputs: StoredInputs, spill: Path) -> AccountRemap:
+    """Map one account's stored payloads again and compare the result with its stored rows; the
+    rows to write are kept in the directory `spill`."""
+    result = AccountRemap(api.provider, account, inputs, rewrite=Spill(spill))
     unmapped = warehouse.unmapped(api.provider, account)
 
     # Clients first: invoices copy their client's name from them, as in a load.
@@ -523,7 +530,6 @@ def remap_account(api: Api, account: str, warehouse: Warehouse, inputs: StoredIn
         found = set(stored.column("invoice_id").to_pylist())
         payloads = [Payload(key, record, key if key in found else None) for key, record in waiting.items()]
         result.records["invoice"] += len(payloads)
-        result.unmapped_payloads = dict(waiting)
         _compare_invoices(stored, lines, *mapper.map(payloads), result, compare)
     _compare_unmapped(unmapped, {"client": client_problems, "invoice": mapper.problems}, result)
     return result
@@ -719,12 +725,11 @@ def _compare_invoices(
         elif i is not None:
             touched.add(at[new_ids[i]])
     touched |= changed
-    kept = {c: stored.column(c).to_pylist() for c in KEPT_COLUMNS if c in stored.column_names and touched}
+    written: list[int] = []
     for i in sorted(touched):
         invoice_id = new_ids[i]
-        j = stored_at.get(invoice_id)
         found = line_changes.get(invoice_id, Changes())
-        if j is None:
+        if invoice_id not in stored_at:
             invoices.added += 1
         elif i in changed:
             invoices.changed += 1
@@ -733,8 +738,19 @@ def _compare_invoices(
         items.changed += found.changed
         items.added += found.added
         items.removed += found.removed
-        payload, listed = derived.payloads[i], {c: v[j] for c, v in kept.items()} if j is not None else {}
-        result.rewrite.append(Rewrite(payload.key, payload.row, listed))
+        written.append(i)
+    if written and result.rewrite is not None:
+        rows = derived.invoices.take(written)
+        for column in KEPT_COLUMNS:  # set by a load from the listing: the stored value stays
+            if column in stored.column_names:
+                listed, index = stored.column(column).to_pylist(), rows.schema.get_field_index(column)
+                values = rows.column(column).to_pylist()
+                for n, i in enumerate(written):
+                    j = stored_at.get(new_ids[i])
+                    values[n] = listed[j] if j is not None else values[n]
+                rows = rows.set_column(index, rows.schema.field(index), pa.array(values, rows.schema.field(index).type))
+        ids = pa.array([new_ids[i] for i in written], pa.string())
+        result.rewrite.add(rows, derived.items.filter(pc.is_in(derived.items.column("invoice_id"), value_set=ids)))
     gone = [invoice_id for invoice_id in old_ids if invoice_id not in at and invoice_id not in untouched]
     if gone:
         counts = Counter(lines.column("invoice_id").to_pylist())
@@ -798,8 +814,8 @@ def remapped_source(pipeline: dlt.Pipeline, api: Api, found: Sequence[AccountRem
     schema, its state), written with the canonical tables' hints like a load; the accounts'
     `unmapped` state (driver.py: the records every load tries again) moves with the rows.
 
-    The invoices to rewrite are mapped again here, a chunk at a time, from their stored payloads:
-    what was found is only their keys, so memory stays bounded however many changed."""
+    The invoices to rewrite are read back a chunk at a time from where the comparison kept them
+    (`Spill`), so memory stays bounded however many changed."""
     provider = api.provider
 
     def rows() -> Iterator[Any]:
@@ -808,7 +824,7 @@ def remapped_source(pipeline: dlt.Pipeline, api: Api, found: Sequence[AccountRem
         for account in found:
             for row in account.write_clients:
                 yield from writer.add_client(row)
-            yield from _rewrite(pipeline, api, account, writer)
+            yield from _rewrite(account, writer)
             for row in account.write_unmapped:
                 yield from writer.add_unmapped(row)
             known = _unmapped_state(state.setdefault(account.account, {}))
@@ -823,31 +839,9 @@ def remapped_source(pipeline: dlt.Pipeline, api: Api, found: Sequence[AccountRem
     return DltSource(dlt.Schema(provider), provider, [resource])
 
 
-def _rewrite(pipeline: dlt.Pipeline, api: Api, account: AccountRemap, writer: TableWriter) -> Iterator[Any]:
-    mapper = InvoiceMapper(api, account)
-    for start in range(0, len(account.rewrite), CHUNK):
-        chunk = account.rewrite[start : start + CHUNK]
-        stored_ids = [r.row for r in chunk if r.row is not None and r.key not in account.unmapped_payloads]
-        with pipeline.sql_client() as client:
-            rows = Warehouse(client).raws(api.provider, account.account, stored_ids)
-        payloads = []
-        for rewrite in chunk:
-            if rewrite.key in account.unmapped_payloads:
-                payloads.append(Payload(rewrite.key, account.unmapped_payloads[rewrite.key], rewrite.row))
-            elif rewrite.row in rows:
-                payloads.append(Payload(rewrite.key, loads(rows[rewrite.row]["raw"]), rewrite.row))
-        kept = {r.key: r.kept for r in chunk}
-        derived, _ = mapper.map(payloads)
-        invoices = derived.invoices
-        for column in KEPT_COLUMNS:
-            if any(column in kept[p.key] for p in derived.payloads):
-                index = invoices.schema.get_field_index(column)
-                values = invoices.column(column).to_pylist()
-                for i, payload in enumerate(derived.payloads):
-                    values[i] = kept[payload.key].get(column, values[i])
-                field = invoices.schema.field(index)
-                invoices = invoices.set_column(index, field, pa.array(values, type=field.type))
-        yield from writer.add_arrow(invoices, derived.items)
+def _rewrite(account: AccountRemap, writer: TableWriter) -> Iterator[Any]:
+    for invoices, items in account.rewrite.tables() if account.rewrite is not None else ():
+        yield from writer.add_arrow(invoices, items)
 
 
 def delete_removed(client: Any, found: Sequence[AccountRemap]) -> None:
@@ -911,8 +905,8 @@ def remap(requested: str | None = None, *, pipeline_name: str | None = None) -> 
         log.error("%s", clash)
         return EXIT_USAGE
     try:
-        with locked(target, name):
-            return _remap_locked(target, name, providers, selection, explicit)
+        with locked(target, name), tempfile.TemporaryDirectory(prefix="billing-remap-") as spill:
+            return _remap_locked(target, name, providers, selection, explicit, Path(spill))
     except LockHeld as held:
         log.error("%s", held)
         return EXIT_LOCKED
@@ -932,6 +926,7 @@ def _remap_locked(
     providers: dict[str, Provider],
     selection: dict[str, list[str] | None],
     explicit: bool,
+    spill: Path,
 ) -> int:
     run_id = new_run_id()
     log.info(
@@ -971,7 +966,8 @@ def _remap_locked(
                     continue
                 for account in sorted(accounts):
                     inputs = StoredInputs(states.get(provider, {}).get(account, {}))
-                    found.setdefault(provider, []).append(remap_account(api, account, warehouse, inputs))
+                    kept = spill / str(sum(len(a) for a in found.values()))
+                    found.setdefault(provider, []).append(remap_account(api, account, warehouse, inputs, kept))
                 apis[provider] = api
     except Stopped:
         raise
