@@ -58,6 +58,22 @@ def public(value: Any, render: Callable[[Any], Any] = lambda v: v) -> Any:
     return render(value)
 
 
+@dataclass(kw_only=True)
+class Options:
+    """The `create_app` options every sandbox takes; each provider's `Options` adds its own."""
+
+    seed: int = 42  # seeds the data generator: the same seed gives the same account
+    latency: float = 0.0  # seconds added to every response
+    requests_per_minute: int | None = None  # the rate limit's budget per window; None for no limit
+    fixtures: bool = True  # also serve the provider's published samples (`sandbox/<provider>/samples/`)
+
+
+def half_the_clients(clients: int) -> dict[str, Any]:
+    """`create_app` options of an account of about `clients` clients for the benchmarks (benchmarks/rerun.py):
+    half as many clients, 20 invoices per requested client, in one account-wide listing."""
+    return {"clients": max(1, clients // 2), "invoices": clients * 20}
+
+
 # --- requests and responses ---------------------------------------------------------------------
 @dataclass
 class Request:
@@ -450,31 +466,19 @@ class App:
         """The client count and, per invoice, its currency (None if unknown), total and line count."""
         raise NotImplementedError
 
-    # --- the shared mutation API: the provider's own field names, as the real API would apply them
-    def update_invoice(self, invoice_id: Any, **fields: Any) -> None:
-        """Change fields of an invoice; `NOW` stands for the sandbox's clock."""
-        raise NotImplementedError
-
-    def remove_line(self, invoice_id: Any, index: int = -1) -> Any:
-        """Remove one line of an invoice (the last by default), totals following; returns it."""
-        raise NotImplementedError
-
-    def delete_invoice(self, invoice_id: Any) -> None:
-        raise NotImplementedError
-
-    def add_invoice(self, client_id: Any = None, **fields: Any) -> Any:
-        """Raise a new invoice for a client; returns its id."""
-        raise NotImplementedError
-
-    def update_client(self, client_id: Any, **fields: Any) -> None:
-        raise NotImplementedError
-
-    def delete_client(self, client_id: Any, *, listed: bool = False) -> None:
-        """Delete a client; `listed` keeps it listed (deleted between the listing and the next call)."""
-        raise NotImplementedError
-
-    def add_client(self, **fields: Any) -> Any:
-        raise NotImplementedError
+    # --- the shared mutation API, in the provider's own field names, applied as the real API would:
+    # `update_invoice(id, **fields)` (`NOW` stands for the sandbox's clock), `update_line(id, index, **fields)`,
+    # `remove_line(id, index=-1)` (totals follow; returns the line), `delete_invoice(id)`, `update_client(id,
+    # **fields)`, `delete_client(id, *, listed=False)` (`listed` keeps it listed: deleted between the listing and
+    # the next call), `add_invoice(client_id=None, **fields)` and `add_client(**fields)` (both return the new id).
+    update_invoice: Callable[..., None]
+    update_line: Callable[..., None]
+    remove_line: Callable[..., Any]
+    delete_invoice: Callable[..., None]
+    update_client: Callable[..., None]
+    delete_client: Callable[..., None]
+    add_invoice: Callable[..., Any]
+    add_client: Callable[..., Any]
 
     # --- what the framework derives -----------------------------------------------------------
     def summary(self) -> dict[str, Any]:

@@ -9,7 +9,7 @@ Readings where the docs are silent are noted where they are coded.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -28,41 +28,38 @@ def _bad_request(message: str) -> Refused:
     return Refused(json_response({"error": message}, 400))
 
 
+@dataclass(kw_only=True)
+class Options(framework.Options):
+    clients: int = 8  # contacts of the `client` category
+    other_contacts: int = 5  # contacts of the other categories (suppliers, manufacturers...)
+    projects: int = 7  # projects, each with one client
+    invoices: int = 60  # client invoices in total, spread over the projects
+    api_key: str = DEFAULT_TOKEN  # the valid token
+    auth_mode: str = "either"  # `either`, `raw` or `bearer` (see `_SCHEMES`)
+    # The team's default currency, which the API never shows; None makes invoices with no project
+    # or client currency impossible to price.
+    currency: str | None = "USD"
+    rate_window: float = 60.0  # the window of `requests_per_minute`, in seconds
+    honour_updated_since: bool = True  # False ignores `updated_since`, like an API that does not support it
+
+
 class FohlioSandbox(App):
-    """The Fohlio API over seeded data (`create_app`)."""
+    """The Fohlio API over seeded data (`create_app`); `fixtures`: the published "Get a client invoice by id"
+    example and its client."""
 
     name = "fohlio"
 
-    def __init__(
-        self,
-        seed: int = 42,
-        latency: float = 0.0,  # seconds added to every response
-        *,
-        clients: int = 8,  # contacts of the `client` category
-        other_contacts: int = 5,  # contacts of the other categories (suppliers, manufacturers...)
-        projects: int = 7,  # projects, each with one client
-        invoices: int = 60,  # client invoices in total, spread over the projects
-        api_key: str = DEFAULT_TOKEN,  # the valid token
-        auth_mode: str = "either",  # `either`, `raw` or `bearer` (see `_SCHEMES`)
-        # The team's default currency, which the API never shows; None makes invoices with no project
-        # or client currency impossible to price.
-        currency: str | None = "USD",
-        requests_per_minute: int | None = None,  # requests allowed per `rate_window` seconds; None for no limit
-        rate_window: float = 60.0,
-        honour_updated_since: bool = True,  # False ignores `updated_since`, like an API that does not support it
-        fixtures: bool = True,  # also serve the published "Get a client invoice by id" example and its client
-    ) -> None:
-        super().__init__(latency=latency)
-        if auth_mode not in _SCHEMES:
-            raise ValueError(f"auth_mode must be either, raw or bearer, not {auth_mode!r}")
-        self.api_key, self.auth_mode, self.honour_updated_since = api_key, auth_mode, honour_updated_since
-        self.auth = HeaderKey("authorization", api_key, _SCHEMES[auth_mode])
+    def __init__(self, **options: Any) -> None:
+        o = self.options = Options(**options)
+        super().__init__(latency=o.latency)
+        if o.auth_mode not in _SCHEMES:
+            raise ValueError(f"auth_mode must be either, raw or bearer, not {o.auth_mode!r}")
+        self.api_key, self.auth = o.api_key, HeaderKey("authorization", o.api_key, _SCHEMES[o.auth_mode])
         # §4.5: no rate limit is published; when set, 429 with a Retry-After header [INF]
-        self.budget = SlidingWindow(requests_per_minute, rate_window)
-        sizes = {"clients": clients, "other_contacts": other_contacts, "projects": projects, "invoices": invoices}
-        self.team = generate(seed, **sizes, default_currency=currency or "", now=self.now())
+        self.budget = SlidingWindow(o.requests_per_minute, o.rate_window)
+        self.team = generate(o, self.now())
         self.published: dict[int, dict[str, Any]] = {}  # invoices served as published, by id
-        if fixtures:
+        if o.fixtures:
             self._load_fixtures()
 
     def _load_fixtures(self) -> None:
@@ -112,7 +109,7 @@ class FohlioSandbox(App):
     def _since(self, request: Request) -> dt.datetime | None:
         """§4.3 `updated_since` (Unix seconds): records updated at or after that second [INF]."""
         since = self._int(request, "updated_since", None)
-        if since is None or not self.honour_updated_since:
+        if since is None or not self.options.honour_updated_since:
             return None
         return dt.datetime.fromtimestamp(since, dt.UTC)
 
@@ -252,7 +249,7 @@ class FohlioSandbox(App):
         return self.team.default_currency or None
 
     def config(self, base_url: str) -> dict[str, str | None]:
-        scheme = "Bearer" if self.auth_mode == "bearer" else None
+        scheme = "Bearer" if self.options.auth_mode == "bearer" else None
         currency = self.team.default_currency or None
         return {"base_url": base_url, "api_key": self.api_key, "auth_scheme": scheme, "currency": currency}
 
@@ -330,9 +327,4 @@ class FohlioSandbox(App):
 
 
 create_app = FohlioSandbox
-
-
-def bench_options(clients: int) -> dict[str, Any]:
-    """`create_app` options of an account of about `clients` clients for the benchmarks (benchmarks/rerun.py):
-    half as many clients, 20 invoices per requested client, in one account-wide listing."""
-    return {"clients": max(1, clients // 2), "invoices": clients * 20}
+bench_options = framework.half_the_clients

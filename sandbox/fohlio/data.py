@@ -21,9 +21,12 @@ import datetime as dt
 import random
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox import framework
+
+if TYPE_CHECKING:
+    from sandbox.fohlio import Options
 
 TAX_RATE = Decimal("0.08")
 SECOND_TAX_RATE = Decimal("0.025")
@@ -128,23 +131,14 @@ class Team:
     invoices: dict[int, Invoice]
 
 
-def generate(
-    seed: int,
-    *,
-    clients: int,
-    other_contacts: int,
-    projects: int,
-    invoices: int,
-    default_currency: str,
-    now: dt.datetime,
-) -> Team:
+def generate(o: Options, now: dt.datetime) -> Team:
     """A team: contacts, projects with their client, invoices (every status once there are eight)."""
-    rng = random.Random(seed)
+    rng = random.Random(o.seed)
     anchor = now - dt.timedelta(days=1)
     contacts: dict[int, Contact] = {}
     next_contact = 501
     currency_cycle = ["EUR", None, "GBP", None, "usd", None, "CAD"]
-    for n in range(clients):
+    for n in range(o.clients):
         city, state, country = rng.choice(_CITIES)
         name = f"{_FIRMS[n % len(_FIRMS)]} {rng.choice(_KINDS)}"
         data: dict[str, Any] = {"website": f"https://{name.split()[0].lower()}.example"}
@@ -154,7 +148,7 @@ def generate(
             data["currency"] = client_currency
         contacts[next_contact] = _contact(rng, next_contact, name, "client", data, city, state, country, anchor)
         next_contact += 1
-    for n in range(other_contacts):
+    for n in range(o.other_contacts):
         city, state, country = rng.choice(_CITIES)
         kind = CONTACT_CATEGORIES[1 + n % (len(CONTACT_CATEGORIES) - 1)]
         name = f"{rng.choice(_FIRMS)} {kind.replace('_', ' ').title()} Co"
@@ -164,7 +158,7 @@ def generate(
     client_ids = [c.id for c in contacts.values() if c.category_type == "client"]
     project_map: dict[int, Project] = {}
     project_currencies = [None, "EUR", None, "GBP", None, None, None]
-    for n in range(projects):
+    for n in range(o.projects):
         pid = 9001 + n
         name = f"{rng.choice(_FIRMS)} {rng.choice(('Lobby', 'Suites', 'Penthouse', 'Spa', 'Flagship'))}"
         owner, currency = client_ids[n % len(client_ids)], project_currencies[n % len(project_currencies)]
@@ -173,7 +167,7 @@ def generate(
     invoice_map: dict[int, Invoice] = {}
     project_ids = list(project_map)
     item_no = 70001
-    for n in range(invoices):
+    for n in range(o.invoices):
         iid = 30001 + n
         project = project_map[project_ids[n % len(project_ids)]]
         status = STATUSES[n % len(STATUSES)] if n < len(STATUSES) * 2 else rng.choice(STATUSES)
@@ -201,7 +195,7 @@ def generate(
             client_proposal_id=rng.choice((None, 8000 + n)),
             purchase_order_ids=rng.sample(range(60001, 60050), rng.randint(0, 2)),
         )  # fmt: skip
-    return Team(7, "Atelier Sandbox", default_currency, contacts, project_map, invoice_map)
+    return Team(7, "Atelier Sandbox", o.currency or "", contacts, project_map, invoice_map)
 
 
 def _contact(
