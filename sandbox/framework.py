@@ -148,19 +148,10 @@ class RequestLog:
 
     def __init__(self) -> None:
         self._entries: list[LoggedRequest] = []
-        self._lock = threading.Lock()
-
-    def add(self, entry: LoggedRequest) -> None:
-        with self._lock:
-            self._entries.append(entry)
+        self.add, self.clear = self._entries.append, self._entries.clear  # atomic, as `entries`' copy is
 
     def entries(self) -> list[LoggedRequest]:
-        with self._lock:
-            return list(self._entries)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        return self._entries.copy()
 
     def count(self, status: int | None = None, path_prefix: str = "") -> int:
         return sum(1 for e in self.entries() if status in (None, e.status) and e.path.startswith(path_prefix))

@@ -36,18 +36,15 @@ _FORMAT_TOKEN = re.compile(r"'[^']*'|yyyy|yy|MM|dd|HH|mm|ss|f{1,6}|Z|.")
 
 def render_datetime(value: dt.datetime | dt.date, pattern: str) -> str:
     """Write a date or UTC datetime in a Java/.NET pattern (the subset this sandbox announces)."""
-    out: list[str] = []
-    for token in _FORMAT_TOKEN.findall(pattern):
-        if token.startswith("'") and token.endswith("'") and len(token) > 1:
-            out.append(token[1:-1])
-        elif token in _STRFTIME:
-            out.append(value.strftime(_STRFTIME[token]))
-        elif token.startswith("f"):
-            micro = value.microsecond if isinstance(value, dt.datetime) else 0
-            out.append(f"{micro:06d}"[: len(token)])
-        else:
-            out.append(token)
-    return "".join(out)
+
+    def one(token: str) -> str:
+        if token in _STRFTIME:
+            return value.strftime(_STRFTIME[token])
+        if token.startswith("f"):  # fractions of a second
+            return f"{value.microsecond if isinstance(value, dt.datetime) else 0:06d}"[: len(token)]
+        return token[1:-1] if len(token) > 1 and token.startswith("'") else token  # 'quoted' text as it is
+
+    return "".join(one(token) for token in _FORMAT_TOKEN.findall(pattern))
 
 
 def _gateway_error(status: int, text: str, token: str) -> Response:
@@ -127,9 +124,10 @@ class FlowPayrollSandbox(App):
         as `tests/flowpayroll/test_mapping.py` reads it; its figures do not add up (123 + 123 ≠ 123)."""
         sample = framework.published_sample(self.name, "list_invoices_for_client.json")
         [invoice] = sample["content"]["data"]["invoices"]
-        day, moment = dt.date(2023, 11, 7), dt.datetime(2023, 11, 7, 5, 31, 56, 250_000, dt.UTC)
+        moment, invoice_id = dt.datetime(2023, 11, 7, 5, 31, 56, 250_000, dt.UTC), self._gen.uid()
         known = {"clientId": client["id"], "organisationId": self.organisation_id, "currencyCode": "GBP"}
-        known["externalProviderStatus"], invoice_id = "AUTHORISED", self._gen.uid()
+        known |= {"externalProviderStatus": "AUTHORISED", "invoiceId": invoice_id}
+        known |= dict.fromkeys(("date", "dueDate", "appliedDate"), dt.date(2023, 11, 7))
 
         def fill(value: Any, key: str = "") -> Any:
             if isinstance(value, dict):
@@ -140,12 +138,8 @@ class FlowPayrollSandbox(App):
                 return value
             if key in known:
                 return known[key]
-            if key == "invoiceId":
-                return invoice_id
             if key == "id" or key.endswith("Id"):
                 return self._gen.uid()
-            if key in ("date", "dueDate", "appliedDate"):
-                return day
             return moment if key.endswith(("Date", "At")) else value
 
         return {**fill(invoice), "id": invoice_id}
@@ -286,9 +280,9 @@ class FlowPayrollSandbox(App):
         expires = now_utc() + DOWNLOAD_URL_LIFETIME
         signature = hashlib.sha256(f"{key}{expires.isoformat()}".encode()).hexdigest()
         url = (
-            f"https://flowpayroll-billing-attachments.s3.eu-west-2.amazonaws.com/{key}"
-            f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=900&X-Amz-Signature={signature}"
+            f"https://flowpayroll-billing-attachments.s3.eu-west-2.amazonaws.com/{key}?X-Amz-Algorithm=AWS4-HMAC-SHA256"
         )
+        url += f"&X-Amz-Expires=900&X-Amz-Signature={signature}"
         return {"downloadUrl": url, "downloadUrlExpiresAt": render_datetime(expires, self.options.datetime_format)}
 
     # --- configuration, summary, mutations ----------------------------------------------------

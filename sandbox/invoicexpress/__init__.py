@@ -13,7 +13,7 @@ from typing import Any
 
 from sandbox import framework
 from sandbox.framework import App, QueryKey, Refused, Request, Response, SlidingWindow, json_response, route
-from sandbox.invoicexpress.data import ISO_CODES, Account, money
+from sandbox.invoicexpress.data import ISO_CODES, Account, figures
 
 DOCUMENTED_BUDGET = 780  # requests per minute per account (docs/providers.md §1.5, "Request limits")
 _INCORRECT = {"error": {"code": "422", "message": "Some parameters were incorrect."}}
@@ -154,14 +154,7 @@ class InvoiceXpressSandbox(App):
         invoice = dict(self.find(invoice_id))
         items = [dict(i) for i in invoice["items"]]
         removed = items.pop(index)
-
-        def total(key: str) -> Decimal:
-            return money(sum((Decimal(str(i.get(key) or 0)) for i in items), Decimal(0)))
-
-        before, taxes, discount = total("subtotal"), total("tax_amount"), total("discount_amount")
-        rate = Decimal(invoice["retention"]) if invoice.get("retention") else Decimal(0)
-        invoice.update(items=items, sum=before + discount, discount=discount, before_taxes=before, taxes=taxes)
-        invoice["total"] = before + taxes - money(before * rate / 100)
+        invoice.update(items=items, **figures(items, invoice.get("retention")))
         self._store(invoice_id, invoice)
         return removed
 
@@ -209,12 +202,9 @@ class _Filter:
         self.everything = not self.statuses and not self.types and self.archived >= {"archived", "non_archived"}
 
     def admits(self, invoice: dict[str, Any]) -> bool:
-        if (self.statuses and invoice["status"] not in self.statuses) or (
-            self.types and invoice["type"] not in self.types
-        ):
-            return False
-        archived = bool(int(invoice["archived"]))  # 1/0 or a boolean (§1.6)
-        return ("archived" if archived else "non_archived") in self.archived
+        archived = "archived" if int(invoice["archived"]) else "non_archived"  # 1/0 or a boolean (§1.6)
+        chosen = (not self.statuses or invoice["status"] in self.statuses) and archived in self.archived
+        return chosen and (not self.types or invoice["type"] in self.types)
 
 
 create_app = InvoiceXpressSandbox
