@@ -101,22 +101,19 @@ class FlowPayrollSandbox(App):
         self.clients: dict[str, dict[str, Any]] = {}
         self.invoices: dict[str, dict[str, Any]] = {}
         self.gone: set[str] = set()  # deleted clients still listed
-        seeded = 0
         for index in range(o.clients):
             client = _put(self.clients, gen.client(self.organisation_id, index))
             # The last client of three or more has no invoices: every client is loaded regardless.
             for _ in range(0 if o.clients >= 3 and index == o.clients - 1 else o.invoices_per_client):
                 kinds = ("paid", "paid", "open", "open", "part_paid", "credited", "voided")
-                kind = KINDS[seeded] if seeded < len(KINDS) else gen.rng.choice(kinds)
+                kind = KINDS[seeded] if (seeded := len(self.invoices)) < len(KINDS) else gen.rng.choice(kinds)
                 _put(self.invoices, gen.invoice(client, kind))
-                seeded += 1
         self.published: set[str] = set()  # invoices served as published: never recomputed
         if o.fixtures:
             client = _put(self.clients, gen.client(self.organisation_id, o.clients))
             self.published.add(_put(self.invoices, self._published_invoice(client))["id"])
         # Another organisation's client: its id is real but not within ours, so it answers 404 (§2.5).
-        self.organisations_other: dict[str, dict[str, Any]] = {}
-        _put(self.organisations_other, gen.client("org_other", 99))
+        self.organisations_other = {c["id"]: c for c in [gen.client("org_other", 99)]}
 
     def _published_invoice(self, client: dict[str, Any]) -> dict[str, Any]:
         """The published skeleton (`sandbox/flowpayroll/samples/`, `"<string>"`/123) as published, but its

@@ -181,10 +181,10 @@ class FohlioSandbox(App):
         else:
             balance = total
         paid = Decimal("0.00") if invoice.status in {"void", "revised"} else total - balance
-        return {
-            "amount": amount, "tax_amount": tax, "taxable_amount": money(taxable), "amount_with_tax": total,
-            "balance": balance, "balance_transactions_amount": paid, "services_amount": money(services),
-            "products_amount": amount - money(services),
+        return {  # in the order the API writes them
+            "tax_amount": tax, "taxable_amount": money(taxable), "amount": amount, "amount_with_tax": total,
+            "balance": balance, "retainer_amount": Decimal("0.00"), "products_amount": amount - money(services),
+            "services_amount": money(services), "balance_transactions_amount": paid,
         }  # fmt: skip
 
     def payment_terms(self, invoice: Invoice, total: Decimal) -> list[dict[str, Any]]:
@@ -214,11 +214,7 @@ class FohlioSandbox(App):
             "id": invoice.id, "project_id": invoice.project_id, "status": invoice.status,
             "invoice_date": invoice.invoice_date, "note": invoice.note,
             "payment_terms": self.payment_terms(invoice, f["amount_with_tax"]), "label": invoice.label,
-            "created_at": iso(invoice.created_at), "updated_at": iso(invoice.updated_at),
-            "tax_amount": f["tax_amount"], "taxable_amount": f["taxable_amount"], "amount": f["amount"],
-            "amount_with_tax": f["amount_with_tax"], "balance": f["balance"], "retainer_amount": Decimal("0.00"),
-            "products_amount": f["products_amount"], "services_amount": f["services_amount"],
-            "balance_transactions_amount": f["balance_transactions_amount"],
+            "created_at": iso(invoice.created_at), "updated_at": iso(invoice.updated_at), **f,
             "client": self.render_contact(client, embedded_in_list=not single),
             "items": [{k: v for k, v in asdict(i).items() if k != "is_service"} for i in invoice.items],
             "client_proposal_id": invoice.client_proposal_id, "purchase_order_ids": list(invoice.purchase_order_ids),
@@ -278,9 +274,7 @@ class FohlioSandbox(App):
 
     def update_line(self, invoice_id: int, index: int, **fields: Any) -> None:
         """Change one line (`quantity`, `price`, `name`...); the invoice's figures follow."""
-        item = self.team.invoices[invoice_id].items[index]
-        for name, value in fields.items():
-            setattr(item, name, value)
+        vars(self.team.invoices[invoice_id].items[index]).update(fields)
         self.team.invoices[invoice_id].updated_at = self.now()
 
     def remove_line(self, invoice_id: int, index: int = -1) -> Any:
@@ -295,20 +289,15 @@ class FohlioSandbox(App):
     def add_invoice(self, client_id: Any = None, **fields: Any) -> int:
         """A new draft with no line on the client's first project (the first project if None)."""
         project = next(p for p in self.team.projects.values() if client_id in (None, p.client_id))
-        invoice_id, now = max(self.team.invoices, default=30000) + 1, self.now()
-        label = f"INV-{invoice_id - 30000:05d}"
-        self.team.invoices[invoice_id] = Invoice(
-            invoice_id, project.id, project.client_id, "draft", None, label, None, [], now, now
-        )
-        self.update_invoice(invoice_id, **fields)
-        return invoice_id
+        number, now = max(self.team.invoices, default=30000) + 1, self.now()
+        fresh = (project.id, project.client_id, "draft", None, f"INV-{number - 30000:05d}", None)
+        self.team.invoices[number] = Invoice(number, *fresh, [], now, now)
+        self.update_invoice(number, **fields)
+        return number
 
     def update_client(self, client_id: int, **fields: Any) -> None:
         """Change a contact (`name`, `data`...)."""
-        contact = self.team.contacts[client_id]
-        for name, value in apply_now(fields, self.now()).items():
-            setattr(contact, name, value)
-        contact.updated_at = self.now()
+        vars(self.team.contacts[client_id]).update(apply_now(fields, self.now()), updated_at=self.now())
 
     def delete_client(self, client_id: int, *, listed: bool = False) -> None:
         """Delete a contact with its projects and their invoices (`listed` keeps the contact)."""
