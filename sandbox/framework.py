@@ -476,15 +476,13 @@ class App:
         """Counts and exact totals per currency of what the sandbox holds, from its own data."""
         with self.lock:
             clients, figures = self.summary_figures()
-            totals: dict[str, Decimal] = {}
-            invoices = lines = unknown = 0
-            for currency, total, n_lines in figures:
-                invoices, lines = invoices + 1, lines + n_lines
-                if currency is None:
-                    unknown += 1
-                else:
-                    totals[currency] = totals.get(currency, Decimal(0)) + total
-        result = {"clients": clients, "invoices": invoices, "lines": lines, "totals": dict(sorted(totals.items()))}
+            figures = list(figures)
+        totals: dict[str, Decimal] = {}
+        for currency, total, _ in figures:
+            if currency is not None:
+                totals[currency] = totals.get(currency, Decimal(0)) + total
+        lines, unknown = sum(n for *_, n in figures), sum(1 for currency, *_ in figures if currency is None)
+        result = {"clients": clients, "invoices": len(figures), "lines": lines, "totals": dict(sorted(totals.items()))}
         return {**result, "currency_unknown": unknown} if unknown else result
 
     def pipeline_env(self, base_url: str) -> dict[str, str]:

@@ -227,9 +227,8 @@ class FlowPayrollSandbox(App):
         invoice = self._invoice(client_id, invoice_id)
         # "Update open invoice" (§2.4): 400 when the invoice is closed (paid or voided).
         if invoice["balanceDue"] == 0 or invoice.get("externalProviderStatus") == "VOIDED":
-            raise _billing_error(
-                400, "invoiceId", "Invoice is closed and cannot be updated", "invoiceClosed", invoice["id"]
-            )
+            text = "Invoice is closed and cannot be updated"
+            raise _billing_error(400, "invoiceId", text, "invoiceClosed", invoice["id"])
         body = request.json() or {}
         self.update_invoice(invoice["id"], **{k: body[k] for k in ("reference",) if k in body})
         return self._ok({"invoice": invoice})
