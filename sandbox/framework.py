@@ -229,11 +229,8 @@ def laravel_page(rows: Sequence[T], page: int, per_page: int, *, links: str, met
     def link(n: int | None, base: str = links) -> str | None:
         return None if n is None else f"{base}?page={quote(str(n))}"
 
-    window: list[dict[str, Any]] = [{"url": link(before, meta), "label": "« Previous", "active": False}]
-    window += [
-        {"url": link(n, meta), "label": str(n or "..."), "active": n == page} for n in _url_window(page, last_page)
-    ]
-    window.append({"url": link(after, meta), "label": "Next »", "active": False})
+    pages = [(before, "« Previous"), *((n, str(n or "...")) for n in _url_window(page, last_page)), (after, "Next »")]
+    window = [{"url": link(n, meta), "label": label, "active": n == page} for n, label in pages]
     meta_body: dict[str, Any] = {"current_page": page, "from": start + 1 if chunk else None, "last_page": last_page}
     meta_body.update(links=window, path=meta, per_page=per_page, to=start + len(chunk) if chunk else None, total=total)
     return chunk, {
