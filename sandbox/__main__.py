@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import time
+import contextlib
+import threading
 
 from sandbox.server import SandboxServer, available
 
@@ -21,11 +22,8 @@ def main() -> None:
         print(f"{args.provider} sandbox on {server.url}")
         for name, value in app.pipeline_env(server.url).items():
             print(f"  {name}={value}")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()  # until interrupted
 
 
 if __name__ == "__main__":

@@ -58,6 +58,22 @@ def public(value: Any, render: Callable[[Any], Any] = lambda v: v) -> Any:
     return render(value)
 
 
+@dataclass(kw_only=True)
+class Options:
+    """The `create_app` options every sandbox takes; each provider's `Options` adds its own."""
+
+    seed: int = 42  # seeds the data generator: the same seed gives the same account
+    latency: float = 0.0  # seconds added to every response
+    requests_per_minute: int | None = None  # the rate limit's budget per window; None for no limit
+    fixtures: bool = True  # also serve the provider's published samples (`sandbox/<provider>/samples/`)
+
+
+def half_the_clients(clients: int) -> dict[str, Any]:
+    """`create_app` options of an account of about `clients` clients for the benchmarks (benchmarks/rerun.py):
+    half as many clients, 20 invoices per requested client, in one account-wide listing."""
+    return {"clients": max(1, clients // 2), "invoices": clients * 20}
+
+
 # --- requests and responses ---------------------------------------------------------------------
 @dataclass
 class Request:
@@ -132,19 +148,10 @@ class RequestLog:
 
     def __init__(self) -> None:
         self._entries: list[LoggedRequest] = []
-        self._lock = threading.Lock()
-
-    def add(self, entry: LoggedRequest) -> None:
-        with self._lock:
-            self._entries.append(entry)
+        self.add, self.clear = self._entries.append, self._entries.clear  # atomic, as `entries`' copy is
 
     def entries(self) -> list[LoggedRequest]:
-        with self._lock:
-            return list(self._entries)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        return self._entries.copy()
 
     def count(self, status: int | None = None, path_prefix: str = "") -> int:
         return sum(1 for e in self.entries() if status in (None, e.status) and e.path.startswith(path_prefix))
@@ -222,11 +229,8 @@ def laravel_page(rows: Sequence[T], page: int, per_page: int, *, links: str, met
     def link(n: int | None, base: str = links) -> str | None:
         return None if n is None else f"{base}?page={quote(str(n))}"
 
-    window: list[dict[str, Any]] = [{"url": link(before, meta), "label": "« Previous", "active": False}]
-    window += [
-        {"url": link(n, meta), "label": str(n or "..."), "active": n == page} for n in _url_window(page, last_page)
-    ]
-    window.append({"url": link(after, meta), "label": "Next »", "active": False})
+    pages = [(before, "« Previous"), *((n, str(n or "...")) for n in _url_window(page, last_page)), (after, "Next »")]
+    window = [{"url": link(n, meta), "label": label, "active": n == page} for n, label in pages]
     meta_body: dict[str, Any] = {"current_page": page, "from": start + 1 if chunk else None, "last_page": last_page}
     meta_body.update(links=window, path=meta, per_page=per_page, to=start + len(chunk) if chunk else None, total=total)
     return chunk, {
@@ -450,46 +454,32 @@ class App:
         """The client count and, per invoice, its currency (None if unknown), total and line count."""
         raise NotImplementedError
 
-    # --- the shared mutation API: the provider's own field names, as the real API would apply them
-    def update_invoice(self, invoice_id: Any, **fields: Any) -> None:
-        """Change fields of an invoice; `NOW` stands for the sandbox's clock."""
-        raise NotImplementedError
-
-    def remove_line(self, invoice_id: Any, index: int = -1) -> Any:
-        """Remove one line of an invoice (the last by default), totals following; returns it."""
-        raise NotImplementedError
-
-    def delete_invoice(self, invoice_id: Any) -> None:
-        raise NotImplementedError
-
-    def add_invoice(self, client_id: Any = None, **fields: Any) -> Any:
-        """Raise a new invoice for a client; returns its id."""
-        raise NotImplementedError
-
-    def update_client(self, client_id: Any, **fields: Any) -> None:
-        raise NotImplementedError
-
-    def delete_client(self, client_id: Any, *, listed: bool = False) -> None:
-        """Delete a client; `listed` keeps it listed (deleted between the listing and the next call)."""
-        raise NotImplementedError
-
-    def add_client(self, **fields: Any) -> Any:
-        raise NotImplementedError
+    # --- the shared mutation API, in the provider's own field names, applied as the real API would:
+    # `update_invoice(id, **fields)` (`NOW` stands for the sandbox's clock), `update_line(id, index, **fields)`,
+    # `remove_line(id, index=-1)` (totals follow; returns the line), `delete_invoice(id)`, `update_client(id,
+    # **fields)`, `delete_client(id, *, listed=False)` (`listed` keeps it listed: deleted between the listing and
+    # the next call), `add_invoice(client_id=None, **fields)` and `add_client(**fields)` (both return the new id).
+    update_invoice: Callable[..., None]
+    update_line: Callable[..., None]
+    remove_line: Callable[..., Any]
+    delete_invoice: Callable[..., None]
+    update_client: Callable[..., None]
+    delete_client: Callable[..., None]
+    add_invoice: Callable[..., Any]
+    add_client: Callable[..., Any]
 
     # --- what the framework derives -----------------------------------------------------------
     def summary(self) -> dict[str, Any]:
         """Counts and exact totals per currency of what the sandbox holds, from its own data."""
         with self.lock:
             clients, figures = self.summary_figures()
-            totals: dict[str, Decimal] = {}
-            invoices = lines = unknown = 0
-            for currency, total, n_lines in figures:
-                invoices, lines = invoices + 1, lines + n_lines
-                if currency is None:
-                    unknown += 1
-                else:
-                    totals[currency] = totals.get(currency, Decimal(0)) + total
-        result = {"clients": clients, "invoices": invoices, "lines": lines, "totals": dict(sorted(totals.items()))}
+            figures = list(figures)
+        totals: dict[str, Decimal] = {}
+        for currency, total, _ in figures:
+            if currency is not None:
+                totals[currency] = totals.get(currency, Decimal(0)) + total
+        lines, unknown = sum(n for *_, n in figures), sum(1 for currency, *_ in figures if currency is None)
+        result = {"clients": clients, "invoices": len(figures), "lines": lines, "totals": dict(sorted(totals.items()))}
         return {**result, "currency_unknown": unknown} if unknown else result
 
     def pipeline_env(self, base_url: str) -> dict[str, str]:

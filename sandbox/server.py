@@ -89,10 +89,6 @@ def available() -> dict[str, Callable[..., App]]:
     """Every sandbox package's `create_app`, by provider name."""
     import sandbox
 
-    found: dict[str, Callable[..., App]] = {}
-    for module in pkgutil.iter_modules(sandbox.__path__):
-        if module.ispkg:
-            package = importlib.import_module(f"sandbox.{module.name}")
-            if hasattr(package, "create_app"):
-                found[module.name] = package.create_app
-    return dict(sorted(found.items()))
+    names = sorted(module.name for module in pkgutil.iter_modules(sandbox.__path__) if module.ispkg)
+    packages = {name: importlib.import_module(f"sandbox.{name}") for name in names}
+    return {name: package.create_app for name, package in packages.items() if hasattr(package, "create_app")}

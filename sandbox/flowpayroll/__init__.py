@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote
@@ -35,18 +36,15 @@ _FORMAT_TOKEN = re.compile(r"'[^']*'|yyyy|yy|MM|dd|HH|mm|ss|f{1,6}|Z|.")
 
 def render_datetime(value: dt.datetime | dt.date, pattern: str) -> str:
     """Write a date or UTC datetime in a Java/.NET pattern (the subset this sandbox announces)."""
-    out: list[str] = []
-    for token in _FORMAT_TOKEN.findall(pattern):
-        if token.startswith("'") and token.endswith("'") and len(token) > 1:
-            out.append(token[1:-1])
-        elif token in _STRFTIME:
-            out.append(value.strftime(_STRFTIME[token]))
-        elif token.startswith("f"):
-            micro = value.microsecond if isinstance(value, dt.datetime) else 0
-            out.append(f"{micro:06d}"[: len(token)])
-        else:
-            out.append(token)
-    return "".join(out)
+
+    def one(token: str) -> str:
+        if token in _STRFTIME:
+            return value.strftime(_STRFTIME[token])
+        if token.startswith("f"):  # fractions of a second
+            return f"{value.microsecond if isinstance(value, dt.datetime) else 0:06d}"[: len(token)]
+        return token[1:-1] if len(token) > 1 and token.startswith("'") else token  # 'quoted' text as it is
+
+    return "".join(one(token) for token in _FORMAT_TOKEN.findall(pattern))
 
 
 def _gateway_error(status: int, text: str, token: str) -> Response:
@@ -67,61 +65,55 @@ def _not_found(field: str, value: str, what: str) -> Refused:
     return _billing_error(404, field, f"{what} not found", f"{what.lower()}NotFound", value)
 
 
+@dataclass(kw_only=True)
+class Options(framework.Options):
+    clients: int = 6  # data size (the last of three or more clients has no invoice)
+    invoices_per_client: int = 5
+    client_id: str = "fp-sandbox-client"  # the valid credentials
+    client_secret: str = "fp-sandbox-secret-7c1d"
+    expires_in: int = 3600  # token lifetime in seconds
+    token_requests_per_minute: int | None = None  # the token endpoint's budget (`requests_per_minute`: the API's)
+    budget_window: float = 60.0  # both budgets' window, in seconds
+    date_format: str = "yyyy-MM-dd"  # the announced patterns
+    datetime_format: str = "yyyy-MM-dd'T'HH:mm:ss.fffZ"
+    metadata_at: str = "both"  # where `metadata` sits: `content`, `top` or `both` (see `_ok`)
+    expire_tokens_after: int | None = None  # expire every token issued so far at the N-th API call
+    repeat_token: bool = False  # a faulty server that repeats its page token
+
+
 class FlowPayrollSandbox(App):
-    """A Flow Payroll organisation behind the documented API (`create_app`)."""
+    """A Flow Payroll organisation behind the documented API (`create_app`); `fixtures`: the published
+    example as the one invoice of one more client."""
 
     name = "flowpayroll"
 
-    def __init__(
-        self,
-        seed: int = 42,  # seeds the data generator; the same seed gives the same organisation
-        latency: float = 0.0,  # seconds added to every response
-        *,
-        clients: int = 6,  # data size (the last of three or more clients has no invoice)
-        invoices_per_client: int = 5,
-        client_id: str = "fp-sandbox-client",  # the valid credentials
-        client_secret: str = "fp-sandbox-secret-7c1d",
-        expires_in: int = 3600,  # token lifetime in seconds
-        requests_per_minute: int | None = None,  # 429 budgets per `budget_window` seconds (None = unlimited)
-        token_requests_per_minute: int | None = None,
-        budget_window: float = 60.0,
-        date_format: str = "yyyy-MM-dd",  # the announced patterns
-        datetime_format: str = "yyyy-MM-dd'T'HH:mm:ss.fffZ",
-        metadata_at: str = "both",  # where `metadata` sits: `content`, `top` or `both` (see `_ok`)
-        expire_tokens_after: int | None = None,  # expire every token issued so far at the N-th API call
-        repeat_token: bool = False,  # a faulty server that repeats its page token
-        fixtures: bool = True,  # also serve the published example as the one invoice of one more client
-    ) -> None:
-        super().__init__(latency=latency)
-        self.client_id, self.client_secret = client_id, client_secret
+    def __init__(self, **options: Any) -> None:
+        o = self.options = Options(**options)
+        super().__init__(latency=o.latency)
+        self.client_id, self.client_secret, self.api_requests = o.client_id, o.client_secret, 0
         # §2.1: client credentials; the raw token (no scheme) goes in `X-Auth-Token`
-        self.oauth = ClientCredentials(client_id, client_secret, expires_in, "X-Auth-Token")
-        self.budget = SlidingWindow(requests_per_minute, budget_window)
-        self.token_budget = SlidingWindow(token_requests_per_minute, budget_window)
-        self.date_format, self.datetime_format, self.metadata_at = date_format, datetime_format, metadata_at
-        self.expire_tokens_after, self.api_requests = expire_tokens_after, 0
-        self.pager = framework.TokenPager(repeat=repeat_token)
-        self._gen = gen = Generator(seed)
+        self.oauth = ClientCredentials(o.client_id, o.client_secret, o.expires_in, "X-Auth-Token")
+        self.budget = SlidingWindow(o.requests_per_minute, o.budget_window)
+        self.token_budget = SlidingWindow(o.token_requests_per_minute, o.budget_window)
+        self.pager = framework.TokenPager(repeat=o.repeat_token)
+        self._gen = gen = Generator(o.seed)
         self.organisation_id = "org_" + gen.uid().replace("-", "")[:20]
         self.clients: dict[str, dict[str, Any]] = {}
         self.invoices: dict[str, dict[str, Any]] = {}
         self.gone: set[str] = set()  # deleted clients still listed
-        seeded = 0
-        for index in range(clients):
+        for index in range(o.clients):
             client = _put(self.clients, gen.client(self.organisation_id, index))
             # The last client of three or more has no invoices: every client is loaded regardless.
-            for _ in range(0 if clients >= 3 and index == clients - 1 else invoices_per_client):
+            for _ in range(0 if o.clients >= 3 and index == o.clients - 1 else o.invoices_per_client):
                 kinds = ("paid", "paid", "open", "open", "part_paid", "credited", "voided")
-                kind = KINDS[seeded] if seeded < len(KINDS) else gen.rng.choice(kinds)
+                kind = KINDS[seeded] if (seeded := len(self.invoices)) < len(KINDS) else gen.rng.choice(kinds)
                 _put(self.invoices, gen.invoice(client, kind))
-                seeded += 1
         self.published: set[str] = set()  # invoices served as published: never recomputed
-        if fixtures:
-            client = _put(self.clients, gen.client(self.organisation_id, clients))
+        if o.fixtures:
+            client = _put(self.clients, gen.client(self.organisation_id, o.clients))
             self.published.add(_put(self.invoices, self._published_invoice(client))["id"])
         # Another organisation's client: its id is real but not within ours, so it answers 404 (§2.5).
-        self.organisations_other: dict[str, dict[str, Any]] = {}
-        _put(self.organisations_other, gen.client("org_other", 99))
+        self.organisations_other = {c["id"]: c for c in [gen.client("org_other", 99)]}
 
     def _published_invoice(self, client: dict[str, Any]) -> dict[str, Any]:
         """The published skeleton (`sandbox/flowpayroll/samples/`, `"<string>"`/123) as published, but its
@@ -129,9 +121,10 @@ class FlowPayrollSandbox(App):
         as `tests/flowpayroll/test_mapping.py` reads it; its figures do not add up (123 + 123 ≠ 123)."""
         sample = framework.published_sample(self.name, "list_invoices_for_client.json")
         [invoice] = sample["content"]["data"]["invoices"]
-        day, moment = dt.date(2023, 11, 7), dt.datetime(2023, 11, 7, 5, 31, 56, 250_000, dt.UTC)
+        moment, invoice_id = dt.datetime(2023, 11, 7, 5, 31, 56, 250_000, dt.UTC), self._gen.uid()
         known = {"clientId": client["id"], "organisationId": self.organisation_id, "currencyCode": "GBP"}
-        known["externalProviderStatus"], invoice_id = "AUTHORISED", self._gen.uid()
+        known |= {"externalProviderStatus": "AUTHORISED", "invoiceId": invoice_id}
+        known |= dict.fromkeys(("date", "dueDate", "appliedDate"), dt.date(2023, 11, 7))
 
         def fill(value: Any, key: str = "") -> Any:
             if isinstance(value, dict):
@@ -142,12 +135,8 @@ class FlowPayrollSandbox(App):
                 return value
             if key in known:
                 return known[key]
-            if key == "invoiceId":
-                return invoice_id
             if key == "id" or key.endswith("Id"):
                 return self._gen.uid()
-            if key in ("date", "dueDate", "appliedDate"):
-                return day
             return moment if key.endswith(("Date", "At")) else value
 
         return {**fill(invoice), "id": invoice_id}
@@ -170,7 +159,7 @@ class FlowPayrollSandbox(App):
             return _gateway_error(404, "Resource not found", "resourceNotFound")
         with self.lock:
             self.api_requests += 1
-            if self.api_requests == self.expire_tokens_after:
+            if self.api_requests == self.options.expire_tokens_after:
                 self.expire_tokens()
         refused = self.oauth.check(request)  # §2.5: 401 missing, unknown or expired
         if refused != "ok":
@@ -238,9 +227,8 @@ class FlowPayrollSandbox(App):
         invoice = self._invoice(client_id, invoice_id)
         # "Update open invoice" (§2.4): 400 when the invoice is closed (paid or voided).
         if invoice["balanceDue"] == 0 or invoice.get("externalProviderStatus") == "VOIDED":
-            raise _billing_error(
-                400, "invoiceId", "Invoice is closed and cannot be updated", "invoiceClosed", invoice["id"]
-            )
+            text = "Invoice is closed and cannot be updated"
+            raise _billing_error(400, "invoiceId", text, "invoiceClosed", invoice["id"])
         body = request.json() or {}
         self.update_invoice(invoice["id"], **{k: body[k] for k in ("reference",) if k in body})
         return self._ok({"invoice": invoice})
@@ -264,12 +252,13 @@ class FlowPayrollSandbox(App):
 
     def _ok(self, data: dict[str, Any]) -> Response:
         """§2.4: `{"message", "content": {"data", "metadata"}}`; `metadata_at`: `content`, `top` or `both`."""
-        metadata = {"dateFormat": self.date_format, "dateTimeFormat": self.datetime_format}
+        o = self.options
+        metadata = {"dateFormat": o.date_format, "dateTimeFormat": o.datetime_format}
         content: dict[str, Any] = {"data": framework.public(data, self._render)}
         body = {"message": {"text": "Operation succeeded", "token": "operationSucceeded"}, "content": content}
-        if self.metadata_at in ("content", "both"):
+        if o.metadata_at in ("content", "both"):
             content["metadata"] = metadata
-        if self.metadata_at in ("top", "both"):
+        if o.metadata_at in ("top", "both"):
             body["metadata"] = metadata
         return framework.json_response(body)
 
@@ -277,9 +266,9 @@ class FlowPayrollSandbox(App):
         if isinstance(value, dict) and "s3Key" in value and "fileSize" in value:
             return {**value, **self._signed_url(value["s3Key"])}
         if isinstance(value, dt.datetime):
-            return render_datetime(value.astimezone(dt.UTC), self.datetime_format)
+            return render_datetime(value.astimezone(dt.UTC), self.options.datetime_format)
         if isinstance(value, dt.date):
-            return render_datetime(value, self.date_format)
+            return render_datetime(value, self.options.date_format)
         return value
 
     def _signed_url(self, key: str) -> dict[str, Any]:
@@ -287,10 +276,10 @@ class FlowPayrollSandbox(App):
         expires = now_utc() + DOWNLOAD_URL_LIFETIME
         signature = hashlib.sha256(f"{key}{expires.isoformat()}".encode()).hexdigest()
         url = (
-            f"https://flowpayroll-billing-attachments.s3.eu-west-2.amazonaws.com/{key}"
-            f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=900&X-Amz-Signature={signature}"
+            f"https://flowpayroll-billing-attachments.s3.eu-west-2.amazonaws.com/{key}?X-Amz-Algorithm=AWS4-HMAC-SHA256"
         )
-        return {"downloadUrl": url, "downloadUrlExpiresAt": render_datetime(expires, self.datetime_format)}
+        url += f"&X-Amz-Expires=900&X-Amz-Signature={signature}"
+        return {"downloadUrl": url, "downloadUrlExpiresAt": render_datetime(expires, self.options.datetime_format)}
 
     # --- configuration, summary, mutations ----------------------------------------------------
     def config(self, base_url: str) -> dict[str, str | None]:

@@ -69,9 +69,8 @@ class Generator:
         return low + step * self.rng.randint(0, steps)
 
     def moment(self, start: dt.datetime, max_days: int) -> dt.datetime:
-        return start + dt.timedelta(
-            seconds=self.rng.randint(0, max_days * 86400), milliseconds=self.rng.randint(0, 999)
-        )
+        seconds = self.rng.randint(0, max_days * 86400)
+        return start + dt.timedelta(seconds=seconds, milliseconds=self.rng.randint(0, 999))
 
     def client(self, organisation_id: str, index: int) -> dict[str, Any]:
         irish = index % 3 == 1
@@ -134,9 +133,8 @@ class Generator:
     def invoice(self, client: dict[str, Any], kind: str) -> dict[str, Any]:
         self.sequence += 1
         issued = dt.date(2024, 1, 1) + dt.timedelta(days=self.rng.randint(0, 540))
-        created = dt.datetime.combine(issued, dt.time(self.rng.randint(7, 18)), dt.UTC) + dt.timedelta(
-            milliseconds=self.rng.randint(0, 3_599_999)
-        )
+        created = dt.datetime.combine(issued, dt.time(self.rng.randint(7, 18)), dt.UTC)
+        created += dt.timedelta(milliseconds=self.rng.randint(0, 3_599_999))
         invoice: dict[str, Any] = {
             "id": self.uid(), "organisationId": client["organisationId"], "clientId": client["id"],
             "lineAmountTypes": "Exclusive", "currencyCode": client["_currency"], "appliedCredits": [],

@@ -9,7 +9,7 @@ Readings where the docs are silent are noted where they are coded.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -28,41 +28,38 @@ def _bad_request(message: str) -> Refused:
     return Refused(json_response({"error": message}, 400))
 
 
+@dataclass(kw_only=True)
+class Options(framework.Options):
+    clients: int = 8  # contacts of the `client` category
+    other_contacts: int = 5  # contacts of the other categories (suppliers, manufacturers...)
+    projects: int = 7  # projects, each with one client
+    invoices: int = 60  # client invoices in total, spread over the projects
+    api_key: str = DEFAULT_TOKEN  # the valid token
+    auth_mode: str = "either"  # `either`, `raw` or `bearer` (see `_SCHEMES`)
+    # The team's default currency, which the API never shows; None makes invoices with no project
+    # or client currency impossible to price.
+    currency: str | None = "USD"
+    rate_window: float = 60.0  # the window of `requests_per_minute`, in seconds
+    honour_updated_since: bool = True  # False ignores `updated_since`, like an API that does not support it
+
+
 class FohlioSandbox(App):
-    """The Fohlio API over seeded data (`create_app`)."""
+    """The Fohlio API over seeded data (`create_app`); `fixtures`: the published "Get a client invoice by id"
+    example and its client."""
 
     name = "fohlio"
 
-    def __init__(
-        self,
-        seed: int = 42,
-        latency: float = 0.0,  # seconds added to every response
-        *,
-        clients: int = 8,  # contacts of the `client` category
-        other_contacts: int = 5,  # contacts of the other categories (suppliers, manufacturers...)
-        projects: int = 7,  # projects, each with one client
-        invoices: int = 60,  # client invoices in total, spread over the projects
-        api_key: str = DEFAULT_TOKEN,  # the valid token
-        auth_mode: str = "either",  # `either`, `raw` or `bearer` (see `_SCHEMES`)
-        # The team's default currency, which the API never shows; None makes invoices with no project
-        # or client currency impossible to price.
-        currency: str | None = "USD",
-        requests_per_minute: int | None = None,  # requests allowed per `rate_window` seconds; None for no limit
-        rate_window: float = 60.0,
-        honour_updated_since: bool = True,  # False ignores `updated_since`, like an API that does not support it
-        fixtures: bool = True,  # also serve the published "Get a client invoice by id" example and its client
-    ) -> None:
-        super().__init__(latency=latency)
-        if auth_mode not in _SCHEMES:
-            raise ValueError(f"auth_mode must be either, raw or bearer, not {auth_mode!r}")
-        self.api_key, self.auth_mode, self.honour_updated_since = api_key, auth_mode, honour_updated_since
-        self.auth = HeaderKey("authorization", api_key, _SCHEMES[auth_mode])
+    def __init__(self, **options: Any) -> None:
+        o = self.options = Options(**options)
+        super().__init__(latency=o.latency)
+        if o.auth_mode not in _SCHEMES:
+            raise ValueError(f"auth_mode must be either, raw or bearer, not {o.auth_mode!r}")
+        self.api_key, self.auth = o.api_key, HeaderKey("authorization", o.api_key, _SCHEMES[o.auth_mode])
         # §4.5: no rate limit is published; when set, 429 with a Retry-After header [INF]
-        self.budget = SlidingWindow(requests_per_minute, rate_window)
-        sizes = {"clients": clients, "other_contacts": other_contacts, "projects": projects, "invoices": invoices}
-        self.team = generate(seed, **sizes, default_currency=currency or "", now=self.now())
+        self.budget = SlidingWindow(o.requests_per_minute, o.rate_window)
+        self.team = generate(o, self.now())
         self.published: dict[int, dict[str, Any]] = {}  # invoices served as published, by id
-        if fixtures:
+        if o.fixtures:
             self._load_fixtures()
 
     def _load_fixtures(self) -> None:
@@ -112,7 +109,7 @@ class FohlioSandbox(App):
     def _since(self, request: Request) -> dt.datetime | None:
         """§4.3 `updated_since` (Unix seconds): records updated at or after that second [INF]."""
         since = self._int(request, "updated_since", None)
-        if since is None or not self.honour_updated_since:
+        if since is None or not self.options.honour_updated_since:
             return None
         return dt.datetime.fromtimestamp(since, dt.UTC)
 
@@ -184,10 +181,10 @@ class FohlioSandbox(App):
         else:
             balance = total
         paid = Decimal("0.00") if invoice.status in {"void", "revised"} else total - balance
-        return {
-            "amount": amount, "tax_amount": tax, "taxable_amount": money(taxable), "amount_with_tax": total,
-            "balance": balance, "balance_transactions_amount": paid, "services_amount": money(services),
-            "products_amount": amount - money(services),
+        return {  # in the order the API writes them
+            "tax_amount": tax, "taxable_amount": money(taxable), "amount": amount, "amount_with_tax": total,
+            "balance": balance, "retainer_amount": Decimal("0.00"), "products_amount": amount - money(services),
+            "services_amount": money(services), "balance_transactions_amount": paid,
         }  # fmt: skip
 
     def payment_terms(self, invoice: Invoice, total: Decimal) -> list[dict[str, Any]]:
@@ -217,11 +214,7 @@ class FohlioSandbox(App):
             "id": invoice.id, "project_id": invoice.project_id, "status": invoice.status,
             "invoice_date": invoice.invoice_date, "note": invoice.note,
             "payment_terms": self.payment_terms(invoice, f["amount_with_tax"]), "label": invoice.label,
-            "created_at": iso(invoice.created_at), "updated_at": iso(invoice.updated_at),
-            "tax_amount": f["tax_amount"], "taxable_amount": f["taxable_amount"], "amount": f["amount"],
-            "amount_with_tax": f["amount_with_tax"], "balance": f["balance"], "retainer_amount": Decimal("0.00"),
-            "products_amount": f["products_amount"], "services_amount": f["services_amount"],
-            "balance_transactions_amount": f["balance_transactions_amount"],
+            "created_at": iso(invoice.created_at), "updated_at": iso(invoice.updated_at), **f,
             "client": self.render_contact(client, embedded_in_list=not single),
             "items": [{k: v for k, v in asdict(i).items() if k != "is_service"} for i in invoice.items],
             "client_proposal_id": invoice.client_proposal_id, "purchase_order_ids": list(invoice.purchase_order_ids),
@@ -252,7 +245,7 @@ class FohlioSandbox(App):
         return self.team.default_currency or None
 
     def config(self, base_url: str) -> dict[str, str | None]:
-        scheme = "Bearer" if self.auth_mode == "bearer" else None
+        scheme = "Bearer" if self.options.auth_mode == "bearer" else None
         currency = self.team.default_currency or None
         return {"base_url": base_url, "api_key": self.api_key, "auth_scheme": scheme, "currency": currency}
 
@@ -281,9 +274,7 @@ class FohlioSandbox(App):
 
     def update_line(self, invoice_id: int, index: int, **fields: Any) -> None:
         """Change one line (`quantity`, `price`, `name`...); the invoice's figures follow."""
-        item = self.team.invoices[invoice_id].items[index]
-        for name, value in fields.items():
-            setattr(item, name, value)
+        vars(self.team.invoices[invoice_id].items[index]).update(fields)
         self.team.invoices[invoice_id].updated_at = self.now()
 
     def remove_line(self, invoice_id: int, index: int = -1) -> Any:
@@ -298,20 +289,15 @@ class FohlioSandbox(App):
     def add_invoice(self, client_id: Any = None, **fields: Any) -> int:
         """A new draft with no line on the client's first project (the first project if None)."""
         project = next(p for p in self.team.projects.values() if client_id in (None, p.client_id))
-        invoice_id, now = max(self.team.invoices, default=30000) + 1, self.now()
-        label = f"INV-{invoice_id - 30000:05d}"
-        self.team.invoices[invoice_id] = Invoice(
-            invoice_id, project.id, project.client_id, "draft", None, label, None, [], now, now
-        )
-        self.update_invoice(invoice_id, **fields)
-        return invoice_id
+        number, now = max(self.team.invoices, default=30000) + 1, self.now()
+        fresh = (project.id, project.client_id, "draft", None, f"INV-{number - 30000:05d}", None)
+        self.team.invoices[number] = Invoice(number, *fresh, [], now, now)
+        self.update_invoice(number, **fields)
+        return number
 
     def update_client(self, client_id: int, **fields: Any) -> None:
         """Change a contact (`name`, `data`...)."""
-        contact = self.team.contacts[client_id]
-        for name, value in apply_now(fields, self.now()).items():
-            setattr(contact, name, value)
-        contact.updated_at = self.now()
+        vars(self.team.contacts[client_id]).update(apply_now(fields, self.now()), updated_at=self.now())
 
     def delete_client(self, client_id: int, *, listed: bool = False) -> None:
         """Delete a contact with its projects and their invoices (`listed` keeps the contact)."""
@@ -330,9 +316,4 @@ class FohlioSandbox(App):
 
 
 create_app = FohlioSandbox
-
-
-def bench_options(clients: int) -> dict[str, Any]:
-    """`create_app` options of an account of about `clients` clients for the benchmarks (benchmarks/rerun.py):
-    half as many clients, 20 invoices per requested client, in one account-wide listing."""
-    return {"clients": max(1, clients // 2), "invoices": clients * 20}
+bench_options = framework.half_the_clients

@@ -18,12 +18,16 @@ picks the most plausible reading and says so here:
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox import framework
+
+if TYPE_CHECKING:
+    from sandbox.fohlio import Options
 
 TAX_RATE = Decimal("0.08")
 SECOND_TAX_RATE = Decimal("0.025")
@@ -128,52 +132,37 @@ class Team:
     invoices: dict[int, Invoice]
 
 
-def generate(
-    seed: int,
-    *,
-    clients: int,
-    other_contacts: int,
-    projects: int,
-    invoices: int,
-    default_currency: str,
-    now: dt.datetime,
-) -> Team:
+def generate(o: Options, now: dt.datetime) -> Team:
     """A team: contacts, projects with their client, invoices (every status once there are eight)."""
-    rng = random.Random(seed)
+    rng = random.Random(o.seed)
     anchor = now - dt.timedelta(days=1)
     contacts: dict[int, Contact] = {}
-    next_contact = 501
     currency_cycle = ["EUR", None, "GBP", None, "usd", None, "CAD"]
-    for n in range(clients):
-        city, state, country = rng.choice(_CITIES)
-        name = f"{_FIRMS[n % len(_FIRMS)]} {rng.choice(_KINDS)}"
-        data: dict[str, Any] = {"website": f"https://{name.split()[0].lower()}.example"}
-        data["tax_id"] = f"TX{rng.randrange(10**7, 10**8)}"
-        client_currency = currency_cycle[n % len(currency_cycle)]
-        if client_currency:
-            data["currency"] = client_currency
-        contacts[next_contact] = _contact(rng, next_contact, name, "client", data, city, state, country, anchor)
-        next_contact += 1
-    for n in range(other_contacts):
-        city, state, country = rng.choice(_CITIES)
-        kind = CONTACT_CATEGORIES[1 + n % (len(CONTACT_CATEGORIES) - 1)]
-        name = f"{rng.choice(_FIRMS)} {kind.replace('_', ' ').title()} Co"
-        contacts[next_contact] = _contact(rng, next_contact, name, kind, {}, city, state, country, anchor)
-        next_contact += 1
+    for n in range(o.clients + o.other_contacts):  # the clients, then the other contacts
+        place = rng.choice(_CITIES)
+        if n < o.clients:
+            kind, name = "client", f"{_FIRMS[n % len(_FIRMS)]} {rng.choice(_KINDS)}"
+            data: dict[str, Any] = {"website": f"https://{name.split()[0].lower()}.example"}
+            data["tax_id"] = f"TX{rng.randrange(10**7, 10**8)}"
+            if currency_cycle[n % len(currency_cycle)]:
+                data["currency"] = currency_cycle[n % len(currency_cycle)]
+        else:
+            kind = CONTACT_CATEGORIES[1 + (n - o.clients) % (len(CONTACT_CATEGORIES) - 1)]
+            name, data = f"{rng.choice(_FIRMS)} {kind.replace('_', ' ').title()} Co", {}
+        contacts[501 + n] = _contact(rng, Contact(501 + n, name, kind, data, [], [], 0, anchor), place, anchor)
 
     client_ids = [c.id for c in contacts.values() if c.category_type == "client"]
     project_map: dict[int, Project] = {}
     project_currencies = [None, "EUR", None, "GBP", None, None, None]
-    for n in range(projects):
-        pid = 9001 + n
+    for n in range(o.projects):
         name = f"{rng.choice(_FIRMS)} {rng.choice(('Lobby', 'Suites', 'Penthouse', 'Spa', 'Flagship'))}"
         owner, currency = client_ids[n % len(client_ids)], project_currencies[n % len(project_currencies)]
-        project_map[pid] = Project(pid, name, owner, currency)
+        project_map[9001 + n] = Project(9001 + n, name, owner, currency)
 
     invoice_map: dict[int, Invoice] = {}
     project_ids = list(project_map)
-    item_no = 70001
-    for n in range(invoices):
+    item_ids = itertools.count(70001)
+    for n in range(o.invoices):
         iid = 30001 + n
         project = project_map[project_ids[n % len(project_ids)]]
         status = STATUSES[n % len(STATUSES)] if n < len(STATUSES) * 2 else rng.choice(STATUSES)
@@ -184,11 +173,9 @@ def generate(
             name, description, unit = rng.choice(_PRODUCTS)
             quantity = Decimal(rng.randint(1, 12)) if rng.random() < 0.8 else Decimal(rng.choice(("0.5", "1.5", "2.5")))
             price = Decimal(rng.randrange(1000, 480000, 2)).scaleb(-2)
-            taxable, second, catalogue = rng.random() < 0.75, rng.random() < 0.2, 40001 + rng.randrange(1000)
-            items.append(
-                Item(item_no, name, description, unit, quantity, price, taxable, second, catalogue, unit == "hr")
-            )
-            item_no += 1
+            flags = (rng.random() < 0.75, rng.random() < 0.2)  # taxable, second taxable
+            line = (name, description, unit, quantity, price, *flags, 40001 + rng.randrange(1000), unit == "hr")
+            items.append(Item(next(item_ids), *line))
         invoice_date = _invoice_date(rng, created, status)
         no_terms = status == "draft" and rng.random() < 0.5
         terms = [] if no_terms else sorted(rng.sample((0, 15, 30, 45, 60), rng.randint(1, 3)))
@@ -201,36 +188,30 @@ def generate(
             client_proposal_id=rng.choice((None, 8000 + n)),
             purchase_order_ids=rng.sample(range(60001, 60050), rng.randint(0, 2)),
         )  # fmt: skip
-    return Team(7, "Atelier Sandbox", default_currency, contacts, project_map, invoice_map)
+    return Team(7, "Atelier Sandbox", o.currency or "", contacts, project_map, invoice_map)
 
 
-def _contact(
-    rng: random.Random,
-    cid: int,
-    name: str,
-    kind: str,
-    data: dict[str, Any],
-    city: str,
-    state: str,
-    country: str,
-    anchor: dt.datetime,
-) -> Contact:
-    street, place = f"{rng.randint(1, 999)} {rng.choice(_STREETS)}", {"city": city, "state": state, "country": country}
+def _contact(rng: random.Random, contact: Contact, where: tuple[str, str, str], anchor: dt.datetime) -> Contact:
+    """`contact` with its addresses (`where`: city, state, country), people, category id and timestamp."""
+    cid, place = contact.id, dict(zip(("city", "state", "country"), where, strict=True))
+    street = f"{rng.randint(1, 999)} {rng.choice(_STREETS)}"
     phone, post_code = f"+1 555 {rng.randint(1000, 9999)}", f"{rng.randint(10000, 99999)}"
     office = {"id": cid * 10 + 1, "name": "Office", "phone": phone, "post_code": post_code, "address_line_1": street}
     addresses = [{**office, "address_line_2": "", **place}]
     if rng.random() < 0.4:
         site = {"id": cid * 10 + 2, "name": "Site", "phone": "", "post_code": "", "address_line_1": "Site"}
         addresses.append({**site, "address_line_2": "", **place})
-    first = name.split()[0].lower()
+    first = contact.name.split()[0].lower()
     person = f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)}"
     accounts = {"id": cid * 10 + 1, "name": person, "email": f"accounts@{first}.example", "phone": ""}
     people = [{**accounts, "position": "Accounts payable", "note": ""}]
     if rng.random() < 0.5:
         desk = {"id": cid * 10 + 2, "name": "Front desk", "email": f"hello@{first}.example", "phone": ""}
         people.insert(0, {**desk, "position": "", "note": ""})
-    updated = anchor - dt.timedelta(days=rng.randrange(1, 400))
-    return Contact(cid, name, kind, data, addresses, people, 100 + CONTACT_CATEGORIES.index(kind), updated)
+    contact.addresses, contact.people = addresses, people
+    contact.category_id = 100 + CONTACT_CATEGORIES.index(contact.category_type)
+    contact.updated_at = anchor - dt.timedelta(days=rng.randrange(1, 400))
+    return contact
 
 
 def _invoice_date(rng: random.Random, created: dt.datetime, status: str) -> str | None:

@@ -7,48 +7,47 @@ an optional `{"filter": {...}}` body). Quirks, where each is documented, are not
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from sandbox import framework
 from sandbox.framework import App, QueryKey, Refused, Request, Response, SlidingWindow, json_response, route
-from sandbox.invoicexpress.data import ISO_CODES, Account, money
+from sandbox.invoicexpress.data import ISO_CODES, Account, figures
 
 DOCUMENTED_BUDGET = 780  # requests per minute per account (docs/providers.md §1.5, "Request limits")
 _INCORRECT = {"error": {"code": "422", "message": "Some parameters were incorrect."}}
 
 
+@dataclass(kw_only=True)
+class Options(framework.Options):
+    clients: int = 12  # the generated account: clients, documents per client, lines per document
+    invoices_per_client: int = 9
+    lines_per_invoice: tuple[int, int] = (1, 5)
+    account_name: str = "sandbox"  # the account subdomain the pipeline is configured with
+    api_key: str = "ix-sandbox-key-4f1c9a"  # the only key accepted
+    account_per_page: int = 10  # the account setting used when `per_page` is not sent (10, 20 or 30)
+    max_per_page: int = 50  # the largest page served
+    requests_per_minute: int | None = DOCUMENTED_BUDGET
+    retry_after: float | None = None  # seconds announced in `Retry-After` on 429 (None: no header, as documented)
+    budget_window: float = 60.0  # the budget's window in seconds (60 as documented; shorter in tests)
+
+
 class InvoiceXpressSandbox(App):
-    """An InvoiceXpress account (`create_app`)."""
+    """An InvoiceXpress account (`create_app`); `fixtures`: the published samples as one more client's documents."""
 
     name = "invoicexpress"
 
-    def __init__(
-        self,
-        seed: int = 42,
-        latency: float = 0.0,  # seconds added to every response
-        *,
-        clients: int = 12,  # the generated account: clients, documents per client, lines per document
-        invoices_per_client: int = 9,
-        lines_per_invoice: tuple[int, int] = (1, 5),
-        account_name: str = "sandbox",  # the account subdomain the pipeline is configured with
-        api_key: str = "ix-sandbox-key-4f1c9a",  # the only key accepted
-        account_per_page: int = 10,  # the account setting used when `per_page` is not sent (10, 20 or 30)
-        max_per_page: int = 50,  # the largest page served
-        requests_per_minute: int | None = DOCUMENTED_BUDGET,  # the per-account budget; None disables it
-        retry_after: float | None = None,  # seconds announced in `Retry-After` on 429 (None: no header, as documented)
-        budget_window: float = 60.0,  # the budget's window in seconds (60 as documented; shorter in tests)
-        fixtures: bool = True,  # also serve the published samples as one more client's documents
-    ) -> None:
-        super().__init__(latency=latency)
-        self.account = Account(seed, clients, invoices_per_client, lines_per_invoice)
-        self.account_name, self.api_key, self.retry_after = account_name, api_key, retry_after
-        self.account_per_page, self.max_per_page = account_per_page, max_per_page
-        self.auth = QueryKey("api_key", api_key)  # §1.1: `api_key` in the query string
-        self.budget = SlidingWindow(requests_per_minute, budget_window)
+    def __init__(self, **options: Any) -> None:
+        o = self.options = Options(**options)
+        super().__init__(latency=o.latency)
+        self.account = Account(o.seed, o.clients, o.invoices_per_client, o.lines_per_invoice)
+        self.api_key, self.max_per_page = o.api_key, o.max_per_page
+        self.auth = QueryKey("api_key", o.api_key)  # §1.1: `api_key` in the query string
+        self.budget = SlidingWindow(o.requests_per_minute, o.budget_window)
         self.fixture_clients: list[dict[str, Any]] = []
         self.fixtures: dict[int, dict[str, Any] | None] = {}  # by id; None: deleted
-        if fixtures:
+        if o.fixtures:
             self._load_fixtures()
 
     def _load_fixtures(self) -> None:
@@ -64,7 +63,8 @@ class InvoiceXpressSandbox(App):
         if self.auth(request) is None:  # §1.5: 401 with this body
             return json_response({"errors": {"error": "Invalid API key"}}, 401)
         if self.budget.check(self.api_key) is not None:  # §1.5: 429; no Retry-After documented
-            headers = {"Retry-After": f"{math.ceil(self.retry_after)}"} if self.retry_after is not None else {}
+            wait = self.options.retry_after
+            headers = {"Retry-After": f"{math.ceil(wait)}"} if wait is not None else {}
             return json_response({"errors": {"error": "Too many requests"}}, 429, headers)
         return None
 
@@ -74,7 +74,7 @@ class InvoiceXpressSandbox(App):
     def _paging(self, request: Request) -> tuple[int, int]:
         """§1.2: `page`, `per_page` (the account setting by default; no documented maximum: capped)."""
         try:
-            page, per_page = request.int_arg("page", 1), request.int_arg("per_page", self.account_per_page)
+            page, per_page = request.int_arg("page", 1), request.int_arg("per_page", self.options.account_per_page)
         except ValueError:
             page = per_page = 0
         if page < 1 or per_page < 1:
@@ -121,7 +121,7 @@ class InvoiceXpressSandbox(App):
 
     # --- configuration, summary, mutations ----------------------------------------------------
     def config(self, base_url: str) -> dict[str, str | None]:
-        return {"account_name": self.account_name, "api_key": self.api_key, "base_url": base_url}
+        return {"account_name": self.options.account_name, "api_key": self.api_key, "base_url": base_url}
 
     def all_invoices(self) -> list[dict[str, Any]]:
         """Every document, the generated ones first, then the published samples."""
@@ -154,14 +154,7 @@ class InvoiceXpressSandbox(App):
         invoice = dict(self.find(invoice_id))
         items = [dict(i) for i in invoice["items"]]
         removed = items.pop(index)
-
-        def total(key: str) -> Decimal:
-            return money(sum((Decimal(str(i.get(key) or 0)) for i in items), Decimal(0)))
-
-        before, taxes, discount = total("subtotal"), total("tax_amount"), total("discount_amount")
-        rate = Decimal(invoice["retention"]) if invoice.get("retention") else Decimal(0)
-        invoice.update(items=items, sum=before + discount, discount=discount, before_taxes=before, taxes=taxes)
-        invoice["total"] = before + taxes - money(before * rate / 100)
+        invoice.update(items=items, **figures(items, invoice.get("retention")))
         self._store(invoice_id, invoice)
         return removed
 
@@ -209,12 +202,9 @@ class _Filter:
         self.everything = not self.statuses and not self.types and self.archived >= {"archived", "non_archived"}
 
     def admits(self, invoice: dict[str, Any]) -> bool:
-        if (self.statuses and invoice["status"] not in self.statuses) or (
-            self.types and invoice["type"] not in self.types
-        ):
-            return False
-        archived = bool(int(invoice["archived"]))  # 1/0 or a boolean (§1.6)
-        return ("archived" if archived else "non_archived") in self.archived
+        archived = "archived" if int(invoice["archived"]) else "non_archived"  # 1/0 or a boolean (§1.6)
+        chosen = (not self.statuses or invoice["status"] in self.statuses) and archived in self.archived
+        return chosen and (not self.types or invoice["type"] in self.types)
 
 
 create_app = InvoiceXpressSandbox

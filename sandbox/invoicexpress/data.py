@@ -56,6 +56,18 @@ CURRENCY_NAMES = {iso: name for iso, name, _ in CURRENCIES}
 ISO_CODES = {name: iso for iso, name, _ in CURRENCIES}  # the ISO code of each currency name written
 
 
+def figures(items: list[dict[str, Any]], retention: str | None) -> dict[str, Decimal]:
+    """A document's figures, in cents whatever its lines carry; `retention` (a rate) is withheld from `total`."""
+
+    def total(key: str) -> Decimal:
+        return money(sum((Decimal(i.get(key) or 0) for i in items), Decimal(0)))
+
+    before, taxes, discount = total("subtotal"), total("tax_amount"), total("discount_amount")
+    withheld = money(before * Decimal(retention) / 100) if retention else Decimal(0)
+    figures = {"sum": before + discount, "discount": discount, "before_taxes": before, "taxes": taxes}
+    return {**figures, "total": before + taxes - withheld}
+
+
 def _pick(rng: random.Random, weighted: list[tuple[Any, ...]]) -> Any:
     return rng.choices(weighted, weights=[w[-1] for w in weighted])[0][0]
 
@@ -65,13 +77,7 @@ class Account:
     documents (so page counts are predictable) of `lines_per_invoice` (an inclusive range) lines,
     generated on demand from `seed`."""
 
-    def __init__(
-        self,
-        seed: int = 42,
-        clients: int = 12,
-        invoices_per_client: int = 9,
-        lines_per_invoice: tuple[int, int] = (1, 5),
-    ) -> None:
+    def __init__(self, seed: int, clients: int, invoices_per_client: int, lines_per_invoice: tuple[int, int]) -> None:
         self.seed, self.n_clients = seed, clients
         self.invoices_per_client, self.lines_per_invoice = invoices_per_client, lines_per_invoice
         self.overrides: dict[int, dict[str, Any] | None] = {}  # changed (None: deleted) documents
@@ -171,13 +177,7 @@ class Account:
         day = dt.date(2023, 1, 1) + dt.timedelta(days=rng.randint(0, 1000))
         due = day + dt.timedelta(days=rng.choice([0, 15, 30, 60]))
         items = [self._line(rng) for _ in range(rng.randint(*self.lines_per_invoice))]
-
-        def total(key: str) -> Decimal:  # document figures are in cents, whatever the lines carry
-            return money(sum((Decimal(i[key]) for i in items), Decimal(0)))
-
-        discount, before_taxes, taxes = total("discount_amount"), total("subtotal"), total("tax_amount")
         retention = rng.choice(RETENTIONS) if doc_type == "Invoice" else rng.choice(["", None])
-        withheld = money(before_taxes * Decimal(retention) / 100) if retention else Decimal(0)
         as_strings = rng.random() < 0.12  # real responses sometimes carry amounts as strings [3P]
 
         def amount(value: Decimal) -> Decimal | str:
@@ -196,8 +196,7 @@ class Account:
             "reference": reference, "observations": rng.choice(OBSERVATIONS), "retention": retention,
             "permalink": f"https://www.app.invoicexpress.com/documents/{invoice_id}{rng.getrandbits(64):016x}",
             "saft_hash": f"{rng.getrandbits(16):04x}",
-            "sum": amount(before_taxes + discount), "discount": amount(discount), "before_taxes": amount(before_taxes),
-            "taxes": amount(taxes), "total": amount(before_taxes + taxes - withheld),
+            **{key: amount(value) for key, value in figures(items, retention).items()},
             "currency": CURRENCY_NAMES[currency],
             "client": {"id": client["id"], "name": client["name"], "country": client["country"]},
             "items": items,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -28,42 +29,43 @@ def expects_json(request: Request) -> bool:
     return "/json" in first or "+json" in first or (ajax and first in ("", "*/*", "*"))
 
 
+@dataclass(kw_only=True)
+class Options(framework.Options):
+    clients: int = 8  # how many clients and invoices to generate
+    invoices: int = 45
+    workspace: str = "acme"  # the workspace subdomain (used in absolute links and the login redirect)
+    api_key: str = "kt_sandbox_3f9a2c71d04e4b5e"  # the one valid bearer token
+    rate_window: float = 60.0  # the throttle window in seconds (Laravel: 60) of `requests_per_minute` per token
+    # False simulates a proxy that strips `Accept` and `X-Requested-With`: unauthenticated calls
+    # are then redirected to the login page whatever the client sent.
+    honour_json_headers: bool = True
+
+
 class KitchenApp(App):
     """One Kitchen workspace behind its API (`create_app`)."""
 
     name = "kitchen"
 
-    def __init__(
-        self,
-        seed: int = 42,
-        latency: float = 0.0,  # seconds added to every response
-        *,
-        clients: int = 8,  # how many clients and invoices to generate
-        invoices: int = 45,
-        workspace: str = "acme",  # the workspace subdomain (used in absolute links and the login redirect)
-        api_key: str = "kt_sandbox_3f9a2c71d04e4b5e",  # the one valid bearer token
-        requests_per_minute: int | None = None,  # Laravel throttle limit per token; None for no limit
-        rate_window: float = 60.0,  # the throttle window in seconds (Laravel: 60)
-        # False simulates a proxy that strips `Accept` and `X-Requested-With`: unauthenticated calls
-        # are then redirected to the login page whatever the client sent.
-        honour_json_headers: bool = True,
-        # Also serve the published "List all invoices" example as one of the workspace's invoices,
-        # unchanged (its client user is not among the listed clients: no client sample is published).
-        fixtures: bool = True,
-    ) -> None:
-        super().__init__(latency=latency)
-        self.workspace, self.api_key, self.honour_json_headers = workspace, api_key, honour_json_headers
-        self.auth = HeaderKey("Authorization", api_key, ("Bearer",))  # §3.1: bearer token
-        self.throttle = FixedWindow(requests_per_minute, rate_window)  # Laravel's throttle [INF, §3.5]
-        self.clients, self.invoices = data.generate(seed, clients, invoices)
-        published = framework.published_sample(self.name, "list_invoices.json")["data"] if fixtures else []
+    def __init__(self, **options: Any) -> None:
+        o = self.options = Options(**options)
+        super().__init__(latency=o.latency)
+        self.api_key, self.public_url = o.api_key, f"https://{o.workspace}.kitchen.co"
+        self.auth = HeaderKey("Authorization", o.api_key, ("Bearer",))  # §3.1: bearer token
+        self.throttle = FixedWindow(o.requests_per_minute, o.rate_window)  # Laravel's throttle [INF, §3.5]
+        self.clients, self.invoices = data.generate(o.seed, o.clients, o.invoices)
+        # The published "List all invoices" example is one more invoice, unchanged (its client user is not
+        # among the listed clients: no client sample is published).
+        published = framework.published_sample(self.name, "list_invoices.json")["data"] if o.fixtures else []
         self.invoices += published
         self.published = {i["id"] for i in published}  # served as written: never recomputed
         stamps = [v for row in [*self.clients, *self.invoices] for k, v in row.items() if k.endswith("_at") and v]
         self._now = max(dt.datetime.fromisoformat(v) for v in stamps) + dt.timedelta(days=1)
-        self._ids = data.ids_from(random.Random(seed + 1))
+        self._ids = data.ids_from(random.Random(o.seed + 1))
         self.gone: set[str] = set()  # deleted clients still listed
-        self.public_url = f"https://{workspace}.kitchen.co"
+
+    def wants_json(self, request: Request) -> bool:
+        """Whether Laravel sees a request that "expects JSON" (the headers are stripped unless honoured)."""
+        return expects_json(request) and self.options.honour_json_headers
 
     def route_path(self, request: Request) -> str:
         return "/" + "/".join(p for p in request.path.split("/") if p)  # Laravel ignores empty segments
@@ -71,7 +73,7 @@ class KitchenApp(App):
     def guard(self, request: Request, route: Any) -> Response | None:
         if self.auth(request) is None:
             # Laravel: a JSON 401 only when the request "expects JSON", else a redirect to login.
-            if not (expects_json(request) and self.honour_json_headers):
+            if not self.wants_json(request):
                 headers = {"Location": f"{self.public_url}/login", "Content-Type": "text/html; charset=UTF-8"}
                 return Response(302, b"", headers)
             return json_response({"message": "Unauthenticated."}, 401)
@@ -125,7 +127,7 @@ class KitchenApp(App):
             except ValueError:
                 errors[name] = [f"The {name.replace('_', ' ')} field must be an integer."]
         if errors:
-            if not (expects_json(request) and self.honour_json_headers):
+            if not self.wants_json(request):
                 # Laravel redirects a failed validation back to the previous page when no JSON is wanted.
                 return Response(302, b"", {"Location": f"{self.public_url}/"})
             # Laravel's 422 validation body: the first message, "(and N more errors)", every field's list
@@ -139,7 +141,7 @@ class KitchenApp(App):
 
     # --- configuration, summary, mutations ----------------------------------------------------
     def config(self, base_url: str) -> dict[str, str | None]:
-        return {"base_url": f"{base_url}/api", "workspace": self.workspace, "api_key": self.api_key}
+        return {"base_url": f"{base_url}/api", "workspace": self.options.workspace, "api_key": self.api_key}
 
     def summary_figures(self) -> tuple[int, list[tuple[str | None, Decimal, int]]]:
         return len(self.clients), [(i["currency"], i["total_amount"], len(i["items"])) for i in self.invoices]
@@ -191,11 +193,10 @@ class KitchenApp(App):
 
     def add_invoice(self, client_id: Any = None, status: str = "open", **fields: Any) -> str:
         """A new invoice, created now: it comes first in the listing. Returns its id."""
-        self._now += dt.timedelta(minutes=1)
-        first, number, rng = self.invoices[0], len(self.invoices) + 1, random.Random(len(self.invoices))
-        args = (number, client_id, first["creator"], first["billing_profile"], self._now, status)
+        first, now, rng = self.invoices[0], self._tick(), random.Random(len(self.invoices))
+        args = (len(self.invoices) + 1, client_id, first["creator"], first["billing_profile"], self._now, status)
         invoice = data.make_invoice(rng, self._ids, *args)
-        invoice.update(fields, updated_at=data.stamp(self._now))
+        invoice.update(fields, updated_at=now)
         self.invoices.append(invoice)
         return str(invoice["id"])
 
@@ -211,16 +212,11 @@ class KitchenApp(App):
             self.clients.remove(self._find(client_id, self.clients))
 
     def add_client(self, **fields: Any) -> str:
-        self._now += dt.timedelta(minutes=1)
+        self._tick()
         client = {**data.make_client(random.Random(len(self.clients)), self._ids, self._now), **fields}
         self.clients.append(client)
         return str(client["id"])
 
 
 create_app = KitchenApp
-
-
-def bench_options(clients: int) -> dict[str, Any]:
-    """`create_app` options of an account of about `clients` clients for the benchmarks (benchmarks/rerun.py):
-    half as many clients, 20 invoices per requested client, in one account-wide listing."""
-    return {"clients": max(1, clients // 2), "invoices": clients * 20}
+bench_options = framework.half_the_clients
