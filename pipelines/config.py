@@ -143,7 +143,7 @@ def batch_clients() -> int:
     return number
 
 
-_SELECTED_NAME = re.compile(r"^[A-Za-z0-9_.@-]+$")
+SELECTED_NAME = re.compile(r"^[A-Za-z0-9_.@-]+$")
 
 
 def select(providers: dict[str, Provider], requested: str | None) -> tuple[list[Provider], bool]:
@@ -182,7 +182,7 @@ def select_accounts(
         if not colon:
             wanted[name] = None
             continue
-        if not _SELECTED_NAME.match(label):
+        if not SELECTED_NAME.match(label):
             raise UsageError(
                 f"{entry!r} does not name an account: use provider:label, the label in lower-case letters, "
                 "digits and _ (as in [sources.<provider>.accounts.<label>])"

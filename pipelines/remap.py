@@ -51,9 +51,8 @@ from pipelines.run import (
     EXIT_LOCKED,
     EXIT_OK,
     EXIT_USAGE,
-    _account_to_reset,
-    _cannot_lock,
-    _cannot_open,
+    cannot_lock,
+    cannot_open,
     check_warehouse,
     delete_loaded_packages,
     describe_target,
@@ -62,6 +61,7 @@ from pipelines.run import (
     make_pipeline,
     new_run_id,
     ready_to_write,
+    stored_account,
     version,
     where,
 )
@@ -879,7 +879,7 @@ def _selection(providers: dict[str, Provider], requested: str | None) -> tuple[d
     selection: dict[str, list[str] | None] = {}
     for provider in chosen:
         labels = wanted.get(provider.name)
-        selection[provider.name] = None if labels is None else [_account_to_reset(provider, lb) for lb in labels]
+        selection[provider.name] = None if labels is None else [stored_account(provider, lb) for lb in labels]
     return selection, explicit
 
 
@@ -916,7 +916,7 @@ def remap(requested: str | None = None, *, pipeline_name: str | None = None) -> 
         )
         return 128 + stopped.signum
     except OSError as exc:
-        log.error("%s", explain(exc, target) or _cannot_lock(exc))
+        log.error("%s", explain(exc, target) or cannot_lock(exc))
         return EXIT_FAILED
 
 
@@ -974,7 +974,7 @@ def _remap_locked(
     except Exception as exc:
         if stop_signal(exc) is not None:
             raise Stopped(stop_signal(exc) or 2) from None
-        log.error("%s", explain(exc, target) or _cannot_open(exc))
+        log.error("%s", explain(exc, target) or cannot_open(exc))
         return EXIT_FAILED
     everything = [a for remapped in found.values() for a in remapped]
     for one in everything:

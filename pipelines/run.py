@@ -699,11 +699,11 @@ def load(
         log.error("%s", held)
         return EXIT_LOCKED
     except OSError as exc:
-        log.error("%s", explain(exc, target) or _cannot_lock(exc))
+        log.error("%s", explain(exc, target) or cannot_lock(exc))
         return EXIT_FAILED
 
 
-def _cannot_lock(exc: OSError) -> str:
+def cannot_lock(exc: OSError) -> str:
     return redact(
         f"the run lock {exc.filename} cannot be created: {exc.strerror}. The lock lives beside the DuckDB "
         "file and in the dlt pipelines folder; both folders must be writable by the user running the load."
@@ -748,7 +748,7 @@ def _load_locked(
         except Exception as exc:
             if stop_signal(exc) is not None:
                 raise Stopped(stop_signal(exc) or 2) from None
-            log.error("%s", explain(exc, target) or _cannot_open(exc))
+            log.error("%s", explain(exc, target) or cannot_open(exc))
             return EXIT_FAILED
         if not finish_interrupted_load(pipeline, target):
             return EXIT_FAILED
@@ -797,7 +797,7 @@ def _account_name(provider: Provider, account: AccountConfig) -> str:
     return account.describe()
 
 
-def _cannot_open(exc: BaseException) -> str:
+def cannot_open(exc: BaseException) -> str:
     return redact(f"the warehouse cannot be opened: {type(exc).__name__}: {exc}")
 
 
@@ -850,7 +850,7 @@ def reset(name: str, *, pipeline_name: str | None = None) -> int:
     account: str | None = None
     try:
         if colon:
-            account = _account_to_reset(providers[provider_name], label)
+            account = stored_account(providers[provider_name], label)
         pipeline_name = config.pipeline_name(pipeline_name)
         target = where(pipeline_name)
     except config.UsageError as exc:
@@ -873,11 +873,11 @@ def reset(name: str, *, pipeline_name: str | None = None) -> int:
         log.error("stopped by signal %d: the reset of %s did not complete; run it again", stopped.signum, what)
         return 128 + stopped.signum
     except OSError as exc:
-        log.error("%s", explain(exc, target) or _cannot_lock(exc))
+        log.error("%s", explain(exc, target) or cannot_lock(exc))
         return EXIT_FAILED
 
 
-def _account_to_reset(provider: Provider, label: str) -> str:
+def stored_account(provider: Provider, label: str) -> str:
     """The `account` value of `provider:label`: a configured account's (by label or value), else
     the label itself taken as an account value (an account whose stanza was removed, or one whose
     value the API told).
@@ -886,7 +886,7 @@ def _account_to_reset(provider: Provider, label: str) -> str:
         config.UsageError: an empty or malformed label, or one naming an account whose value only
             the API knows.
     """
-    if not label or not config._SELECTED_NAME.match(label):
+    if not label or not config.SELECTED_NAME.match(label):
         raise config.UsageError(
             f"{provider.name}:{label} does not name an account: use {provider.name}:<label>, the label in "
             "lower-case letters, digits and _"
@@ -916,7 +916,7 @@ def _reset_locked(name: str, pipeline_name: str, target: Where, account: str | N
         pipeline = make_pipeline(pipeline_name)
         check_warehouse(pipeline)
     except Exception as exc:
-        log.error("%s", explain(exc, target) or _cannot_open(exc))
+        log.error("%s", explain(exc, target) or cannot_open(exc))
         return EXIT_FAILED
     # An interrupted run's rows must land before the reset, or they would come back after it.
     if not finish_interrupted_load(pipeline, target):
