@@ -139,7 +139,8 @@ def run(scale: Scale) -> Section:
         "The wall time includes the sandbox generating and encoding every page on the other core.",
         "Extract stays at a few hundred MiB whatever N (rows go to disk in Arrow batches); the peak comes from "
         "DuckDB during the load (the merge from the staging dataset), bounded by the warehouse's "
-        "duckdb_memory_limit (default 512MB; DuckDB spills to disk beyond it).",
+        "duckdb_memory_limit (default 256MB; DuckDB spills to disk beyond it); the rest is the Python "
+        "process itself (dlt, Arrow, the run's sets of listed and mapped ids).",
     ]
     return Section(
         "4. Memory: the pipeline CLI loading N invoices",

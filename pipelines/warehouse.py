@@ -43,8 +43,10 @@ PENDING_TRANSITIONS = PackageStorage.PENDING_TRANSITIONS_FOLDER
 # The oldest DuckDB that must read the file. DuckDB writes it in `duckdb_databases().tags`.
 STORAGE_VERSION = "v1.4.0"
 # DuckDB takes up to 80 % of the machine's memory by default; a nightly load should not. Past
-# this limit it spills to a temporary directory beside the database file.
-DEFAULT_DUCKDB_MEMORY_LIMIT = "512MB"
+# this limit it spills to a temporary directory beside the database file. 256MB keeps a load of
+# a million invoices under 1 GiB in all (docs/benchmarks.md, section 4; with 512MB it peaked at
+# 1,162 MiB, DuckDB's merges of the later batches filling its budget).
+DEFAULT_DUCKDB_MEMORY_LIMIT = "256MB"
 NON_FILE_DATABASES = (":memory:", ":external:", ":pipeline:")
 
 
@@ -172,7 +174,7 @@ def duckdb_file() -> str:
 
 def duckdb_credentials() -> DuckDbCredentials:
     """The DuckDB file with a bounded memory budget: `duckdb_memory_limit` (env
-    `DUCKDB_MEMORY_LIMIT`, default 512MB). Insertion order is not preserved (rows have keys),
+    `DUCKDB_MEMORY_LIMIT`, default 256MB). Insertion order is not preserved (rows have keys),
     which lets DuckDB load large batches in less memory. A relative path is taken from the
     working directory."""
     limit: Any = dlt.config.get("duckdb_memory_limit")
