@@ -87,9 +87,11 @@ def _optional_money(value: Any) -> Any:
     anything else (other text, a float, a boolean) is the record mapper's to judge."""
     kind = type(value)
     if kind is Decimal:
-        if value.is_finite():
-            return value
-        raise _Fallback
+        # Arrow reads an amount below its scale as 0 when the exponent is extreme (1E-600000),
+        # instead of refusing it: the record mapper's to refuse.
+        if not value.is_finite() or (value and value.adjusted() < -MONEY_SCALE):
+            raise _Fallback
+        return value
     if kind is int or value is None:
         return value
     if kind is str:

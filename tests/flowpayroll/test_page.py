@@ -24,6 +24,7 @@ from sources.shared.driver import RecordWriter
 from sources.shared.model import INVOICE_ITEMS, INVOICES, TableWriter, apply_contract_rules
 from sources.shared.stats import RunStats
 from sources.shared.values import dumps, loads
+from tests.pages import UNTIDY_AMOUNTS
 
 RECORD_BY_RECORD: Api = dataclasses.replace(API, mapping=dataclasses.replace(API.mapping, invoice_arrow=None))
 Page = tuple[list[Any], Context]
@@ -223,6 +224,7 @@ def _untidy(base: dict[str, Any]) -> list[dict[str, Any]]:
         {"lineItems": {"id": "x"}},  # not a list: refused
         {"unknownField": {"nested": [1, Decimal("2.50")]}},
         {"attachments": [{"fileSize": 10**30}]},  # an integer orjson does not encode, in raw only
+        *({key: value} for key in ("amount", "subTotal", "totalTax", "balanceDue") for value in UNTIDY_AMOUNTS),
     ]
     line_changes: list[dict[str, Any]] = [
         {"quantity": "1 000.5"},
@@ -252,6 +254,7 @@ def _untidy(base: dict[str, Any]) -> list[dict[str, Any]]:
         {"id": None},
         {"id": ""},
         {"id": 3},
+        *({key: value} for key in ("quantity", "unitAmount", "taxAmount", "lineAmount") for value in UNTIDY_AMOUNTS),
     ]
     documents = []
     for n, change in enumerate(changes):

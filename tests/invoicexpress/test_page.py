@@ -23,6 +23,7 @@ from sources.shared.driver import RecordWriter
 from sources.shared.model import INVOICE_ITEMS, INVOICES, TableWriter, apply_contract_rules
 from sources.shared.stats import RunStats
 from sources.shared.values import dumps, loads
+from tests.pages import UNTIDY_AMOUNTS
 
 RECORD_BY_RECORD: Api = dataclasses.replace(API, mapping=dataclasses.replace(API.mapping, invoice_arrow=None))
 CONTEXT = Context(API.provider, "acme")
@@ -157,6 +158,7 @@ def _untidy(base: dict[str, Any]) -> list[dict[str, Any]]:
         {"discount": Decimal("1." + "0" * 100)},
         {"items": []},
         {"items": None},
+        *({key: value} for key in ("total", "before_taxes", "taxes", "discount") for value in UNTIDY_AMOUNTS),
     ]
     line_changes: list[dict[str, Any]] = [
         {"quantity": "1 000.5"},
@@ -173,6 +175,8 @@ def _untidy(base: dict[str, Any]) -> list[dict[str, Any]]:
         {"subtotal": Decimal("1234567890123")},
         {"name": 5},
         {"unit": None},
+        *({key: value} for key in ("quantity", "unit_price", "tax_amount", "total") for value in UNTIDY_AMOUNTS),
+        *({"tax": {"value": value}} for value in UNTIDY_AMOUNTS),
     ]
     documents = []
     for n, change in enumerate(changes):

@@ -24,6 +24,7 @@ from sources.shared.driver import RecordWriter
 from sources.shared.model import INVOICE_ITEMS, INVOICES, TableWriter, apply_contract_rules
 from sources.shared.stats import RunStats
 from sources.shared.values import dumps, loads
+from tests.pages import UNTIDY_AMOUNTS
 
 RECORD_BY_RECORD: Api = dataclasses.replace(API, mapping=dataclasses.replace(API.mapping, invoice_arrow=None))
 DELETE = object()  # a change that removes the key
@@ -208,6 +209,7 @@ def _untidy(base: dict[str, Any]) -> list[dict[str, Any]]:
         Decimal("1E+3"),
         [],
         {},
+        *UNTIDY_AMOUNTS,
     ]
     changes: list[dict[str, Any]] = [{key: value} for key in stamps for value in odd_stamps]
     changes += [{key: value} for key in money_fields for value in odd_money]
@@ -268,6 +270,7 @@ def _untidy(base: dict[str, Any]) -> list[dict[str, Any]]:
             "1.1234567",
             "0.001",  # x an amount of 4 decimals: a product of 7, refused
             "999999999999",  # a product past DECIMAL(18, 6)
+            *UNTIDY_AMOUNTS,
         ],
         "amount": [
             "150.00",
@@ -282,6 +285,7 @@ def _untidy(base: dict[str, Any]) -> list[dict[str, Any]]:
             7,
             Decimal("1.1234567"),
             Decimal("1000000000000"),
+            *UNTIDY_AMOUNTS,
         ],
         "title": [None, DELETE, "", 5, True, Decimal("1.5")],
         "description": [None, DELETE, 5, False],
