@@ -5,9 +5,9 @@ Each page is read into columns in one pass. The values that repeat across a page
 currency, document type) are read once per distinct value, keyed by type and value, with the
 record mapper's own functions; timestamps in Kitchen's own format (`2024-03-13T09:16:53+00:00`)
 are read with the standard library, any other text with the record mapper's parser. Each amount
-is checked to fit DECIMAL(18, 6) exactly as `values.to_decimal` checks it (Arrow alone is not
-enough: it reads `1E-600000` as 0), then built straight into DECIMAL(18, 6) Arrow arrays from the
-decoded `Decimal`s; a derived value Arrow refuses sends the whole page record by record. Never a
+is checked to fit DECIMAL(18, 6) exactly with `values.fit_money`, the record mapper's own rule
+(Arrow alone is not enough: it reads `1E-600000` as 0), then built straight into DECIMAL(18, 6)
+Arrow arrays from the decoded `Decimal`s; a derived value Arrow refuses sends the whole page record by record. Never a
 float, never rounded. `subtotal` and `balance_due` are computed over the columns.
 
 Left to the record mapper (`PageRows.fallback`): a record that is not an object; an id that is
@@ -35,7 +35,15 @@ from sources.kitchen import mapping
 from sources.kitchen.settings import NAME as PROVIDER
 from sources.shared.declaration import Context, PageRows
 from sources.shared.model import INVOICE_ITEMS, INVOICES, arrow_table
-from sources.shared.values import MONEY_PRECISION, MONEY_SCALE, ValueProblem, dumps, parse_date, parse_timestamp
+from sources.shared.values import (
+    MONEY_PRECISION,
+    MONEY_SCALE,
+    ValueProblem,
+    dumps,
+    fit_money,
+    parse_date,
+    parse_timestamp,
+)
 
 _DEC = pa.decimal128(MONEY_PRECISION, MONEY_SCALE)
 _ZERO = Decimal(0)
@@ -48,9 +56,7 @@ _STAMP = re.compile(
 )
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CACHE_LIMIT = 100_000
-_INTEGER_DIGITS = MONEY_PRECISION - MONEY_SCALE
-_INTEGER_LIMIT = 10**_INTEGER_DIGITS
-_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
+_INTEGER_LIMIT = 10 ** (MONEY_PRECISION - MONEY_SCALE)
 
 
 class _Fallback(Exception):
@@ -139,7 +145,7 @@ def _optional_money(value: Any) -> Decimal | None:
     None); anything else (other text, a float, a boolean) is the record mapper's to judge."""
     kind = type(value)
     if kind is Decimal:
-        if not value.is_finite() or not _fits(value):
+        if fit_money(value) is None:
             raise _Fallback
         return value
     if kind is int:
@@ -155,13 +161,6 @@ def _optional_money(value: Any) -> Decimal | None:
         if _PLAIN.fullmatch(text):
             return Decimal(text)
     raise _Fallback
-
-
-def _fits(number: Decimal) -> bool:
-    """Whether `number` fits DECIMAL(18, 6) exactly, as `values.to_decimal` checks it. Checked
-    here rather than left to Arrow, which reads a value of a vast negative exponent
-    (`1E-600000`) as 0 instead of refusing it."""
-    return number.adjusted() < _INTEGER_DIGITS and number.quantize(_QUANTUM) == number
 
 
 def _money(value: Any) -> Decimal:
@@ -361,7 +360,7 @@ def _columns(record: Any, names: Any) -> tuple[tuple[Any, ...], list[tuple[Any, 
         if quantity is None or unit_price is None:
             raise _Fallback
         subtotal = quantity * unit_price  # as the record mapper multiplies
-        if not _fits(subtotal):
+        if fit_money(subtotal) is None:
             raise _Fallback
         lines.append(
             (

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from dlt.extract.hints import make_hints
 
 from sources.shared.stats import RunStats
-from sources.shared.values import MONEY_PRECISION, MONEY_SCALE
+from sources.shared.values import MONEY_PRECISION, MONEY_SCALE, fit_money
 
 INVOICES = "invoices"
 INVOICE_ITEMS = "invoice_items"
@@ -136,8 +136,6 @@ MERGE_KEYS: dict[str, tuple[str, ...]] = {INVOICE_ITEMS: ("provider", "account",
 
 _MONEY_COLUMNS = {t: tuple(n for n, a, _ in cols if a == _DEC) for t, cols in _COLUMNS.items()}
 _TEXT_COLUMNS = {t: tuple(n for n, a, _ in cols if a == _TEXT and n != "raw") for t, cols in _COLUMNS.items()}
-_MONEY_DIGITS = MONEY_PRECISION - MONEY_SCALE
-_MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
 
 
 def unfit(mapped: MappedInvoice) -> str | None:
@@ -157,11 +155,8 @@ def unfit(mapped: MappedInvoice) -> str | None:
                     value = Decimal(value)
                 elif kind is not Decimal:
                     return f"{table}.{name}: {value!r} is not an exact amount"
-                # adjusted() first: quantize is exact (and cheap) only below 12 integer digits.
-                if not value.is_finite() or value.adjusted() >= _MONEY_DIGITS:
-                    return f"{table}.{name}: {value} does not fit DECIMAL({MONEY_PRECISION}, {MONEY_SCALE}) exactly"
-                scaled = value.quantize(_MONEY_QUANTUM)
-                if scaled != value:
+                scaled = fit_money(value)
+                if scaled is None:
                     return f"{table}.{name}: {value} does not fit DECIMAL({MONEY_PRECISION}, {MONEY_SCALE}) exactly"
                 # The same amount at the column's scale: Arrow refuses `1.000…0` written with more
                 # digits than it holds, and reads `1E-600000` as 0 instead of refusing it.

@@ -79,6 +79,8 @@ def to_decimal(value: Any, *, field: str = "value") -> Decimal | None:
     # The hot path of every mapping: types are tested by identity, cheapest first.
     kind = type(value)
     if kind is Decimal:
+        if fit_money(value) is not None:
+            return value
         number = value
     elif kind is int:
         number = Decimal(value)
@@ -96,11 +98,30 @@ def to_decimal(value: Any, *, field: str = "value") -> Decimal | None:
         raise ValueProblem(f"{field}: a float reached the money path ({value!r}); decode JSON with values.loads")
     else:
         raise ValueProblem(f"{field}: expected a number, got {kind.__name__} {value!r}")
-    if not number.is_finite():
-        raise ValueProblem(f"{field}: {value!r} is not a finite number")
-    if number.adjusted() >= _INTEGER_DIGITS or number.quantize(_QUANTUM) != number:
+    if fit_money(number) is None:
+        if not number.is_finite():
+            raise ValueProblem(f"{field}: {value!r} is not a finite number")
         raise ValueProblem(f"{field}: {value!r} does not fit DECIMAL({MONEY_PRECISION}, {MONEY_SCALE}) exactly")
     return number
+
+
+def fit_money(number: Decimal) -> Decimal | None:
+    """`number` at the money columns' scale (the same value, six decimals) when DECIMAL(18, 6)
+    holds it exactly, else None: not finite, 12 integer digits or more, or a digit past the
+    sixth decimal (`1E-600000` too, which Arrow would read as 0 instead of refusing it).
+
+    The one rule every reader of money applies (`to_decimal`, `model.unfit`, the page mappers).
+    """
+    # adjusted() first: quantize is exact (and cheap) only below 12 integer digits. Not finite:
+    # quantize refuses an infinity or a signalling NaN, and a quiet NaN equals nothing.
+    try:
+        if number.adjusted() < _INTEGER_DIGITS:
+            scaled = number.quantize(_QUANTUM)
+            if scaled == number:
+                return scaled
+    except InvalidOperation:
+        pass
+    return None
 
 
 def to_bool(value: Any, *, field: str = "value") -> bool | None:
