@@ -75,3 +75,24 @@ def assert_same(api: Api, pages: Sequence[tuple[list[Any], Context]], first_load
     assert vectorised.failed == reference.failed
     assert vectorised.mapped == reference.mapped
     return got
+
+
+# What a page's array may hold instead of an object.
+NOT_OBJECTS: tuple[Any, ...] = ([1, 2], [], [{"id": "inside a list"}], "an invoice", "", 5, Decimal("1.5"), True, None)
+
+
+def assert_not_objects_are_reported(api: Api, good: list[Any], context: Context) -> None:
+    """Records that are not JSON objects, among `good` ones on a page, are each refused as
+    `not a JSON object` and kept unmapped (`RecordWriter.failed`) on both paths, record by record
+    and a page at a time; the good ones are written as ever."""
+    mixed: list[Any] = [*NOT_OBJECTS]
+    for n, record in enumerate(good):
+        mixed.insert(2 * n + 1, record)
+    for pages in ([(mixed, context)], [([record], context) for record in mixed]):
+        got = assert_same(api, pages)
+        for each in (api, record_by_record(api)):
+            _, stats, writer = through(each, pages)
+            assert sorted(dumps(record) for _, record in writer.failed.values()) == sorted(map(dumps, NOT_OBJECTS))
+            assert {reason for reason, _ in writer.failed.values()} == {"not a JSON object"}
+            assert stats.skipped == {"invoice not mapped: not a JSON object": len(NOT_OBJECTS)}
+        assert {row["invoice_id"] for row in got["invoices"]} == {str(record["id"]) for record in good}

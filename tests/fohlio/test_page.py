@@ -329,3 +329,9 @@ def test_project_currencies_are_looked_up_only_when_a_record_is_mapped(sandbox, 
     rows = page.map_invoice_page([base, {**base, "id": 1}], ctx)
     assert rows is not None and rows.invoices.num_rows == 2
     assert asked == ["projects"]
+
+
+def test_a_record_that_is_not_an_object_is_reported_and_kept_on_both_paths(sandbox) -> None:
+    pages, projects = sandbox
+    good = [r for p in pages for r in p if r.get("items")][:3]
+    shared.assert_not_objects_are_reported(API, good, CONTEXTS["projects and a fallback"](projects))

@@ -248,3 +248,8 @@ def test_an_amount_the_mapping_derives_past_decimal_18_6_is_reported_not_written
         (reason,) = [reason for reason, _ in records.failed.values()]
         assert "does not fit DECIMAL(18, 6)" in reason, reason
     assert_same([[plain, huge]])
+
+
+def test_a_record_that_is_not_an_object_is_reported_and_kept_on_both_paths(pages) -> None:
+    good = [r for p in pages for r in p if r.get("items")][:3]
+    shared.assert_not_objects_are_reported(API, good, CONTEXT)

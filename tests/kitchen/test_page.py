@@ -377,3 +377,9 @@ def test_a_writer_of_mapped_invoices_gets_the_same_invoices_in_the_records_order
         got.append((rows, writer.failed))
     assert got[0] == got[1]
     assert len(got[0][0]) > 10
+
+
+def test_a_record_that_is_not_an_object_is_reported_and_kept_on_both_paths(sandbox) -> None:
+    pages, context = sandbox
+    good = [r for p in pages for r in p if r.get("items")][:3]
+    shared.assert_not_objects_are_reported(API, good, context)
