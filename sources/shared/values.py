@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
@@ -23,6 +23,8 @@ MONEY_PRECISION = 18
 MONEY_SCALE = 6
 _INTEGER_DIGITS = MONEY_PRECISION - MONEY_SCALE
 _QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
+# Quantizes to six decimals with 18 digits at most, whatever the caller's decimal context is.
+_fit_quantize = Context(prec=MONEY_PRECISION, traps=[InvalidOperation]).quantize
 
 
 class ValueProblem(ValueError):
@@ -112,15 +114,15 @@ def fit_money(number: Decimal) -> Decimal | None:
 
     The one rule every reader of money applies (`to_decimal`, `model.unfit`, the page mappers).
     """
-    # adjusted() first: quantize is exact (and cheap) only below 12 integer digits. Not finite:
-    # quantize refuses an infinity or a signalling NaN, and a quiet NaN equals nothing.
+    # `_FIT` refuses a result of more than 18 digits (12 integer digits or more), an infinity and
+    # a signalling NaN; a digit past the sixth decimal changes the value, and a quiet NaN equals
+    # nothing. A zero has no digits to refuse: its exponent says how many integer digits it has.
     try:
-        if number.adjusted() < _INTEGER_DIGITS:
-            scaled = number.quantize(_QUANTUM)
-            if scaled == number:
-                return scaled
+        scaled = _fit_quantize(number, _QUANTUM)
     except InvalidOperation:
-        pass
+        return None
+    if scaled == number and (scaled or number.adjusted() < _INTEGER_DIGITS):
+        return scaled
     return None
 
 

@@ -1,5 +1,5 @@
 import datetime as dt
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation, localcontext
 
 import pytest
 import simplejson
@@ -186,3 +186,12 @@ def test_timestamps_are_utc_and_naive_ones_are_read_as_utc():
 def test_a_timestamp_out_of_range_in_utc_is_a_value_problem_not_a_crash(value: str):
     with pytest.raises(ValueProblem, match="out of range in UTC"):
         parse_timestamp(value, field="updated_at")
+
+
+def test_whether_an_amount_fits_does_not_depend_on_the_callers_decimal_context():
+    with localcontext() as context:
+        context.prec = 5
+        context.traps[InvalidOperation] = False
+        assert str(fit_money(Decimal("999999999999.999999"))) == "999999999999.999999"
+        assert fit_money(Decimal("1E-7")) is None
+        assert fit_money(Decimal("Infinity")) is None
