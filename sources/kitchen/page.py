@@ -5,9 +5,9 @@ Each page is read into columns in one pass. The values that repeat across a page
 currency, document type) are read once per distinct value, keyed by type and value, with the
 record mapper's own functions; timestamps in Kitchen's own format (`2024-03-13T09:16:53+00:00`)
 are read with the standard library, any other text with the record mapper's parser. Each amount
-is checked to fit DECIMAL(18, 6) exactly as `values.to_decimal` checks it (Arrow alone is not
-enough: it reads `1E-600000` as 0), then built straight into DECIMAL(18, 6) Arrow arrays from the
-decoded `Decimal`s; a derived value Arrow refuses sends the whole page record by record. Never a
+is checked to fit DECIMAL(18, 6) exactly with `values.fit_money`, the record mapper's own rule
+(Arrow alone is not enough: it reads `1E-600000` as 0), then built straight into DECIMAL(18, 6)
+Arrow arrays from the decoded `Decimal`s; a derived value Arrow refuses sends the whole page record by record. Never a
 float, never rounded. `subtotal` and `balance_due` are computed over the columns.
 
 Left to the record mapper (`PageRows.fallback`): a record that is not an object; an id that is
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -34,71 +34,34 @@ import pyarrow.compute as pc
 from sources.kitchen import mapping
 from sources.kitchen.settings import NAME as PROVIDER
 from sources.shared.declaration import Context, PageRows
-from sources.shared.model import INVOICE_ITEMS, INVOICES, arrow_table
-from sources.shared.values import MONEY_PRECISION, MONEY_SCALE, ValueProblem, dumps, parse_date, parse_timestamp
+from sources.shared.pages import (
+    DEC,
+    Fallback,
+    cached,
+    constant,
+    map_page,
+    money,
+    only_text,
+    optional_money,
+    page_rows,
+    text,
+)
+from sources.shared.values import ValueProblem, dumps, fit_money, parse_date, parse_timestamp
 
-_DEC = pa.decimal128(MONEY_PRECISION, MONEY_SCALE)
 _ZERO = Decimal(0)
-_MISSING = object()
-_PLAIN = re.compile(r"-?\d{1,12}(\.\d{1,6})?")  # a number as text that fits DECIMAL(18, 6)
 # Kitchen's timestamp format, read with `datetime.fromisoformat` exactly as pendulum reads it;
 # fractions of 3 or 6 digits, offsets within ±23:59, no leap second, no hour 24.
 _STAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{3}|\.\d{6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?"
 )
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-_CACHE_LIMIT = 100_000
-_INTEGER_DIGITS = MONEY_PRECISION - MONEY_SCALE
-_INTEGER_LIMIT = 10**_INTEGER_DIGITS
-_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
 
 
-class _Fallback(Exception):
-    """This record is left to the record mapper."""
-
-
-def _cached(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """`read` once per distinct hashable value (a `ValueProblem` is remembered as well), keyed by
-    type too: `True`, `1` and `Decimal("1.0")` are equal in Python but not to the record mapper."""
-    seen: dict[Any, Any] = {}
-
-    def cached(value: Any) -> Any:
-        key = (type(value), value)
-        try:
-            found = seen.get(key, _MISSING)
-        except TypeError:  # not hashable: an unusual shape
-            raise _Fallback from None
-        if found is _MISSING:
-            if len(seen) >= _CACHE_LIMIT:
-                seen.clear()
-            try:
-                found = read(value)
-            except ValueProblem as problem:
-                found = problem
-            except (ValueError, TypeError, OverflowError) as error:  # the record mapper's to meet
-                found = ValueProblem(str(error))
-            seen[key] = found
-        if isinstance(found, ValueProblem):
-            raise _Fallback
-        return found
-
-    return cached
-
-
-def _only_text(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def text_only(value: Any) -> Any:
-        if type(value) is not str:
-            raise ValueProblem("not text")
-        return read(value)
-
-    return text_only
-
-
-_read_status = _cached(_only_text(mapping.canonical_status))
-_read_currency = _cached(_only_text(mapping._currency))
-_read_type = _cached(lambda value: mapping._document_type(value) if value is None or type(value) is str else _bad())
-_slow_timestamp = _cached(_only_text(lambda v: parse_timestamp(v, field="timestamp")))
-_slow_date = _cached(_only_text(lambda v: parse_date(v, field="date")))
+_read_status = cached(only_text(mapping.canonical_status))
+_read_currency = cached(only_text(mapping._currency))
+_read_type = cached(lambda value: mapping._document_type(value) if value is None or type(value) is str else _bad())
+_slow_timestamp = cached(only_text(lambda v: parse_timestamp(v, field="timestamp")))
+_slow_date = cached(only_text(lambda v: parse_date(v, field="date")))
 
 
 def _bad() -> Any:
@@ -133,65 +96,14 @@ def _date(value: Any) -> dt.date | None:
     return _slow_date(value)
 
 
-def _optional_money(value: Any) -> Decimal | None:
-    """A money value the columns take as it is: an exact finite `Decimal` that fits
-    DECIMAL(18, 6), an integer of at most 12 digits, None, or a plain number as text (`"12.30"`, read exactly; `""` is
-    None); anything else (other text, a float, a boolean) is the record mapper's to judge."""
-    kind = type(value)
-    if kind is Decimal:
-        if not value.is_finite() or not _fits(value):
-            raise _Fallback
-        return value
-    if kind is int:
-        if not -_INTEGER_LIMIT < value < _INTEGER_LIMIT:
-            raise _Fallback
-        return Decimal(value)
-    if value is None:
-        return None
-    if kind is str:
-        text = value.strip()
-        if not text:
-            return None
-        if _PLAIN.fullmatch(text):
-            return Decimal(text)
-    raise _Fallback
-
-
-def _fits(number: Decimal) -> bool:
-    """Whether `number` fits DECIMAL(18, 6) exactly, as `values.to_decimal` checks it. Checked
-    here rather than left to Arrow, which reads a value of a vast negative exponent
-    (`1E-600000`) as 0 instead of refusing it."""
-    return number.adjusted() < _INTEGER_DIGITS and number.quantize(_QUANTUM) == number
-
-
-def _money(value: Any) -> Decimal:
-    """A required amount: missing is the record mapper's to refuse (or to read from a list)."""
-    found = _optional_money(value)
-    if found is None:
-        raise _Fallback
-    return found
-
-
 def _or_empty_list(value: Any, parts: Any) -> Decimal:
     """An amount that is 0 when missing only if its list of parts is empty (`mapping._amount_or_empty_list`)."""
-    found = _optional_money(value)
+    found = optional_money(value)
     if found is not None:
         return found
     if type(parts) is not list or parts:
-        raise _Fallback
+        raise Fallback
     return _ZERO
-
-
-def _text(value: Any) -> str | None:
-    """`values.to_text` for the types it writes as they are: text, None and integers."""
-    kind = type(value)
-    if kind is str:
-        return value
-    if value is None:
-        return None
-    if kind is int:
-        return str(value)
-    raise _Fallback
 
 
 # The columns `_columns` reads, in its order.
@@ -234,106 +146,73 @@ _LINE_COLUMNS = (
 def map_invoice_page(records: Sequence[Any], context: Context) -> PageRows | None:
     """One page of `GET /api/invoices` records into canonical Arrow rows."""
     names = context.client_names
-    rows: list[tuple[Any, ...]] = []
-    lines: list[tuple[Any, ...]] = []
-    fallback: list[int] = []
-    for position, record in enumerate(records):
-        try:
-            row, its_lines = _columns(record, names)
-        except _Fallback:
-            fallback.append(position)
-            continue
-        rows.append(row)
-        lines += its_lines
-    inv = _transpose(_INVOICE_COLUMNS, rows)
-    line = _transpose(_LINE_COLUMNS, lines)
-    try:
-        return _tables(context.account, inv, line, fallback)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return None  # a value Arrow does not take exactly: the whole page goes record by record
-
-
-def _transpose(names: Sequence[str], rows: list[tuple[Any, ...]]) -> dict[str, list[Any]]:
-    if not rows:
-        return {name: [] for name in names}
-    return {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
-
-
-def _repeat(value: Any, n: int, kind: pa.DataType) -> pa.Array:
-    return pa.repeat(pa.scalar(value, kind), n) if n else pa.array([], kind)
+    return map_page(
+        records,
+        lambda record: _columns(record, names),
+        (_INVOICE_COLUMNS, _LINE_COLUMNS),
+        lambda inv, line, fallback: _tables(context.account, inv, line, fallback),
+    )
 
 
 def _tables(account: str, inv: dict[str, list[Any]], line: dict[str, list[Any]], fallback: list[int]) -> PageRows:
     n, m = len(inv["invoice_id"]), len(line["invoice_id"])
-    total = pa.array(inv["total"], _DEC)
-    taxes = pa.array(inv["tax_total"], _DEC)
-    shipping = pa.array(inv["shipping_total"], _DEC)
+    total = pa.array(inv["total"], DEC)
+    taxes = pa.array(inv["tax_total"], DEC)
+    shipping = pa.array(inv["shipping_total"], DEC)
     # total − tax − shipping, checked: a result past DECIMAL(18, 6) is refused by the cast.
-    subtotal = pc.subtract_checked(pc.subtract_checked(total, taxes), shipping).cast(_DEC)
+    subtotal = pc.subtract_checked(pc.subtract_checked(total, taxes), shipping).cast(DEC)
     status = pa.array(inv["status"], pa.string())
     owed = pc.is_in(status, pa.array(["open", "uncollectible"]))
     settled = pc.is_in(status, pa.array(["paid", "void"]))
-    balance = pc.if_else(owed, total, pc.if_else(settled, pa.scalar(_ZERO, _DEC), pa.scalar(None, _DEC)))
-    invoices = arrow_table(
-        INVOICES,
-        {
-            **inv,
-            "provider": _repeat(PROVIDER, n, pa.string()),
-            "account": _repeat(account, n, pa.string()),
-            "status": status,
-            "subtotal": subtotal,
-            "tax_total": taxes,
-            "shipping_total": shipping,
-            "total": total,
-            "withholding_total": _repeat(_ZERO, n, _DEC),
-            "balance_due": balance,
-        },
-        n,
-    )
-    items = arrow_table(
-        INVOICE_ITEMS,
-        {
-            **line,
-            "provider": _repeat(PROVIDER, m, pa.string()),
-            "account": _repeat(account, m, pa.string()),
-            "discount_amount": _repeat(_ZERO, m, _DEC),
-        },
-        m,
-    )
-    return PageRows(invoices, items, fallback)
+    balance = pc.if_else(owed, total, pc.if_else(settled, pa.scalar(_ZERO, DEC), pa.scalar(None, DEC)))
+    invoices = {
+        **inv,
+        "status": status,
+        "subtotal": subtotal,
+        "tax_total": taxes,
+        "shipping_total": shipping,
+        "total": total,
+        "withholding_total": constant(_ZERO, n, DEC),
+        "balance_due": balance,
+    }
+    items = {
+        **line,
+        "discount_amount": constant(_ZERO, m, DEC),
+    }
+    return page_rows(PROVIDER, account, invoices, items, fallback)
 
 
 def _columns(record: Any, names: Any) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
-    """One invoice's values (in `_INVOICE_COLUMNS` order) and its lines'; `_Fallback` for
+    """One invoice's values (in `_INVOICE_COLUMNS` order) and its lines'; `Fallback` for
     anything the columns would not take exactly as `map_invoice` does."""
     if type(record) is not dict:
-        raise _Fallback
+        raise Fallback
     get = record.get
     invoice_id = get("id")
     if type(invoice_id) is not str or not invoice_id:
-        raise _Fallback
+        raise Fallback
     raw_status = get("status")
     status = _read_status(raw_status)
-    total, shipping = _money(get("total_amount")), _money(get("shipping_amount"))
+    total, shipping = money(get("total_amount")), money(get("shipping_amount"))
     tax = _or_empty_list(get("tax_amount"), get("tax_items"))
     discount = _or_empty_list(get("discount_amount"), get("discounts"))
-    client_id = _text(get("client"))
+    client_id = text(get("client"))
     if client_id is None:
         client_name = None
     else:
         client_name = names.get(client_id)
         if client_name is not None and type(client_name) is not str:
-            raise _Fallback
+            raise Fallback
     items = get("items")
     if items is None:
         items = []
     elif type(items) is not list:
-        raise _Fallback
+        raise Fallback
     row = (
         invoice_id,
         client_id,
         client_name,
-        _text(get("number")),
+        text(get("number")),
         _read_type(get("type")),
         status,
         raw_status,
@@ -349,27 +228,27 @@ def _columns(record: Any, names: Any) -> tuple[tuple[Any, ...], list[tuple[Any, 
         _timestamp(get("updated_at")),
         _timestamp(get("paid_at")),
         _timestamp(get("voided_at")),
-        _text(get("memo")),
+        text(get("memo")),
         dumps(record),
     )
     lines: list[tuple[Any, ...]] = []
     for number, item in enumerate(items, 1):
         if type(item) is not dict:
-            raise _Fallback
+            raise Fallback
         it = item.get
-        quantity, unit_price = _optional_money(it("quantity")), _optional_money(it("amount"))
+        quantity, unit_price = optional_money(it("quantity")), optional_money(it("amount"))
         if quantity is None or unit_price is None:
-            raise _Fallback
+            raise Fallback
         subtotal = quantity * unit_price  # as the record mapper multiplies
-        if not _fits(subtotal):
-            raise _Fallback
+        if fit_money(subtotal) is None:
+            raise Fallback
         lines.append(
             (
                 invoice_id,
                 number,
-                _text(it("id")),
-                _text(it("title")),
-                _text(it("description")),
+                text(it("id")),
+                text(it("title")),
+                text(it("description")),
                 quantity,
                 unit_price,
                 subtotal,

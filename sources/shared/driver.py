@@ -268,6 +268,12 @@ class RecordWriter:
             return mapping.invoice_page(records, context)
         results: list[Any] = []
         for record in records:
+            if type(record) is not dict:
+                # A list, text, a number or null in the page's array: unmappable, kept and reported
+                # like any record the mapping refuses (the record mappers read objects only), in
+                # the words the listing uses for it.
+                results.append(ValueProblem("not a JSON object"))
+                continue
             try:
                 mapped = mapping.invoice(record, context)
             except ValueProblem as problem:

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from dlt.extract.hints import make_hints
 
 from sources.shared.stats import RunStats
-from sources.shared.values import MONEY_PRECISION, MONEY_SCALE
+from sources.shared.values import MONEY_PRECISION, MONEY_SCALE, fit_money
 
 INVOICES = "invoices"
 INVOICE_ITEMS = "invoice_items"
@@ -136,8 +136,8 @@ MERGE_KEYS: dict[str, tuple[str, ...]] = {INVOICE_ITEMS: ("provider", "account",
 
 _MONEY_COLUMNS = {t: tuple(n for n, a, _ in cols if a == _DEC) for t, cols in _COLUMNS.items()}
 _TEXT_COLUMNS = {t: tuple(n for n, a, _ in cols if a == _TEXT and n != "raw") for t, cols in _COLUMNS.items()}
-_MONEY_DIGITS = MONEY_PRECISION - MONEY_SCALE
-_MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
+# What `unfit` checks: (table, its money columns, its text columns), for invoices then lines.
+_CHECKED_COLUMNS = tuple((t, _MONEY_COLUMNS[t], _TEXT_COLUMNS[t]) for t in (INVOICES, INVOICE_ITEMS))
 
 
 def unfit(mapped: MappedInvoice) -> str | None:
@@ -146,28 +146,30 @@ def unfit(mapped: MappedInvoice) -> str | None:
     Such an invoice is reported and kept unmapped like any other (sources/shared/driver.py);
     written, it would fail the whole batch's Arrow conversion instead. The amounts that fit are
     set to the column's scale in place (the same values)."""
-    for table, rows in ((INVOICES, (mapped.invoice,)), (INVOICE_ITEMS, mapped.items)):
+    (invoices, invoice_money, invoice_text), (items, item_money, item_text) = _CHECKED_COLUMNS
+    for table, money, texts, rows in (
+        (invoices, invoice_money, invoice_text, (mapped.invoice,)),
+        (items, item_money, item_text, mapped.items),
+    ):
         for row in rows:
-            for name in _MONEY_COLUMNS[table]:
-                value = row.get(name)
-                if value is None:
+            get = row.get
+            for name in money:
+                value = get(name)
+                if type(value) is Decimal:  # nearly every amount: tested first
+                    scaled = fit_money(value)
+                elif value is None:
                     continue
-                kind = type(value)
-                if kind is int:
-                    value = Decimal(value)
-                elif kind is not Decimal:
+                elif type(value) is int:
+                    scaled = fit_money(Decimal(value))
+                else:
                     return f"{table}.{name}: {value!r} is not an exact amount"
-                # adjusted() first: quantize is exact (and cheap) only below 12 integer digits.
-                if not value.is_finite() or value.adjusted() >= _MONEY_DIGITS:
-                    return f"{table}.{name}: {value} does not fit DECIMAL({MONEY_PRECISION}, {MONEY_SCALE}) exactly"
-                scaled = value.quantize(_MONEY_QUANTUM)
-                if scaled != value:
+                if scaled is None:
                     return f"{table}.{name}: {value} does not fit DECIMAL({MONEY_PRECISION}, {MONEY_SCALE}) exactly"
                 # The same amount at the column's scale: Arrow refuses `1.000…0` written with more
                 # digits than it holds, and reads `1E-600000` as 0 instead of refusing it.
                 row[name] = scaled
-            for name in _TEXT_COLUMNS[table]:
-                value = row.get(name)
+            for name in texts:
+                value = get(name)
                 if value is not None and type(value) is not str:
                     return f"{table}.{name}: expected text, got {type(value).__name__} {value!r}"
     return None

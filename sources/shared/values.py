@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
@@ -23,6 +23,8 @@ MONEY_PRECISION = 18
 MONEY_SCALE = 6
 _INTEGER_DIGITS = MONEY_PRECISION - MONEY_SCALE
 _QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
+# Quantizes to six decimals with 18 digits at most, whatever the caller's decimal context is.
+_fit_quantize = Context(prec=MONEY_PRECISION, traps=[InvalidOperation]).quantize
 
 
 class ValueProblem(ValueError):
@@ -79,6 +81,8 @@ def to_decimal(value: Any, *, field: str = "value") -> Decimal | None:
     # The hot path of every mapping: types are tested by identity, cheapest first.
     kind = type(value)
     if kind is Decimal:
+        if fit_money(value) is not None:
+            return value
         number = value
     elif kind is int:
         number = Decimal(value)
@@ -96,11 +100,30 @@ def to_decimal(value: Any, *, field: str = "value") -> Decimal | None:
         raise ValueProblem(f"{field}: a float reached the money path ({value!r}); decode JSON with values.loads")
     else:
         raise ValueProblem(f"{field}: expected a number, got {kind.__name__} {value!r}")
-    if not number.is_finite():
-        raise ValueProblem(f"{field}: {value!r} is not a finite number")
-    if number.adjusted() >= _INTEGER_DIGITS or number.quantize(_QUANTUM) != number:
+    if fit_money(number) is None:
+        if not number.is_finite():
+            raise ValueProblem(f"{field}: {value!r} is not a finite number")
         raise ValueProblem(f"{field}: {value!r} does not fit DECIMAL({MONEY_PRECISION}, {MONEY_SCALE}) exactly")
     return number
+
+
+def fit_money(number: Decimal) -> Decimal | None:
+    """`number` at the money columns' scale (the same value, six decimals) when DECIMAL(18, 6)
+    holds it exactly, else None: not finite, 12 integer digits or more, or a digit past the
+    sixth decimal (`1E-600000` too, which Arrow would read as 0 instead of refusing it).
+
+    The one rule every reader of money applies (`to_decimal`, `model.unfit`, the page mappers).
+    """
+    # `_FIT` refuses a result of more than 18 digits (12 integer digits or more), an infinity and
+    # a signalling NaN; a digit past the sixth decimal changes the value, and a quiet NaN equals
+    # nothing. A zero has no digits to refuse: its exponent says how many integer digits it has.
+    try:
+        scaled = _fit_quantize(number, _QUANTUM)
+    except InvalidOperation:
+        return None
+    if scaled == number and (scaled or number.adjusted() < _INTEGER_DIGITS):
+        return scaled
+    return None
 
 
 def to_bool(value: Any, *, field: str = "value") -> bool | None:

@@ -21,11 +21,13 @@ from sources.flowpayroll import mapping, page
 from sources.flowpayroll.api import API
 from sources.shared.declaration import Api, Context
 from sources.shared.driver import RecordWriter
-from sources.shared.model import INVOICE_ITEMS, INVOICES, TableWriter, apply_contract_rules
+from sources.shared.model import INVOICE_ITEMS, INVOICES, apply_contract_rules
 from sources.shared.stats import RunStats
-from sources.shared.values import dumps, loads
+from sources.shared.values import loads
+from tests import pages as shared
+from tests.pages import UNTIDY_AMOUNTS
 
-RECORD_BY_RECORD: Api = dataclasses.replace(API, mapping=dataclasses.replace(API.mapping, invoice_arrow=None))
+RECORD_BY_RECORD = shared.record_by_record(API)
 Page = tuple[list[Any], Context]
 
 
@@ -57,41 +59,12 @@ def sandbox_pages(app: FlowPayrollSandbox, page_size: int = 3) -> list[Page]:
     return found
 
 
-def tables(items: list[Any]) -> dict[str, list[dict[str, Any]]]:
-    """The rows a writer yielded, per table, in a stable order."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    for item in items:
-        meta = item.meta
-        name = getattr(meta, "table_name", None) or meta.hints["table_name"]
-        found.setdefault(name, []).extend(item.data.to_pylist())
-    return {name: sorted(rows, key=dumps) for name, rows in found.items()}
-
-
 def through(api: Api, pages: list[Page], first_load: bool = False) -> tuple[dict[str, Any], RunStats, Any]:
-    stats = RunStats(api.provider, "acme")
-    writer = TableWriter(batch_rows=500, first_load=(lambda: True) if first_load else None)
-    records = RecordWriter(api, writer, stats)
-    out: list[Any] = []
-    for records_of_page, context in pages:
-        out += records.write(copy.deepcopy(records_of_page), context)
-    out += records.flush()
-    return tables(out), stats, records
+    return shared.through(api, pages, first_load)
 
 
 def assert_same(pages: list[Page], first_load: bool = False) -> dict[str, Any]:
-    expected, expected_stats, reference = through(RECORD_BY_RECORD, pages, first_load)
-    got, stats, vectorised = through(API, pages, first_load)
-    assert got.keys() == expected.keys()
-    for name in expected:
-        assert len(got[name]) == len(expected[name]), name
-        for mine, theirs in zip(got[name], expected[name], strict=True):
-            assert mine == theirs, name
-    for figure in ("invoices", "lines", "mismatches"):
-        assert getattr(stats, figure) == getattr(expected_stats, figure), figure
-    assert stats.skipped == expected_stats.skipped
-    assert vectorised.failed == reference.failed
-    assert vectorised.mapped == reference.mapped
-    return got
+    return shared.assert_same(API, pages, first_load)
 
 
 def handled_by_the_columns(pages: list[Page]) -> tuple[int, int]:
@@ -223,6 +196,7 @@ def _untidy(base: dict[str, Any]) -> list[dict[str, Any]]:
         {"lineItems": {"id": "x"}},  # not a list: refused
         {"unknownField": {"nested": [1, Decimal("2.50")]}},
         {"attachments": [{"fileSize": 10**30}]},  # an integer orjson does not encode, in raw only
+        *({key: value} for key in ("amount", "subTotal", "totalTax", "balanceDue") for value in UNTIDY_AMOUNTS),
     ]
     line_changes: list[dict[str, Any]] = [
         {"quantity": "1 000.5"},
@@ -252,6 +226,7 @@ def _untidy(base: dict[str, Any]) -> list[dict[str, Any]]:
         {"id": None},
         {"id": ""},
         {"id": 3},
+        *({key: value} for key in ("quantity", "unitAmount", "taxAmount", "lineAmount") for value in UNTIDY_AMOUNTS),
     ]
     documents = []
     for n, change in enumerate(changes):
@@ -322,19 +297,22 @@ def test_what_the_columns_do_not_take_exactly_is_left_to_the_record_mapper(pages
     assert list(rows.fallback) == [1, 2, 3]
     assert rows.invoices.num_rows == 1
     assert rows.items.num_rows == len(base["lineItems"])
-    # A number past DECIMAL(18, 6) on the page: Arrow refuses it, the whole page goes record by record.
+    # An amount past DECIMAL(18, 6) is left to the record mapper, the rest of the page is mapped.
     huge = {**copy.deepcopy(base), "id": "4", "amount": Decimal("9999999999999.5")}
-    assert page.map_invoice_page([plain, huge], context) is None
     seven = {**copy.deepcopy(base), "id": "5", "subTotal": Decimal("1.0000001")}
-    assert page.map_invoice_page([plain, seven], context) is None
-    # A line total past DECIMAL(18, 6) (both amounts fit, their sum does not): refused by Arrow.
+    tiny = {**copy.deepcopy(base), "id": "7", "balanceDue": Decimal("1E-600000")}
+    rows = page.map_invoice_page([plain, huge, seven, tiny], context)
+    assert rows is not None and list(rows.fallback) == [1, 2, 3]
+    # A line total past DECIMAL(18, 6) (both amounts fit, their sum does not): refused by Arrow,
+    # the whole page goes record by record.
     lines = [{**base["lineItems"][0], "lineAmount": Decimal("999999999999"), "taxAmount": Decimal("999999999999")}]
-    assert page.map_invoice_page([plain, {**copy.deepcopy(base), "id": "6", "lineItems": lines}], context) is None
+    vast = {**copy.deepcopy(base), "id": "6", "lineItems": lines}
+    assert page.map_invoice_page([plain, vast], context) is None
     # A page without announced formats is read record by record.
     assert page.map_invoice_page([plain], dataclasses.replace(context, page=None)) is None
-    # And that page still loads exactly what the record mapper gives: the good record, and the
-    # other refused with the record mapper's reason.
-    got = assert_same([([plain, huge], context)])
+    # And such pages still load exactly what the record mapper gives: the good record, and the
+    # others refused with the record mapper's reasons.
+    got = assert_same([([plain, huge, vast], context)])
     assert [r["invoice_id"] for r in got[INVOICES]] == [str(plain["id"])]
 
 
@@ -394,3 +372,8 @@ def test_a_writer_of_mapped_invoices_gets_the_same_invoices_in_the_records_order
         got.append((rows, writer.failed))
     assert got[0] == got[1]
     assert len(got[0][0]) > 10
+
+
+def test_a_record_that_is_not_an_object_is_reported_and_kept_on_both_paths(pages) -> None:
+    records, context = next((p, c) for p, c in pages if len(p) >= 3)
+    shared.assert_not_objects_are_reported(API, records[:3], context)

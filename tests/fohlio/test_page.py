@@ -8,7 +8,6 @@ leave to the record mapper."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -22,11 +21,13 @@ from sources.fohlio import mapping, page
 from sources.fohlio.api import API
 from sources.shared.declaration import Api, Context
 from sources.shared.driver import RecordWriter
-from sources.shared.model import INVOICE_ITEMS, INVOICES, TableWriter, apply_contract_rules
+from sources.shared.model import INVOICE_ITEMS, INVOICES, apply_contract_rules
 from sources.shared.stats import RunStats
-from sources.shared.values import dumps, loads
+from sources.shared.values import loads
+from tests import pages as shared
+from tests.pages import UNTIDY_AMOUNTS
 
-RECORD_BY_RECORD: Api = dataclasses.replace(API, mapping=dataclasses.replace(API.mapping, invoice_arrow=None))
+RECORD_BY_RECORD = shared.record_by_record(API)
 
 
 def sandbox_pages(app: fohlio.FohlioSandbox, per_page: int) -> tuple[list[list[Any]], dict[str, str]]:
@@ -51,43 +52,14 @@ def context(projects: dict[str, str], options: dict[str, Any]) -> Context:
     return Context(API.provider, "acme", options=options, lookup=lambda name: projects if name == "projects" else None)
 
 
-def tables(items: list[Any]) -> dict[str, list[dict[str, Any]]]:
-    """The rows a writer yielded, per table, in a stable order."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    for item in items:
-        meta = item.meta
-        name = getattr(meta, "table_name", None) or meta.hints["table_name"]
-        found.setdefault(name, []).extend(item.data.to_pylist())
-    return {name: sorted(rows, key=dumps) for name, rows in found.items()}
-
-
 def through(
     api: Api, pages: list[list[Any]], ctx: Context, first_load: bool = False
 ) -> tuple[dict[str, Any], RunStats, Any]:
-    stats = RunStats(api.provider, "acme")
-    writer = TableWriter(batch_rows=500, first_load=(lambda: True) if first_load else None)
-    records = RecordWriter(api, writer, stats)
-    out: list[Any] = []
-    for records_of_page in pages:
-        out += records.write(copy.deepcopy(records_of_page), ctx)
-    out += records.flush()
-    return tables(out), stats, records
+    return shared.through(api, [(p, ctx) for p in pages], first_load)
 
 
 def assert_same(pages: list[list[Any]], ctx: Context, first_load: bool = False) -> dict[str, Any]:
-    expected, expected_stats, reference = through(RECORD_BY_RECORD, pages, ctx, first_load)
-    got, stats, vectorised = through(API, pages, ctx, first_load)
-    assert got.keys() == expected.keys()
-    for name in expected:
-        assert len(got[name]) == len(expected[name]), name
-        for mine, theirs in zip(got[name], expected[name], strict=True):
-            assert mine == theirs, name
-    for figure in ("invoices", "lines", "mismatches"):
-        assert getattr(stats, figure) == getattr(expected_stats, figure), figure
-    assert stats.skipped == expected_stats.skipped
-    assert vectorised.failed == reference.failed
-    assert vectorised.mapped == reference.mapped
-    return got
+    return shared.assert_same(API, [(p, ctx) for p in pages], first_load)
 
 
 @pytest.fixture(scope="module")
@@ -216,6 +188,7 @@ def _untidy(base: dict[str, Any], projects: dict[str, str]) -> list[dict[str, An
         {"items": "none"},
         {"items": [1, 2]},
         {"big": 10**30},  # an integer orjson refuses: the other encoder writes the raw JSON
+        *({key: value} for key in ("amount", "tax_amount", "amount_with_tax", "balance") for value in UNTIDY_AMOUNTS),
     ]
     line_changes: list[dict[str, Any]] = [
         {"quantity": "1 000.5"},
@@ -238,6 +211,7 @@ def _untidy(base: dict[str, Any], projects: dict[str, str]) -> list[dict[str, An
         {"description": None},
         {"unit_type": Decimal("1")},
         {"big": 10**30},
+        *({key: value} for key in ("quantity", "price") for value in UNTIDY_AMOUNTS),
     ]
     documents = []
     for n, change in enumerate(changes):
@@ -285,14 +259,15 @@ def test_what_the_columns_do_not_take_exactly_is_left_to_the_record_mapper(sandb
     assert rows is not None
     assert list(rows.fallback) == [1, 2, 3, 4]
     assert rows.invoices.num_rows == 1
-    # A number past DECIMAL(18, 6) on the page: Arrow refuses it, the whole page goes record by record.
+    # An amount past DECIMAL(18, 6) is left to the record mapper, the rest of the page is mapped.
     huge = {**copy.deepcopy(base), "id": 4, "amount_with_tax": Decimal("9999999999999.5")}
-    assert page.map_invoice_page([plain, huge], ctx) is None
     seven = {**copy.deepcopy(base), "id": 5, "tax_amount": Decimal("1.0000001")}
-    assert page.map_invoice_page([plain, seven], ctx) is None
+    tiny = {**copy.deepcopy(base), "id": 6, "balance": Decimal("1E-600000")}
+    rows = page.map_invoice_page([plain, huge, seven, tiny], ctx)
+    assert rows is not None and list(rows.fallback) == [1, 2, 3]
     # And that page still loads exactly what the record mapper gives: the good record, and the
-    # other refused with the record mapper's reason.
-    got = assert_same([[plain, huge]], ctx)
+    # others refused with the record mapper's reasons.
+    got = assert_same([[plain, huge, seven, tiny]], ctx)
     assert [r["invoice_id"] for r in got[INVOICES]] == [str(plain["id"])]
 
 
@@ -354,3 +329,9 @@ def test_project_currencies_are_looked_up_only_when_a_record_is_mapped(sandbox, 
     rows = page.map_invoice_page([base, {**base, "id": 1}], ctx)
     assert rows is not None and rows.invoices.num_rows == 2
     assert asked == ["projects"]
+
+
+def test_a_record_that_is_not_an_object_is_reported_and_kept_on_both_paths(sandbox) -> None:
+    pages, projects = sandbox
+    good = [r for p in pages for r in p if r.get("items")][:3]
+    shared.assert_not_objects_are_reported(API, good, CONTEXTS["projects and a fallback"](projects))

@@ -7,7 +7,6 @@ and on what it must leave to the record mapper."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -21,11 +20,13 @@ from sources.kitchen import mapping, page
 from sources.kitchen.api import API
 from sources.shared.declaration import Api, Context
 from sources.shared.driver import RecordWriter
-from sources.shared.model import INVOICE_ITEMS, INVOICES, TableWriter, apply_contract_rules
+from sources.shared.model import INVOICE_ITEMS, INVOICES, apply_contract_rules
 from sources.shared.stats import RunStats
-from sources.shared.values import dumps, loads
+from sources.shared.values import loads
+from tests import pages as shared
+from tests.pages import UNTIDY_AMOUNTS
 
-RECORD_BY_RECORD: Api = dataclasses.replace(API, mapping=dataclasses.replace(API.mapping, invoice_arrow=None))
+RECORD_BY_RECORD = shared.record_by_record(API)
 DELETE = object()  # a change that removes the key
 
 
@@ -54,43 +55,14 @@ def workspace(app: kitchen.KitchenApp, per_page: int = 20) -> tuple[list[list[An
     return listing(app, "/api/invoices", per_page), Context(API.provider, "acme", client_names=names)
 
 
-def tables(items: list[Any]) -> dict[str, list[dict[str, Any]]]:
-    """The rows a writer yielded, per table, in a stable order."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    for item in items:
-        meta = item.meta
-        name = getattr(meta, "table_name", None) or meta.hints["table_name"]
-        found.setdefault(name, []).extend(item.data.to_pylist())
-    return {name: sorted(rows, key=dumps) for name, rows in found.items()}
-
-
 def through(
     api: Api, pages: list[list[Any]], context: Context, first_load: bool = False
 ) -> tuple[dict[str, Any], RunStats, Any]:
-    stats = RunStats(api.provider, "acme")
-    writer = TableWriter(batch_rows=500, first_load=(lambda: True) if first_load else None)
-    records = RecordWriter(api, writer, stats)
-    out: list[Any] = []
-    for records_of_page in pages:
-        out += records.write(copy.deepcopy(records_of_page), context)
-    out += records.flush()
-    return tables(out), stats, records
+    return shared.through(api, [(p, context) for p in pages], first_load)
 
 
 def assert_same(pages: list[list[Any]], context: Context, first_load: bool = False) -> dict[str, Any]:
-    expected, expected_stats, reference = through(RECORD_BY_RECORD, pages, context, first_load)
-    got, stats, vectorised = through(API, pages, context, first_load)
-    assert got.keys() == expected.keys()
-    for name in expected:
-        assert len(got[name]) == len(expected[name]), name
-        for mine, theirs in zip(got[name], expected[name], strict=True):
-            assert mine == theirs, name
-    for figure in ("invoices", "lines", "mismatches"):
-        assert getattr(stats, figure) == getattr(expected_stats, figure), figure
-    assert stats.skipped == expected_stats.skipped
-    assert vectorised.failed == reference.failed
-    assert vectorised.mapped == reference.mapped
-    return got
+    return shared.assert_same(API, [(p, context) for p in pages], first_load)
 
 
 @pytest.fixture(scope="module")
@@ -208,6 +180,7 @@ def _untidy(base: dict[str, Any]) -> list[dict[str, Any]]:
         Decimal("1E+3"),
         [],
         {},
+        *UNTIDY_AMOUNTS,
     ]
     changes: list[dict[str, Any]] = [{key: value} for key in stamps for value in odd_stamps]
     changes += [{key: value} for key in money_fields for value in odd_money]
@@ -268,6 +241,7 @@ def _untidy(base: dict[str, Any]) -> list[dict[str, Any]]:
             "1.1234567",
             "0.001",  # x an amount of 4 decimals: a product of 7, refused
             "999999999999",  # a product past DECIMAL(18, 6)
+            *UNTIDY_AMOUNTS,
         ],
         "amount": [
             "150.00",
@@ -282,6 +256,7 @@ def _untidy(base: dict[str, Any]) -> list[dict[str, Any]]:
             7,
             Decimal("1.1234567"),
             Decimal("1000000000000"),
+            *UNTIDY_AMOUNTS,
         ],
         "title": [None, DELETE, "", 5, True, Decimal("1.5")],
         "description": [None, DELETE, 5, False],
@@ -402,3 +377,9 @@ def test_a_writer_of_mapped_invoices_gets_the_same_invoices_in_the_records_order
         got.append((rows, writer.failed))
     assert got[0] == got[1]
     assert len(got[0][0]) > 10
+
+
+def test_a_record_that_is_not_an_object_is_reported_and_kept_on_both_paths(sandbox) -> None:
+    pages, context = sandbox
+    good = [r for p in pages for r in p if r.get("items")][:3]
+    shared.assert_not_objects_are_reported(API, good, context)

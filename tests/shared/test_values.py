@@ -1,5 +1,5 @@
 import datetime as dt
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation, localcontext
 
 import pytest
 import simplejson
@@ -7,6 +7,7 @@ import simplejson
 from sources.shared.values import (
     ValueProblem,
     dumps,
+    fit_money,
     loads,
     parse_date,
     parse_dmy,
@@ -84,6 +85,50 @@ def test_to_decimal_refuses_floats_garbage_and_values_that_do_not_fit(value):
 
 
 @pytest.mark.parametrize(
+    ("value", "scaled"),
+    [
+        ("12.30", "12.300000"),
+        ("-0E-12", "-0.000000"),
+        ("1.0000000", "1.000000"),  # seven decimals written, six meant
+        ("999999999999.999999", "999999999999.999999"),
+        ("-999999999999.999999", "-999999999999.999999"),
+        ("12345678901.123456", "12345678901.123456"),
+        ("1E+11", "100000000000.000000"),
+    ],
+)
+def test_an_amount_that_fits_decimal_18_6_is_given_at_its_scale(value, scaled):
+    found = fit_money(Decimal(value))
+    assert found is not None and str(found) == scaled
+    assert to_decimal(Decimal(value)) == Decimal(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1E-600000",  # tiny, non-zero: it would be 0 at six decimals
+        "1E-7",
+        "0.0000001",
+        "1.1234567",
+        "1E+12",
+        "1E+20",
+        "0E+30",
+        "999999999999.9999999",  # rounds up to 13 integer digits
+        "NaN",
+        "-NaN",
+        "sNaN",
+        "Infinity",
+        "-Infinity",
+    ],
+)
+def test_an_amount_past_decimal_18_6_is_refused_never_rounded(value):
+    assert fit_money(Decimal(value)) is None
+    with pytest.raises(ValueProblem):
+        to_decimal(Decimal(value), field="total")
+    with pytest.raises(ValueProblem):
+        to_decimal(value, field="total")
+
+
+@pytest.mark.parametrize(
     ("value", "expected"),
     [
         (True, True),
@@ -141,3 +186,12 @@ def test_timestamps_are_utc_and_naive_ones_are_read_as_utc():
 def test_a_timestamp_out_of_range_in_utc_is_a_value_problem_not_a_crash(value: str):
     with pytest.raises(ValueProblem, match="out of range in UTC"):
         parse_timestamp(value, field="updated_at")
+
+
+def test_whether_an_amount_fits_does_not_depend_on_the_callers_decimal_context():
+    with localcontext() as context:
+        context.prec = 5
+        context.traps[InvalidOperation] = False
+        assert str(fit_money(Decimal("999999999999.999999"))) == "999999999999.999999"
+        assert fit_money(Decimal("1E-7")) is None
+        assert fit_money(Decimal("Infinity")) is None
