@@ -68,7 +68,7 @@ from pipelines.run import (
 from pipelines.views import refresh_after_run, table_columns
 from pipelines.warehouse import loader_file_format
 from sources.shared.declaration import Api, Context
-from sources.shared.driver import RecordWriter, _unmapped_state, record_key
+from sources.shared.driver import RecordWriter, record_key, unmapped_state
 from sources.shared.inputs import MissingInput, StoredInputs, to_stored
 from sources.shared.model import (
     CLIENTS,
@@ -348,22 +348,7 @@ def _compared(table: str) -> tuple[str, ...]:
 # --- mapping again ------------------------------------------------------------------------------
 
 
-class _Collector(TableWriter):
-    """A `TableWriter` that keeps the mapped invoices instead of building Arrow batches: remap
-    compares them with the stored rows before anything is written."""
-
-    takes_arrow = False  # a page mapped into Arrow comes back as `MappedInvoice`s, in order
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.invoices: list[MappedInvoice] = []
-
-    def add_invoice(self, mapped: MappedInvoice) -> Iterator[Any]:
-        self.invoices.append(mapped)
-        return iter(())
-
-
-class _ArrowCollector(TableWriter):
+class ArrowCollector(TableWriter):
     """A `TableWriter` that keeps what the driver hands it, in that order: a page's vectorised
     rows as the Arrow tables they are, an invoice the record mapper took as its rows. `tables`
     returns them as one Arrow table per canonical table, with the contract's rules applied as a
@@ -436,7 +421,7 @@ class InvoiceMapper:
 
     def __init__(self, api: Api, remap: AccountRemap) -> None:
         self.api, self.remap = api, remap
-        self.arrows = _ArrowCollector()
+        self.arrows = ArrowCollector()
         self.writer = RecordWriter(api, self.arrows, RunStats(api.provider, remap.account))
         self.options = remap.inputs.options()
 
@@ -827,7 +812,7 @@ def remapped_source(pipeline: dlt.Pipeline, api: Api, found: Sequence[AccountRem
             yield from _rewrite(account, writer)
             for row in account.write_unmapped:
                 yield from writer.add_unmapped(row)
-            known = _unmapped_state(state.setdefault(account.account, {}))
+            known = unmapped_state(state.setdefault(account.account, {}))
             for record_type, first_seen in account.unmapped_now.items():
                 known.setdefault(record_type, {}).update(first_seen)
             for record_type, gone in account.unmapped_gone.items():

@@ -96,3 +96,30 @@ def assert_not_objects_are_reported(api: Api, good: list[Any], context: Context)
             assert {reason for reason, _ in writer.failed.values()} == {"not a JSON object"}
             assert stats.skipped == {"invoice not mapped: not a JSON object": len(NOT_OBJECTS)}
         assert {row["invoice_id"] for row in got["invoices"]} == {str(record["id"]) for record in good}
+
+
+def assert_remap_gets_each_record_s_rows(reference: Api, api: Api, records: Sequence[Any], context: Context) -> int:
+    """What remap's writer receives from `records` (`pipelines.remap.ArrowCollector`, with
+    `RecordWriter.order` telling which record each row came from) is the same through `api`'s page
+    mapper as through `reference`'s record mapper: each record with its invoice row and its lines,
+    and the same failures. Returns how many records were written."""
+    from pipelines.remap import ArrowCollector
+
+    got = []
+    for one in (reference, api):
+        collector = ArrowCollector()
+        writer = RecordWriter(one, collector, RunStats(one.provider, "acme"))
+        writer.order = []
+        for _ in writer.write(copy.deepcopy(list(records)), context):
+            pass
+        invoices, items = collector.tables()
+        lines: dict[Any, list[dict[str, Any]]] = {}
+        for item in items.to_pylist():
+            lines.setdefault(item["invoice_id"], []).append(item)
+        rows = [
+            (str(key), dumps(invoice), dumps(sorted(lines.get(invoice["invoice_id"], []), key=dumps)))
+            for key, invoice in zip(writer.order, invoices.to_pylist(), strict=True)
+        ]
+        got.append((sorted(rows), writer.failed))
+    assert got[0] == got[1]
+    return len(got[0][0])

@@ -63,7 +63,6 @@ from sources.shared.model import (
     INVOICES,
     TOMBSTONE,
     TableWriter,
-    to_mapped,
     total_mismatches,
     unfit,
     write_invoice,
@@ -236,16 +235,6 @@ class RecordWriter:
             raise RuntimeError(
                 f"{self.api.provider}: page mapper gave {rows.invoices.num_rows} invoices for {len(handled)} records"
             )
-        if not self.writer.takes_arrow:
-            # A writer of `MappedInvoice`s (remap): the same rows, in the records' order.
-            arrow = iter(to_mapped(rows.invoices, rows.items))
-            for i, (record, record_id) in enumerate(zip(records, ids, strict=True)):
-                if i in fallback:
-                    yield from self._write_records([record], context, [record_id])
-                else:
-                    self.mapped.add(record_id)
-                    yield from write_invoice(self.writer, next(arrow), self.stats)
-            return
         for i in handled:
             self.mapped.add(ids[i])
         if self.order is not None:
@@ -363,7 +352,7 @@ class _AccountRun:
         """Keep what could not be mapped in `unmapped_records` (docs/canonical-model.md), and take
         out what maps now: a record mapped this run, or, after a complete listing, one the
         provider no longer lists (its payload changed, so its hash key did, or it is gone)."""
-        known: dict[str, str] = _unmapped_state(state).setdefault(record_type, {})
+        known: dict[str, str] = unmapped_state(state).setdefault(record_type, {})
         now = dt.datetime.now(dt.UTC)
         keys = {"provider": self.api.provider, "account": label, "record_type": record_type}
         for key, (reason, record) in failed.items():
@@ -436,7 +425,7 @@ class _AccountRun:
     def _write_invoices(self, client: ApiClient, state: dict[str, Any], label: str, clients: _Walk) -> Iterator[Any]:
         listing, stats = self.api.invoices, self.stats
         cursor = _cursor(listing, state)
-        retry = set(_unmapped_state(state).get("invoice", {}))
+        retry = set(unmapped_state(state).get("invoice", {}))
         known = dict(state.get("client_names") or {}) if self.api.mapping.invoice_client else None
         stable = True
         sweep: Sweep | None = None  # the sweep of per-client listings committed in batches
@@ -868,7 +857,7 @@ def sweeps_marked(account_state: dict[str, Any]) -> bool:
     return True
 
 
-def _unmapped_state(state: dict[str, Any]) -> dict[str, dict[str, str]]:
+def unmapped_state(state: dict[str, Any]) -> dict[str, dict[str, str]]:
     """record type → record key → when it was first seen unmapped, in the account's state."""
     found: dict[str, dict[str, str]] = state.setdefault("unmapped", {})
     return found

@@ -420,10 +420,6 @@ class TableWriter:
         if len(self._rows[INVOICE_ITEMS]) >= self.batch_rows or len(self._rows[INVOICES]) >= self.batch_rows:
             yield from self.flush()
 
-    takes_arrow = True
-    """Whether `add_arrow` buffers Arrow rows as they are (a writer that collects `MappedInvoice`s
-    sets it False: a page mapped into Arrow then reaches it through `add_invoice`)."""
-
     def add_arrow(self, invoices: pa.Table, items: pa.Table) -> Iterator[Any]:
         """Buffer invoices and their lines mapped a page at a time (a vectorised page mapper):
         the same rows, rules and tombstones as `add_invoice` of each; yields full batches."""

@@ -15,13 +15,11 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from pipelines.remap import _Collector
 from sandbox.flowpayroll import FlowPayrollSandbox, create_app
 from sources.flowpayroll import mapping, page
 from sources.flowpayroll.api import API
 from sources.shared.declaration import Api, Context
-from sources.shared.driver import RecordWriter
-from sources.shared.model import INVOICE_ITEMS, INVOICES, apply_contract_rules
+from sources.shared.model import INVOICE_ITEMS, INVOICES
 from sources.shared.stats import RunStats
 from sources.shared.values import loads
 from tests import pages as shared
@@ -352,26 +350,11 @@ def test_equal_values_of_other_types_are_each_read_as_themselves(pages) -> None:
     assert_same([(list(reversed(documents)), context)])
 
 
-def test_a_writer_of_mapped_invoices_gets_the_same_invoices_in_the_records_order(pages) -> None:
-    """What remap's writer receives (`MappedInvoice`s, in order) is the record mapper's."""
+def test_remap_gets_each_record_s_rows_as_the_record_mapper_writes_them(pages) -> None:
+    """What remap's writer receives, each record with its rows, is the record mapper's."""
     base, context = _base(pages)
     records = [*pages[0][0], *_untidy(base)]
-    got = []
-    for api in (RECORD_BY_RECORD, API):
-        collector = _Collector()
-        writer = RecordWriter(api, collector, RunStats(api.provider, "acme"))
-        for _ in writer.write(copy.deepcopy(records), context):
-            pass
-        rows = [
-            (
-                dict(apply_contract_rules(INVOICES, m.invoice)),
-                [dict(apply_contract_rules(INVOICE_ITEMS, i)) for i in m.items],
-            )
-            for m in collector.invoices
-        ]
-        got.append((rows, writer.failed))
-    assert got[0] == got[1]
-    assert len(got[0][0]) > 10
+    assert shared.assert_remap_gets_each_record_s_rows(RECORD_BY_RECORD, API, records, context) > 10
 
 
 def test_a_record_that_is_not_an_object_is_reported_and_kept_on_both_paths(pages) -> None:

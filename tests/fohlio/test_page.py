@@ -15,13 +15,11 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from pipelines.remap import _Collector
 from sandbox import fohlio
 from sources.fohlio import mapping, page
 from sources.fohlio.api import API
 from sources.shared.declaration import Api, Context
-from sources.shared.driver import RecordWriter
-from sources.shared.model import INVOICE_ITEMS, INVOICES, apply_contract_rules
+from sources.shared.model import INVOICES
 from sources.shared.stats import RunStats
 from sources.shared.values import loads
 from tests import pages as shared
@@ -291,27 +289,12 @@ def test_money_stays_exact_on_the_vectorised_path(sandbox, base) -> None:
     assert_same([[exact]], ctx)
 
 
-def test_a_writer_of_mapped_invoices_gets_the_same_invoices_in_the_records_order(sandbox, base) -> None:
-    """What remap's writer receives (`MappedInvoice`s, in order) is the record mapper's."""
+def test_remap_gets_each_record_s_rows_as_the_record_mapper_writes_them(sandbox, base) -> None:
+    """What remap's writer receives, each record with its rows, is the record mapper's."""
     pages, projects = sandbox
     ctx = CONTEXTS["projects and a fallback"](projects)
     records = [*pages[0], *_untidy(base, projects)]
-    got = []
-    for api in (RECORD_BY_RECORD, API):
-        collector = _Collector()
-        writer = RecordWriter(api, collector, RunStats(api.provider, "acme"))
-        for _ in writer.write(copy.deepcopy(records), ctx):
-            pass
-        rows = [
-            (
-                dict(apply_contract_rules(INVOICES, m.invoice)),
-                [dict(apply_contract_rules(INVOICE_ITEMS, i)) for i in m.items],
-            )
-            for m in collector.invoices
-        ]
-        got.append((rows, writer.failed))
-    assert got[0] == got[1]
-    assert len(got[0][0]) > 20
+    assert shared.assert_remap_gets_each_record_s_rows(RECORD_BY_RECORD, API, records, ctx) > 20
 
 
 def test_project_currencies_are_looked_up_only_when_a_record_is_mapped(sandbox, base) -> None:

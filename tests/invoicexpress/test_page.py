@@ -13,13 +13,11 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from pipelines.remap import _Collector
 from sandbox import invoicexpress
 from sources.invoicexpress import page
 from sources.invoicexpress.api import API
 from sources.shared.declaration import Api, Context
-from sources.shared.driver import RecordWriter
-from sources.shared.model import INVOICE_ITEMS, INVOICES, apply_contract_rules
+from sources.shared.model import INVOICES
 from sources.shared.stats import RunStats
 from sources.shared.values import loads
 from tests import pages as shared
@@ -205,26 +203,11 @@ def test_money_stays_exact_on_the_vectorised_path(pages) -> None:
     assert rows.invoices.column("withholding_total").to_pylist() == [Decimal(0)]
 
 
-def test_a_writer_of_mapped_invoices_gets_the_same_invoices_in_the_records_order(pages) -> None:
-    """What remap's writer receives (`MappedInvoice`s, in order) is the record mapper's."""
+def test_remap_gets_each_record_s_rows_as_the_record_mapper_writes_them(pages) -> None:
+    """What remap's writer receives, each record with its rows, is the record mapper's."""
 
     records = [*pages[0], *_untidy(next(r for p in pages for r in p if r.get("items")))]
-    got = []
-    for api in (RECORD_BY_RECORD, API):
-        collector = _Collector()
-        writer = RecordWriter(api, collector, RunStats(api.provider, "acme"))
-        for _ in writer.write(copy.deepcopy(records), CONTEXT):
-            pass
-        rows = [
-            (
-                dict(apply_contract_rules(INVOICES, m.invoice)),
-                [dict(apply_contract_rules(INVOICE_ITEMS, i)) for i in m.items],
-            )
-            for m in collector.invoices
-        ]
-        got.append((rows, writer.failed))
-    assert got[0] == got[1]
-    assert len(got[0][0]) > 10
+    assert shared.assert_remap_gets_each_record_s_rows(RECORD_BY_RECORD, API, records, CONTEXT) > 10
 
 
 def test_an_amount_the_mapping_derives_past_decimal_18_6_is_reported_not_written(pages) -> None:
