@@ -502,7 +502,8 @@ def remap_account(api: Api, account: str, warehouse: Warehouse, inputs: StoredIn
     waiting = {key: loads(row["raw"]) for (kind, key), row in unmapped.items() if kind == "invoice" and row["raw"]}
     for stored, lines in warehouse.invoice_chunks(api.provider, account):
         # Where a record is also unmapped, its unmapped payload is the newer one (mapped below).
-        ids, raws = stored.column("invoice_id").to_pylist(), stored.column("raw").to_pylist()
+        ids = stored.column("invoice_id").to_pylist()
+        raws: list[Any] = stored.column("raw").to_pylist() if "raw" in stored.column_names else [None] * len(ids)
         kept = [i for i, (k, raw) in enumerate(zip(ids, raws, strict=True)) if k not in waiting and raw is not None]
         if len(kept) < stored.num_rows:
             stored = stored.take(kept)
