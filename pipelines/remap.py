@@ -29,7 +29,7 @@ import functools
 import logging
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,7 @@ from sources.shared.model import (
     apply_contract_rules,
     apply_contract_rules_arrow,
     column_names,
+    rows_table,
 )
 from sources.shared.provider import Provider
 from sources.shared.redact import redact
@@ -320,7 +321,7 @@ class Warehouse:
             after = last
 
     def invoice_tables(self, provider: str, account: str, ids: Sequence[str]) -> tuple[pa.Table, pa.Table]:
-        """The stored invoices `ids` and their lines."""
+        """The stored invoices `ids` (at least one) and their lines."""
         rows: list[pa.Table] = []
         lines: list[pa.Table] = []
         for start in range(0, len(ids), DELETE_CHUNK):
@@ -328,9 +329,6 @@ class Warehouse:
             where = f"AND invoice_id IN ({', '.join(['%s'] * len(chunk))})"
             rows.append(self._arrow(INVOICES, [*_columns(INVOICES), *KEPT_COLUMNS], provider, account, where, *chunk))
             lines.append(self._arrow(INVOICE_ITEMS, _columns(INVOICE_ITEMS), provider, account, where, *chunk))
-        if not rows:
-            rows.append(self._arrow(INVOICES, [*_columns(INVOICES), *KEPT_COLUMNS], provider, account, "AND false"))
-            lines.append(self._arrow(INVOICE_ITEMS, _columns(INVOICE_ITEMS), provider, account, "AND false"))
         return pa.concat_tables(rows), pa.concat_tables(lines)
 
 
@@ -375,8 +373,8 @@ class ArrowCollector(TableWriter):
                 rows.append(part)
                 continue
             if rows:
-                invoices.append(_rows_table(INVOICES, [r.invoice for r in rows]))
-                items.append(_rows_table(INVOICE_ITEMS, [item for r in rows for item in r.items]))
+                invoices.append(rows_table(INVOICES, [r.invoice for r in rows]))
+                items.append(rows_table(INVOICE_ITEMS, [item for r in rows for item in r.items]))
                 rows = []
             if part is not None:
                 invoices.append(apply_contract_rules_arrow(INVOICES, part[0]))
@@ -384,10 +382,6 @@ class ArrowCollector(TableWriter):
         self.parts = []
         empty = [SCHEMAS[INVOICES].empty_table()], [SCHEMAS[INVOICE_ITEMS].empty_table()]
         return pa.concat_tables(invoices or empty[0]), pa.concat_tables(items or empty[1])
-
-
-def _rows_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
-    return pa.Table.from_pylist([apply_contract_rules(table, row) for row in rows], schema=SCHEMAS[table])
 
 
 @dataclass(frozen=True)
@@ -435,27 +429,27 @@ class InvoiceMapper:
         could not be remapped (their rows are left alone)."""
         order: list[str] = []
         self.writer.order = order
-
-        def write(group: list[Payload], context: Context) -> None:
-            parts, written = len(self.arrows.parts), len(order)
-            try:
-                self._run(group, context)
-            except MissingInput:
-                del self.arrows.parts[parts:], order[written:]
-                raise
-
-        untouched = self._grouped(payloads, write)
-        self.writer.order = None
+        try:
+            untouched = self._map_groups(payloads, order)
+        finally:
+            self.writer.order = None
         by_key = {p.key: p for p in payloads}
         invoices, items = self.arrows.tables()
         return Derived(invoices, items, [by_key[k] for k in order]), untouched
 
-    def _run(self, group: list[Payload], context: Context) -> None:
-        for _ in self.writer.write([p.record for p in group], context, [p.key for p in group]):
-            pass
+    def _write(self, group: list[Payload], context: Context, order: list[str]) -> None:
+        """Map one group; a group that stops at a missing input leaves none of its rows behind."""
+        parts, written = len(self.arrows.parts), len(order)
+        try:
+            for _ in self.writer.write([p.record for p in group], context, [p.key for p in group]):
+                pass
+        except MissingInput:
+            del self.arrows.parts[parts:], order[written:]
+            raise
 
-    def _grouped(self, payloads: Sequence[Payload], write: Callable[[list[Payload], Context], None]) -> set[str]:
-        """`write` each group of payloads that share a page context, `GROUP` at most; returns the
+    def _map_groups(self, payloads: Sequence[Payload], order: list[str]) -> set[str]:
+        """Map the payloads in groups that share a page context, `GROUP` at most (`order`: the
+        writer's record order, kept consistent when a group stops); returns the
         stored invoice ids (and record keys) whose payloads lack a kept input."""
         remap = self.remap
         untouched: set[str] = set()
@@ -473,12 +467,12 @@ class InvoiceMapper:
             for start in range(0, len(members), GROUP):
                 group = members[start : start + GROUP]
                 try:
-                    write(group, context)
+                    self._write(group, context, order)
                 except MissingInput:
                     # One record lacks an input: map them one by one to tell which.
                     for payload in group:
                         try:
-                            write([payload], context)
+                            self._write([payload], context, order)
                         except MissingInput as missing:
                             _note_missing(remap, missing.what, "invoice", payload.key)
                             untouched.update(k for k in (payload.row, payload.key) if k)

@@ -20,7 +20,7 @@ How re-loads stay exact:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -301,6 +301,11 @@ def arrow_table(table: str, columns: Mapping[str, Any], rows: int) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+def rows_table(table: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """Canonical rows of `table` as an Arrow table of its schema, the contract's rules applied."""
+    return pa.Table.from_pylist([apply_contract_rules(table, row) for row in rows], schema=SCHEMAS[table])
+
+
 def apply_contract_rules_arrow(table: str, data: pa.Table) -> pa.Table:
     """`apply_contract_rules` over a whole Arrow table at once, with the same result row by row."""
     columns = {name: data.column(name) for name in data.column_names}
@@ -498,9 +503,7 @@ class TableWriter:
             return
         self._rows[table], self._tables[table], self._buffered[table] = [], [], 0
         if rows:
-            tables.insert(
-                0, pa.Table.from_pylist([apply_contract_rules(table, row) for row in rows], schema=SCHEMAS[table])
-            )
+            tables.insert(0, rows_table(table, rows))
         arrow_table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         yield from self.emit_arrow(table, arrow_table)
 
