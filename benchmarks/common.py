@@ -3,7 +3,6 @@ a throwaway dlt pipeline on a DuckDB file."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import tempfile
@@ -18,7 +17,6 @@ from typing import Any
 import dlt
 import duckdb
 
-from sources.shared.declaration import Api
 from sources.shared.provider import Provider
 
 REPO = Path(__file__).resolve().parent.parent
@@ -175,12 +173,6 @@ def provider(name: str) -> Provider:
     from pipelines.registry import discover
 
     return discover()[name]
-
-
-def declaration(provider: Provider) -> Api | None:
-    """The `Api` the provider's package declares (the one its source runs), or None."""
-    package = importlib.import_module(provider.source.__module__)
-    return next((v for v in vars(package).values() if isinstance(v, Api)), None)
 
 
 @contextmanager

@@ -21,7 +21,6 @@ from benchmarks.common import (
     Timer,
     check,
     db_path,
-    declaration,
     environ,
     fmt_int,
     fmt_s,
@@ -41,8 +40,7 @@ from benchmarks.serve import SandboxProcess
 PROVIDER = "invoicexpress"
 
 PER_CLIENT = 90  # 3 pages of 30
-_API = declaration(provider(PROVIDER))
-assert _API is not None, f"{PROVIDER} declares no Api"
+_API = provider(PROVIDER).api
 DEFAULT_CONCURRENCY = _API.concurrency
 DEFAULT_REQUESTS_PER_MINUTE = int(_API.requests_per_minute or 0)
 DOCUMENTED_BUDGET: int = importlib.import_module(f"sandbox.{PROVIDER}").DOCUMENTED_BUDGET

@@ -23,7 +23,6 @@ from benchmarks.common import (
     Timer,
     check,
     db_path,
-    declaration,
     environ,
     fmt_int,
     fmt_s,
@@ -35,7 +34,7 @@ from benchmarks.common import (
 from benchmarks.serve import SandboxProcess
 from pipelines.registry import discover
 from sandbox.server import available as sandboxes
-from sources.shared.declaration import Api, FullListing, ListedSince, UpdatedAt, UpdatedSince
+from sources.shared.declaration import Api
 from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES
 from sources.shared.provider import Provider
 
@@ -79,18 +78,19 @@ def _check_tables(db: Path, provider: str, summary: dict[str, Any], label: str) 
     return int(invoices)
 
 
-def _note(provider: Provider, api: Api | None) -> tuple[bool, str]:
+def _note(provider: Provider, api: Api) -> tuple[bool, str]:
     """Whether the invoices listing has a cursor, and what a rerun does, from the declaration."""
-    cursor = api.invoices.cursor if api else FullListing()
-    if isinstance(cursor, UpdatedAt):
+    cursor = api.invoices.cursor
+    if cursor.incremental:
+        return (
+            True,
+            f"{provider.title}: the second run asks only for what changed since the last mark "
+            f"(`{getattr(cursor, 'param', '')}`).",
+        )
+    if cursor.tracker({}) is not None:
         return (
             True,
             f"{provider.title}: every page is read again; the update cursor keeps unchanged rows out of the load.",
-        )
-    if isinstance(cursor, UpdatedSince | ListedSince):
-        return (
-            True,
-            f"{provider.title}: the second run asks only for what changed since the last mark (`{cursor.param}`).",
         )
     return False, (
         f"{provider.title} has no change filter or update cursor: a rerun re-reads and rewrites every "
@@ -102,7 +102,7 @@ def provider_runs(provider: Provider, scale: Scale, options: dict[str, Any]) -> 
     """Run the provider's real source twice against its sandbox (built with `options`), config
     read by dlt from the environment as in production; budgets off on both sides."""
     name = provider.name
-    has_cursor, note = _note(provider, declaration(provider))
+    has_cursor, note = _note(provider, provider.api)
     with SandboxProcess(name, latency=scale.latency, **options) as sandbox, workdir("rerun-") as work:
         env = dict(sandbox.env, **{provider.env("requests_per_minute"): "0"})
         pipeline = pipeline_in(work, "rerun")

@@ -6,18 +6,14 @@ Users, cron jobs and tests configure the pipeline only through dlt's mechanisms:
 
 from __future__ import annotations
 
-import inspect
 import os
 import re
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dlt
-from dlt.common.typing import ConfigValueSentinel
 
 from sources.shared.http import RetryPolicy
 from sources.shared.provider import Provider, section
@@ -211,7 +207,8 @@ class AccountConfig:
         provider: whose account.
         label: its name in `PROVIDERS=provider:label` and `reset provider:label`: the stanza's label
             for `[sources.<p>.accounts.<label>]`; for the base stanza `[sources.<p>]`, its account
-            value (`account_name`, `workspace`, `account`), or `default` when that is not configured.
+            value (the provider's account setting: `account_name`, `workspace`, `account`), or
+            `default` when that is not configured.
         stanza: the label of its `accounts` stanza; None for the base stanza.
         value: the `account` column of its rows, where configuration tells it (None: the API does).
     """
@@ -242,24 +239,15 @@ class AccountConfig:
         text = re.sub(rf"\b{prefix}(?!ACCOUNTS__)", account_prefix, text)
         return text.replace(f"[{section(self.provider.name)}]", f"[{section(self.provider.name, self.stanza)}]")
 
-
-def _parameters(provider: Provider) -> dict[str, inspect.Parameter]:
-    return {n: p for n, p in inspect.signature(provider.source).parameters.items() if n != "transport"}
-
-
-def _account_key(provider: Provider) -> str | None:
-    """The source argument whose value is the `account` column (`account_name`, `workspace`, `account`)."""
-    parameters = _parameters(provider)
-    return next((k for k in ACCOUNT_KEYS if k in parameters), None)
-
-
-def _is_secret(parameter: inspect.Parameter) -> bool:
-    default = parameter.default
-    return isinstance(default, ConfigValueSentinel) and default.default_literal == "dlt.secrets.value"
-
-
-def _is_required(parameter: inspect.Parameter) -> bool:
-    return isinstance(parameter.default, ConfigValueSentinel) or parameter.default is inspect.Parameter.empty
+    def values(self) -> dict[str, Any]:
+        """Every setting of its stanza, as configured or defaulted; a further account's are read
+        from its own stanza only (never the base stanza's), its account value from its label
+        where the provider's account setting is optional."""
+        found = self.provider.values(self.stanza)
+        key = self.provider.account_setting
+        if key is not None and self.value is not None:
+            found[key.name] = self.value
+        return found
 
 
 def stanza_labels(provider: Provider) -> list[str]:
@@ -277,9 +265,10 @@ def stanza_labels(provider: Provider) -> list[str]:
             continue
         label, sep, key = variable[len(prefix) :].partition("__")
         if not sep or not key:
+            example = provider.required[0].name if provider.required else "base_url"
             raise UsageError(
                 f"{variable} is not an account setting: name it {prefix}<LABEL>__<KEY> "
-                f"(e.g. {provider.env(provider.secrets[0] if provider.secrets else 'base_url', 'eu')})"
+                f"(e.g. {provider.env(example, 'eu')})"
             )
         if not LABEL.match(label.lower()):
             raise UsageError(_bad_label(provider, label, variable))
@@ -310,29 +299,6 @@ def _bad_label(provider: Provider, label: str, where: str) -> str:
     )
 
 
-def _stanza_value(provider: Provider, stanza: str | None, key: str, parameter: inspect.Parameter) -> Any:
-    """A key of one stanza exactly where it is set: no fall back to another stanza."""
-    hint: Any = _plain(_hints(provider).get(key))
-    full = provider.key(key, stanza)
-    value: Any = dlt.secrets.get(full, hint) if _is_secret(parameter) else dlt.config.get(full, hint)
-    return value
-
-
-def _plain(hint: Any) -> Any:
-    """The type dlt coerces a value to: `X` for `X | None`; None (as configured) for other unions."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        rest = [a for a in typing.get_args(hint) if a is not type(None)]
-        return rest[0] if len(rest) == 1 else None
-    return hint
-
-
-def _hints(provider: Provider) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(inspect.unwrap(provider.source))
-    except Exception:  # an annotation that cannot be evaluated: values are passed as configured
-        return {}
-
-
 def accounts(provider: Provider) -> list[AccountConfig]:
     """Every account of the provider: the base stanza's (when its secrets and required keys are
     set, or when it is the only one), then each further account's, in order of first mention.
@@ -342,35 +308,34 @@ def accounts(provider: Provider) -> list[AccountConfig]:
             account value) or one label.
     """
     found: list[AccountConfig] = []
-    key = _account_key(provider)
+    key = provider.account_setting
     stanzas = stanza_labels(provider)
     if not stanzas or not_configured(provider) is None:
-        value = _base_value(provider, key)
+        value = _account_value(provider, None)
         found.append(AccountConfig(provider, value or BASE_LABEL, None, value))
     for stanza in stanzas:
-        value = None
-        if key is not None:
-            configured = _stanza_value(provider, stanza, key, _parameters(provider)[key])
-            value = str(configured).strip() if configured not in (None, "") else None
-            if value is None and not _is_required(_parameters(provider)[key]):
-                value = stanza  # an optional account label defaults to the stanza's own
+        value = _account_value(provider, stanza)
+        if value is None and key is not None and not key.required:
+            value = stanza  # an optional account label defaults to the stanza's own
         found.append(AccountConfig(provider, stanza, stanza, value))
     _check_distinct(provider, found)
     return found
 
 
-def _base_value(provider: Provider, key: str | None) -> str | None:
+def _account_value(provider: Provider, stanza: str | None) -> str | None:
+    """The account value a stanza configures (its default for the base stanza), or None."""
+    key = provider.account_setting
     if key is None:
         return None
-    value: Any = dlt.config.get(provider.key(key))
-    if value not in (None, "") and str(value).strip():
-        return str(value).strip()
-    default = _parameters(provider)[key].default
-    return default if isinstance(default, str) and default.strip() else None
+    value = provider.value(key, stanza)
+    if value is None and stanza is None and isinstance(key.default, str) and key.default.strip():
+        value = key.default
+    return str(value).strip() if value is not None and str(value).strip() else None
 
 
 def _check_distinct(provider: Provider, found: list[AccountConfig]) -> None:
     seen: dict[str, AccountConfig] = {}
+    key = provider.account_setting
     for account in found:
         if account.value is None:
             continue
@@ -379,7 +344,7 @@ def _check_distinct(provider: Provider, found: list[AccountConfig]) -> None:
             raise UsageError(
                 f"{_where(other)} and {_where(account)} are both the {provider.name} account "
                 f"{account.value!r}: their rows and incremental state would mix. Give each account its own "
-                f"{_account_key(provider)}, or remove one of them"
+                f"{key.name if key else 'account'}, or remove one of them"
             )
         seen[account.value] = account
     labels: dict[str, AccountConfig] = {}
@@ -421,65 +386,36 @@ def account_not_configured(account: AccountConfig) -> str | None:
     """Why an account cannot run (a required key is missing), or None."""
     if account.stanza is None:
         return not_configured(account.provider)
+    provider = account.provider
+    key = provider.account_setting
     missing = [
-        account.provider.env(name, account.stanza)
-        for name, parameter in _parameters(account.provider).items()
-        if _is_required(parameter)
-        and _stanza_value(account.provider, account.stanza, name, parameter) in (None, "")
-        and not (name == _account_key(account.provider) and account.value)
+        provider.env(setting.name, account.stanza)
+        for setting in provider.required
+        if provider.value(setting, account.stanza) is None and not (setting == key and account.value)
     ]
     if not missing:
         return None
-    return f"not configured: set {', '.join(missing)} (or [{section(account.provider.name, account.stanza)}] in .dlt/)"
-
-
-def account_arguments(account: AccountConfig) -> dict[str, Any]:
-    """The source arguments of a further account, every one read from its own stanza (a key it
-    does not set takes the source's default, never the base stanza's value). Empty for the base
-    stanza, whose arguments dlt injects as before."""
-    if account.stanza is None:
-        return {}
-    arguments: dict[str, Any] = {}
-    key = _account_key(account.provider)
-    for name, parameter in _parameters(account.provider).items():
-        value = _stanza_value(account.provider, account.stanza, name, parameter)
-        if value is None and name == key:
-            value = account.value
-        if value is None:
-            if isinstance(parameter.default, ConfigValueSentinel):
-                continue  # missing: account_not_configured says so before the run
-            value = parameter.default
-        arguments[name] = value
-    return arguments
+    return f"not configured: set {', '.join(missing)} (or [{section(provider.name, account.stanza)}] in .dlt/)"
 
 
 def not_configured(provider: Provider) -> str | None:
-    """Why a provider cannot run, or None when its secrets and required config are set."""
-    missing = [provider.env(s) for s in provider.missing_secrets()]
-    missing += [provider.env(c) for c in provider.missing_config()]
+    """Why a provider's base stanza cannot run, or None when its secrets and required keys are set."""
+    missing = [provider.env(s.name) for s in provider.required if provider.value(s) is None]
     if not missing:
         return None
     return f"not configured: set {', '.join(missing)} (or [sources.{provider.name}] in .dlt/)"
 
 
-ACCOUNT_KEYS = ("account", "account_name", "workspace")
-
-
 def account_names(provider: Provider) -> str:
     """`kitchen [acme]`: the provider with its configured account label, where configuration has
     one (some providers learn it from the API: then the provider alone)."""
-    for key in ACCOUNT_KEYS:
-        value: Any = dlt.config.get(provider.key(key))
-        if value not in (None, ""):
-            return f"{provider.name} [{value}]"
-    return provider.name
+    value = _account_value(provider, None)
+    return f"{provider.name} [{value}]" if value else provider.name
 
 
 def nothing_configured(providers: dict[str, Provider]) -> str:
     """The message for a run where no provider has its secrets, naming what each one needs."""
-    needs = "; ".join(
-        f"{p.name}: {', '.join(p.env(k) for k in (*p.secrets, *p.required_config))}" for p in providers.values()
-    )
+    needs = "; ".join(f"{p.name}: {', '.join(p.env(s.name) for s in p.required)}" for p in providers.values())
     return (
         "no provider is configured. Put credentials in .dlt/secrets.toml (see .dlt/secrets.toml.example) "
         f"or in environment variables ({needs}); or run `make demo` to load the sandboxes."

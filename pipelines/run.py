@@ -50,8 +50,8 @@ from pipelines.warehouse import (
 )
 from sources.shared import http
 from sources.shared import stats as run_stats
-from sources.shared.driver import account_batches as driver_account_batches
-from sources.shared.driver import run_account as driver_run_account
+from sources.shared.declaration import Api
+from sources.shared.driver import Account, account_batches
 from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES, UNMAPPED
 from sources.shared.provider import Provider
 from sources.shared.redact import redact
@@ -321,13 +321,15 @@ def run_provider(
     batches: Batches | None = None
     try:
         with ProgressPrinter(provider.name, progress_interval):
-            source = _make_source(provider, account, transport)
-            batches = _driver_batches(source, config.batch_clients(), account_holds_no_rows(pipeline))
-            if batches is None:
-                file_format = loader_file_format(pipeline.destination)
-                loading(pipeline, lambda: pipeline.run(source, loader_file_format=file_format), provider.name)
-            else:
-                _run_batches(pipeline, source, batches)
+            api, driver_account = account_of(provider, account, transport)
+            size = config.batch_clients()
+            driver_account = dataclasses.replace(
+                driver_account,
+                batch_clients=size if size > 0 else None,
+                holds_no_rows=account_holds_no_rows(pipeline),
+            )
+            batches = split(account_batches(api, driver_account))
+            _run_batches(pipeline, provider, batches)
     except Exception as exc:
         _raise_if_stopped(exc, provider, batches)
         status = "failed"
@@ -341,54 +343,31 @@ def run_provider(
     return Outcome(provider.name, status, _account_of(account, stats), message, stats, started, utc_now())
 
 
-def _driver_arguments(source: Any) -> tuple[Any, Any] | None:
-    """The `(api, account)` of a source that is the driver's one resource; None for any other."""
-    resources = list(getattr(source, "resources", {}).values())
-    if len(resources) != 1:
-        return None
-    bound = resources[0].explicit_args
-    if set(bound) != {"api", "account"}:
-        return None
-    return bound["api"], bound["account"]
-
-
-def _driver_batches(source: Any, batch_clients: int, holds_no_rows: Any = None) -> Batches | None:
-    """The account's item stream cut into batches of `batch_clients` clients
-    (sources/shared/sweep.py; one batch when batches are off, 0); None when the source is not
-    the driver's. With `holds_no_rows`, an extract into an account without rows appends."""
-    bound = _driver_arguments(source)
-    if bound is None:
-        return None
-    api, account = bound
-    size = batch_clients if batch_clients > 0 else None
-    return split(
-        driver_account_batches(api, dataclasses.replace(account, batch_clients=size, holds_no_rows=holds_no_rows))
-    )
-
-
-def _run_batches(pipeline: dlt.Pipeline, source: Any, batches: Batches) -> None:
+def _run_batches(pipeline: dlt.Pipeline, provider: Provider, batches: Batches) -> None:
     """One `pipeline.run` per batch: each batch's rows and the state describing them are one
     load package, loaded before the next batch is extracted, so a failure or kill keeps every
     batch before it (README, "Configuration", `batch_clients`)."""
-    name = next(iter(source.resources.values())).name
     try:
         while not batches.finished:
-            resource = dlt.resource(batches.batch(), name=name)
-            batch = DltSource(dlt.Schema(source.schema.name), source.section, [resource])
+            resource = dlt.resource(batches.batch(), name=f"{provider.name}_billing")
+            batch = DltSource(dlt.Schema(provider.name), provider.name, [resource])
             file_format = loader_file_format(pipeline.destination)
-            loading(pipeline, lambda: pipeline.run(batch, loader_file_format=file_format), source.name)  # noqa: B023
+            loading(pipeline, lambda: pipeline.run(batch, loader_file_format=file_format), provider.name)  # noqa: B023
             batches.loaded += 1
     finally:
         batches.close()
 
 
-def _make_source(provider: Provider, account: AccountConfig | None, transport: httpx.BaseTransport | None) -> Any:
-    """The provider's source for one account: the base stanza's injected by dlt as before; a
-    further account's with every argument read from its own stanza."""
-    arguments = config.account_arguments(account) if account is not None else {}
+def account_of(
+    provider: Provider, account: AccountConfig | None, transport: httpx.BaseTransport | None = None
+) -> tuple[Api, Account]:
+    """The driver's `Api` and `Account` of one configured account (the base stanza's when
+    `account` is None), from its settings; `transport`, when given, carries its requests."""
+    values = account.values() if account is not None else provider.values()
+    api, driver_account = provider.account(values)
     if transport is not None:
-        arguments["transport"] = transport
-    return provider.source(**arguments)
+        driver_account = dataclasses.replace(driver_account, transport=transport)
+    return api, driver_account
 
 
 def _account_of(account: AccountConfig | None, stats: run_stats.RunStats | None) -> str:
@@ -460,16 +439,13 @@ def _run_together(
         with ProgressPrinter(provider.name, progress_interval):
             for account in accounts:
                 try:
-                    source = _make_source(provider, account, transport)
+                    api, driver_account = account_of(provider, account, transport)
                 except Exception as exc:
                     if stop_signal(exc) is not None:
                         raise
                     failures[account.label] = exc
                     continue
-                stream = _isolated(provider, account, source, failures, values)
-                if stream is None:  # not the driver's one resource: one load per account instead
-                    return [run_provider(pipeline, provider, progress_interval, transport, target, a) for a in accounts]
-                streams.append(stream)
+                streams.append(_isolated(provider, account, api, driver_account, failures, values))
             while active := [s for s in streams if not s.batches.finished]:
                 pipeline.sync_destination()
                 pipeline.extract(
@@ -512,23 +488,15 @@ class _Stream:
 def _isolated(
     provider: Provider,
     account: AccountConfig,
-    source: Any,
+    api: Api,
+    driver_account: Account,
     failures: dict[str, BaseException],
     values: set[str],
-) -> _Stream | None:
+) -> _Stream:
     """The account's stream: per round, a resource renamed for the account, parallelized, and
-    ending quietly on the account's own failure with its state as before the round. None when
-    the source is not the driver's one resource (then it cannot be isolated)."""
-    bound = _driver_arguments(source)
-    if bound is None:
-        return None
-    resources = list(source.resources.values())
-    api, driver_account = bound
+    ending quietly on the account's own failure with its state as before the round."""
     size = config.batch_clients()
-    if size > 0:
-        batches = split(driver_account_batches(api, dataclasses.replace(driver_account, batch_clients=size)))
-    else:
-        batches = split(driver_run_account(api, driver_account))
+    batches = split(account_batches(api, dataclasses.replace(driver_account, batch_clients=size if size > 0 else None)))
     mine = account.value
 
     def owns(key: str) -> bool:
@@ -554,7 +522,7 @@ def _isolated(
                 stats.finished = time.monotonic()
 
     def resource() -> Any:
-        return dlt.resource(items, name=f"{resources[0].name}_{account.label}", parallelized=True)
+        return dlt.resource(items, name=f"{provider.name}_billing_{account.label}", parallelized=True)
 
     return _Stream(batches, resource)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sources.flowpayroll import mapping, page
+from sources.flowpayroll import mapping
 from sources.flowpayroll.settings import (
+    CLIENT_ID,
     CLIENT_PAGE_SIZE,
+    CLIENT_SECRET,
     DEFAULT_CONCURRENCY,
     DEFAULT_PAGE_SIZE,
     DEFAULT_TOKEN_LIFETIME,
@@ -72,6 +74,8 @@ API = Api(
     provider=NAME,
     # docs/providers.md §2.1 [DOC]: OAuth 2.0 client credentials; the token goes raw in X-Auth-Token.
     auth=ClientCredentials(
+        CLIENT_ID,
+        CLIENT_SECRET,
         header="X-Auth-Token",
         scheme=None,
         default_lifetime=DEFAULT_TOKEN_LIFETIME,
@@ -101,10 +105,9 @@ API = Api(
         cursor=UpdatedAt("updated_at"),
     ),
     mapping=Mappers(
+        lines=mapping.LINES,
         client=lambda record, ctx: mapping.map_client(record, account=ctx.account, formats=ctx.page),
         invoice=_invoice,
-        # A page at a time into Arrow rows, exactly `_invoice`'s; what it cannot read exactly goes to `_invoice`.
-        invoice_arrow=page.map_invoice_page,
         invoice_updated_at=lambda record, ctx: mapping.parse_timestamp(
             record.get("updatedDate"), ctx.page, field="updatedDate"
         ),

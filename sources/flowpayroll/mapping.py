@@ -17,9 +17,11 @@ from sources.flowpayroll.settings import DEFAULT_DATE_FORMAT, DEFAULT_DATETIME_F
 from sources.flowpayroll.settings import NAME as PROVIDER_NAME
 from sources.shared.currency import iso_4217
 from sources.shared.model import MappedInvoice
-from sources.shared.values import ValueProblem, dumps, to_decimal, to_text
+from sources.shared.values import ValueProblem, to_decimal, to_text
 
 ZERO = Decimal(0)
+# docs/providers.md §2.3 [DOC]: an invoice lists its lines in `lineItems`.
+LINES = "lineItems"
 
 # docs/providers.md §2.4 [INF]: invoices sync to an accounting system (Xero) and
 # `externalProviderStatus` carries its status word; these words say the invoice is void or
@@ -327,7 +329,6 @@ def map_client(raw: dict[str, Any], *, account: str, formats: Formats) -> dict[s
         "tax_id": _blank_to_none(raw.get("vatNumber")),
         "created_at": parse_timestamp(raw.get("createdDate"), formats, field="createdDate"),
         "updated_at": parse_timestamp(raw.get("updatedDate"), formats, field="updatedDate"),
-        "raw": dumps(raw),
     }
 
 
@@ -362,7 +363,6 @@ def map_line(raw: dict[str, Any], *, line_number: int, invoice: dict[str, Any], 
         "tax_amount": tax_amount,
         "subtotal": subtotal,
         "total": total,
-        "raw": dumps(raw),
     }
 
 
@@ -415,12 +415,11 @@ def map_invoice(raw: dict[str, Any], *, account: str, client_name: str | None, f
         "voided_at": None,
         "reference": _blank_to_none(raw.get("reference")),
         "notes": None,
-        "raw": dumps(raw),
     }
     tax_inclusive = str(raw.get("lineAmountTypes") or "").strip().lower() == "inclusive"
-    lines = raw.get("lineItems") or []
+    lines = raw.get(LINES) or []
     if not isinstance(lines, list):
-        raise ValueProblem("lineItems: not a list")
+        raise ValueProblem(f"{LINES}: not a list")
     items = [
         map_line(line, line_number=n, invoice=invoice, tax_inclusive=tax_inclusive) for n, line in enumerate(lines, 1)
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sources.shared.declaration import REQUIRED, Setting
+
 NAME = "flowpayroll"
 TITLE = "Flow Payroll"
 
@@ -26,3 +28,28 @@ DEFAULT_REQUESTS_PER_MINUTE: float | None = None
 # docs/providers.md §2.5 [DOC]: the documented example formats, used when a response has no metadata.
 DEFAULT_DATE_FORMAT = "yyyy-MM-dd"
 DEFAULT_DATETIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.fffZ"
+
+CLIENT_ID = Setting("client_id", REQUIRED, secret=True, help="OAuth client id")
+CLIENT_SECRET = Setting("client_secret", REQUIRED, secret=True, help="OAuth client secret")
+ACCOUNT = Setting(
+    "account",
+    account=True,
+    help="label stored in the `account` column and keying the incremental state; default: the organisation id",
+)
+BASE_URL = Setting(
+    "base_url",
+    DEFAULT_BASE_URL,
+    help="the Billing service root (`https://api.sandbox.flowpayroll.ai/v1/billing` for the sandbox environment)",
+)
+TOKEN_URL = Setting(
+    "token_url",
+    DEFAULT_TOKEN_URL,
+    help="the OAuth token endpoint (`https://auth.sandbox.flowpayroll.ai/oauth2/token` for the sandbox environment)",
+)
+REQUESTS_PER_MINUTE = Setting(
+    "requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE, type=float, help="a proactive budget; unset relies on 429"
+)
+CONCURRENCY = Setting(
+    "concurrency", DEFAULT_CONCURRENCY, type=int, help="clients whose invoices are listed in parallel"
+)
+SETTINGS = (CLIENT_ID, CLIENT_SECRET, ACCOUNT, BASE_URL, TOKEN_URL, REQUESTS_PER_MINUTE, CONCURRENCY)

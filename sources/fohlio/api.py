@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sources.fohlio import mapping, page
-from sources.fohlio.settings import DEFAULT_CONCURRENCY, DEFAULT_OVERLAP_SECONDS, DEFAULT_PAGE_SIZE, NAME
+from sources.fohlio import mapping
+from sources.fohlio.settings import API_KEY, DEFAULT_CONCURRENCY, DEFAULT_OVERLAP_SECONDS, DEFAULT_PAGE_SIZE, NAME
 from sources.shared.declaration import (
     Api,
     Context,
@@ -51,7 +51,7 @@ def _is_client(record: Any) -> bool:
 API = Api(
     provider=NAME,
     # docs/providers.md §4.1 [DOC]: the token goes raw in `authorization`; `auth_scheme` adds a word.
-    auth=HeaderKey("authorization", "api_key"),
+    auth=HeaderKey("authorization", API_KEY),
     concurrency=DEFAULT_CONCURRENCY,
     error_message=mapping.error_message,
     auth_help="auth_scheme (env SOURCES__FOHLIO__AUTH_SCHEME): empty sends the raw token, Bearer prefixes it",
@@ -73,9 +73,9 @@ API = Api(
     # docs/providers.md §4.4 [DOC team dump]: project currencies, read once and only when needed.
     lookups={"projects": Lookup("/team", read=mapping.project_currencies, missing_ok=True)},
     mapping=Mappers(
+        lines=mapping.LINES,
         client=lambda record, ctx: mapping.map_client(record, provider=NAME, account=ctx.account),
         invoice=_invoice,
-        invoice_arrow=page.map_invoice_page,
         invoice_updated_at=lambda record, ctx: parse_timestamp(record.get("updated_at"), field="updated_at"),
     ),
 )

@@ -15,7 +15,6 @@ from sources.shared.currency import iso_4217
 from sources.shared.model import MappedInvoice
 from sources.shared.values import (
     ValueProblem,
-    dumps,
     parse_date,
     parse_timestamp,
     to_decimal,
@@ -23,6 +22,9 @@ from sources.shared.values import (
 )
 
 # docs/canonical-model.md, status mapping: overdue is derived in queries, revised is superseded.
+# docs/providers.md §4.3 [DOC]: an invoice lists its lines in `items`.
+LINES = "items"
+
 STATUS_MAP: dict[str, str] = {
     "draft": "draft",
     "sent": "open",
@@ -93,7 +95,6 @@ def map_client(contact: Mapping[str, Any], *, provider: str, account: str) -> di
         # docs/providers.md §4.2 [DOC]: contacts document no timestamps; read them if they appear.
         "created_at": parse_timestamp(contact.get("created_at"), field="created_at"),
         "updated_at": parse_timestamp(contact.get("updated_at"), field="updated_at"),
-        "raw": dumps(contact),
     }
 
 
@@ -240,7 +241,6 @@ def map_item(
         "tax_amount": None,
         "subtotal": subtotal,
         "total": None,
-        "raw": dumps(item),
     }
 
 
@@ -263,7 +263,7 @@ def map_invoice(invoice: Mapping[str, Any], *, provider: str, account: str, curr
     status = STATUS_MAP.get(provider_status or "")
     if status is None:
         raise ValueProblem(f"status: {provider_status!r} is not a documented Fohlio status")
-    raw_client, raw_items = invoice.get("client"), invoice.get("items")
+    raw_client, raw_items = invoice.get("client"), invoice.get(LINES)
     client: Mapping[str, Any] = raw_client if isinstance(raw_client, Mapping) else {}
     items: list[Any] = raw_items if isinstance(raw_items, list) else []
     row = {
@@ -295,10 +295,11 @@ def map_invoice(invoice: Mapping[str, Any], *, provider: str, account: str, curr
         "voided_at": None,
         "reference": None,
         "notes": to_text(invoice.get("note")),
-        "raw": dumps(invoice),
     }
-    lines = [
-        map_item(item, n, provider=provider, account=account, invoice_id=invoice_id)
-        for n, item in enumerate((i for i in items if isinstance(i, Mapping)), start=1)
-    ]
+    lines = []
+    for n, item in enumerate(items, start=1):
+        if not isinstance(item, Mapping):
+            # A line that is not an object cannot be read: the invoice waits, whole, in unmapped_records.
+            raise ValueProblem(f"{LINES}[{n}]: expected an object, got {type(item).__name__}")
+        lines.append(map_item(item, n, provider=provider, account=account, invoice_id=invoice_id))
     return MappedInvoice(row, lines)

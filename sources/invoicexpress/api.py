@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sources.invoicexpress import mapping, page
+from sources.invoicexpress import mapping
 from sources.invoicexpress.settings import (
+    API_KEY,
     DEFAULT_CONCURRENCY,
     DEFAULT_PAGE_SIZE,
     DEFAULT_REQUESTS_PER_MINUTE,
@@ -20,7 +21,7 @@ PAGINATION = PageNumber(
 API = Api(
     provider=NAME,
     # docs/providers.md §1.1 [DOC]: the key travels in the query string (redacted everywhere).
-    auth=QueryKey("api_key"),
+    auth=QueryKey("api_key", API_KEY),
     headers={"Content-Type": "application/json"},
     error_message=mapping.error_message,
     auth_help="it must be the key of this account: https://www.app.invoicexpress.com/users/api",
@@ -41,8 +42,8 @@ API = Api(
         cursor=FullListing(),
     ),
     mapping=Mappers(
+        lines=mapping.LINES,
         client=lambda record, ctx: mapping.map_client(record, ctx.account),
         invoice=lambda record, ctx: mapping.map_invoice(record, ctx.account),
-        invoice_arrow=page.map_invoice_page,
     ),
 )

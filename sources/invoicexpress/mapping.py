@@ -15,7 +15,6 @@ from sources.shared.currency import resolve
 from sources.shared.model import MappedInvoice
 from sources.shared.values import (
     ValueProblem,
-    dumps,
     parse_dmy,
     to_bool,
     to_decimal,
@@ -23,6 +22,8 @@ from sources.shared.values import (
 )
 
 ZERO = Decimal(0)
+# docs/providers.md §1.4 [DOC]: a document lists its lines in `items`.
+LINES = "items"
 
 # docs/canonical-model.md, status mapping for InvoiceXpress. `sent` is the filter's word for `final`
 # (docs/providers.md §1.4, "an incoherence in the API" [3P]).
@@ -203,15 +204,16 @@ def map_invoice(invoice: dict[str, Any], account: str) -> MappedInvoice:
         "voided_at": None,
         "reference": to_text(invoice.get("reference")),
         "notes": to_text(invoice.get("observations")),
-        "raw": dumps(invoice),
     }
-    items = [map_item(item, account, invoice_id, n) for n, item in enumerate(invoice.get("items") or [], 1)]
+    items = [map_item(item, account, invoice_id, n) for n, item in enumerate(invoice.get(LINES) or [], 1)]
     return MappedInvoice(row, items)
 
 
 def map_item(item: dict[str, Any], account: str, invoice_id: str, line_number: int) -> dict[str, Any]:
     """One line of a document. Lines have no id: the key is the 1-based position
     (docs/providers.md §1.4 [INF])."""
+    if not isinstance(item, dict):
+        raise ValueProblem(f"{LINES}[{line_number}]: expected an object, got {type(item).__name__}")
     tax_object = item.get("tax")
     tax: dict[str, Any] = tax_object if isinstance(tax_object, dict) else {}
     return {
@@ -233,7 +235,6 @@ def map_item(item: dict[str, Any], account: str, invoice_id: str, line_number: i
         "tax_amount": to_decimal(item.get("tax_amount"), field="items.tax_amount"),
         "subtotal": to_decimal(item.get("subtotal"), field="items.subtotal"),
         "total": to_decimal(item.get("total"), field="items.total"),
-        "raw": dumps(item),
     }
 
 
@@ -253,5 +254,4 @@ def map_client(client: dict[str, Any], account: str) -> dict[str, Any]:
         "tax_id": to_text(client.get("fiscal_id")) or None,
         "created_at": None,
         "updated_at": None,
-        "raw": dumps(client),
     }

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sources.kitchen import mapping, page
-from sources.kitchen.settings import DEFAULT_CONCURRENCY, DEFAULT_PAGE_SIZE, NAME, STATES
+from sources.kitchen import mapping
+from sources.kitchen.settings import API_KEY, DEFAULT_CONCURRENCY, DEFAULT_PAGE_SIZE, NAME, STATES
 from sources.shared.declaration import Api, Context, HeaderKey, Listing, Mappers, PageNumber, UpdatedAt
 from sources.shared.model import MappedInvoice
 from sources.shared.values import to_text
@@ -24,7 +24,7 @@ def _invoice(record: Any, ctx: Context) -> MappedInvoice:
 
 API = Api(
     provider=NAME,
-    auth=HeaderKey("Authorization", "api_key", scheme="Bearer"),
+    auth=HeaderKey("Authorization", API_KEY, scheme="Bearer"),
     # docs/providers.md §3.1 [DOC/INF]: without these two headers Laravel answers an
     # unauthenticated call with a redirect to its login page instead of a JSON 401.
     headers={"Accept": "application/json", "X-Requested-With": "XMLHttpRequest"},
@@ -55,9 +55,9 @@ API = Api(
         status_hints={422: f"check state ({', '.join(STATES)}) and per_page in [sources.{NAME}]"},
     ),
     mapping=Mappers(
+        lines=mapping.LINES,
         client=lambda record, ctx: mapping.map_client(record, ctx.account),
         invoice=_invoice,
-        invoice_arrow=page.map_invoice_page,
         invoice_updated_at=lambda record, ctx: mapping.invoice_updated_at(record),
         invoice_client=lambda record: to_text(record.get("client")),
     ),

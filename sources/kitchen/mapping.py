@@ -17,7 +17,6 @@ from sources.shared.currency import iso_4217
 from sources.shared.model import MappedInvoice
 from sources.shared.values import (
     ValueProblem,
-    dumps,
     parse_date,
     parse_timestamp,
     to_decimal,
@@ -25,6 +24,8 @@ from sources.shared.values import (
 )
 
 PROVIDER = "kitchen"
+# docs/providers.md §3.4 [DOC]: an invoice lists its lines in `items`.
+LINES = "items"
 
 # docs/canonical-model.md, status table: Kitchen's words are the canonical words.
 # docs/providers.md §3.4 [DOC legacy]: the enum is draft, open, paid, void, uncollectible.
@@ -74,7 +75,6 @@ def map_client(client: Mapping[str, Any], account: str) -> dict[str, Any]:
         "tax_id": None,
         "created_at": parse_timestamp(client.get("created_at"), field="created_at"),
         "updated_at": parse_timestamp(client.get("updated_at"), field="updated_at"),
-        "raw": dumps(client),
     }
 
 
@@ -210,7 +210,6 @@ def map_item(item: Mapping[str, Any], account: str, invoice_id: str, line_number
         "tax_amount": None,
         "subtotal": subtotal,
         "total": None,
-        "raw": dumps(item),
     }
 
 
@@ -239,7 +238,7 @@ def map_invoice(invoice: Mapping[str, Any], account: str, names: Mapping[str, st
     shipping = _required_amount(invoice, "shipping_amount", derives)
     # docs/providers.md §3.2 [DOC]: `client` is a user id and may be null (an invoice with no client).
     client_id = to_text(invoice.get("client"))
-    items = invoice.get("items") or []
+    items = invoice.get(LINES) or []
     if not isinstance(items, list):
         raise ValueProblem("items is not a list")
     row = {
@@ -273,7 +272,6 @@ def map_invoice(invoice: Mapping[str, Any], account: str, names: Mapping[str, st
         "voided_at": parse_timestamp(invoice.get("voided_at"), field="voided_at"),
         "reference": None,
         "notes": to_text(invoice.get("memo")),
-        "raw": dumps(invoice),
     }
     lines = [map_item(item, account, invoice_id, number) for number, item in enumerate(items, start=1)]
     return MappedInvoice(row, lines)

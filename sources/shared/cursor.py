@@ -13,9 +13,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, Protocol
 
 from sources.shared.values import parse_timestamp
+
+
+class Tracker(Protocol):
+    """Decides, record by record, what a listing must write, and keeps its mark in state."""
+
+    def is_changed(self, record_id: str, updated_at: dt.datetime | None) -> bool: ...
+
+    def observe(self, record_id: str, updated_at: dt.datetime | None) -> None: ...
+
+    def hold(self, updated_at: dt.datetime | None) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def pending(self) -> dict[str, Any] | None: ...
 
 
 class UpdateCursor:
@@ -55,6 +69,10 @@ class UpdateCursor:
             self._max, self._max_ids = updated_at, {record_id}
         elif updated_at == self._max:
             self._max_ids.add(record_id)
+
+    def hold(self, updated_at: dt.datetime | None) -> None:
+        """Nothing to hold: every page is read on every run, and a record that could not be
+        mapped is retried by id (`unmapped_records`), whatever the mark."""
 
     def cap(self, ceiling: dt.datetime) -> None:
         """Let the new mark go no further than `ceiling` (never below the stored mark)."""
@@ -145,6 +163,10 @@ class OverlapCursor:
             self._frozen = True
         elif self._held is None or updated_at < self._held:
             self._held = updated_at
+
+    def pending(self) -> dict[str, Any] | None:
+        """The mark `commit` would write now, before any hold."""
+        return self._cursor.pending()
 
     def commit(self) -> None:
         """Store the new mark and the window below it; call once the listing is complete."""

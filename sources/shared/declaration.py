@@ -10,7 +10,7 @@ appears in the shared layer.
     ├── clients       Listing   the account's clients
     ├── invoices      Listing   each client's documents ("{client_id}" in its path) or the account's
     ├── lookups       Lookup    small side resources fetched once, when a mapping first asks
-    └── mapping       Mapping   the provider's record mappers (per record or per page)
+    └── mapping       Mappers   the provider's record mappers, one per record type
 
 Paginators are configured by dotted paths into the response body, after dlt's `rest_client`
 paginators (`PageNumberPaginator(total_path=...)`, `JSONResponseCursorPaginator(cursor_path=...)`).
@@ -19,13 +19,13 @@ paginators (`PageNumberPaginator(total_path=...)`, `JSONResponseCursorPaginator(
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    import pyarrow as pa
+from sources.shared.cursor import OverlapCursor, Tracker, UpdateCursor
 
+if TYPE_CHECKING:
     from sources.shared.model import MappedInvoice
 
 
@@ -104,6 +104,41 @@ class Token:
 Paging = PageNumber | Token
 
 
+# --- settings ------------------------------------------------------------------------------
+
+REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
+"""The default of a setting that has none: the account cannot run until it is set."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of a provider's stanza (`[sources.<provider>]`, env `SOURCES__<PROVIDER>__<KEY>`),
+    declared once and read by the pipeline, remap, Dagster and the docs.
+
+    Attributes:
+        name: the key.
+        default: its value when unset; `REQUIRED` when it has none.
+        type: what the value is coerced to (`str`, `int`, `float`, `bool`, `list`).
+        secret: read from `.dlt/secrets.toml` (or the environment), redacted everywhere.
+        account: the value is the `account` column of the account's rows (at most one per provider).
+        help: one line for the docs and for errors.
+    """
+
+    name: str
+    default: Any = None
+    type: Any = str
+    secret: bool = False
+    account: bool = False
+    help: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+API_KEY = Setting("api_key", REQUIRED, secret=True, help="the API key")
+
+
 # --- authentication ----------------------------------------------------------------------
 
 
@@ -113,11 +148,15 @@ class QueryKey:
 
     Attributes:
         param: the query parameter.
-        secret: the secret's configuration key.
+        secret: the setting that holds it.
     """
 
     param: str
-    secret: str = "api_key"
+    secret: Setting = API_KEY
+
+    @property
+    def secrets(self) -> tuple[Setting, ...]:
+        return (self.secret,)
 
 
 @dataclass(frozen=True)
@@ -126,13 +165,17 @@ class HeaderKey:
 
     Attributes:
         header: the header name.
-        secret: the secret's configuration key.
+        secret: the setting that holds it.
         scheme: the scheme word; the account's `auth_scheme` setting overrides it when given.
     """
 
     header: str
-    secret: str = "api_key"
+    secret: Setting = API_KEY
     scheme: str | None = None
+
+    @property
+    def secrets(self) -> tuple[Setting, ...]:
+        return (self.secret,)
 
 
 @dataclass(frozen=True)
@@ -141,18 +184,22 @@ class ClientCredentials:
     when `renew_fraction` of its lifetime remains and once after a 401.
 
     Attributes:
+        client_id, client_secret: the settings that hold the credentials.
         header, scheme: where the token travels (`X-Auth-Token: <token>`, or `Authorization: Bearer`).
-        id_secret, secret_secret: the configuration keys of the client id and secret.
         default_lifetime: seconds assumed when the token response has no `expires_in`.
         renew_fraction: the share of the lifetime left when the token is renewed.
     """
 
+    client_id: Setting
+    client_secret: Setting
     header: str = "Authorization"
     scheme: str | None = "Bearer"
-    id_secret: str = "client_id"
-    secret_secret: str = "client_secret"
     default_lifetime: float = 3600.0
     renew_fraction: float = 0.1
+
+    @property
+    def secrets(self) -> tuple[Setting, ...]:
+        return (self.client_id, self.client_secret)
 
 
 AuthScheme = QueryKey | HeaderKey | ClientCredentials
@@ -161,13 +208,41 @@ AuthScheme = QueryKey | HeaderKey | ClientCredentials
 # --- incremental reading -----------------------------------------------------------------
 
 
+class CursorPolicy:
+    """How far a listing can be read incrementally: the filter its requests carry, the tracker
+    that decides which listed records changed, and what a complete listing leaves in state.
+
+    Attributes:
+        incremental: the API is asked only for what changed, so a listing never shows a deletion
+            and is swept in full now and then (docs/canonical-model.md, "Deletions").
+        batchable: per-client listings may be committed in batches of clients
+            (sources/shared/sweep.py): only where no server-side mark has to move at once.
+        state_key: where its mark lives in the account's state ("" where it keeps none).
+    """
+
+    incremental = False
+    batchable = True
+    state_key = ""
+
+    def params(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """The filter of the next request, from the mark in `state`."""
+        return {}
+
+    def tracker(self, state: MutableMapping[str, Any]) -> Tracker | None:
+        """What decides, record by record, whether a listed record changed (None: every one did)."""
+        return None
+
+    def listed(self, state: MutableMapping[str, Any], listed_at: int) -> None:
+        """A listing that started at `listed_at` (Unix seconds) was read completely."""
+
+
 @dataclass(frozen=True)
-class FullListing:
+class FullListing(CursorPolicy):
     """No cursor: every record listed is written on every run (the API has no change marker)."""
 
 
 @dataclass(frozen=True)
-class UpdatedAt:
+class UpdatedAt(CursorPolicy):
     """A client-side update cursor: every page is read, only records whose update timestamp
     moved since the last successful run are mapped and written.
 
@@ -177,9 +252,12 @@ class UpdatedAt:
 
     state_key: str = "updated_at"
 
+    def tracker(self, state: MutableMapping[str, Any]) -> Tracker | None:
+        return UpdateCursor(state, self.state_key)
+
 
 @dataclass(frozen=True)
-class UpdatedSince:
+class UpdatedSince(CursorPolicy):
     """A server-side filter: the API is asked only for records updated since the previous mark
     minus `overlap` (Unix seconds in `param`); records seen again inside the overlap are written
     only if their timestamp changed. Such a listing never shows a deletion, so now and then
@@ -194,10 +272,19 @@ class UpdatedSince:
     param: str
     overlap: dt.timedelta
     state_key: str = "updated_at"
+    incremental = True
+    batchable = False
+
+    def params(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        since = OverlapCursor(dict(state), self.state_key, self.overlap).since
+        return {self.param: since} if since is not None else {}
+
+    def tracker(self, state: MutableMapping[str, Any]) -> Tracker | None:
+        return OverlapCursor(state, self.state_key, self.overlap)
 
 
 @dataclass(frozen=True)
-class ListedSince:
+class ListedSince(CursorPolicy):
     """A server-side filter for records that carry no timestamp of their own: the next run asks
     for what changed since this listing started, minus `overlap`. Swept like `UpdatedSince`.
 
@@ -210,9 +297,17 @@ class ListedSince:
     param: str
     overlap: dt.timedelta
     state_key: str = "listed_at"
+    incremental = True
+    batchable = False
 
+    def params(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        previous = state.get(self.state_key)
+        if previous is None:
+            return {}
+        return {self.param: int(previous) - int(self.overlap.total_seconds())}
 
-CursorPolicy = FullListing | UpdatedAt | UpdatedSince | ListedSince
+    def listed(self, state: MutableMapping[str, Any], listed_at: int) -> None:
+        state[self.state_key] = listed_at
 
 
 # --- listings ------------------------------------------------------------------------------
@@ -288,6 +383,9 @@ class Lookup:
 class Context:
     """What a mapper may know beyond the record itself.
 
+    What a mapper reads of `page`, `options` and `lookup` is kept with the record's payload
+    (`sources.shared.inputs`), so that `remap` maps the stored payload exactly as the load did.
+
     Attributes:
         provider, account: the row keys.
         page: the value of the listing's `page_context` for the record's page.
@@ -306,48 +404,22 @@ class Context:
 
 InvoiceMapper = Callable[[Any, Context], "MappedInvoice"]
 ClientMapper = Callable[[Any, Context], dict[str, Any]]
-# A page mapper returns, per record and in order, its mapped value or the problem that stopped it.
-PageMapper = Callable[[Sequence[Any], Context], list[Any]]
-
-
-@dataclass(frozen=True)
-class PageRows:
-    """What a vectorised (Arrow) page mapper returns for one page of records.
-
-    Attributes:
-        invoices: one canonical invoice row per record it mapped, in the records' order, with
-            the `invoices` Arrow schema (`sources.shared.model.arrow_table` builds one).
-        items: the lines of those invoices (`invoice_items` schema), grouped by invoice.
-        fallback: the positions of the records it left to the record mapper (an unusual shape,
-            a value it cannot read exactly, anything the record mapper may reject): they are
-            mapped one by one, and reported there if they do not map.
-    """
-
-    invoices: pa.Table
-    items: pa.Table
-    fallback: Sequence[int] = ()
-
-
-# A vectorised page mapper: a whole page into Arrow rows at once, exactly the rows the record
-# mapper gives; returns None to leave the whole page to the record mapper.
-ArrowPageMapper = Callable[[Sequence[Any], Context], "PageRows | None"]
 
 
 @dataclass(frozen=True)
 class Mappers:
-    """The provider's mappers. A page mapper, when given, maps a whole page at once (a
-    vectorised path) and must return exactly what the record mapper would, record by record.
+    """The provider's mapping: one function per record type, written once (docs/adding-a-provider.md).
+
+    A mapper returns the canonical row(s) of one record, without `raw` (the driver keeps the
+    record's JSON text as the provider sent it, and each line's), and raises `ValueProblem` for
+    what cannot be mapped without guessing.
 
     Attributes:
-        client, invoice: map one record; raise `ValueProblem` for what cannot be mapped.
+        client, invoice: map one record.
+        lines: the top-level field of an invoice record that lists its lines, in line order
+            (line `n` is its `n`-th element): each line's `raw` is cut from there.
         invoice_updated_at: the update timestamp the invoice cursor compares, read before
             mapping so an unchanged invoice costs no mapping; raise `ValueProblem` if unreadable.
-        invoice_page: optional page mapper for invoices.
-        invoice_arrow: optional vectorised page mapper for invoices (`PageRows`): the driver
-            feeds it each page, maps the records it leaves one by one, and, should it fail on
-            a value (`ValueProblem`, or Arrow refusing a value that does not fit its column),
-            maps the whole page one by one; never a rounded value. It must give exactly the
-            rows of `invoice` (a test per provider compares both paths).
         account_from: reads the account label from a client record, for APIs whose account
             is known only from their data (used when the account setting is empty).
         invoice_client: reads an invoice's client id, for mappings that copy the client's name
@@ -357,9 +429,8 @@ class Mappers:
 
     client: ClientMapper
     invoice: InvoiceMapper
+    lines: str = "items"
     invoice_updated_at: Callable[[Any, Context], dt.datetime | None] | None = None
-    invoice_page: PageMapper | None = None
-    invoice_arrow: ArrowPageMapper | None = None
     account_from: Callable[[Any], str | None] | None = None
     invoice_client: Callable[[Any], str | None] | None = None
 

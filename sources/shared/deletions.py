@@ -51,7 +51,11 @@ class Listed:
 
     def add(self, table: str, ids: Iterable[str], scope: str | None, complete: bool) -> None:
         """Note the ids one listing of `scope` held, and whether it was read completely."""
-        self.ids.setdefault(table, set()).update(ids)
+        found = self.ids.get(table)
+        if found is None:  # the first listing of the table: its own set, not a copy
+            self.ids[table] = ids if isinstance(ids, set) else set(ids)
+        else:
+            found.update(ids)
         scopes = self.scopes.setdefault(table, set())
         if complete:
             scopes.add(scope)

@@ -3,77 +3,69 @@
 A run of one account, whatever the provider:
 
 1. build the HTTP client from the declared auth scheme, within the account's request budget;
-2. list the account's clients (every page; incrementally where the API allows), learn the
-   account's label from them when the API is the only one that knows it, map and write them;
+2. list the account's clients (incrementally where the API allows), learn the account's label
+   from them when the API is the only one that knows it, map and write them page by page;
 3. list the documents: each client's listing, several clients in flight at once, or the
-   account's one listing; a client that disappeared (404) is reported and skipped;
-4. per page: decide from the cursor which records changed, map those a page at a time, write
-   what mapped and report what did not (with its reason and id, never silently);
+   account's one listing, its pages streamed into mapping and writing as they arrive; a client
+   that disappeared (404) is reported and skipped;
+4. per page: decide from the cursor which records changed, map those, write what mapped and
+   keep what did not in `unmapped_records` with its reason (never silently);
 5. move the cursors only when their listing was read completely and stayed stable;
 6. note what every listing held and which scopes were read completely, so that rows deleted
    upstream can be marked once the run is loaded (`sources.shared.deletions`); an incremental
    listing is swept in full every `reconcile_every`, and a client whose documents could not be
    listed after retries is skipped, never taken as deleted.
 
-dlt commits the source state (the cursors) in the same load package as the rows they cover,
-so an interrupted run moves no cursor and the next run sees the same changes again. With
-`Account.batch_clients`, per-client listings are committed in batches of clients and an
-interrupted sweep resumes where it stopped (sources/shared/sweep.py).
+Nothing holds a whole listing: what must outlive it (ids seen, cursor marks, whether it was read
+completely) is small per record. dlt commits the source state (the cursors) in the same load
+package as the rows they cover, so an interrupted run moves no cursor and the next run sees the
+same changes again. With `Account.batch_clients`, per-client listings are committed in batches
+of clients and an interrupted sweep resumes where it stopped (sources/shared/sweep.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from decimal import Context as DecimalContext
+from decimal import DecimalException, Inexact, localcontext
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import dlt
 import httpx
-import pyarrow as pa
 
 from sources.shared.auth import Auth, ClientCredentialsAuth, HeaderAuth, QueryParamAuth
 from sources.shared.concurrency import bounded_map
-from sources.shared.cursor import OverlapCursor, UpdateCursor
+from sources.shared.cursor import Tracker
 from sources.shared.declaration import (
     Api,
     ClientCredentials,
     Context,
-    FullListing,
     HeaderKey,
-    ListedSince,
     Listing,
     QueryKey,
-    UpdatedAt,
-    UpdatedSince,
+    Setting,
     dig,
 )
 from sources.shared.deletions import ACCOUNT, Listed
 from sources.shared.errors import BillingError, ConfigurationError, HttpStatusError, NotFoundError, UnreachableError
 from sources.shared.http import ApiClient
-from sources.shared.inputs import remember_context, remember_lookup, remember_options
-from sources.shared.model import (
-    CLIENTS,
-    INVOICES,
-    TOMBSTONE,
-    TableWriter,
-    total_mismatches,
-    unfit,
-    write_invoice,
-)
+from sources.shared.inputs import Recorder
+from sources.shared.model import CLIENTS, INPUTS, INVOICES, TOMBSTONE, MappedInvoice, TableWriter
 from sources.shared.paginators import PageNumberPaginator, Request, paginate, paginate_numbered, paginator_for
 from sources.shared.provider import config_hint
 from sources.shared.ratelimit import RateBudget
+from sources.shared.records import Record, line_texts
 from sources.shared.redact import register_secret
 from sources.shared.stats import RunStats, start_run
 from sources.shared.sweep import BATCH_END, Sweep, fingerprint
-from sources.shared.values import ValueProblem, dumps, to_text
+from sources.shared.values import ValueProblem
 
 log = logging.getLogger("billing.driver")
 # A child of the run's logger: said by default, like a committed batch.
@@ -86,6 +78,10 @@ SWEPT_AT = "swept_at"
 SWEPT_PENDING = "swept_pending"
 """Where an account's state keeps, per incremental listing, when it was last swept in full."""
 DEFAULT_RECONCILE_EVERY = dt.timedelta(days=7)
+NOT_AN_OBJECT = "not a JSON object"
+# Mappings compute some amounts (a subtotal from a total, a product): in this context such
+# arithmetic is exact or refused (`decimal.Inexact`, the record unmapped), never silently rounded.
+EXACT = DecimalContext(prec=100, traps=[Inexact])
 
 
 @dataclass(frozen=True)
@@ -96,7 +92,7 @@ class Account:
         label: the `account` value of its rows; None where the API tells it (see
             `Mappers.account_from`).
         base_url: the API root.
-        secrets: the declared secrets by configuration key.
+        secrets: the declared secrets by setting name.
         token_url: the OAuth token endpoint, for `ClientCredentials`.
         auth_scheme: overrides a `HeaderKey`'s scheme word ("" sends the raw key).
         requests_per_minute: the proactive budget; None uses the declaration's.
@@ -132,21 +128,69 @@ class Account:
     holds_no_rows: Callable[[str, str], bool] | None = None
 
 
+class States(Protocol):
+    """Where the accounts' incremental state lives (dlt's source state in a load; a dict in tests)."""
+
+    def of(self, label: str) -> dict[str, Any]:
+        """The account's state, created empty when it has none."""
+
+    def peek(self, label: str) -> Mapping[str, Any]:
+        """The account's state as it is, without creating it."""
+
+    def renew(self, label: str, state: dict[str, Any]) -> None:
+        """A new extract began (a batch): make `state` the account's state there."""
+
+
+class DltStates:
+    """The state of the current dlt source, one entry per account label."""
+
+    def of(self, label: str) -> dict[str, Any]:
+        found: dict[str, Any] = dlt.current.source_state().setdefault(label, {})
+        return found
+
+    def peek(self, label: str) -> Mapping[str, Any]:
+        found: Mapping[str, Any] = dlt.current.source_state().get(label, {})
+        return found
+
+    def renew(self, label: str, state: dict[str, Any]) -> None:
+        # Each extract hands the resource a fresh copy of the state it committed: carry on with
+        # this one (the same values), so that the cursors and lists kept in it stay live.
+        dlt.current.source_state()[label] = state
+
+
+class DictStates:
+    """Account states in a plain dict: the driver run outside dlt (tests, tools)."""
+
+    def __init__(self, states: dict[str, Any] | None = None) -> None:
+        self.states: dict[str, Any] = {} if states is None else states
+
+    def of(self, label: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.states.setdefault(label, {})
+        return found
+
+    def peek(self, label: str) -> Mapping[str, Any]:
+        found: Mapping[str, Any] = self.states.get(label, {})
+        return found
+
+    def renew(self, label: str, state: dict[str, Any]) -> None:
+        self.states[label] = state
+
+
 def billing_resource(api: Api, account: Account) -> Any:
     """The dlt resource that loads one account into the canonical tables."""
     return dlt.resource(run_account, name=f"{api.provider}_billing")(api, account)
 
 
-def run_account(api: Api, account: Account) -> Iterator[Any]:
-    """Yield the canonical tables of one account as Arrow batches (see module docstring)."""
-    yield from (item for item in _AccountRun(api, account).items() if item is not BATCH_END)
+def run_account(api: Api, account: Account, states: States | None = None) -> Iterator[Any]:
+    """Yield the canonical tables of one account as Arrow tables (see module docstring)."""
+    yield from (item for item in account_batches(api, account, states) if item is not BATCH_END)
 
 
-def account_batches(api: Api, account: Account) -> Iterator[Any]:
+def account_batches(api: Api, account: Account, states: States | None = None) -> Iterator[Any]:
     """Like `run_account`, with `BATCH_END` yielded after each batch of `account.batch_clients`
     clients whose rows and state are complete (sources/shared/sweep.py): the caller ends the
     extract there so that dlt commits the batch, then resumes this stream for the next one."""
-    yield from _AccountRun(api, account).items()
+    yield from _AccountRun(api, account, states or DltStates()).items()
 
 
 def require(provider: str, account: str | None, value: str | None, key: str) -> str:
@@ -158,19 +202,14 @@ def require(provider: str, account: str | None, value: str | None, key: str) -> 
 
 
 @dataclass
-class _Walk:
-    """One listing read to its end: its pages (each page's context and records, a record seen
-    on an earlier page left out) and the counts the API reported on them."""
+class Walk:
+    """What one listing held, noted as its pages stream by: the ids seen (a record listed twice
+    is written once), the record counts the API reported, and how many pages."""
 
-    pages: list[tuple[Any, list[Any]]] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
     totals: set[Any] = field(default_factory=set)
-
-    @property
-    def records(self) -> Iterator[tuple[Any, Any]]:
-        """Every record with its page's context."""
-        for context, records in self.pages:
-            for record in records:
-                yield record, context
+    pages: int = 0
+    records: int = 0
 
     @property
     def stable(self) -> bool:
@@ -178,104 +217,123 @@ class _Walk:
         return len(self.totals) <= 1
 
 
-class RecordWriter:
-    """Maps records a page at a time with a provider's mappers and writes what mapped; what did
-    not is counted in the run's stats with its reason and id, and its id kept in `failed`.
+Page = tuple[Any, list[Record]]  # a page's context and its records
 
-    Used by every run, and on its own wherever records come from somewhere other than the API
-    (pages on disk, stored payloads).
+
+class RecordWriter:
+    """Maps records with a provider's mappers and writes what mapped; what did not is counted in
+    the run's stats with its reason and id, and kept in `failed` for `unmapped_records`.
+
+    Used by every load, and by remap on stored payloads: one mapping, one way to write it.
+
+    Args:
+        api: the provider's declaration.
+        writer: where the rows go.
+        stats: the run's counters.
+        watched: the keys of records waiting in `unmapped_records`: those that map now are
+            noted in `resolved` (nothing else is remembered per record).
     """
 
-    def __init__(self, api: Api, writer: TableWriter, stats: RunStats) -> None:
+    def __init__(self, api: Api, writer: TableWriter, stats: RunStats, watched: set[str] | None = None) -> None:
         self.api, self.writer, self.stats = api, writer, stats
-        self.failed: dict[str, tuple[str, Any]] = {}  # record key → (reason, record)
-        self.mapped: set[str] = set()
-        # When a list: the ids of the records written, in the order their rows reach the writer
-        # (a page's vectorised rows first, then those its record mapper took), for a caller that
-        # must tell which record each row came from (remap).
-        self.order: list[str] | None = None
+        # record type → key → (reason, record, inputs)
+        self.failed: dict[str, dict[str, tuple[str, Record, str | None]]] = {"client": {}, "invoice": {}}
+        self.watched: set[str] = watched if watched is not None else set()
+        self.resolved: set[str] = set()
+        keeps_page = api.invoices.page_context is not None or api.clients.page_context is not None
+        self.recorder = Recorder(keep_page=keeps_page)
 
-    def write(self, records: Sequence[Any], context: Context, ids: Sequence[str] | None = None) -> Iterator[Any]:
-        """Map one page's `records` (whose ids are `ids`, read from the records when None) and
-        buffer the rows; yields full batches for dlt."""
-        if ids is None:
-            ids = [_id(record) or "" for record in records]
-        if self.api.mapping.invoice_arrow is not None and records:
-            yield from self._write_arrow(records, context, ids)
+    def fail(self, record: Record, reason: str, inputs: str | None, record_type: str = "invoice") -> None:
+        """Keep a record that could not be mapped, with why (reported in the summary)."""
+        key = record.key
+        self.stats.skip(f"{record_type} not mapped: {reason}", record.id)
+        self.failed[record_type][key] = (reason, record, inputs)
+        self.resolved.discard(key)
+
+    def write(self, records: Sequence[Record], context: Context) -> Iterator[Any]:
+        """Map one page's invoice `records` (decoded objects) and write what mapped."""
+        if not records:
             return
-        yield from self._write_records(records, context, ids)
+        mapper, lines, recorder = self.api.mapping.invoice, self.api.mapping.lines, self.recorder
+        ctx = recorder.context(context)
+        batch: list[MappedInvoice] = []
+        taken: list[tuple[Record, str | None]] = []
+        with localcontext(EXACT):
+            for record in records:
+                recorder.start()
+                try:
+                    mapped = mapper(record.value, ctx)
+                    inputs = recorder.take(context.page)
+                    _keep_payload(mapped, record, lines, inputs)
+                except (ValueProblem, DecimalException) as problem:
+                    self.fail(record, _reason(problem), recorder.take(context.page))
+                    continue
+                batch.append(mapped)
+                taken.append((record, inputs))
+        added = self.writer.add_invoices(batch)
+        for position, reason in added.refused.items():
+            record, inputs = taken[position]
+            self.fail(record, reason, inputs)
+        self._resolve(record for position, (record, _) in enumerate(taken) if position not in added.refused)
+        self.stats.add(invoices=added.invoices, lines=added.lines, mismatches=added.mismatches)
+        yield from self.writer.ready()
 
-    def _write_records(self, records: Sequence[Any], context: Context, ids: Sequence[str]) -> Iterator[Any]:
-        for record, record_id, result in zip(records, ids, self._map(records, context), strict=True):
-            if isinstance(result, ValueProblem):
-                self.stats.skip(f"invoice not mapped: {result}", record_id or None)
-                self.failed[record_key(record)] = (str(result), record)
-                continue
-            self.mapped.add(record_id)
-            if self.order is not None:
-                self.order.append(record_id)
-            yield from write_invoice(self.writer, result, self.stats)
+    def map_clients(self, records: Sequence[Record], context: Context) -> list[tuple[Record, dict[str, Any]]]:
+        """Map one page's client `records`; what does not map is kept in `failed`."""
+        mapper, recorder = self.api.mapping.client, self.recorder
+        ctx = recorder.context(context)
+        mapped: list[tuple[Record, dict[str, Any]]] = []
+        with localcontext(EXACT):
+            for record in records:
+                if type(record.value) is not dict:
+                    self.fail(record, NOT_AN_OBJECT, None, "client")
+                    continue
+                recorder.start()
+                try:
+                    row = mapper(record.value, ctx)
+                except (ValueProblem, DecimalException) as problem:
+                    self.fail(record, _reason(problem), recorder.take(context.page), "client")
+                    continue
+                row["raw"], row[INPUTS] = record.text, recorder.take(context.page)
+                mapped.append((record, row))
+        return mapped
 
-    def _write_arrow(self, records: Sequence[Any], context: Context, ids: Sequence[str]) -> Iterator[Any]:
-        """A page through the vectorised mapper; what it leaves, or a page it fails on, through
-        the record mapper, so that every record is mapped exactly once and exactly."""
-        mapper = self.api.mapping.invoice_arrow
-        if mapper is None:
-            return
-        try:
-            rows = mapper(records, context)
-        except (ValueProblem, pa.ArrowInvalid, pa.ArrowTypeError):
-            rows = None
-        if rows is None:
-            yield from self._write_records(records, context, ids)
-            return
-        fallback = set(rows.fallback)
-        handled = [i for i in range(len(records)) if i not in fallback]
-        if len(handled) != rows.invoices.num_rows:
-            raise RuntimeError(
-                f"{self.api.provider}: page mapper gave {rows.invoices.num_rows} invoices for {len(handled)} records"
-            )
-        for i in handled:
-            self.mapped.add(ids[i])
-        if self.order is not None:
-            self.order.extend(ids[i] for i in handled)
-        self.stats.add(invoices=rows.invoices.num_rows, lines=rows.items.num_rows)
-        mismatches = total_mismatches(rows.invoices)
-        if mismatches:
-            self.stats.add(mismatches=mismatches)
-        yield from self.writer.add_arrow(rows.invoices, rows.items)
-        if fallback:
-            left = sorted(fallback)
-            yield from self._write_records([records[i] for i in left], context, [ids[i] for i in left])
+    def write_clients(self, mapped: Sequence[tuple[Record, dict[str, Any]]]) -> int:
+        """Write mapped clients (`map_clients`); returns how many were written."""
+        refused = self.writer.add_clients([row for _, row in mapped])
+        for position, reason in refused.items():
+            record, row = mapped[position]
+            self.fail(record, reason, row[INPUTS], "client")
+        self._resolve(record for position, (record, _) in enumerate(mapped) if position not in refused)
+        return len(mapped) - len(refused)
 
-    def flush(self) -> Iterator[Any]:
-        yield from self.writer.flush()
+    def _resolve(self, records: Iterator[Record]) -> None:
+        if self.watched:
+            self.resolved.update(key for key in (r.key for r in records) if key in self.watched)
 
-    def _map(self, records: Sequence[Any], context: Context) -> list[Any]:
-        mapping = self.api.mapping
-        if mapping.invoice_page is not None:
-            return mapping.invoice_page(records, context)
-        results: list[Any] = []
-        for record in records:
-            if type(record) is not dict:
-                # A list, text, a number or null in the page's array: unmappable, kept and reported
-                # like any record the mapping refuses (the record mappers read objects only), in
-                # the words the listing uses for it.
-                results.append(ValueProblem("not a JSON object"))
-                continue
-            try:
-                mapped = mapping.invoice(record, context)
-            except ValueProblem as problem:
-                results.append(problem)
-                continue
-            reason = unfit(mapped)
-            results.append(mapped if reason is None else ValueProblem(reason))
-        return results
+
+def _keep_payload(mapped: MappedInvoice, record: Record, lines: str, inputs: str | None) -> None:
+    """The record's JSON text and inputs on its invoice row, each line's own text on its line."""
+    mapped.invoice["raw"], mapped.invoice[INPUTS] = record.text, inputs
+    if not mapped.items:
+        return
+    texts = line_texts(record, lines) or []
+    for line in mapped.items:
+        number = line.get("line_number")
+        if not isinstance(number, int) or not 1 <= number <= len(texts):
+            raise ValueProblem(f"{lines}[{number}]: no such line in the record")
+        line["raw"] = texts[number - 1]
+
+
+def _reason(problem: Exception) -> str:
+    if isinstance(problem, ValueProblem):
+        return str(problem)
+    return f"an amount the mapping computes would be rounded or out of range ({type(problem).__name__})"
 
 
 class _AccountRun:
-    def __init__(self, api: Api, account: Account) -> None:
-        self.api, self.account = api, account
+    def __init__(self, api: Api, account: Account, states: States) -> None:
+        self.api, self.account, self.states = api, account, states
         self.stats: RunStats = start_run(api.provider, account.label or "")
         self.writer = TableWriter()
         self.records = RecordWriter(api, self.writer, self.stats)
@@ -284,10 +342,7 @@ class _AccountRun:
         self._lookups: dict[str, Any] = {}
         self._lookup_lock = threading.Lock()
         self.client: ApiClient | None = None
-        self.failed_clients: dict[str, tuple[str, Any]] = {}
-        self.mapped_clients: set[str] = set()
         self.invoices_complete = False
-        self._state: dict[str, Any] | None = None  # the account's, once its label is known
         self.listed = Listed(api.provider, account.label or "", dt.datetime.now(dt.UTC))
 
     # --- the run --------------------------------------------------------------------------
@@ -299,32 +354,30 @@ class _AccountRun:
 
     def _load(self, client: ApiClient) -> Iterator[Any]:
         api, stats = self.api, self.stats
-        label = self.account.label
         listed_at = int(time.time())
-        sweep = self._sweep_due(api.clients, self._state_if_known())
-        clients = self._walk(client, api.clients, {} if sweep else self._since_params(api.clients, None))
+        label = self.account.label
+        known = self.states.peek(label) if label is not None else {}
+        sweep = self._sweep_due(api.clients, known)
+        walk = Walk()
+        pages = self._pages(client, api.clients, {} if sweep else api.clients.cursor.params(known), walk)
         if label is None:
-            label = self._label_from(clients)
+            label, pages = self._label_from(pages)
             if label is None:
                 return  # no client, no label: an empty account has nothing to load
             stats.account = client.account = label
-        state: dict[str, Any] = dlt.current.source_state().setdefault(label, {})
-        self._state = state
+        state = self.states.of(label)
+        unmapped = unmapped_state(state)
+        self.records.watched = {k for keys in unmapped.values() for k in keys}
         if self.account.holds_no_rows is not None:
             self.writer.first_load = lambda: self._first_load(label)
-        remember_options(state, self.account.options)  # for remap (sources/shared/inputs.py)
         self.listed = stats.listed = Listed(api.provider, label, dt.datetime.fromtimestamp(listed_at, dt.UTC))
         self.listed.by_client = api.invoices.per_client
-        yield from self._write_clients(clients, state, label, listed_at)
-        yield from self._write_invoices(client, state, label, clients)
-        clients_complete = (sweep or not _incremental(api.clients)) and clients.stable
-        self._note_listed(CLIENTS, clients, ACCOUNT, clients_complete, state, sweep, listed_at)
-        yield from self._keep_unmapped(
-            state, label, "client", self.failed_clients, self.mapped_clients, clients_complete
-        )
-        yield from self._keep_unmapped(
-            state, label, "invoice", self.records.failed, self.records.mapped, self.invoices_complete
-        )
+        targets = yield from self._write_clients(pages, walk, state, label, listed_at)
+        yield from self._write_invoices(client, state, label, targets)
+        clients_complete = (sweep or not api.clients.cursor.incremental) and walk.stable
+        self._note_listed(CLIENTS, walk, ACCOUNT, clients_complete, state, sweep, listed_at)
+        yield from self._keep_unmapped(state, label, "client", clients_complete)
+        yield from self._keep_unmapped(state, label, "invoice", self.invoices_complete)
         yield from self.writer.flush()
 
     def _first_load(self, label: str) -> bool:
@@ -340,107 +393,117 @@ class _AccountRun:
         return empty
 
     def _keep_unmapped(
-        self,
-        state: dict[str, Any],
-        label: str,
-        record_type: str,
-        failed: Mapping[str, tuple[str, Any]],
-        mapped: set[str],
-        complete: bool,
-        count: bool = True,
+        self, state: dict[str, Any], label: str, record_type: str, complete: bool, count: bool = True
     ) -> Iterator[Any]:
         """Keep what could not be mapped in `unmapped_records` (docs/canonical-model.md), and take
         out what maps now: a record mapped this run, or, after a complete listing, one the
         provider no longer lists (its payload changed, so its hash key did, or it is gone)."""
+        failed = self.records.failed[record_type]
         known: dict[str, str] = unmapped_state(state).setdefault(record_type, {})
         now = dt.datetime.now(dt.UTC)
         keys = {"provider": self.api.provider, "account": label, "record_type": record_type}
-        for key, (reason, record) in failed.items():
+        for key, (reason, record, inputs) in failed.items():
             first_seen = known.get(key) or now.isoformat()
             known[key] = first_seen
-            row = {
-                **keys,
-                "record_key": key,
-                "reason": reason,
-                "first_seen_at": dt.datetime.fromisoformat(first_seen),
-                "last_seen_at": now,
-                "raw": dumps(record),
-            }
-            yield from self.writer.add_unmapped(row)
-        for key in [k for k in known if k not in failed and (k in mapped or complete)]:
+            self.writer.add_unmapped(
+                {
+                    **keys,
+                    "record_key": key,
+                    "reason": reason,
+                    "first_seen_at": dt.datetime.fromisoformat(first_seen),
+                    "last_seen_at": now,
+                    "raw": record.text,
+                    INPUTS: inputs,
+                }
+            )
+        for key in [k for k in known if k not in failed and (k in self.records.resolved or complete)]:
             del known[key]
-            yield from self.writer.add_unmapped({**keys, "record_key": key, TOMBSTONE: True})
+            self.writer.add_unmapped({**keys, "record_key": key, TOMBSTONE: True})
         if count:
             self.stats.add(unmapped=len(failed))
+        yield from self.writer.ready()
 
-    def _label_from(self, clients: _Walk) -> str | None:
+    def _label_from(self, pages: Iterator[Page]) -> tuple[str | None, Iterator[Page]]:
+        """The account's label read from its first clients, and the clients' pages (those read
+        to find it put back in front)."""
         reader = self.api.mapping.account_from
-        found = next((v for v in (reader(r) for r, _ in clients.records) if v), None) if reader else None
-        if found is None and clients.pages and any(records for _, records in clients.pages):
+        held: list[Page] = []
+        found: str | None = None
+        for page in pages:
+            held.append(page)
+            if reader is not None:
+                found = next((v for v in (reader(r.value) for r in page[1]) if v), None)
+            if found is not None:
+                break
+        if found is None and any(records for _, records in held):
             raise ConfigurationError(
                 self.api.provider,
                 None,
                 "the API returned nothing to label this account's rows with",
                 config_hint(self.api.provider, ["account"], file="config.toml"),
             )
-        return found
+        return found, _chain(held, pages)
 
     # --- clients --------------------------------------------------------------------------
 
-    def _write_clients(self, walk: _Walk, state: dict[str, Any], label: str, listed_at: int) -> Iterator[Any]:
-        listing, stats = self.api.clients, self.stats
-        cursor = _cursor(listing, state)
+    def _write_clients(
+        self, pages: Iterator[Page], walk: Walk, state: dict[str, Any], label: str, listed_at: int
+    ) -> Generator[Any, None, list[str]]:
+        """Map and write the clients page by page (those that changed, where the listing has a
+        cursor); returns the ids whose documents to list."""
+        listing, stats, records = self.api.clients, self.stats, self.records
+        tracker = listing.cursor.tracker(state)
         wanted = set(self.account.only_clients) if self.account.only_clients else None
-        if not self.api.invoices.per_client:
-            stats.clients_total = sum(len(records) for _, records in walk.pages)
-        for record, page in walk.records:
-            record_id = _id(record) or "?"
-            if wanted is not None and record_id not in wanted:
-                continue
-            try:
-                row = self.api.mapping.client(record, self._context(label, page))
-            except ValueProblem as problem:
-                stats.skip(f"client not mapped: {problem}", record_id)
-                self.failed_clients[record_key(record)] = (str(problem), record)
-                self._remember_context(listing, "client", [record], page)
-                continue
-            self.mapped_clients.add(row["client_id"])
-            self.names[row["client_id"]] = row["name"]
-            if not self.api.invoices.per_client:
-                stats.add(clients_done=1)
-            if cursor is not None:
-                cursor.observe(record_id, row["updated_at"])
-                if not cursor.is_changed(record_id, row["updated_at"]):
-                    continue
-            stats.add(clients=1)
-            self._remember_context(listing, "client", [record], page)
-            yield from self.writer.add_client(row)
-        if cursor is not None:
-            cursor.commit()
-        if isinstance(listing.cursor, ListedSince):
-            state[listing.cursor.state_key] = listed_at
+        retry = set(unmapped_state(state).get("client", {}))
+        per_client = self.api.invoices.per_client
+        targets: list[str] = []
+        for page, listed in pages:
+            targets.extend(i for i in (r.id for r in listed) if i)
+            if wanted is not None:
+                listed = [r for r in listed if (r.id or "?") in wanted]
+            if not per_client:
+                stats.clients_total = walk.records
+            changed: list[tuple[Record, dict[str, Any]]] = []
+            for record, row in records.map_clients(listed, self._context(label, page)):
+                client_id = row["client_id"]
+                self.names[client_id] = row["name"]
+                if not per_client:
+                    stats.add(clients_done=1)
+                if tracker is not None:
+                    tracker.observe(client_id, row["updated_at"])
+                    if not (tracker.is_changed(client_id, row["updated_at"]) or client_id in retry):
+                        continue
+                changed.append((record, row))
+            stats.add(clients=records.write_clients(changed))
+            yield from self.writer.ready()
+        if tracker is not None:
+            tracker.commit()
+        listing.cursor.listed(state, listed_at)
+        return self._targets(targets)
 
     # --- invoices -------------------------------------------------------------------------
 
-    def _write_invoices(self, client: ApiClient, state: dict[str, Any], label: str, clients: _Walk) -> Iterator[Any]:
+    def _write_invoices(
+        self, client: ApiClient, state: dict[str, Any], label: str, targets: list[str]
+    ) -> Iterator[Any]:
         listing, stats = self.api.invoices, self.stats
-        cursor = _cursor(listing, state)
+        tracker = listing.cursor.tracker(state)
         retry = set(unmapped_state(state).get("invoice", {}))
         known = dict(state.get("client_names") or {}) if self.api.mapping.invoice_client else None
         stable = True
         sweep: Sweep | None = None  # the sweep of per-client listings committed in batches
         full_sweep = False  # an incremental account-wide listing read in full (deletions)
-        resumed, targets = False, []
+        resumed = False
         if listing.per_client:
-            targets = self._targets(clients)
             sweep = self._sweep(state, label, listing)
             if sweep is not None:
                 targets = sweep.remaining(targets)
             stats.clients_total = len(targets)
 
-            def documents(client_id: str) -> _Walk | BillingError | None:
+            def documents(client_id: str) -> tuple[Walk, list[Page]] | BillingError | None:
+                walk = Walk()
                 try:
-                    return self._walk(client, listing, {}, client_id=client_id)
+                    return walk, list(self._pages(client, listing, {}, walk, client_id=client_id))
                 except NotFoundError:
                     return None
                 except (HttpStatusError, UnreachableError) as exc:
@@ -449,19 +512,21 @@ class _AccountRun:
                     return exc
 
             unlisted: list[BillingError] = []
-            for client_id, walk in bounded_map(documents, targets, self.concurrency):
-                if walk is None:
+            for client_id, found in bounded_map(documents, targets, self.concurrency):
+                if found is None:
                     stats.skip("client not found (HTTP 404) when listing its documents", client_id)
-                elif isinstance(walk, BillingError):
-                    unlisted.append(walk)
-                    self._skip_client(client_id, walk)
+                elif isinstance(found, BillingError):
+                    unlisted.append(found)
+                    self._skip_client(client_id, found)
                 else:
+                    walk, pages = found
                     stable = stable and walk.stable
                     self._note_listed(INVOICES, walk, client_id, walk.stable and listing.complete)
-                    yield from self._write_pages(walk, label, cursor, retry, known)
+                    for page, records in pages:
+                        yield from self._write_page(page, records, label, tracker, retry, known)
                 stats.add(clients_done=1)
-                if sweep is not None and sweep.finished(client_id, listed=not isinstance(walk, BillingError)):
-                    yield from self._commit_batch(state, label, sweep, cursor, stable)
+                if sweep is not None and sweep.finished(client_id, listed=not isinstance(found, BillingError)):
+                    yield from self._commit_batch(state, label, sweep, tracker, stable)
             if unlisted and len(unlisted) == len(targets):
                 raise unlisted[0]  # no client could be listed: the API is down, not one client
             listings_stable = stable
@@ -473,114 +538,108 @@ class _AccountRun:
                 if unlisted:
                     # Keep the sweep open without the clients not listed: the next run lists
                     # only those (and whatever else it has not finished), never takes them as done.
-                    sweep.commit_batch(state, cursor, listings_stable)
+                    sweep.commit_batch(state, tracker, listings_stable)
                 else:
                     sweep.complete(state)
         else:
             full_sweep = self._sweep_due(listing, state)
-            walk = self._walk(client, listing, {} if full_sweep else self._since_params(listing, state))
+            walk = Walk(seen=set())
+            params = {} if full_sweep else listing.cursor.params(state)
+            for page, records in self._pages(client, listing, params, walk):
+                yield from self._write_page(page, records, label, tracker, retry, known)
             stable = walk.stable
-            complete = stable and (full_sweep or not _incremental(listing))
+            complete = stable and (full_sweep or not listing.cursor.incremental)
             self._note_listed(INVOICES, walk, ACCOUNT, complete, state, full_sweep, int(self.listed.at.timestamp()))
-            yield from self._write_pages(walk, label, cursor, retry, known)
-        if isinstance(cursor, OverlapCursor):
-            # A record that could not be mapped never moves a server-side cursor past itself.
-            for _, record in self.records.failed.values():
-                cursor.hold(self._updated_at(record, self._context(label, None)))
-        if cursor is not None:
-            if stable and sweep is not None and isinstance(cursor, UpdateCursor):
-                sweep.commit_cursor(state, cursor, listing.cursor.state_key)  # type: ignore[union-attr]
+        if tracker is not None:
+            if stable and sweep is not None:
+                sweep.commit_cursor(state, tracker, listing.cursor.state_key)
             elif stable:
-                cursor.commit()
+                tracker.commit()
             else:
                 # Pages shifted under the scan: a record may have been missed, so the mark stays
                 # and the next run looks again at everything changed since the last good one.
                 log.warning(
                     "%s [%s]: the listing changed while it was read; the cursor was not moved", self.api.provider, label
                 )
-        state.pop("retry_ids", None)  # kept in `unmapped` now
         # A resumed sweep did not list the clients an earlier run finished: never complete.
-        self.invoices_complete = stable and (full_sweep or not _incremental(listing)) and not resumed
+        self.invoices_complete = stable and (full_sweep or not listing.cursor.incremental) and not resumed
         if known is not None and not resumed:
             state["client_names"] = self.names
         elif known is not None:  # the names this run's clients' invoices were written with
             state.setdefault("client_names", {}).update({c: self.names.get(c) for c in targets})
 
+    def _write_page(
+        self,
+        page: Any,
+        records: list[Record],
+        label: str,
+        tracker: Tracker | None,
+        retry: set[str],
+        known: Mapping[str, Any] | None,
+    ) -> Iterator[Any]:
+        """One page: decide from the cursor what changed, map that at once, write what mapped
+        and keep what did not."""
+        stats, failed = self.stats, self.records.failed["invoice"]
+        context = self._context(label, page)
+        todo: list[Record] = []
+        stamps: list[dt.datetime | None] = []
+        for record in records:
+            value = record.value
+            if type(value) is not dict:
+                self.records.fail(record, NOT_AN_OBJECT, None)
+                if tracker is not None:
+                    tracker.hold(None)
+                continue
+            if tracker is not None:
+                record_id = record.id or ""
+                updated_at = self._updated_at(value, context)
+                tracker.observe(record_id, updated_at)
+                renamed = known is not None and self._renamed(value, known)
+                if not (tracker.is_changed(record_id, updated_at) or record_id in retry or renamed):
+                    stats.add(unchanged=1)
+                    continue
+                stamps.append(updated_at)
+            todo.append(record)
+        yield from self.records.write(todo, context)
+        if tracker is not None:
+            # A record that could not be mapped never moves a server-side cursor past itself.
+            for record, updated_at in zip(todo, stamps, strict=True):
+                if record.key in failed:
+                    tracker.hold(updated_at)
+
     def _sweep(self, state: dict[str, Any], label: str, listing: Listing) -> Sweep | None:
         """The sweep of per-client listings when the run commits in batches (sweep.py): only
-        with no cursor or a client-side one (a server-side mark is not per client)."""
+        with a policy that moves no server-side mark (`CursorPolicy.batchable`)."""
         size = self.account.batch_clients
-        if not size or isinstance(listing.cursor, (UpdatedSince, ListedSince)):
+        if not size or not listing.cursor.batchable:
             return None
         only = sorted(self.account.only_clients or [])
         listed = fingerprint(listing.path, listing.params, listing.json, only)
         return Sweep(state, size, listed, f"{self.api.provider} [{label}]")
 
     def _commit_batch(
-        self, state: dict[str, Any], label: str, sweep: Sweep, cursor: Any, stable: bool
+        self, state: dict[str, Any], label: str, sweep: Sweep, tracker: Tracker | None, stable: bool
     ) -> Iterator[Any]:
         """End a batch: its rows, its unmapped records and the sweep's progress go out together
         (one load package), then `BATCH_END`; the next batch's extract gets this same state."""
-        yield from self._keep_unmapped(
-            state, label, "invoice", self.records.failed, self.records.mapped, False, count=False
-        )
+        yield from self._keep_unmapped(state, label, "invoice", False, count=False)
         yield from self.writer.flush()
-        batch = sweep.commit_batch(state, cursor, stable)
+        batch = sweep.commit_batch(state, tracker, stable)
         if self.api.mapping.invoice_client is not None:
             # The names these clients' invoices were written with (see `_renamed`).
             names: dict[str, Any] = state.setdefault("client_names", {})
             names.update({client_id: self.names.get(client_id) for client_id in batch})
         yield BATCH_END
         self.writer.new_extract()
-        # Each extract hands the resource a fresh copy of the state it committed: carry on with
-        # this one (the same values), so that the cursors and lists kept in it stay live.
-        dlt.current.source_state()[label] = state
+        self.states.renew(label, state)
 
-    def _targets(self, clients: _Walk) -> list[str]:
-        listed = [i for i in (_id(r) for r, _ in clients.records) if i]
+    def _targets(self, listed: list[str]) -> list[str]:
         only = self.account.only_clients
         if not only:
             return listed
         known = set(listed)
         # Requested clients the listing does not hold are still asked for: the API says 404.
         return [c for c in only if c in known] + [c for c in only if c not in known]
-
-    def _write_pages(
-        self,
-        walk: _Walk,
-        label: str,
-        cursor: UpdateCursor | OverlapCursor | None,
-        retry: set[str],
-        known: dict[str, Any] | None,
-    ) -> Iterator[Any]:
-        """Per page: decide from the cursor what changed, map that at once, write what mapped
-        and report what did not."""
-        stats = self.stats
-        for page, records in walk.pages:
-            context = self._context(label, page)
-            todo: list[Any] = []
-            ids: list[str] = []
-            for record in records:
-                if not isinstance(record, dict):
-                    stats.skip("invoice not mapped: not a JSON object")
-                    continue
-                record_id = _id(record) or ""
-                if cursor is not None:
-                    updated_at = self._updated_at(record, context)
-                    cursor.observe(record_id, updated_at)
-                    renamed = known is not None and self._renamed(record, known)
-                    if not (cursor.is_changed(record_id, updated_at) or record_id in retry or renamed):
-                        stats.add(unchanged=1)
-                        continue
-                todo.append(record)
-                ids.append(record_id)
-            self._remember_context(self.api.invoices, "invoice", todo, page)
-            yield from self.records.write(todo, context, ids)
-
-    def _remember_context(self, listing: Listing, record_type: str, records: Sequence[Any], page: Any) -> None:
-        """Keep the page context of records about to be written, for remap (sources/shared/inputs.py)."""
-        if listing.page_context is not None and self._state is not None and records:
-            remember_context(self._state, record_type, [record_key(r) for r in records], page)
 
     def _updated_at(self, record: Any, context: Context) -> Any:
         reader = self.api.mapping.invoice_updated_at
@@ -603,9 +662,9 @@ class _AccountRun:
         """Whether an incremental listing is read in full this run, without its change filter:
         on the first run, and `reconcile_every` after the last complete sweep. A listing narrowed
         by the account's filters is never swept (it could not show a deletion anyway)."""
-        if not _incremental(listing) or not listing.complete:
+        if not listing.cursor.incremental or not listing.complete:
             return False
-        key = _cursor_key(listing)
+        key = listing.cursor.state_key
         last = (state.get(SWEPT_AT) or {}).get(key)
         unmarked = key in (state.get(SWEPT_PENDING) or {})
         due = unmarked or last is None or time.time() - float(last) >= self.account.reconcile_every.total_seconds()
@@ -618,7 +677,7 @@ class _AccountRun:
     def _note_listed(
         self,
         table: str,
-        walk: _Walk,
+        walk: Walk,
         scope: str | None,
         complete: bool,
         state: dict[str, Any] | None = None,
@@ -627,10 +686,9 @@ class _AccountRun:
     ) -> None:
         """Note what a listing held for finding deletions; a complete sweep also moves its mark."""
         listing = self.api.clients if table == CLIENTS else self.api.invoices
-        ids = [i for i in (_id(record) for record, _ in walk.records) if i]
-        self.listed.add(table, ids, scope, complete and listing.complete)
+        self.listed.add(table, walk.seen, scope, complete and listing.complete)
         if sweep and complete and state is not None:
-            state.setdefault(SWEPT_PENDING, {})[_cursor_key(listing)] = listed_at
+            state.setdefault(SWEPT_PENDING, {})[listing.cursor.state_key] = listed_at
             self.listed.swept = True
 
     def _skip_client(self, client_id: str, error: BillingError) -> None:
@@ -643,8 +701,11 @@ class _AccountRun:
 
     # --- listings -------------------------------------------------------------------------
 
-    def _walk(self, client: ApiClient, listing: Listing, extra: Mapping[str, Any], client_id: str = "") -> _Walk:
-        """Read a listing to its end (duplicates across pages dropped, reported totals kept)."""
+    def _pages(
+        self, client: ApiClient, listing: Listing, extra: Mapping[str, Any], walk: Walk, client_id: str = ""
+    ) -> Iterator[Page]:
+        """Every page of a listing as it arrives: its context and its records (a record seen on
+        an earlier page, or one the listing does not keep, left out), noting what it held in `walk`."""
         request = Request(
             path=listing.path.format(client_id=_path_segment(client_id)) if listing.per_client else listing.path,
             records=listing.records,
@@ -658,48 +719,30 @@ class _AccountRun:
             pages = paginate_numbered(client, request, paginator, workers=self.concurrency)
         else:
             pages = paginate(client, request, paginator)
-        walk, seen = _Walk(), set()
+        seen, keep = walk.seen, listing.keep
         try:
             for page in pages:
+                walk.pages += 1
                 if listing.total_path:
                     walk.totals.add(dig(page.response.data, listing.total_path))
                 context = listing.page_context(page.response.data) if listing.page_context else None
-                kept: list[Any] = []
+                kept: list[Record] = []
                 for record in page.items:
-                    if listing.keep is not None and not listing.keep(record):
+                    if keep is not None and not keep(record.value):
                         continue
-                    record_id = _id(record)
+                    record_id = record.id
                     if record_id is not None:
                         if record_id in seen:
                             continue
                         seen.add(record_id)
                     kept.append(record)
-                walk.pages.append((context, kept))
+                walk.records += len(kept)
+                yield context, kept
         except HttpStatusError as exc:
             hint = listing.status_hints.get(exc.status or 0)
             if hint is None:
                 raise
             raise HttpStatusError(exc.provider, exc.account, exc.message, hint, status=exc.status, url=exc.url) from exc
-        return walk
-
-    def _since_params(self, listing: Listing, state: Mapping[str, Any] | None) -> dict[str, Any]:
-        """The server-side filter of an incremental listing, from the mark in `state`."""
-        policy = listing.cursor
-        if state is None:
-            state = self._state_if_known()
-        if isinstance(policy, UpdatedSince):
-            since = OverlapCursor(dict(state), policy.state_key, policy.overlap).since
-            return {policy.param: since} if since is not None else {}
-        if isinstance(policy, ListedSince):
-            previous = state.get(policy.state_key)
-            if previous is not None:
-                return {policy.param: int(previous) - int(policy.overlap.total_seconds())}
-        return {}
-
-    def _state_if_known(self) -> Mapping[str, Any]:
-        if self.account.label is None:
-            return {}
-        return dlt.current.source_state().get(self.account.label, {})
 
     # --- context and lookups ----------------------------------------------------------------
 
@@ -728,8 +771,6 @@ class _AccountRun:
                     log.warning("%s: %s is not available", self.api.provider, declared.path)
                     body = None
                 self._lookups[name] = declared.read(body)
-                if self._state is not None:
-                    remember_lookup(self._state, name, self._lookups[name])  # for remap
             return self._lookups[name]
 
     # --- the HTTP client ------------------------------------------------------------------
@@ -737,11 +778,11 @@ class _AccountRun:
     def _client(self, stack: ExitStack) -> ApiClient:
         api, account = self.api, self.account
         label = account.label or ""
-        secret_keys = _secret_keys(api)
-        hint = config_hint(api.provider, secret_keys) + (f"; {api.auth_help}" if api.auth_help else "")
-        for key in secret_keys:
-            value = account.secrets.get(key)
-            require(api.provider, account.label, value, key)
+        secrets = api.auth.secrets
+        hint = config_hint(api.provider, [s.name for s in secrets]) + (f"; {api.auth_help}" if api.auth_help else "")
+        for setting in secrets:
+            value = account.secrets.get(setting.name)
+            require(api.provider, account.label, value, setting.name)
             register_secret(str(value).strip())
         common: dict[str, Any] = dict(
             auth_hint=hint,
@@ -781,8 +822,8 @@ def _oauth(
     return ClientCredentialsAuth(
         token_client,
         token_url,
-        _secret(account, scheme.id_secret),
-        _secret(account, scheme.secret_secret),
+        _secret(account, scheme.client_id),
+        _secret(account, scheme.client_secret),
         header=scheme.header,
         scheme=scheme.scheme,
         default_lifetime=scheme.default_lifetime,
@@ -803,36 +844,13 @@ class _closing_auth:
         self.auth.close()
 
 
-def _secret_keys(api: Api) -> list[str]:
-    scheme = api.auth
-    if isinstance(scheme, ClientCredentials):
-        return [scheme.id_secret, scheme.secret_secret]
-    return [scheme.secret]
+def _secret(account: Account, setting: Setting) -> str:
+    return str(account.secrets[setting.name]).strip()
 
 
-def _secret(account: Account, key: str) -> str:
-    return str(account.secrets[key]).strip()
-
-
-def _cursor(listing: Listing, state: dict[str, Any]) -> UpdateCursor | OverlapCursor | None:
-    policy = listing.cursor
-    if isinstance(policy, UpdatedAt):
-        return UpdateCursor(state, policy.state_key)
-    if isinstance(policy, UpdatedSince):
-        return OverlapCursor(state, policy.state_key, policy.overlap)
-    if isinstance(policy, (FullListing, ListedSince)):
-        return None
-    raise TypeError(f"unknown cursor policy {policy!r}")
-
-
-def _incremental(listing: Listing) -> bool:
-    """Whether the API is asked only for what changed: such a listing never shows a deletion."""
-    return isinstance(listing.cursor, (UpdatedSince, ListedSince))
-
-
-def _cursor_key(listing: Listing) -> str:
-    policy = listing.cursor
-    return policy.state_key if isinstance(policy, (UpdatedSince, ListedSince)) else ""
+def _chain(held: list[Page], rest: Iterator[Page]) -> Iterator[Page]:
+    yield from held
+    yield from rest
 
 
 def _passing(error: BillingError) -> bool:
@@ -857,22 +875,10 @@ def sweeps_marked(account_state: dict[str, Any]) -> bool:
     return True
 
 
-def unmapped_state(state: dict[str, Any]) -> dict[str, dict[str, str]]:
+def unmapped_state(state: MutableMapping[str, Any]) -> dict[str, dict[str, str]]:
     """record type → record key → when it was first seen unmapped, in the account's state."""
     found: dict[str, dict[str, str]] = state.setdefault("unmapped", {})
     return found
-
-
-def record_key(record: Any) -> str:
-    """A record's key in `unmapped_records`: its id, else a stable hash of its payload."""
-    record_id = _id(record)
-    if record_id:
-        return record_id
-    return "sha256:" + hashlib.sha256(dumps(record).encode()).hexdigest()[:32]
-
-
-def _id(record: Any) -> str | None:
-    return to_text(record.get("id")) if isinstance(record, dict) else None
 
 
 def _path_segment(value: str) -> str:

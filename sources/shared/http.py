@@ -36,6 +36,7 @@ from sources.shared.errors import (
     UnreachableError,
 )
 from sources.shared.ratelimit import RateBudget
+from sources.shared.records import split_page
 from sources.shared.redact import redact
 from sources.shared.stats import RunStats
 from sources.shared.values import loads
@@ -229,6 +230,7 @@ class ApiClient:
         data: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
         authenticate: bool = True,
+        records: str | None = None,
     ) -> ApiResponse:
         """Send a request with retries and decode its JSON body exactly.
 
@@ -240,6 +242,9 @@ class ApiClient:
             idempotent: whether a 5xx/timeout may be retried; defaults to True for GET/HEAD.
                 A POST that is really a read (InvoiceXpress's invoice listing) passes True.
             authenticate: False for the token endpoint itself.
+            records: for a listing, the dotted path of its record list in the body ("" for a
+                body that is the list): the records are kept as `Record`s, each with its JSON
+                text as sent (`sources.shared.records.split_page`).
 
         Raises:
             AuthenticationError, NotFoundError, HttpStatusError, MalformedResponseError,
@@ -347,7 +352,7 @@ class ApiClient:
                     status=status,
                     url=url,
                 )
-            return ApiResponse(status, response.headers, self._decode(response, method, url), url)
+            return ApiResponse(status, response.headers, self._decode(response, method, url, records), url)
 
     def error_in(self, body: Any) -> str | None:
         """The provider's own error message in a decoded body, redacted and shortened, or None
@@ -371,10 +376,12 @@ class ApiClient:
                 return message
         return excerpt(response.text)
 
-    def _decode(self, response: httpx.Response, method: str, url: str) -> Any:
+    def _decode(self, response: httpx.Response, method: str, url: str, records: str | None = None) -> Any:
         if not response.content:
             return None
         try:
+            if records is not None:
+                return split_page(response.content, records)[0]
             return loads(response.content)
         except ValueError:
             kind = response.headers.get("Content-Type", "unknown content type")

@@ -1,34 +1,30 @@
-"""What a mapping needed beyond the record, kept at load time for `billing-elt remap`.
+"""What a mapping read besides its record, kept with the record's payload for `billing-elt remap`.
 
-`remap` maps the payloads the warehouse stores again, without calling the API
-(docs/configuration.md, command table; docs/canonical-model.md, `unmapped_records`). A mapper
-may need more than its record (`declaration.Context`): the account label (the rows' `account`
-column), the clients' names (the `clients` table), and three things only a load knows, which
-the driver keeps in the account's dlt state, committed with the rows they describe:
+`remap` maps the payloads the warehouse stores again, without calling the API. A mapper may
+read more than its record (`declaration.Context`): the page's context (date formats a page
+announces, say), a declared lookup (project currencies) and the account's options (a fallback
+currency). During a load, `Recorder` notes, record by record, what the mapper read of those,
+and the driver stores it beside the record's `raw` (column `_mapping_inputs`, NULL when the
+mapping read nothing of them); `stored_context` gives remap a `Context` that answers from it.
+The account label and the clients' names are not kept: remap has them from the rows.
 
-- the account's mapping options (`Context.options`, a fallback currency for example);
-- the value of each declared lookup the run fetched (the latest run's);
-- the page context of every record written (the value of the listing's `page_context` for the
-  page the record came on). Contexts are kept once each, in the order first seen; a record
-  written on a page with the first context needs no entry, any other record is listed with the
-  number of its context. In the common case (one context for ever) the state holds one value.
-
-Stored values are JSON: a dataclass is kept as its fields (a listing's `restore_context` turns
-them back into the value), anything else as it is.
+A stored value is JSON: a dataclass (a page context) is kept as its fields, and the listing's
+`restore_context` turns them back into the value.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-STATE_KEY = "mapping_inputs"
+from sources.shared.declaration import Context
+from sources.shared.values import dumps, loads
 
 
 class MissingInput(Exception):
-    """What a record's mapping needs was not stored by the load that wrote it: remap leaves the
-    record as it is and reports it (it never guesses).
+    """What a record's mapping needs was not stored with it: remap leaves the record as it is and
+    reports it (it never guesses).
 
     Attributes:
         what: the input, in words a user reads (`the lookup 'projects'`).
@@ -40,101 +36,164 @@ class MissingInput(Exception):
 
 
 def to_stored(value: Any) -> Any:
-    """A value as kept in dlt state: a dataclass as its fields, anything else unchanged."""
+    """A value as stored: a dataclass as its fields, anything else unchanged."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     return value
 
 
-def _inputs(state: dict[str, Any]) -> dict[str, Any]:
-    found: dict[str, Any] = state.setdefault(STATE_KEY, {})
-    return found
+class _Seen(Mapping[str, Any]):
+    """A mapping that notes which of its keys a mapper read, and what it found."""
 
+    def __init__(self, data: Mapping[str, Any], recorder: Recorder, where: tuple[str, ...]) -> None:
+        self._data, self._recorder, self._where = data, recorder, where
 
-def remember_options(state: dict[str, Any], options: Mapping[str, Any]) -> None:
-    """Keep the account's mapping options (`Context.options`) in its state."""
-    _inputs(state)["options"] = {k: to_stored(v) for k, v in options.items()}
-
-
-def remember_lookup(state: dict[str, Any], name: str, value: Any) -> None:
-    """Keep the value of the lookup `name` this run fetched."""
-    _inputs(state).setdefault("lookups", {})[name] = to_stored(value)
-
-
-def remember_context(state: dict[str, Any], record_type: str, keys: Iterable[str], context: Any) -> None:
-    """Keep the page context `context` of the records `keys` (of `record_type`) written now."""
-    inputs = _inputs(state)
-    seen: list[Any] = inputs.setdefault("contexts", {}).setdefault(record_type, [])
-    stored = to_stored(context)
-    if stored not in seen:
-        seen.append(stored)
-    number = seen.index(stored)
-    of: dict[str, int] = inputs.setdefault("context_of", {}).setdefault(record_type, {})
-    for key in keys:
-        if number:
-            of[key] = number
-        else:
-            of.pop(key, None)
-
-
-class StoredInputs:
-    """The inputs one account's load kept, read back for remap.
-
-    Args:
-        state: the account's dlt source state (`sources.<provider>.<account>`).
-    """
-
-    def __init__(self, state: Mapping[str, Any]) -> None:
-        self._inputs: Mapping[str, Any] = state.get(STATE_KEY) or {}
-
-    def options(self) -> Mapping[str, Any]:
-        """The account's mapping options; reading one raises `MissingInput` when none were kept."""
-        kept = self._inputs.get("options")
-        return _Options(kept if isinstance(kept, Mapping) else None)
-
-    def lookup(self, name: str) -> Any:
-        """The kept value of lookup `name`.
-
-        Raises:
-            MissingInput: no load kept it.
-        """
-        lookups = self._inputs.get("lookups") or {}
-        if name not in lookups:
-            raise MissingInput(f"the lookup {name!r}")
-        return lookups[name]
-
-    def context(self, record_type: str, key: str, restore: Callable[[Any], Any] | None) -> Any:
-        """The page context a `record_type` record with `key` was written with, restored.
-
-        Raises:
-            MissingInput: no context of this record type was kept.
-        """
-        seen = (self._inputs.get("contexts") or {}).get(record_type) or []
-        if not seen:
-            raise MissingInput(f"the page context of its {record_type} listing")
-        number = ((self._inputs.get("context_of") or {}).get(record_type) or {}).get(key, 0)
-        stored = seen[number] if 0 <= number < len(seen) else None
-        if stored is None:
-            raise MissingInput(f"the page context of its {record_type} listing")
-        return restore(stored) if restore is not None else stored
-
-
-class _Options(Mapping[str, Any]):
-    """Kept options, or, when none were kept, a mapping that raises `MissingInput` when read."""
-
-    def __init__(self, kept: Mapping[str, Any] | None) -> None:
-        self._kept = kept
-
-    def _get(self) -> Mapping[str, Any]:
-        if self._kept is None:
-            raise MissingInput("the account's mapping options")
-        return self._kept
+    def _note(self, key: str) -> None:
+        found = key in self._data
+        self._recorder.note(self._where, key, self._data[key] if found else None, found)
 
     def __getitem__(self, key: str) -> Any:
-        return self._get()[key]
+        self._note(key)
+        return self._data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._note(key)
+        return self._data.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            self._note(key)
+        return key in self._data
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._get())
+        for key in self._data:
+            self._note(key)
+        return iter(self._data)
 
     def __len__(self) -> int:
-        return len(self._get())
+        return len(self._data)
+
+
+class Recorder:
+    """Notes what one record's mapping reads of a page context, the options and the lookups.
+
+    `context(base)` gives the `Context` to map with; `start()` before each record and `take()`
+    after it return that record's inputs as JSON text, or None when it read none of them.
+    """
+
+    def __init__(self, keep_page: bool) -> None:
+        self.keep_page = keep_page
+        self._found: dict[str, Any] = {}
+        # The inputs stored with the record being mapped again (remap): kept as they were written
+        # (a warehouse may have reformatted the JSON) when the mapping read the same.
+        self.stored: str | None = None
+
+    def context(self, base: Context) -> Context:
+        lookup = base.lookup
+        return dataclasses.replace(
+            base,
+            options=_Seen(base.options, self, ("options",)),
+            lookup=lambda name: _Seen(lookup(name) or {}, self, ("lookups", name)),
+        )
+
+    def note(self, where: tuple[str, ...], key: str, value: Any, found: bool) -> None:
+        place = self._found
+        for part in where:
+            place = place.setdefault(part, {})
+        if found:
+            place.setdefault("values", {})[key] = to_stored(value)
+        elif key not in place.setdefault("missing", []):
+            place["missing"].append(key)
+
+    def start(self) -> None:
+        self._found = {}
+
+    def take(self, page: Any) -> str | None:
+        found = self._found
+        if self.keep_page and page is not None:
+            found = {"page": to_stored(page), **found}
+        if not found:
+            return None
+        if self.stored is not None and loads(self.stored) == found:
+            return self.stored
+        return dumps(found)
+
+
+class _Stored(Mapping[str, Any]):
+    """What a load noted of a mapping (options, a lookup), answering exactly as it did then."""
+
+    def __init__(self, kept: Mapping[str, Any] | None, what: str) -> None:
+        kept = kept or {}
+        self._values: Mapping[str, Any] = kept.get("values") or {}
+        self._missing = set(kept.get("missing") or [])
+        self._complete = bool(kept.get("complete"))  # every key not in `values` was absent
+        self._what = what
+
+    def _check(self, key: str) -> bool:
+        if key in self._values:
+            return True
+        if key in self._missing or self._complete:
+            return False
+        raise MissingInput(self._what)
+
+    def __getitem__(self, key: str) -> Any:
+        if not self._check(key):
+            raise KeyError(key)
+        return self._values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._values[key] if self._check(key) else default
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._check(key)
+
+    def __iter__(self) -> Iterator[str]:
+        raise MissingInput(self._what)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def stored_context(
+    base: Context, inputs: str | None, restore: Callable[[Any], Any] | None, needs_page: bool
+) -> Context:
+    """The `Context` a load mapped a record with, from the inputs stored beside its payload.
+
+    Raises:
+        MissingInput: the listing has a page context and none was stored with the record.
+    """
+    kept: dict[str, Any] = loads(inputs) if inputs else {}
+    page = kept.get("page")
+    if needs_page and page is None:
+        raise MissingInput("the page context of its listing")
+    lookups = kept.get("lookups") or {}
+    return dataclasses.replace(
+        base,
+        page=restore(page) if restore is not None and page is not None else page,
+        options=_Stored(kept.get("options"), "the account's mapping options"),
+        lookup=lambda name: _Stored(lookups.get(name), f"the lookup {name!r}"),
+    )
+
+
+LEGACY_KEY = "mapping_inputs"
+
+
+def legacy_inputs(state: Mapping[str, Any], record_type: str, key: str) -> str | None:
+    """The inputs of a record written by a load of an earlier version, which kept them in the
+    account's state instead of beside each payload (its options, each lookup's whole value, its
+    page context by record key), in today's stored form; None where that state has none."""
+    kept = state.get(LEGACY_KEY)
+    if not isinstance(kept, Mapping):
+        return None
+    found: dict[str, Any] = {}
+    contexts = (kept.get("contexts") or {}).get(record_type) or []
+    if contexts:
+        number = ((kept.get("context_of") or {}).get(record_type) or {}).get(key, 0)
+        if 0 <= number < len(contexts):
+            found["page"] = contexts[number]
+    if isinstance(kept.get("options"), Mapping):
+        found["options"] = {"values": dict(kept["options"]), "complete": True}
+    for name, value in (kept.get("lookups") or {}).items():
+        if isinstance(value, Mapping):
+            found.setdefault("lookups", {})[name] = {"values": dict(value), "complete": True}
+    return dumps(found) if found else None

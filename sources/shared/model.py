@@ -30,7 +30,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.extract.hints import make_hints
 
-from sources.shared.stats import RunStats
 from sources.shared.values import MONEY_PRECISION, MONEY_SCALE, fit_money
 
 INVOICES = "invoices"
@@ -40,6 +39,9 @@ UNMAPPED = "unmapped_records"
 
 CANONICAL_STATUSES = ("draft", "open", "partially_paid", "paid", "void", "uncollectible")
 TOMBSTONE = "_tombstone"
+# What a mapping read besides the record (a page's announced formats, a looked-up value), kept
+# with the payload so that `remap` maps it again exactly as the load did (`declaration.Context`).
+INPUTS = "_mapping_inputs"
 
 _TEXT, _BOOL, _INT = pa.string(), pa.bool_(), pa.int64()
 _DEC = pa.decimal128(MONEY_PRECISION, MONEY_SCALE)
@@ -78,6 +80,7 @@ _COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
         ("notes", _TEXT, "text"),
         ("deleted_at", _TS, "timestamp"),
         ("raw", _JSON, "json"),
+        (INPUTS, _JSON, "json"),
     ],
     INVOICE_ITEMS: [
         ("provider", _TEXT, "text"),
@@ -110,6 +113,7 @@ _COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
         ("updated_at", _TS, "timestamp"),
         ("deleted_at", _TS, "timestamp"),
         ("raw", _JSON, "json"),
+        (INPUTS, _JSON, "json"),
     ],
     # docs/canonical-model.md, `unmapped_records`: what could not be mapped, kept raw and retried.
     UNMAPPED: [
@@ -121,6 +125,7 @@ _COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
         ("first_seen_at", _TS, "timestamp"),
         ("last_seen_at", _TS, "timestamp"),
         ("raw", _JSON, "json"),
+        (INPUTS, _JSON, "json"),
         (TOMBSTONE, _BOOL, "bool"),
     ],
 }
@@ -134,45 +139,7 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
 MERGE_KEYS: dict[str, tuple[str, ...]] = {INVOICE_ITEMS: ("provider", "account", "invoice_id")}
 
 
-_MONEY_COLUMNS = {t: tuple(n for n, a, _ in cols if a == _DEC) for t, cols in _COLUMNS.items()}
-_TEXT_COLUMNS = {t: tuple(n for n, a, _ in cols if a == _TEXT and n != "raw") for t, cols in _COLUMNS.items()}
-# What `unfit` checks: (table, its money columns, its text columns), for invoices then lines.
-_CHECKED_COLUMNS = tuple((t, _MONEY_COLUMNS[t], _TEXT_COLUMNS[t]) for t in (INVOICES, INVOICE_ITEMS))
-
-
-def unfit(mapped: MappedInvoice) -> str | None:
-    """What in a mapped invoice its columns cannot hold exactly, or None: an amount (read, or
-    derived by the mapping: a sum, a product) past DECIMAL(18, 6), or text that is not text.
-    Such an invoice is reported and kept unmapped like any other (sources/shared/driver.py);
-    written, it would fail the whole batch's Arrow conversion instead. The amounts that fit are
-    set to the column's scale in place (the same values)."""
-    (invoices, invoice_money, invoice_text), (items, item_money, item_text) = _CHECKED_COLUMNS
-    for table, money, texts, rows in (
-        (invoices, invoice_money, invoice_text, (mapped.invoice,)),
-        (items, item_money, item_text, mapped.items),
-    ):
-        for row in rows:
-            get = row.get
-            for name in money:
-                value = get(name)
-                if type(value) is Decimal:  # nearly every amount: tested first
-                    scaled = fit_money(value)
-                elif value is None:
-                    continue
-                elif type(value) is int:
-                    scaled = fit_money(Decimal(value))
-                else:
-                    return f"{table}.{name}: {value!r} is not an exact amount"
-                if scaled is None:
-                    return f"{table}.{name}: {value} does not fit DECIMAL({MONEY_PRECISION}, {MONEY_SCALE}) exactly"
-                # The same amount at the column's scale: Arrow refuses `1.000…0` written with more
-                # digits than it holds, and reads `1E-600000` as 0 instead of refusing it.
-                row[name] = scaled
-            for name in texts:
-                value = get(name)
-                if value is not None and type(value) is not str:
-                    return f"{table}.{name}: expected text, got {type(value).__name__} {value!r}"
-    return None
+_DECIMAL_COLUMNS = {table: tuple(n for n, a, _ in cols if a == _DEC) for table, cols in _COLUMNS.items()}
 
 
 def column_names(table: str) -> list[str]:
@@ -224,10 +191,11 @@ SCHEMAS = {table: arrow_schema(table) for table in _COLUMNS}
 
 
 class _RawJsonHintNotice(logging.Filter):
-    """dlt warns whenever an Arrow column's type differs from its declared hint. The one
-    difference in our tables is deliberate: Arrow has no JSON type dlt accepts, so `raw` travels
-    as text and the `json` hint makes it a JSON column. Every other hint matches the Arrow schema
-    exactly (a test checks this at INFO level), so this warning carries no news for a user."""
+    """dlt warns whenever an Arrow column's type differs from its declared hint. The one kind of
+    difference in our tables is deliberate: Arrow has no JSON type dlt accepts, so `raw` (and
+    `_mapping_inputs`) travel as text and the `json` hint makes them JSON columns. Every other
+    hint matches the Arrow schema exactly (a test checks this at INFO level), so this warning
+    carries no news for a user."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "several column hints were different" not in record.getMessage()
@@ -237,24 +205,29 @@ logging.getLogger("dlt").addFilter(_RawJsonHintNotice())
 
 
 TOTAL_TOLERANCE = Decimal("0.01")
+_TOTAL_PARTS = ("subtotal", "tax_total", "shipping_total", "withholding_total", "total")
 
 
 def total_mismatch(invoice: Mapping[str, Any]) -> bool:
     """Whether an invoice row breaks the contract's rule
     `total = subtotal + tax_total + shipping_total − withholding_total` by more than 0.01.
 
-    Such a row keeps the provider's `total`; the caller counts the mismatch for the run summary.
-    A row missing one of the figures cannot be checked and is not counted.
+    Such a row keeps the provider's `total`; the run counts the mismatch for its summary. A row
+    missing one of the figures cannot be checked and is not counted.
     """
-    parts: list[Decimal] = [
-        invoice[k]
-        for k in ("subtotal", "tax_total", "shipping_total", "withholding_total", "total")
-        if invoice.get(k) is not None
-    ]
-    if len(parts) < 5:
+    parts: list[Decimal] = [invoice[k] for k in _TOTAL_PARTS if invoice.get(k) is not None]
+    if len(parts) < len(_TOTAL_PARTS):
         return False
     subtotal, tax, shipping, withholding, total = parts
-    return abs(subtotal + tax + shipping - withholding - total) > TOTAL_TOLERANCE
+    return bool(abs(subtotal + tax + shipping - withholding - total) > TOTAL_TOLERANCE)
+
+
+def total_mismatches(invoices: pa.Table) -> int:
+    """How many rows of an Arrow `invoices` table break the total rule (`total_mismatch`)."""
+    subtotal, tax, shipping, withholding, total = (invoices.column(k) for k in _TOTAL_PARTS)
+    difference = pc.subtract(pc.subtract(pc.add(pc.add(subtotal, tax), shipping), withholding), total)
+    broken = pc.greater(pc.abs(difference), pa.scalar(TOTAL_TOLERANCE, difference.type))
+    return int(pc.sum(pc.fill_null(broken, False).cast(pa.int64())).as_py() or 0)
 
 
 # Text columns that may hold NULL: every text column except the keys (which are never NULL).
@@ -264,50 +237,14 @@ _NULLABLE_TEXT: dict[str, tuple[str, ...]] = {
 }
 
 
-def apply_contract_rules(table: str, row: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The contract's rules that hold for every provider, applied once to each canonical row
-    before it is converted to Arrow (`docs/canonical-model.md`):
+def contract_rules(table: str, data: pa.Table) -> pa.Table:
+    """The contract's rules that hold for every provider, applied to rows of `table` as they
+    become columns (`docs/canonical-model.md`):
 
     - text columns hold NULL, never an empty string: a provider's `""` is stored as NULL
       (key columns and `raw`, the untouched payload, are left as they are);
     - an invoice's `balance_due` is NULL for drafts and 0 for void documents.
-
-    Returns `row` itself when nothing changes, else a changed copy.
     """
-    fixes: dict[str, Any] = {name: None for name in _NULLABLE_TEXT[table] if row.get(name) == ""}
-    if table == INVOICES:
-        status, balance = row.get("status"), row.get("balance_due")
-        if status == "draft" and balance is not None:
-            fixes["balance_due"] = None
-        elif status == "void" and (balance is None or balance != 0):
-            fixes["balance_due"] = Decimal(0)
-    return {**row, **fixes} if fixes else row
-
-
-def arrow_table(table: str, columns: Mapping[str, Any], rows: int) -> pa.Table:
-    """An Arrow table of `table`'s schema from `columns` (name → values or Arrow array); a
-    column not given is all NULL. Raises `pa.ArrowInvalid` (or `pa.ArrowTypeError`) for a value
-    that does not fit its column exactly (a number past DECIMAL(18, 6), say): never rounded."""
-    schema = SCHEMAS[table]
-    arrays = []
-    for column in schema:
-        values = columns.get(column.name)
-        if values is None:
-            arrays.append(pa.nulls(rows, column.type))
-        elif isinstance(values, (pa.Array, pa.ChunkedArray)):
-            arrays.append(values if values.type == column.type else values.cast(column.type))
-        else:
-            arrays.append(pa.array(values, type=column.type))
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def rows_table(table: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
-    """Canonical rows of `table` as an Arrow table of its schema, the contract's rules applied."""
-    return pa.Table.from_pylist([apply_contract_rules(table, row) for row in rows], schema=SCHEMAS[table])
-
-
-def apply_contract_rules_arrow(table: str, data: pa.Table) -> pa.Table:
-    """`apply_contract_rules` over a whole Arrow table at once, with the same result row by row."""
     columns = {name: data.column(name) for name in data.column_names}
     for name in _NULLABLE_TEXT[table]:
         column = columns[name]
@@ -323,27 +260,60 @@ def apply_contract_rules_arrow(table: str, data: pa.Table) -> pa.Table:
     return pa.Table.from_arrays([columns[n] for n in data.column_names], schema=data.schema)
 
 
-def total_mismatches(invoices: pa.Table) -> int:
-    """How many rows of an Arrow `invoices` table break the total rule (`total_mismatch`)."""
-    parts = [invoices.column(k) for k in ("subtotal", "tax_total", "shipping_total", "withholding_total", "total")]
-    subtotal, tax, shipping, withholding, total = parts
-    difference = pc.subtract(pc.subtract(pc.add(pc.add(subtotal, tax), shipping), withholding), total)
-    broken = pc.greater(pc.abs(difference), pa.scalar(TOTAL_TOLERANCE, difference.type))
-    return int(pc.sum(pc.fill_null(broken, False).cast(pa.int64())).as_py() or 0)
+def to_columns(table: str, rows: Sequence[Mapping[str, Any]]) -> tuple[pa.Table, dict[int, str]]:
+    """Rows of `table` as an Arrow table of its schema, and the rows left out because a value
+    does not fit its column exactly (position → why).
+
+    This is where every amount is checked once: an amount (read, or derived by a mapping: a
+    sum, a product) past DECIMAL(18, 6) or with a digit past its sixth decimal, or text that is
+    not text, never reaches the warehouse rounded or cast. Arrow refuses such values in C; the
+    rare column it refuses is then read value by value to name the rows. A column not in the
+    rows is all NULL.
+    """
+    schema = SCHEMAS[table]
+    refused: dict[int, str] = {}
+    columns: list[list[Any]] = [[row.get(f.name) for row in rows] for f in schema]
+    for column, values in zip(schema, columns, strict=True):
+        try:
+            array = pa.array(values, column.type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
+            array = None
+        if array is None or (column.type == _DEC and array.null_count < len(values) and _zeroed(values, array)):
+            for position, value in enumerate(values):
+                reason = _unfit(column, value)
+                if reason is not None:
+                    refused.setdefault(position, f"{table}.{column.name}: {reason}")
+    if refused:
+        columns = [[v for i, v in enumerate(values) if i not in refused] for values in columns]
+    arrays = [pa.array(values, f.type) for f, values in zip(schema, columns, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=schema), refused
 
 
-def to_mapped(invoices: pa.Table, items: pa.Table) -> list[MappedInvoice]:
-    """Arrow invoice and line rows back to `MappedInvoice`s, in the invoices' order (each line
-    follows its invoice by `invoice_id`)."""
-    lines: dict[Any, list[dict[str, Any]]] = {}
-    for item in items.to_pylist():
-        item.pop(TOMBSTONE, None)
-        lines.setdefault(item["invoice_id"], []).append(item)
-    mapped = []
-    for row in invoices.to_pylist():
-        row.pop("deleted_at", None)
-        mapped.append(MappedInvoice(row, lines.pop(row["invoice_id"], [])))
-    return mapped
+def _zeroed(values: list[Any], array: pa.Array) -> bool:
+    """Whether Arrow read a non-zero amount as 0 (`1E-600000`: a digit far past the sixth decimal)."""
+    zeros = pc.fill_null(pc.equal(array, pa.scalar(Decimal(0), array.type)), False)
+    if not pc.any(zeros).as_py():
+        return False
+    return any(values[i] != 0 for i in pc.indices_nonzero(zeros).to_pylist())
+
+
+def _unfit(column: pa.Field, value: Any) -> str | None:
+    """Why `value` cannot be written to `field` exactly, or None."""
+    if value is None:
+        return None
+    if column.type == _DEC:
+        if type(value) is Decimal or type(value) is int:
+            if fit_money(Decimal(value)) is None:
+                return f"{value} does not fit DECIMAL({MONEY_PRECISION}, {MONEY_SCALE}) exactly"
+            return None
+        return f"{value!r} is not an exact amount"
+    if column.type == _TEXT and type(value) is not str:
+        return f"expected text, got {type(value).__name__} {value!r}"
+    try:
+        pa.array([value], column.type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError) as exc:
+        return f"{value!r} is not a {column.type}: {exc}"
+    return None
 
 
 @dataclass
@@ -354,15 +324,26 @@ class MappedInvoice:
     items: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class Added:
+    """What `TableWriter.add_invoices` took: rows written, and the invoices it refused."""
+
+    invoices: int = 0
+    lines: int = 0
+    mismatches: int = 0
+    refused: dict[int, str] = field(default_factory=dict)  # position in the batch → why
+
+
 class TableWriter:
-    """Collects canonical rows and yields them to dlt as Arrow tables, batch by batch.
+    """Collects canonical rows, a page at a time, as Arrow tables and hands them to dlt in batches.
 
     The first table yielded for each canonical table carries its hints (a dlt table variant);
     later ones only name the table. Use inside a `@dlt.resource` generator:
 
         writer = TableWriter()
-        for mapped in invoices:
-            yield from writer.add_invoice(mapped)
+        for page in pages:
+            added = writer.add_invoices(mapped_invoices_of(page))
+            yield from writer.ready()
         yield from writer.flush()
 
     **First loads append.** With `first_load` set, the writer asks it once per dlt extract,
@@ -374,19 +355,19 @@ class TableWriter:
     a batch and was killed is merged into by the next run, never appended to twice.
 
     Args:
-        batch_rows: rows per table buffered before an Arrow table is built.
+        batch_rows: rows per table buffered before they are handed to dlt.
         first_load: whether the destination holds no row of the account (None: always merge).
     """
 
     def __init__(self, batch_rows: int = 20_000, first_load: Callable[[], bool] | None = None) -> None:
         self.batch_rows = batch_rows
         self.first_load = first_load
-        self._rows: dict[str, list[Mapping[str, Any]]] = {table: [] for table in _COLUMNS}
         self._announced: set[str] = set()
         self._append: bool | None = None  # decided at the first row of each extract
         self._keys: dict[str, set[tuple[Any, ...]]] = {table: set() for table in _COLUMNS}
-        self._tables: dict[str, list[pa.Table]] = {table: [] for table in _COLUMNS}  # Arrow rows buffered
+        self._tables: dict[str, list[pa.Table]] = {table: [] for table in _COLUMNS}
         self._buffered: dict[str, int] = dict.fromkeys(_COLUMNS, 0)
+        self._unmapped: list[Mapping[str, Any]] = []
 
     @property
     def appending(self) -> bool:
@@ -398,90 +379,96 @@ class TableWriter:
     def _first(self, table: str, row: Mapping[str, Any]) -> bool:
         """In an appending extract, whether `row` is the first of its key there (else it is left out)."""
         keys = self._keys[table]
-        key = tuple(row.get(k) for k in PRIMARY_KEYS[table])
+        key = tuple(row[k] for k in PRIMARY_KEYS[table])
         if key in keys:
             return False
         keys.add(key)
         return True
 
-    def add_invoice(self, mapped: MappedInvoice) -> Iterator[Any]:
-        """Buffer an invoice and its lines; yields full batches."""
-        if self.appending and not self._first(INVOICES, mapped.invoice):
-            return
-        self._rows[INVOICES].append(mapped.invoice)
-        if mapped.items:
-            self._rows[INVOICE_ITEMS].extend(mapped.items)
-        elif not self.appending:
-            inv = mapped.invoice
-            self._rows[INVOICE_ITEMS].append(
-                {
-                    "provider": inv["provider"],
-                    "account": inv["account"],
-                    "invoice_id": inv["invoice_id"],
-                    "line_number": 0,
-                    TOMBSTONE: True,
-                }
-            )
-        if len(self._rows[INVOICE_ITEMS]) >= self.batch_rows or len(self._rows[INVOICES]) >= self.batch_rows:
-            yield from self.flush()
-
-    def add_arrow(self, invoices: pa.Table, items: pa.Table) -> Iterator[Any]:
-        """Buffer invoices and their lines mapped a page at a time (a vectorised page mapper):
-        the same rows, rules and tombstones as `add_invoice` of each; yields full batches."""
-        if not invoices.num_rows:
-            return
-        if self.appending:
-            ids = invoices.column("invoice_id").to_pylist()
-            keys = [
-                (p, a, i)
-                for p, a, i in zip(
-                    invoices.column("provider").to_pylist(), invoices.column("account").to_pylist(), ids, strict=True
-                )
-            ]
-            if len(set(keys)) < len(keys) or not self._keys[INVOICES].isdisjoint(keys):
-                # A key met twice in an appending extract: row by row, which keeps its first rows.
-                for mapped in to_mapped(invoices, items):
-                    yield from self.add_invoice(mapped)
-                return
-            self._keys[INVOICES].update(keys)
-        else:
-            bare = pc.invert(pc.is_in(invoices.column("invoice_id"), value_set=items.column("invoice_id")))
-            if pc.any(bare).as_py():
-                orphans = invoices.filter(bare)
-                n = orphans.num_rows
-                tombstones = arrow_table(
-                    INVOICE_ITEMS,
+    def add_invoices(self, batch: Sequence[MappedInvoice]) -> Added:
+        """Take mapped invoices and their lines (a page's); an invoice with a value its columns
+        cannot hold exactly is refused, with its lines, and named in `Added.refused`."""
+        added = Added()
+        appending = self.appending
+        invoices: list[dict[str, Any]] = []
+        lines: list[dict[str, Any]] = []
+        owners: list[int] = []  # the position in `invoices` of each line
+        positions: list[int] = []  # the position in `batch` of each invoice taken
+        for position, mapped in enumerate(batch):
+            row = mapped.invoice
+            if appending and not self._first(INVOICES, row):
+                continue
+            owner = len(invoices)
+            invoices.append(row)
+            positions.append(position)
+            if mapped.items:
+                lines.extend(mapped.items)
+                owners.extend([owner] * len(mapped.items))
+            elif not appending:
+                lines.append(
                     {
-                        "provider": orphans.column("provider"),
-                        "account": orphans.column("account"),
-                        "invoice_id": orphans.column("invoice_id"),
-                        "line_number": pa.array([0] * n, pa.int64()),
-                        TOMBSTONE: pa.array([True] * n, pa.bool_()),
-                    },
-                    n,
+                        "provider": row["provider"],
+                        "account": row["account"],
+                        "invoice_id": row["invoice_id"],
+                        "line_number": 0,
+                        TOMBSTONE: True,
+                    }
                 )
-                items = pa.concat_tables([items, tombstones])
-        self._tables[INVOICES].append(apply_contract_rules_arrow(INVOICES, invoices))
-        self._tables[INVOICE_ITEMS].append(apply_contract_rules_arrow(INVOICE_ITEMS, items))
-        self._buffered[INVOICES] += invoices.num_rows
-        self._buffered[INVOICE_ITEMS] += items.num_rows
-        if self._buffered[INVOICE_ITEMS] >= self.batch_rows or self._buffered[INVOICES] >= self.batch_rows:
-            yield from self.flush()
+                owners.append(owner)
+        if not invoices:
+            return added
+        invoice_table, bad = to_columns(INVOICES, invoices)
+        line_table, bad_lines = to_columns(INVOICE_ITEMS, lines)
+        refused = dict(bad)
+        for line, reason in bad_lines.items():
+            refused.setdefault(owners[line], reason)
+        if refused:
+            # Drop the refused invoices with every line of theirs, whichever side refused them.
+            kept_invoices = [i for i in range(len(invoices)) if i not in bad]
+            invoice_table = invoice_table.filter(pa.array([i not in refused for i in kept_invoices], pa.bool_()))
+            kept = [i for i in range(len(lines)) if i not in bad_lines]
+            line_table = line_table.filter(pa.array([owners[i] not in refused for i in kept], pa.bool_()))
+            added.refused = {positions[i]: reason for i, reason in refused.items()}
+        invoice_table = contract_rules(INVOICES, invoice_table)
+        line_table = contract_rules(INVOICE_ITEMS, line_table)
+        added.invoices = invoice_table.num_rows
+        added.lines = int(pc.sum(pc.invert(pc.fill_null(line_table.column(TOMBSTONE), False))).as_py() or 0)
+        added.mismatches = total_mismatches(invoice_table)
+        self._buffer(INVOICES, invoice_table)
+        self._buffer(INVOICE_ITEMS, line_table)
+        return added
 
-    def add_client(self, row: Mapping[str, Any]) -> Iterator[Any]:
-        """Buffer a client row; yields a full batch."""
-        if self.appending and not self._first(CLIENTS, row):
-            return
-        self._rows[CLIENTS].append(row)
-        if len(self._rows[CLIENTS]) >= self.batch_rows:
-            yield from self._emit(CLIENTS)
+    def add_clients(self, rows: Sequence[dict[str, Any]]) -> dict[int, str]:
+        """Take client rows; returns the rows refused (position → why), as `add_invoices` does."""
+        taken = [r for r in rows if not self.appending or self._first(CLIENTS, r)]
+        if not taken:
+            return {}
+        table, refused = to_columns(CLIENTS, taken)
+        self._buffer(CLIENTS, contract_rules(CLIENTS, table))
+        if not refused:
+            return {}
+        by_row = {id(row): position for position, row in enumerate(rows)}
+        return {by_row[id(taken[i])]: reason for i, reason in refused.items()}
 
-    def add_unmapped(self, row: Mapping[str, Any]) -> Iterator[Any]:
-        """Buffer an `unmapped_records` row (or, with `_tombstone`, the removal of one)."""
+    def add_unmapped(self, row: Mapping[str, Any]) -> None:
+        """Take an `unmapped_records` row (or, with `_tombstone`, the removal of one)."""
         if self.appending and (row.get(TOMBSTONE) or not self._first(UNMAPPED, row)):
             return
-        self._rows[UNMAPPED].append(row)
-        if len(self._rows[UNMAPPED]) >= self.batch_rows:
+        self._unmapped.append(row)
+
+    def _buffer(self, table: str, data: pa.Table) -> None:
+        if data.num_rows:
+            self._tables[table].append(data)
+            self._buffered[table] += data.num_rows
+
+    def ready(self) -> Iterator[Any]:
+        """Yield the tables whose buffer is full (parents before lines)."""
+        if max(self._buffered[INVOICES], self._buffered[INVOICE_ITEMS]) >= self.batch_rows:
+            yield from self._emit(INVOICES)
+            yield from self._emit(INVOICE_ITEMS)
+        if self._buffered[CLIENTS] >= self.batch_rows:
+            yield from self._emit(CLIENTS)
+        if len(self._unmapped) >= self.batch_rows:
             yield from self._emit(UNMAPPED)
 
     def flush(self) -> Iterator[Any]:
@@ -498,14 +485,15 @@ class TableWriter:
             keys.clear()
 
     def _emit(self, table: str) -> Iterator[Any]:
-        rows, tables = self._rows[table], self._tables[table]
-        if not rows and not tables:
+        if table == UNMAPPED and self._unmapped:
+            data, _ = to_columns(UNMAPPED, self._unmapped)
+            self._unmapped = []
+            self._tables[UNMAPPED].append(data)
+        tables = self._tables[table]
+        if not tables:
             return
-        self._rows[table], self._tables[table], self._buffered[table] = [], [], 0
-        if rows:
-            tables.insert(0, rows_table(table, rows))
-        arrow_table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-        yield from self.emit_arrow(table, arrow_table)
+        self._tables[table], self._buffered[table] = [], 0
+        yield from self.emit_arrow(table, tables[0] if len(tables) == 1 else pa.concat_tables(tables))
 
     def emit_arrow(self, table: str, arrow_table: pa.Table) -> Iterator[Any]:
         """Hand an Arrow table of `table`'s schema to dlt, with the table's hints the first time
@@ -516,12 +504,3 @@ class TableWriter:
             self._announced.add(table)
             hints = table_hints(table, append=self.appending)
             yield dlt.mark.with_hints(arrow_table, hints, create_table_variant=True)
-
-
-def write_invoice(writer: TableWriter, mapped: MappedInvoice, stats: RunStats) -> Iterator[Any]:
-    """Buffer a mapped invoice and count it in the run's stats: its rows and, when its own
-    figures break the total rule, the mismatch (reported in the run summary, never hidden)."""
-    if total_mismatch(mapped.invoice):
-        stats.add(mismatches=1)
-    stats.add(invoices=1, lines=len(mapped.items))
-    yield from writer.add_invoice(mapped)

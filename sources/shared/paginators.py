@@ -24,6 +24,7 @@ from sources.shared.concurrency import bounded_map
 from sources.shared.declaration import PageNumber, Paging, Token, dig, dig_first
 from sources.shared.errors import ApiError, MalformedResponseError, PaginationLoopError
 from sources.shared.http import ApiClient, ApiResponse
+from sources.shared.records import Record
 
 LOOP_HINT = "report this to the provider; no data was committed for this listing"
 
@@ -32,7 +33,7 @@ LOOP_HINT = "report this to the provider; no data was committed for this listing
 class Page:
     """One page of a listing: its items, the decoded response and its 1-based position."""
 
-    items: list[Any]
+    items: list[Record]
     response: ApiResponse
     number: int
 
@@ -119,7 +120,7 @@ def paginator_for(paging: Paging, size: int) -> Paginator:
     return PageNumberPaginator(paging, size)
 
 
-def records_of(client: ApiClient, response: ApiResponse, path: str) -> list[Any]:
+def records_of(client: ApiClient, response: ApiResponse, path: str) -> list[Record]:
     """The records of a page. A body without a list where they should be is an error: the
     provider's own words when its body carries an error message, else a malformed response."""
     items = dig(response.data, path)
@@ -143,11 +144,10 @@ def records_of(client: ApiClient, response: ApiResponse, path: str) -> list[Any]
     )
 
 
-def _fingerprint(items: list[Any]) -> tuple[Any, ...] | None:
-    if not items:
-        return None
-    ids = tuple(item.get("id") if isinstance(item, dict) else None for item in items)
-    return ids if any(i is not None for i in ids) else None
+def _fingerprint(items: list[Record]) -> tuple[str, ...] | None:
+    """What tells a page from the next: its records' JSON texts (an API that ignores the page
+    asked for serves the very same page again)."""
+    return tuple(item.text for item in items) if items else None
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,12 @@ def _walk(
             response, prefetched = prefetched, None
         else:
             response = client.request(
-                request.method, request.path, params=params, json=request.json, idempotent=request.idempotent
+                request.method,
+                request.path,
+                params=params,
+                json=request.json,
+                idempotent=request.idempotent,
+                records=request.records,
             )
         items = records_of(client, response, request.records)
         fingerprint = _fingerprint(items)
@@ -234,7 +239,9 @@ def paginate_numbered(
     `PaginationLoopError` when a later page repeats the first (the API ignores `page`).
     """
     first_params = paginator.first(dict(request.params or {}))
-    first = client.request(request.method, request.path, params=first_params, json=request.json)
+    first = client.request(
+        request.method, request.path, params=first_params, json=request.json, records=request.records
+    )
     total_pages = paginator.total_pages(first.data)
     if total_pages is None:
         yield from _walk(client, request, paginator, first_params, prefetched=first)
@@ -248,7 +255,9 @@ def paginate_numbered(
 
     def fetch(number: int) -> Page:
         params = {**first_params, page_param: number}
-        response = client.request(request.method, request.path, params=params, json=request.json)
+        response = client.request(
+            request.method, request.path, params=params, json=request.json, records=request.records
+        )
         items = records_of(client, response, request.records)
         if first_print is not None and _fingerprint(items) == first_print:
             raise PaginationLoopError(

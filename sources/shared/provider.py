@@ -1,16 +1,27 @@
-"""What a provider folder exposes so the pipeline can find, configure and run it.
+"""What a provider folder declares so that the pipeline, remap, Dagster and the docs can find,
+configure and run it: one `Provider` per folder, read directly by all of them.
 
-A provider's `__init__.py` defines `PROVIDER = Provider(...)`. The pipeline discovers every
-folder under `sources/` that has one; nothing else lists providers.
+A provider's `__init__.py` defines `PROVIDER = Provider(...)`: its API (`declaration.Api`), its
+settings (each key of `[sources.<name>]` declared once, secrets included) and `account`, which
+turns the values of those settings into the `Api` and `Account` the shared driver runs. The
+pipeline discovers every folder under `sources/` that has one; nothing else lists providers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dlt
+import httpx
+
+from sources.shared.declaration import REQUIRED, Api, Setting
+
+if TYPE_CHECKING:
+    from dlt.extract.source import DltSource
+
+    from sources.shared.driver import Account
 
 
 @dataclass(frozen=True)
@@ -20,16 +31,30 @@ class Provider:
     Attributes:
         name: folder name = dlt source name = config section = `provider` column value.
         title: the provider's display name.
-        secrets: keys of `[sources.<name>]` in secrets.toml that must all be set to enable it.
-        required_config: keys of `[sources.<name>]` in config.toml that must be set as well.
-        source: the `@dlt.source` function; called without arguments, dlt injects its config.
+        api: the API as the driver reads it.
+        settings: every key of its stanza, in the order the docs list them.
+        account: the `Api` and `Account` of one account from its settings' values (every
+            setting present, defaults applied); raises `ConfigurationError` for a value it refuses.
     """
 
     name: str
     title: str
-    secrets: tuple[str, ...]
-    required_config: tuple[str, ...]
-    source: Callable[..., Any]
+    api: Api
+    settings: tuple[Setting, ...]
+    account: Callable[[Mapping[str, Any]], tuple[Api, Account]]
+
+    def setting(self, name: str) -> Setting:
+        return next(s for s in self.settings if s.name == name)
+
+    @property
+    def account_setting(self) -> Setting | None:
+        """The setting whose value is the `account` column (None: the API tells it)."""
+        return next((s for s in self.settings if s.account), None)
+
+    @property
+    def required(self) -> tuple[Setting, ...]:
+        """The settings an account cannot run without: its secrets and required keys."""
+        return tuple(s for s in self.settings if s.required)
 
     def key(self, name: str, account: str | None = None) -> str:
         """The dlt key of a setting: of the base stanza, or of the account stanza `account`."""
@@ -39,17 +64,42 @@ class Provider:
         """The environment variable of a setting: of the base stanza, or of the account stanza `account`."""
         return env_name(self.name, name, account)
 
-    def missing_secrets(self) -> list[str]:
-        """The required secrets that are not set anywhere dlt looks."""
-        return [s for s in self.secrets if not _is_set(dlt.secrets.get(self.key(s)))]
+    def value(self, setting: Setting, stanza: str | None = None) -> Any:
+        """A setting exactly where it is set (dlt's config or secrets, the environment first),
+        coerced to its type; None when it is not set there."""
+        accessor = dlt.secrets if setting.secret else dlt.config
+        value: Any = accessor.get(self.key(setting.name, stanza), setting.type)
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
-    def missing_config(self) -> list[str]:
-        """The required config keys that are not set."""
-        return [c for c in self.required_config if not _is_set(dlt.config.get(self.key(c)))]
+    def values(self, stanza: str | None = None, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Every setting of one stanza: `given`, else as configured, else its default (a
+        required one left None)."""
+        found: dict[str, Any] = {}
+        for setting in self.settings:
+            value = (given or {}).get(setting.name)
+            if value is None:
+                value = self.value(setting, stanza)
+            if value is None and setting.default is not REQUIRED:
+                value = setting.default
+            found[setting.name] = value
+        return found
 
+    def source(self, transport: httpx.BaseTransport | None = None, **given: Any) -> DltSource:
+        """This provider as a plain dlt source of one account (its base stanza, `given` values
+        first), for use in a dlt pipeline of one's own: `pipeline.run(PROVIDER.source())`;
+        `transport`, when given, carries its requests (an in-process API in tests)."""
+        import dataclasses
 
-def _is_set(value: Any) -> bool:
-    return value is not None and str(value).strip() != ""
+        from dlt.extract.source import DltSource
+
+        from sources.shared.driver import billing_resource
+
+        api, account = self.account(self.values(given=given))
+        if transport is not None:
+            account = dataclasses.replace(account, transport=transport)
+        return DltSource(dlt.Schema(self.name), self.name, [billing_resource(api, account)])
 
 
 def section(provider: str, account: str | None = None) -> str:

@@ -37,7 +37,7 @@ import logging
 from collections.abc import Iterator, MutableMapping, Sequence
 from typing import Any
 
-from sources.shared.cursor import UpdateCursor
+from sources.shared.cursor import Tracker, UpdateCursor
 from sources.shared.values import dumps
 
 STATE_KEY = "sweep"
@@ -129,7 +129,7 @@ class Sweep:
         log.info("%s: committing a batch of %d client(s) (%d done)", self.name, len(batch), len(self._done))
         return batch
 
-    def commit_cursor(self, state: MutableMapping[str, Any], cursor: UpdateCursor, key: str) -> None:
+    def commit_cursor(self, state: MutableMapping[str, Any], cursor: Tracker, key: str) -> None:
         """Move the update cursor once the sweep is complete: as it would move after one run, or,
         for a sweep that spanned several runs, to the mark its first run saw (module docstring)."""
         if not self.resumed:

@@ -8,9 +8,11 @@ back with its numbers exactly as they were read.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+from collections.abc import Callable
 from decimal import Context, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import orjson
@@ -67,6 +69,10 @@ def dumps(obj: Any) -> str:
 def to_decimal(value: Any, *, field: str = "value") -> Decimal | None:
     """Read an amount sent as a JSON number or as a string holding one.
 
+    Whether the amount fits the money columns (DECIMAL(18, 6)) exactly is decided once, where
+    rows become columns (`sources.shared.model`): an amount that does not fit leaves its record
+    unmapped there, with a reason naming the column.
+
     Args:
         value: `Decimal`, `int`, a numeric string (`"12.30"`), `None` or `""`.
         field: the field name, for the error message.
@@ -75,18 +81,18 @@ def to_decimal(value: Any, *, field: str = "value") -> Decimal | None:
         The exact `Decimal`, or `None` for null or an empty string.
 
     Raises:
-        ValueProblem: for a float (a decoding bug upstream), a non-numeric string, a value
-            with more than six decimals or too large for DECIMAL(18, 6).
+        ValueProblem: for a float (a decoding bug upstream), a boolean, a non-numeric string
+            or one that is not a finite number.
     """
     # The hot path of every mapping: types are tested by identity, cheapest first.
     kind = type(value)
     if kind is Decimal:
-        if fit_money(value) is not None:
-            return value
-        number = value
-    elif kind is int:
-        number = Decimal(value)
-    elif kind is str:
+        return value
+    if value is None:
+        return None
+    if kind is int:
+        return Decimal(value)
+    if kind is str:
         text = value.strip()
         if not text:
             return None
@@ -94,17 +100,12 @@ def to_decimal(value: Any, *, field: str = "value") -> Decimal | None:
             number = Decimal(text.replace(" ", ""))
         except InvalidOperation:
             raise ValueProblem(f"{field}: {value!r} is not a number") from None
-    elif value is None:
-        return None
-    elif kind is float:
-        raise ValueProblem(f"{field}: a float reached the money path ({value!r}); decode JSON with values.loads")
-    else:
-        raise ValueProblem(f"{field}: expected a number, got {kind.__name__} {value!r}")
-    if fit_money(number) is None:
         if not number.is_finite():
             raise ValueProblem(f"{field}: {value!r} is not a finite number")
-        raise ValueProblem(f"{field}: {value!r} does not fit DECIMAL({MONEY_PRECISION}, {MONEY_SCALE}) exactly")
-    return number
+        return number
+    if kind is float:
+        raise ValueProblem(f"{field}: a float reached the money path ({value!r}); decode JSON with values.loads")
+    raise ValueProblem(f"{field}: expected a number, got {kind.__name__} {value!r}")
 
 
 def fit_money(number: Decimal) -> Decimal | None:
@@ -150,9 +151,42 @@ def to_text(value: Any) -> str | None:
     return str(value)
 
 
+CACHE_LIMIT = 100_000
+_R = TypeVar("_R")
+
+
+def per_value(read: Callable[..., _R]) -> Callable[..., _R]:
+    """`read(value, field=...)` computed once per distinct text `value` and `field`: dates,
+    currency names and status words repeat across a listing. A `ValueProblem` is remembered and
+    raised again; values other than text are read every time (`True`, `1` and `Decimal("1.0")`
+    are equal in Python but not to a reader). At most `CACHE_LIMIT` values are kept."""
+    seen: dict[tuple[str, str], Any] = {}
+
+    @functools.wraps(read)
+    def reader(value: Any, *, field: str = "value") -> _R:
+        if type(value) is not str:
+            return read(value, field=field)
+        key = (value, field)
+        found = seen.get(key, _MISSING)
+        if found is _MISSING:
+            try:
+                found = read(value, field=field)
+            except ValueProblem as problem:
+                found = problem
+            if len(seen) < CACHE_LIMIT:
+                seen[key] = found
+        if isinstance(found, ValueProblem):
+            raise found.with_traceback(None)  # a remembered problem collects no frames
+        return found
+
+    return reader
+
+
+_MISSING = object()
 _DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
 
+@per_value
 def parse_dmy(value: Any, *, field: str = "date") -> dt.date | None:
     """Parse a `dd/mm/yyyy` date (InvoiceXpress)."""
     if value is None or value == "":
@@ -167,10 +201,25 @@ def parse_dmy(value: Any, *, field: str = "date") -> dt.date | None:
         raise ValueProblem(f"{field}: {value!r} is not a valid date") from None
 
 
+# RFC 3339 as APIs write it (`2024-03-13T09:16:53+00:00`, `...53.123Z`): read by the standard
+# library exactly as pendulum reads it (fractions of 3 or 6 digits, offsets within ±23:59, no leap
+# second, no hour 24); any other text goes to pendulum, the reference.
+_STAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{3}|\.\d{6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?"
+)
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def parse_timestamp(value: Any, *, field: str = "timestamp") -> dt.datetime | None:
     """Parse an ISO 8601 timestamp to an aware UTC datetime; no offset means UTC."""
     if value is None or value == "":
         return None
+    if type(value) is str and _STAMP.fullmatch(value):
+        try:
+            stamp = dt.datetime.fromisoformat(value)
+            return stamp.replace(tzinfo=dt.UTC) if stamp.tzinfo is None else stamp.astimezone(dt.UTC)
+        except (ValueError, OverflowError):
+            pass  # out of range in UTC, say: pendulum's words below
     try:
         parsed = pendulum.parse(str(value), tz="UTC")
     except Exception:
@@ -183,6 +232,7 @@ def parse_timestamp(value: Any, *, field: str = "timestamp") -> dt.datetime | No
         raise ValueProblem(f"{field}: {value!r} is out of range in UTC") from None
 
 
+@per_value
 def parse_date(value: Any, *, field: str = "date") -> dt.date | None:
     """Parse an ISO date or timestamp to a calendar date.
 
@@ -191,6 +241,14 @@ def parse_date(value: Any, *, field: str = "date") -> dt.date | None:
     """
     if value is None or value == "":
         return None
+    if type(value) is str:
+        try:
+            if _DAY.fullmatch(value):
+                return dt.date.fromisoformat(value)
+            if _STAMP.fullmatch(value):
+                return dt.datetime.fromisoformat(value).date()
+        except ValueError:
+            pass  # pendulum's words below
     text = str(value).strip()
     try:
         parsed = pendulum.parse(text, tz="UTC", exact=True)

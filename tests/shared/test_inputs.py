@@ -1,42 +1,85 @@
-"""What loads keep for remap in the account's state (sources/shared/inputs.py), read back."""
+"""What a mapping reads besides its record is kept beside the payload (`Recorder`), and remap
+maps the payload again with exactly that (`stored_context`), never with a guess."""
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from typing import Any
 
 import pytest
 
-from sources.flowpayroll.mapping import Formats
-from sources.shared.inputs import MissingInput, StoredInputs, remember_context, remember_lookup, remember_options
+from sources.shared.declaration import Context
+from sources.shared.inputs import MissingInput, Recorder, legacy_inputs, stored_context
+from sources.shared.values import loads
 
 
-def test_page_contexts_are_kept_once_each_and_records_point_to_theirs() -> None:
-    state: dict[str, Any] = {}
-    usual, other = Formats(), Formats(date="dd.MM.yyyy")
-    remember_context(state, "invoice", ["1", "2"], usual)
-    remember_context(state, "invoice", ["2", "3"], other)
-    remember_context(state, "invoice", ["3"], usual)  # written again on a page with the usual formats
-    state = json.loads(json.dumps(state))  # as dlt keeps it
-    inputs = StoredInputs(state)
-
-    def restore(kept: Any) -> Formats:
-        return Formats(**kept)
-
-    assert [inputs.context("invoice", k, restore) for k in ("1", "2", "3")] == [usual, other, usual]
-    assert state["mapping_inputs"]["context_of"]["invoice"] == {"2": 1}  # only what is not the first
-    with pytest.raises(MissingInput):
-        inputs.context("client", "1", restore)  # no client context was ever kept
+@dataclasses.dataclass(frozen=True)
+class Formats:
+    date: str
 
 
-def test_options_and_lookups_read_back_and_missing_ones_raise() -> None:
-    state: dict[str, Any] = {}
-    remember_options(state, {"currency": "USD"})
-    remember_lookup(state, "projects", {"7": "EUR"})
-    inputs = StoredInputs(state)
-    assert inputs.options().get("currency") == "USD"
-    assert inputs.lookup("projects") == {"7": "EUR"}
-    with pytest.raises(MissingInput):
-        inputs.lookup("team")
-    with pytest.raises(MissingInput):
-        StoredInputs({}).options().get("currency")
+def mapper(record: dict[str, Any], ctx: Context) -> str:
+    """Reads a lookup (present and absent keys), an option and the page, as a mapping may."""
+    projects = ctx.lookup("projects")
+    currency = projects[record["project"]] if record["project"] in projects else ctx.options.get("currency")
+    return f"{currency} {ctx.page.date if ctx.page else '-'}"
+
+
+BASE = Context("p", "a", page=Formats("yyyy-MM-dd"), options={"currency": "USD", "unused": 1})
+
+
+def test_what_the_mapping_read_is_kept_and_nothing_else() -> None:
+    recorder = Recorder(keep_page=True)
+    ctx = recorder.context(dataclasses.replace(BASE, lookup=lambda name: {"1": "EUR", "2": "GBP"}))
+    recorder.start()
+    assert mapper({"project": "1"}, ctx) == "EUR yyyy-MM-dd"
+    kept = recorder.take(BASE.page)
+    assert loads(kept) == {"page": {"date": "yyyy-MM-dd"}, "lookups": {"projects": {"values": {"1": "EUR"}}}}
+    recorder.start()
+    assert mapper({"project": "9"}, ctx) == "USD yyyy-MM-dd"
+    assert loads(recorder.take(BASE.page)) == {
+        "page": {"date": "yyyy-MM-dd"},
+        "lookups": {"projects": {"missing": ["9"]}},
+        "options": {"values": {"currency": "USD"}},
+    }
+
+
+def test_a_mapping_that_reads_nothing_besides_its_record_keeps_nothing() -> None:
+    recorder = Recorder(keep_page=False)
+    recorder.context(BASE)
+    recorder.start()
+    assert recorder.take(None) is None
+
+
+@pytest.mark.parametrize("project", ["1", "9"])
+def test_remap_answers_exactly_as_the_load_did(project: str) -> None:
+    recorder = Recorder(keep_page=True)
+    ctx = recorder.context(dataclasses.replace(BASE, lookup=lambda name: {"1": "EUR"}))
+    recorder.start()
+    loaded = mapper({"project": project}, ctx)
+    stored = stored_context(Context("p", "a"), recorder.take(BASE.page), lambda kept: Formats(**kept), True)
+    assert mapper({"project": project}, stored) == loaded
+
+
+def test_an_input_the_load_did_not_keep_is_missing_never_guessed() -> None:
+    kept = '{"lookups": {"projects": {"values": {"1": "EUR"}}}}'
+    stored = stored_context(Context("p", "a"), kept, None, False)
+    with pytest.raises(MissingInput, match="the lookup 'projects'"):
+        mapper({"project": "2"}, stored)
+    with pytest.raises(MissingInput, match="the page context"):
+        stored_context(Context("p", "a"), kept, None, True)
+
+
+def test_inputs_an_earlier_version_kept_in_state_are_read_in_todays_form() -> None:
+    state = {
+        "mapping_inputs": {
+            "options": {"currency": "USD"},
+            "lookups": {"projects": {"1": "EUR"}},
+            "contexts": {"invoice": [{"date": "yyyy-MM-dd"}, {"date": "dd/MM/yyyy"}]},
+            "context_of": {"invoice": {"inv-2": 1}},
+        }
+    }
+    kept = legacy_inputs(state, "invoice", "inv-2")
+    stored = stored_context(Context("p", "a"), kept, lambda kept: Formats(**kept), True)
+    assert mapper({"project": "7"}, stored) == "USD dd/MM/yyyy"  # the whole lookup was kept: 7 had none
+    assert legacy_inputs({}, "invoice", "x") is None

@@ -40,7 +40,7 @@ def page_of(request: httpx.Request, size: int) -> tuple[int, list[dict]]:
 
 
 def ids(pages) -> list[int]:
-    return [item["id"] for page in pages for item in page.items]
+    return [item.value["id"] for page in pages for item in page.items]
 
 
 def test_page_number_stops_at_total_pages_and_reads_per_page_back():

@@ -8,7 +8,7 @@ from sources.shared.declaration import Api, Context, HeaderKey, Listing, Mappers
 from sources.shared.model import MappedInvoice
 from sources.shared.values import to_text
 from tests.example_provider.example import mapping
-from tests.example_provider.example.settings import DEFAULT_PAGE_SIZE, DEFAULT_REQUESTS_PER_MINUTE, NAME
+from tests.example_provider.example.settings import API_KEY, DEFAULT_PAGE_SIZE, DEFAULT_REQUESTS_PER_MINUTE, NAME
 
 # fake_api.py, "Paging": page numbers, with the page count and the size served in `pagination`.
 PAGES = PageNumber(
@@ -23,7 +23,7 @@ def _invoice(record: Any, ctx: Context) -> MappedInvoice:
 API = Api(
     provider=NAME,
     # fake_api.py, "Auth": the key in an `X-Api-Key` header, raw.
-    auth=HeaderKey("X-Api-Key", "api_key"),
+    auth=HeaderKey("X-Api-Key", API_KEY),
     headers={"Accept": "application/json"},
     requests_per_minute=DEFAULT_REQUESTS_PER_MINUTE,
     concurrency=1,
@@ -38,6 +38,7 @@ API = Api(
         cursor=UpdatedAt("updated_at"),
     ),
     mapping=Mappers(
+        lines=mapping.LINES,
         client=lambda record, ctx: mapping.map_client(record, ctx.account),
         invoice=_invoice,
         invoice_updated_at=lambda record, ctx: mapping.invoice_updated_at(record),

@@ -14,7 +14,10 @@ from typing import Any
 
 from sources.shared.currency import iso_4217
 from sources.shared.model import MappedInvoice
-from sources.shared.values import ValueProblem, dumps, parse_date, parse_timestamp, to_decimal, to_text
+from sources.shared.values import ValueProblem, parse_date, parse_timestamp, to_decimal, to_text
+
+# fake_api.py, "Invoices": an invoice lists its lines in `lines`.
+LINES = "lines"
 
 PROVIDER = "example"
 
@@ -43,7 +46,6 @@ def map_client(client: Mapping[str, Any], account: str) -> dict[str, Any]:
         "tax_id": to_text(client.get("vat_number")),
         "created_at": parse_timestamp(client.get("created_at"), field="created_at"),
         "updated_at": parse_timestamp(client.get("updated_at"), field="updated_at"),
-        "raw": dumps(client),
     }
 
 
@@ -88,7 +90,6 @@ def map_line(line: Mapping[str, Any], account: str, invoice_id: str, line_number
         "tax_amount": None,
         "subtotal": quantity * unit_price,
         "total": None,
-        "raw": dumps(line),
     }
 
 
@@ -133,9 +134,8 @@ def map_invoice(invoice: Mapping[str, Any], account: str, names: Mapping[str, st
         "voided_at": None,
         "reference": None,
         "notes": None,
-        "raw": dumps(invoice),
     }
-    lines = invoice.get("lines") or []
+    lines = invoice.get(LINES) or []
     if not isinstance(lines, list):
         raise ValueProblem("lines is not a list")
     return MappedInvoice(row, [map_line(line, account, invoice_id, n) for n, line in enumerate(lines, start=1)])
