@@ -68,6 +68,26 @@ def figures(items: list[dict[str, Any]], retention: str | None) -> dict[str, Dec
     return {**figures, "total": before + taxes - withheld}
 
 
+def as_listed(document: dict[str, Any]) -> dict[str, Any]:
+    """`document` as a listing writes it: each line's `unit_price` and `quantity` as a string.
+
+    §1.4 [DOC]: the list schemas (`ClientsInvoicesResponse`, seeds 000/001) write them as strings (`"1.0"`),
+    where the single-document schema (`InvoiceItem`) writes numbers; a whole number gets one decimal
+    (`100` → `"100.0"`), as in the list example; any other keeps its digits (`24.3902`).
+    """
+
+    def text(value: Any) -> Any:
+        if isinstance(value, int | Decimal) and not isinstance(value, bool):
+            number = Decimal(value)
+            return f"{number:.1f}" if number == number.to_integral_value() else f"{number}"
+        return value
+
+    items = [
+        {**i, "unit_price": text(i.get("unit_price")), "quantity": text(i.get("quantity"))} for i in document["items"]
+    ]
+    return {**document, "items": items}
+
+
 def _pick(rng: random.Random, weighted: list[tuple[Any, ...]]) -> Any:
     return rng.choices(weighted, weights=[w[-1] for w in weighted])[0][0]
 
