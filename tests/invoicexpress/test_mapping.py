@@ -79,7 +79,7 @@ def test_drafts_have_no_number_and_no_balance(draft_number):
 
 
 def test_withholding_is_before_taxes_plus_taxes_minus_total():
-    # The legacy real fixture: before_taxes 100, taxes 23, retention 5.0 → total 118.
+    # The legacy XML fixture (docs/providers.md §1.4): before_taxes 100, taxes 23, retention 5.0 → total 118.
     mapped = map_invoice(
         doc(before_taxes=Decimal(100), taxes=Decimal(23), total=Decimal("118.0"), retention="5.0"), "a"
     )
@@ -165,6 +165,12 @@ def test_document_types_in_snake_case(type_name, snake):
 def test_credit_notes_keep_positive_amounts_and_say_what_they_are():
     row = map_invoice(doc(type="CreditNote"), "a").invoice
     assert row["document_type"] == "credit_note" and row["total"] == Decimal("1.07")
+    # The 2013 legacy XML fixture (docs/providers.md §1.4) writes a final credit note's figures positive.
+    figures = {"sum": "170.0", "before_taxes": "170.0", "taxes": "0.0", "total": "170.0"}
+    legacy = doc(type="CreditNote", retention="", **{k: Decimal(v) for k, v in figures.items()})
+    row = map_invoice(legacy, "a").invoice
+    assert (row["document_type"], row["subtotal"], row["total"]) == ("credit_note", 170, 170)
+    assert row["withholding_total"] == 0 and row["balance_due"] == 170 and not total_mismatch(row)
 
 
 @pytest.mark.parametrize(
