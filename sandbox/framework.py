@@ -193,7 +193,7 @@ def page_of(records: Sequence[T], page: int, per_page: int) -> Sequence[T]:
 
 
 def page_number_meta(total: int, page: int, per_page: int) -> dict[str, int]:
-    """InvoiceXpress's `pagination`; empty: `total_pages: 0`, as real captures show (docs/providers.md §1.6)."""
+    """InvoiceXpress's `pagination`; empty: `total_pages: 0`, as the legacy XML writes it (docs/providers.md §1.6)."""
     total_pages = math.ceil(total / per_page)
     return {"total_entries": total, "current_page": page, "total_pages": total_pages, "per_page": per_page}
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from sandbox import framework
 from sandbox.framework import App, QueryKey, Refused, Request, Response, SlidingWindow, json_response, route
-from sandbox.invoicexpress.data import ISO_CODES, Account, figures
+from sandbox.invoicexpress.data import ISO_CODES, Account, as_listed, figures
 
 DOCUMENTED_BUDGET = 780  # requests per minute per account (docs/providers.md §1.5, "Request limits")
 _INCORRECT = {"error": {"code": "422", "message": "Some parameters were incorrect."}}
@@ -52,12 +52,14 @@ class InvoiceXpressSandbox(App):
 
     def _load_fixtures(self) -> None:
         """The documented examples (`sandbox/invoicexpress/samples/`): the single document's client, holding it
-        and the "List Client Invoices" one (whose embedded client id is the only value changed)."""
+        and the "List Client Invoices" one (whose embedded client id is the only value changed). The sandbox
+        only lists, so the single document is held as a listing writes it: its lines' `unit_price` and
+        `quantity` as strings (§1.4: the list schema's strings, where the single-document example has numbers)."""
         full = framework.published_sample(self.name, "get_invoice.json")["invoice"]
         [listed] = framework.published_sample(self.name, "list_client_invoices.json")["invoices"]
         self.fixture_clients.append(dict(full["client"]))
         listed["client"] = {**listed["client"], "id": full["client"]["id"]}
-        self.fixtures.update({listed["id"]: listed, full["id"]: full})
+        self.fixtures.update({listed["id"]: listed, full["id"]: as_listed(full)})
 
     def guard(self, request: Request, route: Any) -> Response | None:
         if self.auth(request) is None:  # §1.5: 401 with this body

@@ -4,12 +4,12 @@ Every document is generated on demand from `(seed, client, position)`, so an acc
 million documents costs no memory until it is listed, and the same seed always gives the same
 account. Mutations made by tests (a status change, a removed line) are kept as overrides.
 
-Shapes follow the documented list response (seed 000/001, docs/providers.md §1.4), as untidy as
-real captures are (§1.5, §1.6): amounts sometimes sent as strings, `archived` as 1/0, drafts
-numbered `draft`, `rascunho` or `""`, currency as its name in the API's "Currency codes" table
-("U.S. dollar", "Polish złoty"), `null` in `reference`, `observations`, `retention` and a line's
-`unit`, unrounded line figures (`2.0244`, `0.465612`), withholding (`retention` as a percentage
-string) reducing `total`.
+Shapes follow the documented list response (seed 000/001, docs/providers.md §1.4), with what public
+captures and fixtures show (§1.5, §1.6): amounts sometimes sent as strings, drafts numbered `draft`,
+`rascunho` or `""`, currency as its name in the API's "Currency codes" table ("U.S. dollar", "Polish
+złoty"), four-decimal unit prices, withholding (`retention` as a percentage string) reducing `total`.
+Sandbox choices no source shows (§1.8 [INF]): `archived` as 1/0, `null` in `reference`,
+`observations`, `retention` and a line's `unit`, six-decimal line figures (`0.465612`).
 """
 
 from __future__ import annotations
@@ -66,6 +66,26 @@ def figures(items: list[dict[str, Any]], retention: str | None) -> dict[str, Dec
     withheld = money(before * Decimal(retention) / 100) if retention else Decimal(0)
     figures = {"sum": before + discount, "discount": discount, "before_taxes": before, "taxes": taxes}
     return {**figures, "total": before + taxes - withheld}
+
+
+def as_listed(document: dict[str, Any]) -> dict[str, Any]:
+    """`document` as a listing writes it: each line's `unit_price` and `quantity` as a string.
+
+    §1.4 [DOC]: the list schemas (`ClientsInvoicesResponse`, seeds 000/001) write them as strings (`"1.0"`),
+    where the single-document schema (`InvoiceItem`) writes numbers; a whole number gets one decimal
+    (`100` → `"100.0"`), as in the list example; any other keeps its digits (`24.3902`).
+    """
+
+    def text(value: Any) -> Any:
+        if isinstance(value, int | Decimal) and not isinstance(value, bool):
+            number = Decimal(value)
+            return f"{number:.1f}" if number == number.to_integral_value() else f"{number}"
+        return value
+
+    items = [
+        {**i, "unit_price": text(i.get("unit_price")), "quantity": text(i.get("quantity"))} for i in document["items"]
+    ]
+    return {**document, "items": items}
 
 
 def _pick(rng: random.Random, weighted: list[tuple[Any, ...]]) -> Any:
@@ -139,8 +159,8 @@ class Account:
         return [i for p in positions if (i := self.invoice(client_index, p)) is not None]
 
     def _line(self, rng: random.Random) -> dict[str, Any]:
-        """One line. Most are rounded to cents; some carry the unrounded figures real captures show
-        (a four-decimal unit price, `tax_amount` to six decimals: `2.0244` × 23 % = `0.465612`)."""
+        """One line. Most are rounded to cents; some are left unrounded (a four-decimal unit price, as
+        documented, and `tax_amount` to six decimals: `2.0244` × 23 % = `0.465612`, §1.8 [INF])."""
         product, unit, description = rng.choice(PRODUCTS)
         rate, tax_name, tax_id = rng.choice(TAX_RATES)
         unrounded = rng.random() < 0.1

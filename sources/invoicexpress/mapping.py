@@ -99,8 +99,8 @@ def currency_code(name: Any) -> str:
 
     docs/providers.md §1.6 [DOC spec "Currency codes"]: documents carry the name from InvoiceXpress's
     own table (`sources/invoicexpress/currencies.py`, 157 rows). A name of that table gives its code
-    (case, spaces and full stops aside); an ISO 4217 code passes; a symbol of the table (legacy
-    captures write `€`) gives its code only when one currency writes it (`$` is written by 29).
+    (case, spaces and full stops aside); an ISO 4217 code passes; a symbol of the table (legacy XML
+    fixtures write `€` in charts) gives its code only when one currency writes it (`$` is written by 29).
 
     Raises:
         ValueProblem: anything else, with the value in the message; never a guess.

@@ -144,12 +144,31 @@ def _document_type(value: Any) -> str:
     return _SNAKE.sub("_", text).lower() if text else "invoice"
 
 
-def _required_amount(invoice: Mapping[str, Any], name: str, why: str) -> Decimal:
-    # docs/canonical-model.md: a missing or null amount is never read as 0 to derive another column.
-    value = to_decimal(invoice.get(name), field=name)
-    if value is None:
-        raise ValueProblem(f"{name}: missing or null{why}")
-    return value
+def _shipping(invoice: Mapping[str, Any], discount: Decimal, tax: Decimal, total: Decimal, why: str) -> Decimal:
+    """`shipping_amount`; when the key is absent, 0 only if the invoice's own figures prove it.
+
+    docs/canonical-model.md (Kitchen's absent `shipping_amount`) and docs/providers.md §3.6: Kitchen
+    writes no `shipping_amount` on documents without shipping (the "archive invoice" example), so an
+    absent key is 0 exactly when `amount − discount_amount + tax_amount = total_amount`. `discount` and
+    `tax` are the figures the invoice's own rules gave (`_amount_or_empty_list`): the documented amount,
+    or 0 for an empty list. An explicit `null` is not absence: no published example writes one, and a
+    null amount is never read as 0 (docs/canonical-model.md), so it stays unmapped.
+    """
+    if "shipping_amount" in invoice:
+        value = to_decimal(invoice["shipping_amount"], field="shipping_amount")
+        if value is None:
+            raise ValueProblem(f"shipping_amount: null or empty; only an absent one is proven 0 by the figures{why}")
+        return value
+    # docs/providers.md §3.6 [DOC "Archive an invoice" example]: no `shipping_amount` key without shipping.
+    amount = to_decimal(invoice.get("amount"), field="amount")
+    if amount is None:
+        raise ValueProblem(f"shipping_amount: missing, and amount is missing or null, so 0 cannot be proven{why}")
+    if amount - discount + tax != total:
+        raise ValueProblem(
+            f"shipping_amount: missing, and amount − discount_amount + tax_amount = {amount - discount + tax},"
+            f" not total_amount {total}, so 0 is not proven{why}"
+        )
+    return _ZERO
 
 
 def _amount_or_empty_list(invoice: Mapping[str, Any], name: str, parts: str, why: str) -> Decimal:
@@ -222,9 +241,9 @@ def map_invoice(invoice: Mapping[str, Any], account: str, names: Mapping[str, st
         names: client id → name, from the clients listing; the invoice carries only the id.
 
     Raises:
-        ValueProblem: no id; no total, tax or shipping amount (subtotal is derived from them); no
-            discount amount while discounts are listed; an unknown status or currency; an
-            unreadable date or amount.
+        ValueProblem: no id; no total or tax amount (subtotal is derived from them); a null shipping
+            amount, or an absent one the invoice's figures do not prove to be 0; no discount amount
+            while discounts are listed; an unknown status or currency; an unreadable date or amount.
     """
     invoice_id = to_text(invoice.get("id"))
     if not invoice_id:
@@ -235,7 +254,8 @@ def map_invoice(invoice: Mapping[str, Any], account: str, names: Mapping[str, st
         raise ValueProblem("total_amount is missing")
     derives = " (subtotal = total_amount − tax_amount − shipping_amount cannot be derived)"
     tax = _amount_or_empty_list(invoice, "tax_amount", "tax_items", derives)
-    shipping = _required_amount(invoice, "shipping_amount", derives)
+    discount = _amount_or_empty_list(invoice, "discount_amount", "discounts", "")
+    shipping = _shipping(invoice, discount, tax, total, derives)
     # docs/providers.md §3.2 [DOC]: `client` is a user id and may be null (an invoice with no client).
     client_id = to_text(invoice.get("client"))
     items = invoice.get(LINES) or []
@@ -260,7 +280,7 @@ def map_invoice(invoice: Mapping[str, Any], account: str, names: Mapping[str, st
         # docs/canonical-model.md, Kitchen column: Kitchen sends no subtotal; it is what the total
         # holds before tax and shipping (already net of discounts).
         "subtotal": total - tax - shipping,
-        "discount_total": _amount_or_empty_list(invoice, "discount_amount", "discounts", ""),
+        "discount_total": discount,
         "tax_total": tax,
         "withholding_total": _ZERO,
         "shipping_total": shipping,

@@ -1,10 +1,12 @@
 """The sandbox answers as the InvoiceXpress docs say (docs/providers.md §1, seeds 000/001)."""
 
+import json
 from decimal import Decimal
 
 import httpx
 import pytest
 
+from sandbox import framework
 from sandbox.invoicexpress import create_app
 from tests.support import serve
 
@@ -76,8 +78,8 @@ def places(value: object) -> int:
     return -exponent if isinstance(exponent, int) else 0
 
 
-def test_the_data_is_as_untidy_as_real_captures():
-    """docs/providers.md §1.6: nulls, unrounded line figures, draft numbers, an empty listing."""
+def test_the_data_is_as_untidy_as_the_sources_and_inferences_of_the_docs_say():
+    """docs/providers.md §1.6/§1.8: nulls and six-decimal line figures (inferences), four-decimal unit prices."""
     invoices = create_app(clients=30, invoices_per_client=20, fixtures=False).all_invoices()
     for key in ("reference", "observations", "retention"):
         assert any(i[key] is None for i in invoices), key
@@ -118,9 +120,21 @@ def test_the_published_samples_are_served_as_one_more_clients_documents():
             "email": "john@example.com",
         }
         every = {"filter": {"archived": ["archived", "non_archived"]}}
-        listed = httpx.post(f"{server.url}/clients/628535/invoices.json", params=params, json=every).json()
+        response = httpx.post(f"{server.url}/clients/628535/invoices.json", params=params, json=every)
+        listed = json.loads(response.text, parse_float=Decimal)
     assert [i["id"] for i in listed["invoices"]] == [541793, 2137287]
     assert listed["invoices"][0]["retention"] == "foo" and listed["invoices"][1]["total"] == 30
+    # Listed, the single-document example's lines carry `unit_price`/`quantity` as the list schema writes
+    # them (strings, docs/providers.md §1.4); everything else is as published.
+    published = framework.published_sample("invoicexpress", "get_invoice.json")["invoice"]
+    served = listed["invoices"][1]
+    assert [(i["unit_price"], i["quantity"]) for i in served["items"]] == [("100.0", "1.0")]
+    assert (published["items"][0]["unit_price"], published["items"][0]["quantity"]) == (100, 1)
+    strip = [{k: v for k, v in i.items() if k not in ("unit_price", "quantity")} for i in published["items"]]
+    assert [{k: v for k, v in i.items() if k not in ("unit_price", "quantity")} for i in served["items"]] == strip
+    assert {k: v for k, v in served.items() if k != "items"} == {k: v for k, v in published.items() if k != "items"}
+    every_line = [item for i in listed["invoices"] for item in i["items"]]
+    assert all(isinstance(item["unit_price"], str) and isinstance(item["quantity"], str) for item in every_line)
     summary, without = app.summary(), bare.summary()
     assert (summary["clients"], summary["invoices"], summary["lines"]) == (
         3,

@@ -66,13 +66,6 @@ def test_sample_invoice_maps_to_every_canonical_column() -> None:
     assert row["reference"] is None and row["notes"] is None
 
 
-def test_the_documented_sample_adds_up_with_its_documented_totals() -> None:
-    row = mapping.map_invoice(sample(), "acme", NAMES).invoice
-    assert row["tax_total"] == Decimal("154.73") and row["discount_total"] == Decimal("341.47")
-    assert row["subtotal"] == Decimal("334.18") == Decimal("675.65") - Decimal("341.47")
-    assert not total_mismatch(row)
-
-
 def test_without_tax_amount_the_tax_items_are_not_added_up() -> None:
     # The stored capture of the page (seed 003) lost `tax_amount`: its tax_items[] (46.3, a rate) is
     # no substitute for 154.73, so the invoice is unmappable with a reason naming the field.
@@ -95,13 +88,58 @@ def test_without_a_total_nor_its_list_the_invoice_is_unmappable(key: str) -> Non
         mapping.map_invoice(invoice, "acme", NAMES)
 
 
-@pytest.mark.parametrize("value", [None, "absent"])
-def test_a_missing_shipping_amount_is_never_read_as_zero(value: Any) -> None:
-    invoice = sample(shipping_amount=value)
-    if value == "absent":
-        del invoice["shipping_amount"]
-    with pytest.raises(ValueProblem, match=r"^shipping_amount: missing or null \(subtotal = total_amount"):
+def without(invoice: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in invoice.items() if k not in keys}
+
+
+def test_an_absent_shipping_amount_is_0_when_the_invoices_own_figures_add_up() -> None:
+    # docs/canonical-model.md: amount − discount_amount + tax_amount = total_amount exactly proves no shipping.
+    invoice = without(sample(total_amount=Decimal("488.91")), "shipping_amount")
+    row = mapping.map_invoice(invoice, "acme", NAMES).invoice
+    assert row["shipping_total"] == 0 and row["total"] == Decimal("488.91")
+    assert row["subtotal"] == Decimal("334.18") == Decimal("675.65") - Decimal("341.47")
+    assert not total_mismatch(row)
+
+
+def test_an_absent_shipping_amount_whose_figures_do_not_add_up_stays_unmapped() -> None:
+    invoice = without(sample(), "shipping_amount")  # 675.65 − 341.47 + 154.73 = 488.91, total_amount 508.9
+    with pytest.raises(ValueProblem) as problem:
         mapping.map_invoice(invoice, "acme", NAMES)
+    assert str(problem.value) == (
+        "shipping_amount: missing, and amount − discount_amount + tax_amount = 488.91, not total_amount 508.9,"
+        " so 0 is not proven (subtotal = total_amount − tax_amount − shipping_amount cannot be derived)"
+    )
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_a_null_shipping_amount_is_never_read_as_zero_even_when_the_figures_add_up(value: Any) -> None:
+    # Only an absent key is what Kitchen writes without shipping (sources/kitchen/README.md).
+    with pytest.raises(ValueProblem, match=r"^shipping_amount: null or empty; only an absent one is proven 0"):
+        mapping.map_invoice(sample(shipping_amount=value, total_amount=Decimal("488.91")), "acme", NAMES)
+
+
+@pytest.mark.parametrize("value", [None, "absent"])
+def test_without_amount_an_absent_shipping_amount_cannot_be_proven_0(value: Any) -> None:
+    invoice = without(sample(amount=value, total_amount=Decimal("488.91")), "shipping_amount")
+    if value == "absent":
+        del invoice["amount"]
+    with pytest.raises(ValueProblem, match=r"^shipping_amount: missing, and amount is missing or null, so 0 cannot"):
+        mapping.map_invoice(invoice, "acme", NAMES)
+
+
+def test_the_proof_reads_tax_and_discount_by_their_own_rules() -> None:
+    # An empty list is an exact 0 (docs/providers.md §3.7), so it takes part in the proof ...
+    bare = without(sample(discounts=[], tax_items=[], total_amount=Decimal("675.65")), "shipping_amount")
+    row = mapping.map_invoice(without(bare, "discount_amount", "tax_amount"), "a", {}).invoice
+    assert (row["discount_total"], row["tax_total"], row["shipping_total"]) == (0, 0, 0)
+    assert row["subtotal"] == Decimal("675.65")
+    # ... while a missing total beside listed items is unmapped for that reason, before shipping is looked at.
+    listed = without(sample(total_amount=Decimal("488.91")), "shipping_amount", "tax_amount")
+    with pytest.raises(ValueProblem, match=r"^tax_amount: missing or null, and tax_items\[\] holds rates"):
+        mapping.map_invoice(listed, "a", {})
+    listed = without(sample(total_amount=Decimal("488.91")), "shipping_amount", "discount_amount")
+    with pytest.raises(ValueProblem, match=r"^discount_amount: missing or null, and discounts\[\] holds rates"):
+        mapping.map_invoice(listed, "a", {})
 
 
 def test_subtotal_is_total_minus_tax_minus_shipping() -> None:
@@ -276,13 +314,6 @@ def test_currency_is_upper_cased_and_checked() -> None:
 )
 def test_error_bodies_give_the_apis_own_words(body: Any, message: str | None) -> None:
     assert mapping.error_message(body) == message
-
-
-def test_the_published_list_page_and_validation_body() -> None:
-    assert mapping.error_message(published("list_invoices.json")) is None
-    assert mapping.error_message(published("validation_error.json")) == (
-        "The given data was invalid.; currency: The currency field is required."
-    )
 
 
 def test_missing_total_or_id_is_a_value_problem() -> None:

@@ -110,7 +110,7 @@ def test_a_handler_error_is_a_500_and_every_request_is_logged() -> None:
 def test_page_number_pager() -> None:
     assert list(page_of(range(25), 3, 10)) == list(range(20, 25)) and not page_of(list(range(25)), 4, 10)
     assert page_number_meta(25, 3, 10) == {"total_entries": 25, "current_page": 3, "total_pages": 3, "per_page": 10}
-    assert page_number_meta(0, 1, 10)["total_pages"] == 0  # an empty listing, as real captures show
+    assert page_number_meta(0, 1, 10)["total_pages"] == 0  # an empty listing, as the legacy XML writes it
 
 
 def test_token_pager_remembers_opaque_tokens_per_scope() -> None:
