@@ -144,11 +144,11 @@ def test_every_revenue_chart_shows_the_same_months(loaded: Workspace, report: Pa
 
 
 def test_old_data_is_said_where_it_shows(loaded: Workspace, report: Path) -> None:
+    """Whatever the sandboxes' dates: a note on exactly the currencies whose newest invoice is old."""
     page = report.read_text(encoding="utf-8")
     today, per_currency, per_account = latest_invoices(loaded.db)
     header = re.search(r"<header>(.*?)</header>", page, re.S)
     assert header and f"latest invoice {max(per_currency.values()).isoformat()}" in header.group(1)
-    assert any((today - d).days > STALE_AFTER_DAYS for d in per_currency.values()), "the sandboxes have old data"
     for key in ("aging", "revenue"):
         for currency, card in cards(page, key).items():
             latest = per_currency.get(currency)
