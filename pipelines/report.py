@@ -9,11 +9,26 @@ reader as `make query` (the DuckDB file read-only, or the configured destination
 client): receivables aging per currency, revenue by month per currency (credit notes
 negative), the clients with the most outstanding, days sales outstanding, and the data's
 health (last run per provider account, unmapped records, deletions, where the warehouse
-records them). Amounts are never added across currencies.
+records them). Amounts are never added across currencies: each currency has its own card,
+chart and table rows.
+
+The page is dated by the warehouse's `CURRENT_DATE`, the date the views age receivables to.
+It also says how recent the data is (the newest invoice date, per currency and per provider
+account) wherever old data would make a figure look strange: an account whose newest invoice
+is months old has all its receivables over 90 days and no days sales outstanding. The
+revenue charts share one window of months, ending at the newest month with documents.
+
+Every table adds up across its row: aging buckets to the outstanding amount, invoiced plus
+credit notes to net, and a client's invoiced to paid + outstanding + uncollectible (+ other,
+shown only where a document has no balance or is paid with a balance left).
 
 The page needs nothing but itself: no script, no stylesheet or font from elsewhere, charts
-drawn here as inline SVG. Each figure carries its exact value in `data-value` and a key in
-`data-figure`, so a test can check what a reader sees against the views.
+drawn here as inline SVG. It reads on a phone as on a desktop: tables scroll sideways inside
+their own box, and each chart carries its own phone scale (`--phone`), which the stylesheet's
+media queries use to enlarge its text, so that labels keep a readable size when the chart
+shrinks to the screen; x labels that would then touch are hidden (`thin`). Each figure
+carries its exact value in `data-value` and a key in `data-figure`, so a test can check what
+a reader sees against the views.
 """
 
 from __future__ import annotations
@@ -24,13 +39,13 @@ import html
 import math
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pipelines.views import VIEW_NAMES
+from pipelines.views import DSO_WINDOW_DAYS, VIEW_NAMES
 from pipelines.warehouse import Reader, duckdb_file, reader
 
 DEFAULT_OUTPUT = "report.html"
@@ -42,10 +57,19 @@ AGING_BUCKETS = (
     ("days_over_90", "Over 90 days"),
     ("no_due_date", "No due date"),
 )
+OVERDUE_BUCKETS = ("days_1_30", "days_31_60", "days_61_90", "days_over_90")
 BUCKET_COLOURS = ("#4c9f70", "#e0b43c", "#e08a3c", "#d4603a", "#a8323e", "#8c8c8c")
 REVENUE_MONTHS = 24
 TOP_CLIENTS = 8
+# Data whose newest invoice is older than this, before the report's date, is said to be old.
+STALE_AFTER_DAYS = 45
 INVOICED_COLOUR, CREDITED_COLOUR, NET_COLOUR = "#3b6fb6", "#d4603a", "#1f2937"
+# Chart text sizes on a desktop, in CSS px (a chart's user unit there), and the width a chart
+# gets on a 390 px phone once the page's and the card's padding are taken off.
+TICK_PX, LABEL_PX = 11, 12
+PHONE_CHART_WIDTH = 340
+# Average advance of a character of the page's sans-serif font, in em: enough to place labels.
+CHAR_EM = 0.62
 
 
 class ReportError(Exception):
@@ -61,14 +85,29 @@ class Figures:
 
     as_of: dt.date
     where: str
+    # (provider, account, currency) → the issue date of its newest invoice (credit notes aside).
+    latest: dict[tuple[str, str, str], dt.date] = field(default_factory=dict)
     aging: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    # The months every revenue chart shows; per currency one entry for each, and the last
+    # month with documents of every currency (also those with none in the window).
+    months: list[dt.date] = field(default_factory=list)
     revenue: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    revenue_last: dict[str, dt.date] = field(default_factory=dict)
     top_clients: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     dso: list[dict[str, Any]] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
     runs_source: str = ""
+    # None: the warehouse does not record them; an empty list: there are none.
     unmapped: list[dict[str, Any]] | None = None
     deletions: list[dict[str, Any]] | None = None
+
+    def latest_invoice(self, currency: str | None = None) -> dt.date | None:
+        """The newest invoice's issue date, of one currency or of all."""
+        return max((d for (_, _, c), d in self.latest.items() if currency in (None, c)), default=None)
+
+    def is_old(self, date: dt.date | None, days: int = STALE_AFTER_DAYS) -> bool:
+        """Whether data whose newest invoice is of `date` is older than `days` at the report's date."""
+        return date is not None and (self.as_of - date).days > days
 
 
 def _dec(value: Any) -> Decimal:
@@ -84,8 +123,24 @@ def _months_back(month: dt.date, count: int) -> list[dt.date]:
     return list(reversed(months))
 
 
+def revenue_window(months: Iterable[dt.date], count: int = REVENUE_MONTHS) -> list[dt.date]:
+    """The months the revenue charts show: up to `count`, ending at the newest month with
+    documents, starting no earlier than the oldest."""
+    known = sorted(set(months))
+    if not known:
+        return []
+    return [m for m in _months_back(known[-1], count) if m >= known[0]]
+
+
 def _as_date(value: Any) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
+
+
+def client_other(row: dict[str, Any]) -> Decimal:
+    """What a client's invoiced amount holds beyond paid, outstanding and uncollectible: the
+    totals of documents without a balance, or paid with a balance left. Zero in a warehouse
+    whose providers report balances consistently."""
+    return _dec(row["invoiced"]) - _dec(row["paid"]) - _dec(row["outstanding"]) - _dec(row["uncollectible"])
 
 
 def read_figures(r: Reader, where: str) -> Figures:
@@ -101,6 +156,13 @@ def read_figures(r: Reader, where: str) -> Figures:
     _, today = r.query("SELECT CURRENT_DATE")
     figures = Figures(as_of=_as_date(today[0][0]), where=where)
 
+    for row in r.dicts(
+        "SELECT provider, account, currency, MAX(last_invoice_date) AS latest "
+        f"FROM {t('client_balances')} GROUP BY provider, account, currency"
+    ):
+        if row["latest"] is not None:
+            figures.latest[(row["provider"], row["account"], row["currency"])] = _as_date(row["latest"])
+
     buckets = ", ".join(f"SUM({b}) AS {b}" for b, _ in AGING_BUCKETS)
     for row in r.dicts(
         f"SELECT currency, {buckets}, SUM(outstanding) AS outstanding, COUNT(*) AS clients "
@@ -115,8 +177,11 @@ def read_figures(r: Reader, where: str) -> Figures:
         "GROUP BY currency, month ORDER BY currency, month"
     ):
         by_currency[row["currency"]][_as_date(row["month"])] = row
+    figures.months = revenue_window(m for months in by_currency.values() for m in months)
     for currency, months in sorted(by_currency.items()):
-        last = max(months)
+        figures.revenue_last[currency] = max(months)
+        if not any(m in months for m in figures.months):
+            continue
         figures.revenue[currency] = [
             {
                 "month": m,
@@ -125,11 +190,11 @@ def read_figures(r: Reader, where: str) -> Figures:
                 "net": _dec(months.get(m, {}).get("net")),
                 "documents": int(months.get(m, {}).get("documents") or 0),
             }
-            for m in _months_back(last, REVENUE_MONTHS)
+            for m in figures.months
         ]
 
     ranked = r.dicts(
-        "SELECT provider, account, client_id, client_name, currency, outstanding, invoiced, paid, "
+        "SELECT provider, account, client_id, client_name, currency, outstanding, invoiced, paid, uncollectible, "
         "oldest_unpaid_due_date, ROW_NUMBER() OVER (PARTITION BY currency ORDER BY outstanding DESC, "
         f"provider, account, client_id) AS rank FROM {t('client_balances')} WHERE outstanding > 0"
     )
@@ -143,6 +208,14 @@ def read_figures(r: Reader, where: str) -> Figures:
     )
     _read_health(r, relations, figures)
     return figures
+
+
+def _columns(r: Reader, table: str) -> set[str]:
+    literal, name = r.dataset.replace("'", "''"), table.replace("'", "''")
+    _, rows = r.query(
+        f"SELECT column_name FROM information_schema.columns WHERE table_schema = '{literal}' AND table_name = '{name}'"
+    )
+    return {str(x[0]).lower() for x in rows}
 
 
 def _read_health(r: Reader, relations: set[str], figures: Figures) -> None:
@@ -169,26 +242,28 @@ def _read_health(r: Reader, relations: set[str], figures: Figures) -> None:
         ):
             load = loads.get(row["provider"], {})
             figures.runs.append({**row, "status": "loaded", "finished_at": load.get("finished_at")})
+
     if "unmapped_records" in relations:
         figures.unmapped = r.dicts(
             "SELECT provider, account, record_type, reason, COUNT(*) AS records, MAX(last_seen_at) AS last_seen_at "
             f"FROM {t('unmapped_records')} GROUP BY provider, account, record_type, reason "
             "ORDER BY provider, account, record_type, reason"
         )
-    literal = r.dataset.replace("'", "''")
-    _, with_deleted = r.query(
-        "SELECT table_name FROM information_schema.columns "
-        f"WHERE table_schema = '{literal}' AND column_name = 'deleted_at' AND table_name IN ('invoices', 'clients')"
-    )
-    tables = sorted({str(x[0]) for x in with_deleted})
+    elif "pipeline_runs" in relations and "unmapped" in _columns(r, "pipeline_runs"):
+        # The table is written on the first record a load cannot map: with none counted by any
+        # run, its absence means none, not a warehouse that does not keep them.
+        _, counted = r.query(f"SELECT COALESCE(SUM(unmapped), 0) FROM {t('pipeline_runs')}")
+        if not counted[0][0]:
+            figures.unmapped = []
+
+    tables = [table for table in ("invoices", "clients") if "deleted_at" in _columns(r, table)]
     if tables:
         figures.deletions = []
         for table in tables:
             figures.deletions += r.dicts(
-                f"SELECT '{table}' AS record_type, provider, account, "
-                "SUM(CASE WHEN deleted_at IS NOT NULL THEN 1 ELSE 0 END) AS deleted, "
-                f"MAX(deleted_at) AS last_deleted_at FROM {t(table)} GROUP BY provider, account "
-                "ORDER BY provider, account"
+                f"SELECT '{table}' AS record_type, provider, account, COUNT(*) AS deleted, "
+                f"MAX(deleted_at) AS last_deleted_at FROM {t(table)} WHERE deleted_at IS NOT NULL "
+                "GROUP BY provider, account ORDER BY provider, account"
             )
 
 
@@ -227,6 +302,27 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return [round(i * step, 10) for i in range(start, max(end, start + 1) + 1)]
 
 
+def phone_scale(width: int) -> float:
+    """How much larger a chart of `width` user units draws its text on a phone, so that the
+    text keeps its desktop size in CSS px once the chart is shrunk to the phone's width."""
+    return max(width / PHONE_CHART_WIDTH, 1.0)
+
+
+def _text_width(text: str, size: float) -> float:
+    return len(text) * size * CHAR_EM
+
+
+def _svg_open(name: str, label: str, width: int, height: float, data: dict[str, str] | None = None) -> list[str]:
+    """The chart's opening tag (named in `data-chart`, with more `data-` attributes from `data`)."""
+    more = "".join(f' data-{k}="{_esc(v)}"' for k, v in (data or {}).items())
+    return [
+        f'<svg class="chart" data-chart="{_esc(name)}"{more} role="img" aria-label="{_esc(label)}" '
+        f'viewBox="0 0 {width} {height:.0f}" width="{width}" height="{height:.0f}" '
+        f'style="--phone:{phone_scale(width):.2f}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{_esc(label)}</title>",
+    ]
+
+
 def column_chart(
     name: str,
     label: str,
@@ -235,34 +331,43 @@ def column_chart(
     line: tuple[str, Sequence[Decimal], str] | None = None,
     width: int = 760,
     height: int = 260,
+    data: dict[str, str] | None = None,
 ) -> str:
     """Columns per category, series stacked away from zero (negatives below the axis), and an
-    optional line (e.g. net) over them. Each column has a tooltip."""
-    left, right, top, bottom = 64, 12, 12, 46
-    plot_w, plot_h = width - left - right, height - top - bottom
+    optional line (e.g. net) over them. Each column has a tooltip. Margins leave room for the
+    phone's larger text; category labels are spaced for the desktop, and those too close for
+    the phone's size are marked `thin` (hidden there), counting back from the last."""
+    k = phone_scale(width)
     highs = [sum(max(float(s[1][i]), 0.0) for s in series) for i in range(len(categories))]
     lows = [sum(min(float(s[1][i]), 0.0) for s in series) for i in range(len(categories))]
-    extra = [float(v) for v in line[1]] if line else []
-    ticks = nice_ticks(min([0.0, *lows, *extra]), max([0.0, *highs, *extra]))
+    extra_values = [float(v) for v in line[1]] if line else []
+    ticks = nice_ticks(min([0.0, *lows, *extra_values]), max([0.0, *highs, *extra_values]))
     lo, hi = ticks[0], ticks[-1]
+    tick_texts = [_compact(t) for t in ticks]
+    left = max(_text_width(t, TICK_PX * k) for t in tick_texts) + 10
+    longest = max((len(c) for c in categories), default=1)
+    # The last category's label is centred on its column: room for its phone size on the right.
+    slot_guess = (width - left) / max(len(categories), 1)
+    right = max(8.0, (longest * TICK_PX * k * CHAR_EM - slot_guess) / 2 + 4)
+    top, bottom = TICK_PX * k * 0.6 + 2, TICK_PX * k * 1.3 + 8
+    plot_w, plot_h = width - left - right, height - top - bottom
 
     def y(value: float) -> float:
         return top + plot_h * (hi - value) / ((hi - lo) or 1.0)
 
-    parts = [
-        f'<svg class="chart" data-chart="{_esc(name)}" role="img" aria-label="{_esc(label)}" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{_esc(label)}</title>",
-    ]
-    for tick in ticks:
+    parts = _svg_open(name, label, width, height, data)
+    for tick, text in zip(ticks, tick_texts, strict=True):
         parts.append(
-            f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
+            f'<line x1="{left:.1f}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
             f'class="{"axis" if tick == 0 else "grid"}"/>'
-            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" class="tick">{_compact(tick)}</text>'
+            f'<text x="{left - 6:.1f}" y="{y(tick):.1f}" text-anchor="end" dominant-baseline="central" '
+            f'class="tick">{text}</text>'
         )
     slot = plot_w / max(len(categories), 1)
     bar = max(slot * 0.7, 1.0)
-    every = max(1, math.ceil(len(categories) / 12))
+    every = max(1, math.ceil((longest * TICK_PX * CHAR_EM + 8) / slot))
+    every_phone = every * max(1, math.ceil((longest * TICK_PX * k * CHAR_EM + 8) / slot / every))
+    labels = []
     for i, category in enumerate(categories):
         x = left + i * slot + (slot - bar) / 2
         up, down = 0.0, 0.0
@@ -282,11 +387,14 @@ def column_chart(
                 f'<rect x="{x:.1f}" y="{y1:.1f}" width="{bar:.1f}" height="{max(y2 - y1, 0.5):.1f}" fill="{fill}">'
                 f"<title>{_esc(category)} · {_esc(series_name)}: {money(values[i])}</title></rect>"
             )
-        if i % every == 0:
-            parts.append(
-                f'<text x="{x + bar / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle" class="tick">'
-                f"{_esc(category)}</text>"
+        back = len(categories) - 1 - i
+        if back % every == 0:
+            css = "tick thin" if back % every_phone else "tick"
+            labels.append(
+                f'<text x="{x + bar / 2:.1f}" y="{top + plot_h + 5:.1f}" text-anchor="middle" '
+                f'dominant-baseline="hanging" class="{css}">{_esc(category)}</text>'
             )
+    parts += labels
     if line:
         points = " ".join(f"{left + i * slot + slot / 2:.1f},{y(float(v)):.1f}" for i, v in enumerate(line[1]))
         parts.append(f'<polyline points="{points}" fill="none" stroke="{line[2]}" stroke-width="2"/>')
@@ -295,41 +403,35 @@ def column_chart(
                 f'<circle cx="{left + i * slot + slot / 2:.1f}" cy="{y(float(v)):.1f}" r="2.5" fill="{line[2]}">'
                 f"<title>{_esc(categories[i])} · {_esc(line[0])}: {money(v)}</title></circle>"
             )
-    legend: list[tuple[str, str | None]] = [(s[0], s[2] if isinstance(s[2], str) else None) for s in series]
-    if line:
-        legend.append((line[0], line[2]))
-    x = left
-    for legend_name, legend_colour in legend:
-        if legend_colour is None:
-            continue
-        parts.append(
-            f'<rect x="{x}" y="{height - 14}" width="10" height="10" fill="{legend_colour}"/>'
-            f'<text x="{x + 14}" y="{height - 5}" class="tick">{_esc(legend_name)}</text>'
-        )
-        x += 24 + 7 * len(legend_name)
     parts.append("</svg>")
     return "".join(parts)
 
 
-def bar_chart(name: str, label: str, rows: Sequence[tuple[str, Decimal]], colour: str, width: int = 760) -> str:
-    """Horizontal bars, one per row, longest first as given."""
-    row_h, left, right = 26, 240, 110
-    height = row_h * len(rows) + 10
+def bar_chart(
+    name: str, label: str, rows: Sequence[tuple[str, Decimal]], colour: str | Sequence[str], width: int = 440
+) -> str:
+    """Horizontal bars, one per row in the order given, each row's name just above its bar and
+    its amount after it, spaced for the phone's larger text. A negative amount draws no bar."""
+    k = phone_scale(width)
+    size = LABEL_PX * k
+    bar_h, gap = 16.0, 9.0
+    row_h = size * 1.3 + bar_h + gap
+    amounts = [money(v) for _, v in rows]
+    room = max((_text_width(a, size) for a in amounts), default=0.0) + 8
     top_value = max([float(v) for _, v in rows] + [0.0]) or 1.0
-    parts = [
-        f'<svg class="chart" data-chart="{_esc(name)}" role="img" aria-label="{_esc(label)}" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{_esc(label)}</title>",
-    ]
-    for i, (text, value) in enumerate(rows):
-        y = 5 + i * row_h
-        length = max((width - left - right) * max(float(value), 0.0) / top_value, 0.5)
-        shown = text if len(text) <= 34 else text[:33] + "…"
+    fits = max(int(width / (size * CHAR_EM)), 8)
+    parts = _svg_open(name, label, width, row_h * len(rows))
+    for i, ((text, value), amount) in enumerate(zip(rows, amounts, strict=True)):
+        bar_y = i * row_h + size * 1.3
+        length = (width - room) * max(float(value), 0.0) / top_value
+        fill = colour if isinstance(colour, str) else colour[i]
+        shown = text if len(text) <= fits else text[: fits - 1] + "…"
         parts.append(
-            f'<text x="{left - 8}" y="{y + 17}" text-anchor="end" class="label">{_esc(shown)}</text>'
-            f'<rect x="{left}" y="{y + 4}" width="{length:.1f}" height="{row_h - 8}" fill="{colour}">'
-            f"<title>{_esc(text)}: {money(value)}</title></rect>"
-            f'<text x="{left + length + 6:.1f}" y="{y + 17}" class="label">{money(value)}</text>'
+            f'<text x="2" y="{bar_y - size * 0.35:.1f}" class="label">{_esc(shown)}</text>'
+            f'<rect x="0" y="{bar_y:.1f}" width="{max(length, 1.0):.1f}" height="{bar_h}" fill="{fill}">'
+            f"<title>{_esc(text)}: {amount}</title></rect>"
+            f'<text x="{length + 6:.1f}" y="{bar_y + bar_h / 2:.1f}" dominant-baseline="central" class="label">'
+            f"{amount}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -338,42 +440,61 @@ def bar_chart(name: str, label: str, rows: Sequence[tuple[str, Decimal]], colour
 # --- the page -------------------------------------------------------------------------------
 
 
-def _figure(key: str, value: Any, text: str | None = None) -> str:
+def _figure(key: str, value: Any, text: str | None = None, title: str | None = None) -> str:
     """A table cell showing `text` (the money format of `value` by default) with the exact
     value in `data-value` and its key in `data-figure`."""
     exact = "" if value is None else str(value)
     shown = text if text is not None else ("—" if value is None else money(value))
     negative = " neg" if value is not None and _dec(value) < 0 else ""
-    return f'<td class="num{negative}" data-figure="{_esc(key)}" data-value="{_esc(exact)}">{_esc(shown)}</td>'
+    hint = f' title="{_esc(title)}"' if title else ""
+    return f'<td class="num{negative}" data-figure="{_esc(key)}" data-value="{_esc(exact)}"{hint}>{_esc(shown)}</td>'
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, css: str = "") -> str:
     if value is None:
         return '<td class="muted">—</td>'
     if isinstance(value, dt.datetime):
         value = value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"<td>{_esc(value)}</td>"
+    elif isinstance(value, dt.date):
+        value = value.isoformat()
+    return f'<td class="{css}">{_esc(value)}</td>' if css else f"<td>{_esc(value)}</td>"
 
 
-def _table(headers: Iterable[str], rows: Iterable[str], numeric_from: int = 1) -> str:
-    head = "".join(f'<th class="{"num" if i >= numeric_from else ""}">{_esc(h)}</th>' for i, h in enumerate(headers))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+def _table(headers: Iterable[str], rows: Iterable[str], numeric: range = range(1, 99)) -> str:
+    """A table in a box of its own that scrolls sideways when the table is wider than the page;
+    its first column stays in view while the others scroll."""
+    head = "".join(f'<th class="{"num" if i in numeric else ""}">{_esc(h)}</th>' for i, h in enumerate(headers))
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+
+
+def _who(name: Any, below: str) -> str:
+    """A first cell: a name with, under it, where it comes from (provider and account)."""
+    return f'<td class="who">{_esc(name)}<small>{_esc(below)}</small></td>'
+
+
+def _note(text: str, css: str = "muted") -> str:
+    return f'<p class="{css}">{_esc(text)}</p>'
+
+
+def _old_data(f: Figures, currency: str) -> str:
+    """'latest invoice 2025-06-30' under a currency's card when its newest invoice is old."""
+    latest = f.latest_invoice(currency)
+    return _note(f"latest invoice {latest.isoformat()}", "old") if latest and f.is_old(latest) else ""
 
 
 def _aging_section(f: Figures) -> str:
     if not f.aging:
-        return '<p class="muted">Nothing is outstanding.</p>'
+        return _note("Nothing is outstanding.")
     out = []
     for currency, row in f.aging.items():
-        chart = column_chart(
+        chart = bar_chart(
             f"aging-{currency}",
             f"Receivables aging, {currency}",
-            ["Not due", "1–30 d", "31–60 d", "61–90 d", "> 90 d", "No date"],
-            [("outstanding", [row[b] for b, _ in AGING_BUCKETS], BUCKET_COLOURS)],
-            width=400,
-            height=210,
+            [(label, row[b]) for b, label in AGING_BUCKETS],
+            BUCKET_COLOURS,
+            width=360,
         )
-        out.append(f'<div class="card"><h3>{_esc(currency)}</h3>{chart}</div>')
+        out.append(f'<div class="card"><h3>{_esc(currency)}</h3>{chart}{_old_data(f, currency)}</div>')
     headers = ["Currency", *[label for _, label in AGING_BUCKETS], "Outstanding"]
     rows = []
     for currency, row in f.aging.items():
@@ -383,42 +504,70 @@ def _aging_section(f: Figures) -> str:
     return '<div class="grid">' + "".join(out) + "</div>" + _table(headers, rows)
 
 
+def _window(f: Figures) -> str:
+    return f"{f.months[0]:%b %Y} – {f.months[-1]:%b %Y}" if f.months else ""
+
+
+def _legend(entries: Sequence[tuple[str, str, str]]) -> str:
+    keys = "".join(
+        f'<span><i class="key {shape}" style="background:{colour}"></i>{_esc(name)}</span>'
+        for name, colour, shape in entries
+    )
+    return f'<p class="legend">{keys}</p>'
+
+
 def _revenue_section(f: Figures) -> str:
-    if not f.revenue:
-        return '<p class="muted">No billing documents yet.</p>'
-    out = []
-    for currency, months in f.revenue.items():
-        labels = [m["month"].strftime("%b %y") for m in months]
+    if not f.revenue_last:
+        return _note("No billing documents yet.")
+    cards, quiet = [], []
+    window = f"{f.months[0]:%Y-%m}/{f.months[-1]:%Y-%m}"
+    legend = _legend(
+        [("invoiced", INVOICED_COLOUR, "box"), ("credit notes", CREDITED_COLOUR, "box"), ("net", NET_COLOUR, "dash")]
+    )
+    for currency, last in f.revenue_last.items():
+        months = f.revenue.get(currency)
+        if months is None:
+            latest = f.latest_invoice(currency)
+            since = f", latest invoice {latest.isoformat()}" if latest else ""
+            quiet.append(f"<li><b>{_esc(currency)}</b>: the last in {last:%b %Y}{_esc(since)}</li>")
+            continue
         chart = column_chart(
             f"revenue-{currency}",
             f"Revenue by month, {currency}",
-            labels,
+            [m["month"].strftime("%b %y") for m in months],
             [
                 ("invoiced", [m["invoiced"] for m in months], INVOICED_COLOUR),
                 ("credit notes", [m["credited"] for m in months], CREDITED_COLOUR),
             ],
             line=("net", [m["net"] for m in months], NET_COLOUR),
+            width=620,
+            data={"window": window},
         )
         rows = []
         for m in reversed(months):
+            if not m["documents"]:
+                continue
             key = f"revenue/{currency}/{m['month']:%Y-%m}"
             rows.append(
                 f"<tr><td>{m['month']:%B %Y}</td>{_figure(key + '/invoiced', m['invoiced'])}"
                 f"{_figure(key + '/credited', m['credited'])}{_figure(key + '/net', m['net'])}"
                 f'<td class="num">{m["documents"]}</td></tr>'
             )
-        first, last = months[0]["month"], months[-1]["month"]
         table = _table(["Month", "Invoiced", "Credit notes", "Net", "Documents"], rows)
-        out.append(
-            f'<div class="card wide"><h3>{_esc(currency)} <span class="muted">{first:%b %Y} – {last:%b %Y}</span></h3>'
-            f"{chart}<details><summary>Month by month</summary>{table}</details></div>"
+        cards.append(
+            f'<div class="card"><h3>{_esc(currency)}</h3>{chart}{legend}{_old_data(f, currency)}'
+            f"<details><summary>Month by month ({len(rows)} with documents)</summary>{table}</details></div>"
         )
-    return "".join(out)
+    if quiet:
+        cards.append(
+            f'<div class="card quiet"><h3>No billing documents in {_window(f)}</h3><ul>{"".join(quiet)}</ul></div>'
+        )
+    return '<div class="grid">' + "".join(cards) + "</div>"
 
 
 def _clients_section(f: Figures) -> str:
     if not f.top_clients:
-        return '<p class="muted">No client owes anything.</p>'
+        return _note("No client owes anything.")
     out = []
     for currency, clients in f.top_clients.items():
         names = [f"{c['client_name'] or c['client_id'] or '(no client)'}" for c in clients]
@@ -428,105 +577,175 @@ def _clients_section(f: Figures) -> str:
             [(n, _dec(c["outstanding"])) for n, c in zip(names, clients, strict=True)],
             INVOICED_COLOUR,
         )
+        other = any(client_other(c) for c in clients)
         rows = []
         for name, c in zip(names, clients, strict=True):
             key = f"client/{currency}/{c['provider']}/{c['account']}/{c['client_id']}"
+            amounts = [("invoiced", c["invoiced"]), ("paid", c["paid"]), ("outstanding", c["outstanding"])]
+            amounts.append(("uncollectible", c["uncollectible"]))
+            if other:
+                amounts.append(("other", client_other(c)))
+            cells = "".join(_figure(f"{key}/{what}", value) for what, value in amounts)
             rows.append(
-                f"<tr><td>{_esc(name)}</td><td>{_esc(c['provider'])}</td><td>{_esc(c['account'])}</td>"
-                f"{_figure(key + '/outstanding', c['outstanding'])}{_figure(key + '/invoiced', c['invoiced'])}"
-                f"{_figure(key + '/paid', c['paid'])}{_cell(c['oldest_unpaid_due_date'])}</tr>"
+                f"<tr>{_who(name, c['provider'] + ' · ' + c['account'])}{cells}"
+                f"{_cell(c['oldest_unpaid_due_date'])}</tr>"
             )
-        table = _table(
-            ["Client", "Provider", "Account", "Outstanding", "Invoiced", "Paid", "Oldest unpaid due"], rows, 3
+        headers = ["Client", "Invoiced", "Paid", "Outstanding", "Uncollectible", *(["Other"] if other else [])]
+        table = _table([*headers, "Oldest unpaid due"], rows, range(1, len(headers)))
+        note = (
+            _note("Other: documents without a balance, or paid with a balance left (as the provider reports them).")
+            if other
+            else ""
         )
-        out.append(f'<div class="card wide"><h3>{_esc(currency)}</h3>{chart}{table}</div>')
+        out.append(
+            f'<div class="card"><h3>{_esc(currency)}</h3><div class="pair">'
+            f"<div>{chart}</div><div>{table}{note}</div></div></div>"
+        )
     return "".join(out)
 
 
 def _dso_section(f: Figures) -> str:
     if not f.dso:
-        return '<p class="muted">No receivables or recent revenue.</p>'
+        return _note("No receivables or recent revenue.")
     rows = []
     for d in f.dso:
         key = f"dso/{d['provider']}/{d['account']}/{d['currency']}"
         days = d["dso_days"]
+        latest = f.latest.get((d["provider"], d["account"], d["currency"]))
+        old = f.is_old(latest, DSO_WINDOW_DAYS) or latest is None
+        why = f"no positive net revenue in the last {DSO_WINDOW_DAYS} days" if days is None else None
         rows.append(
-            f"<tr><td>{_esc(d['provider'])}</td><td>{_esc(d['account'])}</td><td>{_esc(d['currency'])}</td>"
+            f"<tr>{_who(d['provider'], d['account'])}<td>{_esc(d['currency'])}</td>"
             f"{_figure(key + '/outstanding', d['outstanding'])}"
             f"{_figure(key + '/net_revenue_90d', d['net_revenue_90d'])}"
-            f"{_figure(key + '/dso_days', days, '—' if days is None else f'{_dec(days):,.1f} days')}</tr>"
+            f"{_figure(key + '/dso_days', days, '—' if days is None else f'{_dec(days):,.1f} days', why)}"
+            f"{_cell(latest, 'old' if old else '')}</tr>"
         )
-    note = (
-        '<p class="muted">Days sales outstanding: outstanding ÷ (net revenue of the last 90 days ÷ 90). '
-        "“—” where the last 90 days have no positive net revenue.</p>"
+    note = _note(
+        f"Days sales outstanding: outstanding ÷ (net revenue of the last {DSO_WINDOW_DAYS} days ÷ "
+        f"{DSO_WINDOW_DAYS}), as of {f.as_of.isoformat()}. “—” where those days have no positive net revenue; "
+        f"a latest invoice older than {DSO_WINDOW_DAYS} days (marked) says the account's data stops before them."
     )
-    return note + _table(["Provider", "Account", "Currency", "Outstanding", "Net revenue, 90 days", "DSO"], rows, 3)
+    headers = ["Provider, account", "Currency", "Outstanding", f"Net revenue, {DSO_WINDOW_DAYS} days", "DSO"]
+    return note + _table([*headers, "Latest invoice"], rows, range(2, 5))
+
+
+def _runs_table(f: Figures) -> str:
+    if f.runs_source == "pipeline_runs":
+        rows = [
+            f"<tr>{_who(r['provider'], r['account'])}"
+            f'<td class="status-{_esc(r["status"])}">{_esc(r["status"])}</td>{_cell(r["finished_at"])}'
+            f"{_cell(r['invoices'], 'num')}{_cell(r['unmapped'], 'num')}{_cell(r['deleted'], 'num')}"
+            f"{_cell(r['message'])}</tr>"
+            for r in f.runs
+        ]
+        headers = ["Provider, account", "Last run", "Finished", "Invoices", "Unmapped", "Deleted", "Message"]
+        return _table(headers, rows, range(3, 6))
+    rows = [
+        f'<tr>{_who(r["provider"], r["account"])}{_cell(r["finished_at"])}<td class="num">{r["invoices"]:,}</td></tr>'
+        for r in f.runs
+    ]
+    return _note(
+        "Last successful load per provider, from dlt's load records (this warehouse has no "
+        "pipeline_runs table yet, so failed runs are not listed)."
+    ) + _table(["Provider, account", "Last load", "Invoices held"], rows, range(2, 3))
 
 
 def _health_section(f: Figures) -> str:
-    parts = []
-    if f.runs_source == "pipeline_runs":
-        rows = [
-            f"<tr><td>{_esc(r['provider'])}</td><td>{_esc(r['account'])}</td>"
-            f'<td class="status-{_esc(r["status"])}">{_esc(r["status"])}</td>{_cell(r["finished_at"])}'
-            f"{_cell(r['invoices'])}{_cell(r['unmapped'])}{_cell(r['deleted'])}{_cell(r['message'])}</tr>"
-            for r in f.runs
-        ]
-        parts.append(
-            _table(
-                ["Provider", "Account", "Last run", "Finished", "Invoices", "Unmapped", "Deleted", "Message"], rows, 99
-            )
-        )
-    else:
-        rows = [
-            f"<tr><td>{_esc(r['provider'])}</td><td>{_esc(r['account'])}</td>{_cell(r['finished_at'])}"
-            f'<td class="num">{r["invoices"]:,}</td></tr>'
-            for r in f.runs
-        ]
-        parts.append(
-            '<p class="muted">Last successful load per provider, from dlt\'s load records (this warehouse has no '
-            "pipeline_runs table yet, so failed runs are not listed).</p>"
-            + _table(["Provider", "Account", "Last load", "Invoices held"], rows, 3)
-        )
+    parts = [_runs_table(f), "<h3>Unmapped records</h3>"]
     if f.unmapped is None:
-        parts.append('<p class="muted">Unmapped records: not recorded in this warehouse yet.</p>')
+        parts.append(_note("Not recorded in this warehouse: it has no unmapped_records table."))
     elif not f.unmapped:
-        parts.append("<p>Unmapped records: none — every record the providers sent was mapped.</p>")
+        parts.append(_note("None: every record the providers sent was mapped.", "none"))
     else:
         rows = [
-            f"<tr><td>{_esc(u['provider'])}</td><td>{_esc(u['account'])}</td><td>{_esc(u['record_type'])}</td>"
+            f"<tr>{_who(u['provider'], u['account'])}<td>{_esc(u['record_type'])}</td>"
             f'<td>{_esc(u["reason"])}</td><td class="num">{u["records"]:,}</td>{_cell(u["last_seen_at"])}</tr>'
             for u in f.unmapped
         ]
-        parts.append(
-            "<h3>Unmapped records</h3>"
-            + _table(["Provider", "Account", "Type", "Reason", "Records", "Last seen"], rows, 4)
-        )
+        parts.append(_table(["Provider, account", "Type", "Reason", "Records", "Last seen"], rows, range(3, 4)))
+    parts.append("<h3>Deleted at the provider</h3>")
     if f.deletions is None:
-        parts.append('<p class="muted">Deletions: not recorded in this warehouse yet.</p>')
+        parts.append(_note("Not recorded in this warehouse: its invoices and clients have no deleted_at column."))
+    elif not f.deletions:
+        parts.append(_note("None: no invoice or client was found deleted at its provider.", "none"))
     else:
         rows = [
-            f"<tr><td>{_esc(d['record_type'])}</td><td>{_esc(d['provider'])}</td><td>{_esc(d['account'])}</td>"
-            f'<td class="num">{int(d["deleted"] or 0):,}</td>{_cell(d["last_deleted_at"])}</tr>'
+            f"<tr>{_who(d['provider'], d['account'])}<td>{_esc(d['record_type'])}</td>"
+            f'<td class="num">{int(d["deleted"]):,}</td>{_cell(d["last_deleted_at"])}</tr>'
             for d in f.deletions
         ]
-        parts.append(
-            "<h3>Deleted at the provider</h3>"
-            + _table(["Records", "Provider", "Account", "Deleted", "Last deletion"], rows, 3)
-        )
+        parts.append(_table(["Provider, account", "Records", "Deleted", "Last deletion"], rows, range(2, 3)))
     return "".join(parts)
 
 
 def _summary(f: Figures) -> str:
     tiles = []
     for currency, row in f.aging.items():
-        overdue = sum((row[b] for b in ("days_1_30", "days_31_60", "days_61_90", "days_over_90")), Decimal(0))
+        overdue = sum((row[b] for b in OVERDUE_BUCKETS), Decimal(0))
         tiles.append(
             f'<div class="tile"><div class="muted">{_esc(currency)} outstanding</div>'
             f'<div class="big">{money(row["outstanding"])}</div>'
             f'<div class="muted">of which overdue {money(overdue)}</div></div>'
         )
     return '<div class="tiles">' + "".join(tiles) + "</div>" if tiles else ""
+
+
+def _freshness(f: Figures) -> str:
+    """A notice at the top when the newest invoice is old: every age counts to the report's date."""
+    latest = f.latest_invoice()
+    if latest is None or not f.is_old(latest):
+        return ""
+    return (
+        f'<p class="notice" data-latest-invoice="{latest.isoformat()}">The data is old: latest invoice '
+        f"{latest.isoformat()}, {(f.as_of - latest).days:,} days before this report. Aging and days sales "
+        f"outstanding count to {f.as_of.isoformat()}; revenue shows the months up to the newest document.</p>"
+    )
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the page: a heading, an introduction (may be empty) and its content, each
+    from the figures. Sections with amounts give each currency its own card or row."""
+
+    key: str
+    title: str
+    intro: Callable[[Figures], str]
+    content: Callable[[Figures], str]
+
+
+SECTIONS = (
+    Section(
+        "aging",
+        "Receivables aging",
+        lambda f: (
+            f"Open and partially paid documents by days past their due date, as of {f.as_of:%d %B %Y}. "
+            "Credit notes not yet applied count negative."
+        ),
+        _aging_section,
+    ),
+    Section(
+        "revenue",
+        "Revenue by month",
+        lambda f: (
+            "Billing documents by issue month, neither draft nor void; credit notes negative. "
+            f"Every currency over the same months, {_window(f)}: up to {REVENUE_MONTHS}, ending at the newest "
+            "month with documents."
+        ),
+        _revenue_section,
+    ),
+    Section(
+        "clients",
+        "Clients with the most outstanding",
+        lambda f: (
+            f"The top {TOP_CLIENTS} per currency. Invoiced = paid + outstanding + uncollectible"
+            + (" + other." if any(client_other(c) for cs in f.top_clients.values() for c in cs) else ".")
+        ),
+        _clients_section,
+    ),
+    Section("dso", "Days sales outstanding", lambda f: "", _dso_section),
+    Section("health", "Data health", lambda f: "", _health_section),
+)
 
 
 STYLE = """
@@ -540,65 +759,80 @@ main { padding: 8px 32px 40px; max-width: 1640px; }
 section { margin-top: 28px; }
 h2 { font-size: 18px; border-bottom: 2px solid #d1d5db; padding-bottom: 4px; }
 h3 { font-size: 15px; margin: 0 0 8px; }
+section > h3 { margin-top: 18px; }
 .grid { display: flex; flex-wrap: wrap; gap: 16px; }
 .card { background: #fff; border-radius: 8px; padding: 14px 16px; box-shadow: 0 1px 2px rgba(0,0,0,.08);
-        margin-bottom: 16px; max-width: 100%; overflow-x: auto; }
+        margin-bottom: 16px; max-width: 100%; min-width: 0; box-sizing: border-box; }
+.pair { display: flex; flex-wrap: wrap; gap: 8px 28px; align-items: flex-start; }
+.pair > * { min-width: 0; max-width: 100%; }
 .tiles { display: flex; flex-wrap: wrap; gap: 12px; margin-top: 20px; }
 .tile { background: #fff; border-radius: 8px; padding: 12px 18px; box-shadow: 0 1px 2px rgba(0,0,0,.08);
-        min-width: 190px; }
+        min-width: 190px; box-sizing: border-box; }
 .big { font-size: 22px; font-weight: 600; }
+.scroll { max-width: 100%; overflow-x: auto; }
+.scroll th:first-child, .scroll td:first-child { position: sticky; left: 0; z-index: 1; background: #fff; }
+.scroll th:first-child { background: #f3f4f6; }
+td.who { white-space: normal; min-width: 8em; max-width: 18em; overflow-wrap: anywhere; }
+td.who small { display: block; color: #6b7280; font-size: 12px; }
+.quiet ul { margin: 0; padding-left: 18px; }
 table { border-collapse: collapse; background: #fff; margin: 8px 0; font-size: 13px; }
 th, td { padding: 5px 10px; border-bottom: 1px solid #e5e7eb; text-align: left; white-space: nowrap; }
 th { background: #f3f4f6; font-weight: 600; }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
 .neg { color: #b42318; }
 .muted { color: #6b7280; }
+.old { color: #92400e; }
+p.old { margin: 4px 0 0; font-size: 13px; }
+.notice { background: #fef3c7; color: #78350f; border-radius: 8px; padding: 10px 14px; margin: 16px 0 0; }
 .status-failed { color: #b42318; font-weight: 600; }
-svg.chart { display: block; max-width: 100%; height: auto; }
+.legend { display: flex; flex-wrap: wrap; gap: 4px 16px; margin: 6px 0 0; font-size: 13px; color: #4b5563; }
+.key { display: inline-block; width: 10px; height: 10px; margin-right: 5px; vertical-align: -1px; }
+.key.dash { height: 2px; width: 14px; vertical-align: 3px; }
+svg.chart { display: block; max-width: 100%; height: auto; --k: 1; }
 svg .grid { stroke: #e5e7eb; } svg .axis { stroke: #6b7280; }
-svg .tick { font-size: 11px; fill: #4b5563; } svg .label { font-size: 12px; fill: #1f2937; }
+svg .tick { font-size: calc(11px * var(--k)); fill: #4b5563; }
+svg .label { font-size: calc(12px * var(--k)); fill: #1f2937; }
 details summary { cursor: pointer; color: #3b6fb6; margin-top: 6px; }
+@media (max-width: 800px) {
+  svg.chart { --k: var(--phone); }
+  svg .thin { display: none; }
+}
+@media (max-width: 640px) {
+  header { padding: 14px 12px; }
+  header h1 { font-size: 20px; }
+  main { padding: 4px 12px 32px; }
+  section { margin-top: 22px; }
+  .card { padding: 12px; width: 100%; }
+  .tiles { gap: 8px; }
+  .tile { min-width: 0; flex: 1 1 150px; padding: 10px 12px; }
+  .big { font-size: 19px; }
+}
 """
 
 
 def render(f: Figures) -> str:
     """The whole page."""
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    sections = [
-        (
-            "aging",
-            "Receivables aging",
-            "Open and partially paid documents by days past their due date, as of "
-            f"{f.as_of:%d %B %Y}. Credit notes not yet applied count negative.",
-            _aging_section(f),
-        ),
-        (
-            "revenue",
-            "Revenue by month",
-            "Billing documents by issue month, neither draft nor void; credit notes "
-            f"negative. The last {REVENUE_MONTHS} months with data, per currency.",
-            _revenue_section(f),
-        ),
-        ("clients", "Clients with the most outstanding", f"The top {TOP_CLIENTS} per currency.", _clients_section(f)),
-        ("dso", "Days sales outstanding", "", _dso_section(f)),
-        ("health", "Data health", "", _health_section(f)),
-    ]
-    body = "".join(
-        f'<section id="{key}"><h2>{_esc(title)}</h2>'
-        + (f'<p class="muted">{_esc(intro)}</p>' if intro else "")
-        + content
-        + "</section>"
-        for key, title, intro, content in sections
-    )
+    body = ""
+    for s in SECTIONS:
+        intro = s.intro(f)
+        body += (
+            f'<section id="{s.key}"><h2>{_esc(s.title)}</h2>'
+            + (_note(intro) if intro else "")
+            + s.content(f)
+            + "</section>"
+        )
+    latest = f.latest_invoice()
+    newest = f" · latest invoice {latest.isoformat()}" if latest else ""
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta http-equiv="Content-Security-Policy" '
         "content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
         f"<title>Billing report — {f.as_of:%d %b %Y}</title><style>{STYLE}</style></head><body>"
-        f"<header><h1>Billing report</h1><p>As of {f.as_of:%d %B %Y} · {_esc(f.where)} · generated {generated}. "
-        "Amounts are per currency, never added across currencies.</p></header>"
-        f"<main>{_summary(f)}{body}</main></body></html>\n"
+        f"<header><h1>Billing report</h1><p>As of {f.as_of:%d %B %Y}{newest} · {_esc(f.where)} · "
+        f"generated {generated}. Amounts are per currency, never added across currencies.</p></header>"
+        f"<main>{_freshness(f)}{_summary(f)}{body}</main></body></html>\n"
     )
 
 

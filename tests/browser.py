@@ -3,6 +3,7 @@ through its DevTools protocol. `CHROMIUM` is None when it is not installed: thos
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -85,3 +86,20 @@ def open_in_chromium(url: str, profile: Path) -> tuple[subprocess.Popen[bytes], 
     tools.call("Page.navigate", url=url)
     tools.wait_for("Page.loadEventFired")
     return browser, tools
+
+
+def use_width(tools: DevTools, width: int, height: int = 1000) -> None:
+    """Lay the page out as a screen `width` CSS px wide: a phone's (touch, the page's own viewport
+    meta tag honoured) below 800 px, a desktop's from there on."""
+    tools.call(
+        "Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=width < 800
+    )
+
+
+def screenshot(tools: DevTools, width: int) -> bytes:
+    """The whole page as a PNG, laid out `width` CSS px wide."""
+    use_width(tools, width)
+    height = tools.evaluate("Math.ceil(document.documentElement.scrollHeight)")
+    use_width(tools, width, height)
+    picture = tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+    return base64.b64decode(picture["data"])
