@@ -90,22 +90,23 @@ def fx_rates_ddl(qualified_name: str = TABLE) -> str:
 
 
 def _tables(rates: Iterable[Rate]) -> Iterator[pa.Table]:
-    """`rates` as Arrow tables of `CHUNK_ROWS` rows: compact (about 40 bytes a rate)."""
+    """`rates` as Arrow tables of `CHUNK_ROWS` rows: compact (about 40 bytes a rate), each row
+    with the load's `_dlt_load_id`, as every table of the warehouse has it."""
+    load_id = dlt.current.load_package_state()["load_id"]
     batch: list[Rate] = []
     for rate in rates:
         batch.append(rate)
         if len(batch) == CHUNK_ROWS:
-            yield _table(batch)
+            yield _table(batch, load_id)
             batch = []
     if batch:
-        yield _table(batch)
+        yield _table(batch, load_id)
 
 
-def _table(batch: list[Rate]) -> pa.Table:
-    columns = list(zip(*batch, strict=True))
-    return pa.Table.from_arrays(
-        [pa.array(c, f.type) for c, f in zip(columns, ARROW_SCHEMA, strict=True)], schema=ARROW_SCHEMA
-    )
+def _table(batch: list[Rate], load_id: str) -> pa.Table:
+    columns = [pa.array(c, f.type) for c, f in zip(zip(*batch, strict=True), ARROW_SCHEMA, strict=True)]
+    table = pa.Table.from_arrays(columns, schema=ARROW_SCHEMA)
+    return table.append_column("_dlt_load_id", pa.array([load_id] * len(batch), pa.string()))
 
 
 class _Coverage:
