@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -25,7 +24,7 @@ import httpx
 from sources.ecb.rates import Rate, RateFormatError, xml_rates
 from sources.ecb.settings import DAILY_XML, HISTORY_ZIP, NINETY_DAYS_REACH, NINETY_DAYS_XML, TIMEOUT
 from sources.ecb.shipped import zip_rates
-from sources.shared.http import USER_AGENT, excerpt
+from sources.shared.http import USER_AGENT, excerpt, interruptible_sleep
 from sources.shared.redact import redact
 
 log = logging.getLogger("billing.ecb")
@@ -87,7 +86,7 @@ class Feed:
                     if response.status_code < 500:
                         break
                 if attempt < self.attempts:
-                    time.sleep(self.pause)
+                    interruptible_sleep(self.pause)  # a stop request ends the wait
         raise FeedUnavailable(redact(f"{url}: {problem}"))
 
     def _xml(self, name: str) -> list[Rate]:
