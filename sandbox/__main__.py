@@ -1,4 +1,4 @@
-"""Serve one sandbox by hand: `python -m sandbox invoicexpress --port 8801`."""
+"""Serve one sandbox by hand: `python -m sandbox invoicexpress --port 8801` (or `ecb`, the rates feed)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import argparse
 import contextlib
 import threading
 
-from sandbox.server import SandboxServer, available
+from sandbox.server import SandboxServer, available, feeds
 
 
 def main() -> None:
-    apps = available()
-    parser = argparse.ArgumentParser(description="Serve a provider sandbox on loopback.")
+    apps = {**available(), **feeds()}
+    parser = argparse.ArgumentParser(description="Serve a provider sandbox (or the ECB rates feed) on loopback.")
     parser.add_argument("provider", choices=sorted(apps))
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--seed", type=int, default=42)

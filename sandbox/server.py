@@ -85,10 +85,20 @@ class SandboxServer:
         self.stop()
 
 
-def available() -> dict[str, Callable[..., App]]:
-    """Every sandbox package's `create_app`, by provider name."""
+def _factories(attribute: str) -> dict[str, Callable[..., App]]:
     import sandbox
 
     names = sorted(module.name for module in pkgutil.iter_modules(sandbox.__path__) if module.ispkg)
     packages = {name: importlib.import_module(f"sandbox.{name}") for name in names}
-    return {name: package.create_app for name, package in packages.items() if hasattr(package, "create_app")}
+    return {name: getattr(package, attribute) for name, package in packages.items() if hasattr(package, attribute)}
+
+
+def available() -> dict[str, Callable[..., App]]:
+    """Every provider sandbox package's `create_app`, by provider name."""
+    return _factories("create_app")
+
+
+def feeds() -> dict[str, Callable[..., App]]:
+    """Every data-feed sandbox package's `create_feed` (the ECB's rates), by source name: served
+    like a provider's, but no provider account to load."""
+    return _factories("create_feed")
