@@ -150,13 +150,17 @@ def _note(notes: MutableSequence[str], message: str) -> None:
     notes.append(message)
 
 
+# Typed loosely: with pydantic installed, dlt's `columns` type no longer takes a plain dict.
+_HINTS: Any = COLUMNS
+
+
 def _read_whole(rates: Iterator[Rate]) -> list[pa.Table]:
     """Every rate of a file as Arrow tables, or an exception: a file read halfway is not kept,
     so the newest day recorded never jumps over a day that was not loaded."""
     return list(_tables(rates))
 
 
-@dlt.resource(name=TABLE, write_disposition="merge", primary_key=("rate_date", "currency"), columns=COLUMNS)
+@dlt.resource(name=TABLE, write_disposition="merge", primary_key=["rate_date", "currency"], columns=_HINTS)
 def fx_rates(
     feed: Feed | None,
     user_rates: list[Rate],

@@ -22,7 +22,7 @@ from sources.fohlio.mapping import (
 )
 from sources.shared.cursor import OverlapCursor
 from sources.shared.model import CANONICAL_STATUSES, column_names, total_mismatch
-from sources.shared.values import ValueProblem, loads
+from sources.shared.values import ValueProblem
 
 P, A = "fohlio", "studio"
 
