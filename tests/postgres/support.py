@@ -34,7 +34,7 @@ def every_sandbox(seed: int = 42) -> Iterator[tuple[dict[str, SandboxApp], dict[
 def comparable(value: Any, column: str) -> Any:
     """One value in a form both warehouses agree on exactly: decimals as their exact text,
     timestamps in UTC, `raw` parsed (numbers as decimals, so none is rounded on the way)."""
-    if column == "raw" and value is not None:
+    if column in ("raw", "_mapping_inputs") and value is not None:
         return json.loads(value if isinstance(value, str) else json.dumps(value), parse_float=Decimal)
     if isinstance(value, Decimal):
         return str(value)
@@ -74,7 +74,7 @@ def _rows(columns: list[str], rows: list[tuple[Any, ...]]) -> list[dict[str, Any
 def pg_rows(db: Database, table: str, where: str = "") -> list[dict[str, Any]]:
     """Every column of every row of `table` (in key order); `raw` read as its JSON text."""
     columns = pg_columns(db, table)
-    select = ", ".join('"raw"::text' if c == "raw" else f'"{c}"' for c in columns)
+    select = ", ".join(f'"{c}"::text' if c in ("raw", "_mapping_inputs") else f'"{c}"' for c in columns)
     order = ", ".join(PRIMARY_KEYS[table])
     return _rows(columns, db.query(f"SELECT {select} FROM {DATASET}.{table} {where} ORDER BY {order}"))
 
