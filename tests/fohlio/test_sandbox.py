@@ -196,3 +196,19 @@ def test_the_published_skeleton_is_served_with_its_client_unless_fixtures_are_of
     summary, without = app.summary(), bare.summary()
     assert (summary["clients"], summary["invoices"]) == (without["clients"] + 1, without["invoices"] + 1)
     assert summary["totals"]["USD"] == without["totals"]["USD"] + 123  # priced in the team's currency
+
+
+def test_a_listing_follows_mutations_without_holding_the_invoices_it_serves() -> None:
+    app = create_app(invoices=3000, projects=40, clients=20, fixtures=False)
+    with serve(app) as server:
+        assert len(body(get(server.url, "/client_invoices", per_page=100, page=12))) == 100
+        mark = int(app.max_updated_at().timestamp())
+        assert body(get(server.url, "/client_invoices", updated_since=mark + 1)) == []
+        assert app.team.invoices.generated.held == {}  # pages are made on demand, not kept
+        app.update_invoice(30500, note="changed")
+        assert [i["id"] for i in body(get(server.url, "/client_invoices", updated_since=mark + 1))] == [30500]
+        app.delete_invoice(30001)
+        listed = body(get(server.url, "/client_invoices", per_page=2, project_id=9001))
+        assert [i["id"] for i in listed] == [30041, 30081]
+        added = app.add_invoice(None)
+        assert body(get(server.url, "/client_invoices", per_page=100, page=30))[-1]["id"] == added == 33001

@@ -281,3 +281,23 @@ def test_the_published_example_is_served_unchanged_unless_fixtures_are_off() -> 
     summary, without = app.summary(), bare.summary()
     assert summary["invoices"] == without["invoices"] + 1 and summary["lines"] == without["lines"] + 1
     assert summary["totals"]["USD"] == without["totals"]["USD"] + Decimal("508.9")
+
+
+def test_a_listing_follows_mutations_and_records_changed_in_place_without_holding_the_others() -> None:
+    app = create_app(api_key=KEY, invoices=3000, fixtures=False)
+    with serve(app) as server:
+        first = get(f"{server.url}/api/invoices", per_page=5).json()["data"]
+        assert len(get(f"{server.url}/api/invoices", per_page=100, page=17, state="all").json()["data"]) == 100
+        assert app.invoices.generated.held == {}  # pages are made on demand, not kept
+        app.update_invoice(first[0]["id"], archived_at=NOW)
+        again = get(f"{server.url}/api/invoices", per_page=5).json()["data"]
+        assert again[0]["id"] == first[1]["id"]
+        added = app.add_invoice(app.clients[0]["id"])
+        assert get(f"{server.url}/api/invoices", per_page=1).json()["data"][0]["id"] == added
+        record = app.invoices[10]  # handed out: changed in place as the API's own row
+        record["created_at"] = "2099-01-01T00:00:00+00:00"
+        newest = get(f"{server.url}/api/invoices", per_page=1, state="all").json()
+        assert newest["data"][0]["id"] == record["id"] and newest["meta"]["total"] == 3001
+        app.delete_invoice(record["id"])
+        assert get(f"{server.url}/api/invoices/{record['id']}").status_code == 404
+    assert app.oldest_invoice_id() == app.invoices[0]["id"]
