@@ -69,6 +69,15 @@ class Options:
     latency: float = 0.0  # seconds added to every response
     requests_per_minute: int | None = None  # the rate limit's budget per window; None for no limit
     fixtures: bool = True  # also serve the provider's published samples (`sandbox/<provider>/samples/`)
+    # Shift every generated date by whole days so that the generated business ends on this day (a live account:
+    # invoices not yet due, others overdue, recent revenue); None keeps the generator's own dates. The published
+    # samples keep theirs.
+    today: dt.date | None = None
+
+
+def days_until(today: dt.date | None, end: dt.date) -> dt.timedelta:
+    """The whole days that move `end`, the last day of a generated business, onto `today` (none without `today`)."""
+    return dt.timedelta(days=(today - end).days) if today else dt.timedelta(0)
 
 
 def half_the_clients(clients: int) -> dict[str, Any]:

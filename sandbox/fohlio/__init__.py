@@ -60,7 +60,8 @@ class FohlioSandbox(App):
         self.api_key, self.auth = o.api_key, HeaderKey("authorization", o.api_key, _SCHEMES[o.auth_mode])
         # §4.5: no rate limit is published; when set, 429 with a Retry-After header [INF]
         self.budget = SlidingWindow(o.requests_per_minute, o.rate_window)
-        self.team = generate(o, self.now())
+        now = self.now()
+        self.team = generate(o, now + framework.days_until(o.today, now.date()))  # the data ends a day before now
         self.published: dict[int, dict[str, Any]] = {}  # invoices served as published, by id
         if o.fixtures:
             self._load_fixtures()

@@ -57,7 +57,7 @@ class KitchenApp(App):
         self.api_key, self.public_url = o.api_key, f"https://{o.workspace}.kitchen.co"
         self.auth = HeaderKey("Authorization", o.api_key, ("Bearer",))  # §3.1: bearer token
         self.throttle = FixedWindow(o.requests_per_minute, o.rate_window)  # Laravel's throttle [INF, §3.5]
-        self.clients, self.invoices = data.generate(o.seed, o.clients, o.invoices)
+        self.clients, self.invoices = data.generate(o.seed, o.clients, o.invoices, o.today)
         # The published "List all invoices" example is one more invoice, unchanged (its client user is not
         # among the listed clients: no client sample is published).
         published = framework.published_sample(self.name, "list_invoices.json")["data"] if o.fixtures else []

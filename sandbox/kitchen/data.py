@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, overload
 
-from sandbox.framework import Replay, money
+from sandbox.framework import Replay, days_until, money
 
 EPOCH = dt.datetime(2023, 1, 2, 9, 0, tzinfo=dt.UTC)
 FIRST = ["Ana", "Ben", "Chloé", "Dmitri", "Eva", "Farid", "Grace", "Hugo", "Iris", "Jonas", "Kemi", "Lena"]
@@ -175,13 +175,25 @@ def latest_stamp(row: dict[str, Any]) -> str:
     return max((v for k, v in row.items() if k.endswith("_at") and v), default="")
 
 
-def generate(seed: int, clients: int, invoices: int) -> tuple[list[dict[str, Any]], Invoices]:
-    """A workspace in time order, clients then invoices."""
+def generate(
+    seed: int, clients: int, invoices: int, today: dt.date | None = None
+) -> tuple[list[dict[str, Any]], Invoices]:
+    """A workspace in time order, clients then invoices; `today`: every date shifted by whole days so that the
+    sandbox's clock (a day after the latest timestamp) falls on that day."""
     rng = random.Random(seed)
     ids = ids_from(rng)
     creator, profile = ids("u"), ids("bp")
     client_rows, created = make_clients(rng, ids, clients, EPOCH)
-    return client_rows, Invoices(rng, invoices, created, tuple(c["id"] for c in client_rows), creator, profile)
+    made = Invoices(rng, invoices, created, tuple(c["id"] for c in client_rows), creator, profile)
+    latest = max([made.latest, *map(latest_stamp, client_rows)])
+    if today is not None and latest:
+        made.shift = days_until(today, dt.datetime.fromisoformat(latest).date() + dt.timedelta(days=1))
+        rng = random.Random(seed)  # the same draws again: the same clients, created `shift` later
+        ids = ids_from(rng)
+        creator, profile = ids("u"), ids("bp")
+        client_rows = make_clients(rng, ids, clients, EPOCH + made.shift)[0]
+        made.latest = stamp(dt.datetime.fromisoformat(made.latest) + made.shift) if made.latest else ""
+    return client_rows, made
 
 
 class Invoices(Sequence[dict[str, Any]]):
@@ -198,6 +210,7 @@ class Invoices(Sequence[dict[str, Any]]):
         self, rng: random.Random, count: int, created: dt.datetime, clients: tuple[str, ...], creator: str, profile: str
     ) -> None:
         self.clients, self.creator, self.profile = clients, creator, profile
+        self.shift = dt.timedelta(0)  # added to every generated date (`today`)
         self.latest = ""  # the latest timestamp of the generated invoices
         self.created, self.archived, self.ids = array("q"), bytearray(count), bytearray()
         self.currency, self.total, self.lines = bytearray(), array("q"), bytearray()
@@ -212,7 +225,7 @@ class Invoices(Sequence[dict[str, Any]]):
         no_client = n == 5 or (clients and rng.random() < 0.05) or not clients
         client_id = None if no_client else rng.choice(clients)
         created += dt.timedelta(hours=rng.randint(2, 96), minutes=rng.randint(0, 59), seconds=rng.randint(0, 59))
-        args = (n + 1, client_id, self.creator, self.profile, created, status)
+        args = (n + 1, client_id, self.creator, self.profile, created + self.shift, status)
         invoice = make_invoice(rng, ids_from(rng), *args)
         if n == 0:
             archived = dt.datetime.fromisoformat(invoice["paid_at"]) + dt.timedelta(days=3)
@@ -346,7 +359,7 @@ class Invoices(Sequence[dict[str, Any]]):
 
     def _key(self, n: int) -> tuple[str, str]:
         """A generated invoice's (created_at, id) as made."""
-        created = stamp(EPOCH + dt.timedelta(seconds=self.created[n]))
+        created = stamp(EPOCH + self.shift + dt.timedelta(seconds=self.created[n]))
         return created, f"in_{int.from_bytes(self.ids[n * 12 : n * 12 + 12], 'big'):024x}"
 
     def _moved(self) -> set[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections import Counter
@@ -281,6 +282,28 @@ def test_the_published_example_is_served_unchanged_unless_fixtures_are_off() -> 
     summary, without = app.summary(), bare.summary()
     assert summary["invoices"] == without["invoices"] + 1 and summary["lines"] == without["lines"] + 1
     assert summary["totals"]["USD"] == without["totals"]["USD"] + Decimal("508.9")
+
+
+def _moments(row: dict[str, Any]) -> dict[str, dt.datetime]:
+    return {k: dt.datetime.fromisoformat(v) for k, v in row.items() if k.endswith(("_at", "_date")) and v}
+
+
+def _undated(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in _moments(row)}
+
+
+def test_today_moves_every_generated_date_by_the_same_whole_days() -> None:
+    today = dt.date(2031, 5, 20)
+    before, after = create_app(), create_app(today=today)
+    shifts = set()
+    for old, new in zip([*before.clients, *before.invoices], [*after.clients, *after.invoices], strict=True):
+        assert _undated(old) == _undated(new)
+        shifts |= {new_at - _moments(old)[k] for k, new_at in _moments(new).items()}
+    published = {dt.timedelta(0)}  # the published example keeps its own dates
+    [shift] = shifts - published
+    assert shift.seconds == 0 and after._now.date() == today  # the sandbox's clock: a day after the latest date
+    latest = max(at for row in [*after.clients, *after.invoices] for at in _moments(row).values())
+    assert latest.date() == today - dt.timedelta(days=1)
 
 
 def test_a_listing_follows_mutations_and_records_changed_in_place_without_holding_the_others() -> None:

@@ -3,6 +3,7 @@ API and the in-process transport, on a tiny app and on the provider sandboxes.""
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import time
 from typing import Any
@@ -23,6 +24,7 @@ from sandbox.framework import (
     Response,
     SlidingWindow,
     TokenPager,
+    days_until,
     json_response,
     laravel_page,
     page_number_meta,
@@ -363,3 +365,8 @@ def test_derived_values_are_kept_until_a_mutation_or_their_basis_changes() -> No
     assert app.derived("k", compute, basis="other") == 2
     app.update_invoice(app.invoices[0]["id"], memo="changed")
     assert app.derived("k", compute, basis="other") == 3
+
+
+def test_days_until_moves_the_last_day_onto_today() -> None:
+    assert days_until(None, dt.date(2023, 5, 1)) == dt.timedelta(0)
+    assert dt.date(2023, 5, 1) + days_until(dt.date(2026, 2, 3), dt.date(2023, 5, 1)) == dt.date(2026, 2, 3)
