@@ -1,9 +1,10 @@
-"""`make demo`: start every provider's sandbox on loopback, run the real pipeline against them
-into `demo.duckdb`, show what was loaded next to what the sandboxes hold, and write the HTML
-report (`demo-report.html` beside the file) from the views the load created."""
+"""`make demo`: start every provider's sandbox on loopback, its data ending today, run the real pipeline
+against them into `demo.duckdb`, show what was loaded next to what the sandboxes hold, and write the
+HTML report (`demo-report.html` beside the file) from the views the load created."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 import tempfile
@@ -83,7 +84,9 @@ def main() -> int:
     shown = db.relative_to(Path.cwd()) if db.is_relative_to(Path.cwd()) else db
     for stale in (db, db.with_name(db.name + ".wal")):
         stale.unlink(missing_ok=True)
-    apps = {name: create(seed=42) for name, create in available().items()}
+    # Data up to today, so that the report's aging and DSO read as a live business's.
+    today = dt.datetime.now(dt.UTC).date()
+    apps = {name: create(seed=42, today=today) for name, create in available().items()}
     servers = [SandboxServer(app).start() for app in apps.values()]
     try:
         env: dict[str, str] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import threading
 
 from sandbox.server import SandboxServer, available, feeds
@@ -16,8 +17,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every response")
+    parser.add_argument("--today", type=dt.date.fromisoformat, help="end the generated data on this day (YYYY-MM-DD)")
     args = parser.parse_args()
-    app = apps[args.provider](seed=args.seed, latency=args.latency)
+    app = apps[args.provider](seed=args.seed, latency=args.latency, today=args.today)
     with SandboxServer(app, port=args.port) as server:
         print(f"{args.provider} sandbox on {server.url}")
         for name, value in app.pipeline_env(server.url).items():

@@ -7,16 +7,18 @@ import datetime as dt
 import functools
 import importlib
 import math
+import random
 import re
 import secrets
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from array import array
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, overload
 from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
@@ -25,6 +27,7 @@ import simplejson
 NOW: Any = type("Now", (), {"__repr__": lambda self: "NOW"})()
 """A mutation value meaning "the sandbox's current time", e.g. `update_invoice(id, archived_at=NOW)`."""
 T = TypeVar("T")
+C = TypeVar("C")
 CENT = Decimal("0.01")
 
 
@@ -66,6 +69,15 @@ class Options:
     latency: float = 0.0  # seconds added to every response
     requests_per_minute: int | None = None  # the rate limit's budget per window; None for no limit
     fixtures: bool = True  # also serve the provider's published samples (`sandbox/<provider>/samples/`)
+    # Shift every generated date by whole days so that the generated business ends on this day (a live account:
+    # invoices not yet due, others overdue, recent revenue); None keeps the generator's own dates. The published
+    # samples keep theirs.
+    today: dt.date | None = None
+
+
+def days_until(today: dt.date | None, end: dt.date) -> dt.timedelta:
+    """The whole days that move `end`, the last day of a generated business, onto `today` (none without `today`)."""
+    return dt.timedelta(days=(today - end).days) if today else dt.timedelta(0)
 
 
 def half_the_clients(clients: int) -> dict[str, Any]:
@@ -251,6 +263,100 @@ def _url_window(page: int, last_page: int, each_side: int = 3) -> list[int | Non
     return [1, 2, None, *range(page - each_side, page + each_side + 1), None, last_page - 1, last_page]
 
 
+# --- records made on demand ---------------------------------------------------------------------
+class Replay(Generic[T, C]):
+    """What a seeded generator makes one record after another, kept as the points it can resume from.
+
+    `make(rng, n, carry)` makes record `n` from the generator's random state and what it carries from one record
+    to the next (a running date, an id counter), and returns the record and the next carry. The random state and
+    the carry are kept every `every` records (2.5 KB each); a record is made again when asked for, from the nearest
+    point before it: the same draws in the same order make the same record. `count` records hold a few bytes each
+    plus what the app notes of each one (`observe(n, record)`, called once, as the records are first made).
+
+    `peek(n)` is for reading (recently made records are shared); `hold(n)` keeps the record from then on, to be
+    changed in place and served as changed; `release(n)` forgets it.
+    """
+
+    def __init__(
+        self,
+        make: Callable[[random.Random, int, C], tuple[T, C]],
+        rng: random.Random,
+        count: int,
+        carry: C,
+        observe: Callable[[int, T], None] | None = None,
+        *,
+        every: int = 64,
+        cached: int = 16,
+    ) -> None:
+        self.make, self.count, self.every, self.cached = make, count, every, cached
+        self.held: dict[int, T] = {}
+        self._points: list[tuple[array[int], Any, C]] = []
+        self._chunks: OrderedDict[int, list[T]] = OrderedDict()
+        for n in range(count):
+            if n % every == 0:
+                _, state, gauss = rng.getstate()
+                self._points.append((array("I", state), gauss, carry))
+            record, carry = make(rng, n, carry)
+            if observe is not None:
+                observe(n, record)
+
+    def peek(self, n: int) -> T:
+        """Record `n` as held, else as made: not to be changed."""
+        if n in self.held:
+            return self.held[n]
+        return self._chunk(n // self.every)[n % self.every]
+
+    def hold(self, n: int) -> T:
+        """Record `n`, kept (and served) from now on as it is changed."""
+        if n not in self.held:
+            self.held[n] = self.peek(n)
+        return self.held[n]
+
+    def release(self, n: int) -> None:
+        self.held.pop(n, None)
+
+    def _chunk(self, index: int) -> list[T]:
+        if index in self._chunks:
+            self._chunks.move_to_end(index)
+            return self._chunks[index]
+        state, gauss, carry = self._points[index]
+        rng = random.Random()
+        rng.setstate((random.Random.VERSION, tuple(state), gauss))
+        records = []
+        for n in range(index * self.every, min(self.count, (index + 1) * self.every)):
+            record, carry = self.make(rng, n, carry)
+            records.append(record)
+        self._chunks[index] = records
+        if len(self._chunks) > self.cached:
+            self._chunks.popitem(last=False)
+        return records
+
+
+K = TypeVar("K")
+
+
+class Listing(Sequence[T], Generic[K, T]):
+    """A listing's records in its order, each made only when its page is sliced: `keys` in order, `lookup(key)`."""
+
+    def __init__(self, keys: Sequence[K], lookup: Callable[[K], T]) -> None:
+        self.keys, self.lookup = keys, lookup
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        if isinstance(index, slice):
+            return [self.lookup(key) for key in self.keys[index]]
+        return self.lookup(self.keys[index])
+
+    def __iter__(self) -> Iterator[T]:
+        return (self.lookup(key) for key in self.keys)
+
+
 # --- auth schemes -------------------------------------------------------------------------------
 @dataclass
 class QueryKey:
@@ -404,12 +510,15 @@ _HTML = {"Content-Type": "text/html; charset=utf-8"}
 
 
 def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
-    """`method` run under the app's lock, so a mutation never interleaves with a request."""
+    """`method` run under the app's lock, so a mutation never interleaves with a request, and counted (`changes`)."""
 
     @functools.wraps(method)
     def run(self: App, *args: Any, **kwargs: Any) -> Any:
         with self.lock:
-            return method(self, *args, **kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                self.changes += 1
 
     return run
 
@@ -433,6 +542,9 @@ class App:
         self.log, self.latency, self.lock = RequestLog(), latency, threading.RLock()
         self.faults: list[Fault] = []
         self._last_bodies: dict[tuple[str, str], bytes] = {}
+        self.changes = 0  # mutations applied so far: what `derived` values are kept for
+        self._derived: dict[Hashable, tuple[Hashable, Any]] = {}
+        self._derived_at = 0
 
     # --- what providers declare -------------------------------------------------------------
     def guard(self, request: Request, route: Route | None) -> Response | None:
@@ -469,6 +581,19 @@ class App:
     add_client: Callable[..., Any]
 
     # --- what the framework derives -----------------------------------------------------------
+    def derived(self, key: Hashable, compute: Callable[[], T], basis: Hashable = None) -> T:
+        """`compute()`, kept until a mutation is applied or `basis` changes: what a listing derives from the whole
+        account (its order, a filter's choice) is derived once for every page that follows, not once per page."""
+        if self._derived_at != self.changes:
+            self._derived.clear()
+            self._derived_at = self.changes
+        kept = self._derived.get(key)
+        if kept is None or kept[0] != basis:
+            if len(self._derived) >= 16:
+                del self._derived[next(iter(self._derived))]
+            kept = self._derived[key] = (basis, compute())
+        return kept[1]
+
     def summary(self) -> dict[str, Any]:
         """Counts and exact totals per currency of what the sandbox holds, from its own data."""
         with self.lock:

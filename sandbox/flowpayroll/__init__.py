@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from sandbox import framework
-from sandbox.flowpayroll.data import KINDS, Generator, now_utc, recompute, void
+from sandbox.flowpayroll.data import KINDS, Generator, last_day, now_utc, recompute, void
 from sandbox.framework import App, ClientCredentials, Refused, Request, Response, SlidingWindow, apply_now, route
 
 TOKEN_PATH = "/oauth2/token"
@@ -96,7 +96,16 @@ class FlowPayrollSandbox(App):
         self.budget = SlidingWindow(o.requests_per_minute, o.budget_window)
         self.token_budget = SlidingWindow(o.token_requests_per_minute, o.budget_window)
         self.pager = framework.TokenPager(repeat=o.repeat_token)
-        self._gen = gen = Generator(o.seed)
+        self._generate(Generator(o.seed))
+        if o.today is not None:
+            published = self.published
+            last = last_day([*self.clients.values(), *(i for i in self.invoices.values() if i["id"] not in published)])
+            if last is not None:  # the same organisation again, shifted so that its last day is the day before
+                self._generate(Generator(o.seed, framework.days_until(o.today, last + dt.timedelta(days=1))))
+
+    def _generate(self, gen: Generator) -> None:
+        """The organisation `gen` makes: its clients, their invoices, the published one's client, another's client."""
+        o, self._gen = self.options, gen
         self.organisation_id = "org_" + gen.uid().replace("-", "")[:20]
         self.clients: dict[str, dict[str, Any]] = {}
         self.invoices: dict[str, dict[str, Any]] = {}

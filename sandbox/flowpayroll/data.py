@@ -57,9 +57,10 @@ def now_utc() -> dt.datetime:
 class Generator:
     """Builds the seeded organisation; `random.Random(seed)` makes it reproducible."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, shift: dt.timedelta = dt.timedelta(0)) -> None:
         self.rng = random.Random(seed)
         self.sequence = 1000
+        self.shift = shift  # added to every date generated (the draws do not depend on dates)
 
     def uid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -75,7 +76,7 @@ class Generator:
     def client(self, organisation_id: str, index: int) -> dict[str, Any]:
         irish = index % 3 == 1
         name = _COMPANIES[index % len(_COMPANIES)] + ("" if index < len(_COMPANIES) else f" {index}")
-        created = self.moment(dt.datetime(2023, 1, 5, tzinfo=dt.UTC), 300)
+        created = self.moment(dt.datetime(2023, 1, 5, tzinfo=dt.UTC) + self.shift, 300)
         first, last = self.rng.choice(_FIRST), self.rng.choice(_LAST)
         domain = name.lower().replace(" ", "") + (".ie" if irish else ".co.uk")
         return {
@@ -132,7 +133,7 @@ class Generator:
 
     def invoice(self, client: dict[str, Any], kind: str) -> dict[str, Any]:
         self.sequence += 1
-        issued = dt.date(2024, 1, 1) + dt.timedelta(days=self.rng.randint(0, 540))
+        issued = dt.date(2024, 1, 1) + self.shift + dt.timedelta(days=self.rng.randint(0, 540))
         created = dt.datetime.combine(issued, dt.time(self.rng.randint(7, 18)), dt.UTC)
         created += dt.timedelta(milliseconds=self.rng.randint(0, 3_599_999))
         invoice: dict[str, Any] = {
@@ -184,6 +185,17 @@ class Generator:
             void(invoice)
         invoice["updatedDate"] = self.moment(created, 20)
         return invoice
+
+
+def last_day(value: Any, key: str = "") -> dt.date | None:
+    """The last day a record (with what it holds) records something on: its moments and dates, not a due date."""
+    if isinstance(value, dict):
+        return max((d for k, v in value.items() if (d := last_day(v, k))), default=None)
+    if isinstance(value, list):
+        return max((d for v in value if (d := last_day(v, key))), default=None)
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value if isinstance(value, dt.date) and key != "dueDate" else None
 
 
 def recompute(invoice: dict[str, Any]) -> None:

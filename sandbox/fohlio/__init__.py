@@ -8,17 +8,20 @@ Readings where the docs are silent are noted where they are coded.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+from array import array
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
 from sandbox import framework
-from sandbox.fohlio.data import CURRENCIES, SECOND_TAX_RATE, TAX_RATE, Contact, Invoice, generate, iso, money
+from sandbox.fohlio import data
+from sandbox.fohlio.data import CURRENCIES, Contact, Invoice, generate, iso, money
 from sandbox.framework import App, HeaderKey, Refused, Request, Response, SlidingWindow, apply_now, json_response, route
 
 DEFAULT_TOKEN = "fohlio-sandbox-token-7f3a9c"
-_ZERO_BALANCE = {"paid", "deposited", "void", "revised"}
 # §4.1: the docs do not say raw or `Bearer <token>`: `either` accepts both, `raw` or `bearer` only one
 _SCHEMES = {"either": ("", "Bearer"), "raw": ("",), "bearer": ("Bearer",)}
 
@@ -57,7 +60,8 @@ class FohlioSandbox(App):
         self.api_key, self.auth = o.api_key, HeaderKey("authorization", o.api_key, _SCHEMES[o.auth_mode])
         # §4.5: no rate limit is published; when set, 429 with a Retry-After header [INF]
         self.budget = SlidingWindow(o.requests_per_minute, o.rate_window)
-        self.team = generate(o, self.now())
+        now = self.now()
+        self.team = generate(o, now + framework.days_until(o.today, now.date()))  # the data ends a day before now
         self.published: dict[int, dict[str, Any]] = {}  # invoices served as published, by id
         if o.fixtures:
             self._load_fixtures()
@@ -96,7 +100,7 @@ class FohlioSandbox(App):
         except ValueError:
             raise _bad_request(f"{name} must be an integer") from None
 
-    def _page(self, request: Request, records: list[Any]) -> list[Any]:
+    def _page(self, request: Request, records: Sequence[Any]) -> list[Any]:
         """Page `page` of `records`, ordered by id so pages are stable; past the end: `[]` [INF]."""
         page = self._int(request, "page", 1) or 1
         per_page = self._int(request, "per_page", 25)  # §4.3: 25 by default, 1..100
@@ -116,31 +120,52 @@ class FohlioSandbox(App):
     @route("GET", "/contacts")
     def list_contacts(self, request: Request) -> Response:
         types, since = set(request.args("category_types[]")), self._since(request)  # §4.2
-        chosen = [
-            c
-            for _, c in sorted(self.team.contacts.items())
-            if (not types or c.category_type in types) and (since is None or c.updated_at >= since)
-        ]
-        return json_response([self.render_contact(c) for c in self._page(request, chosen)])
+
+        def chosen() -> list[Contact]:
+            return [
+                c
+                for _, c in sorted(self.team.contacts.items())
+                if (not types or c.category_type in types) and (since is None or c.updated_at >= since)
+            ]
+
+        # chosen once for the pages that follow, again after a mutation
+        listed = self.derived(("contacts", frozenset(types), since), chosen, len(self.team.contacts))
+        return json_response([self.render_contact(c) for c in self._page(request, listed)])
 
     @route("GET", "/client_invoices")
     def list_invoices(self, request: Request) -> Response:
         since, project_id = self._since(request), self._int(request, "project_id", None)
-        every: list[tuple[int, int, dt.datetime, Invoice | dict[str, Any]]]
-        every = [(i.id, i.project_id, i.updated_at, i) for i in self.team.invoices.values()]
-        for i in self.published.values():
-            every.append((i["id"], int(i["project_id"]), dt.datetime.fromisoformat(i["updated_at"]), i))
-        chosen = [
-            i
-            for _, project, updated, i in sorted(every, key=lambda row: row[0])
-            if project_id in (None, project) and (since is None or updated >= since)
+        published = [
+            (i["id"], int(i["project_id"]), dt.datetime.fromisoformat(i["updated_at"])) for i in self.published.values()
         ]
+        basis = (self.team.invoices.basis(), tuple(published))
+        ids, others = self.derived(("invoices", project_id, since), lambda: self._chosen(project_id, since), basis)
+        chosen = framework.Listing(ids, lambda c: others[-1 - c] if c < 0 else self.team.invoices.peek(c))
         return json_response([self.render_invoice(i, single=False) for i in self._page(request, chosen)])
+
+    def _chosen(self, project_id: int | None, since: dt.datetime | None) -> tuple[array[int], list[dict[str, Any]]]:
+        """The invoices listed, by id (published ones after a generated one of the same id): codes, an invoice's id
+        or -1 - an index in the second list, the published ones listed."""
+        team = self.team.invoices.chosen(project_id, since)
+        published = []
+        for i in self.published.values():
+            updated = dt.datetime.fromisoformat(i["updated_at"])
+            if project_id in (None, int(i["project_id"])) and (since is None or updated >= since):
+                published.append(i)
+        published.sort(key=lambda i: int(i["id"]))
+        codes, done = array("q"), 0
+        for index, invoice in enumerate(published):
+            at = bisect.bisect_right(team, invoice["id"])
+            codes.extend(team[done:at])
+            codes.append(-1 - index)
+            done = at
+        codes.extend(team[done:])
+        return codes, published
 
     @route("GET", "/client_invoices/{invoice_id}")
     def show_invoice(self, request: Request, invoice_id: str) -> Response:
         number = int(invoice_id) if invoice_id.isdigit() else None
-        invoice = self.published.get(number) or self.team.invoices.get(number) if number is not None else None
+        invoice = self.published.get(number) or self.team.invoices.peek(number) if number is not None else None
         if invoice is None:
             return json_response({"error": "Not Found"}, 404)
         return json_response(self.render_invoice(invoice, single=True))
@@ -165,27 +190,7 @@ class FohlioSandbox(App):
 
     def figures(self, invoice: Invoice) -> dict[str, Decimal]:
         """The invoice's amounts, computed from its lines and status."""
-
-        def worth(lines: Any) -> Decimal:
-            return sum((i.quantity * i.price for i in lines), Decimal(0))
-
-        taxable = worth(i for i in invoice.items if i.taxable)
-        services = worth(i for i in invoice.items if i.is_service)
-        tax = money(taxable * TAX_RATE + worth(i for i in invoice.items if i.second_taxable) * SECOND_TAX_RATE)
-        amount = money(worth(invoice.items))
-        total = amount + tax
-        if invoice.status in _ZERO_BALANCE:
-            balance = Decimal("0.00")
-        elif invoice.status == "paid_partially":
-            balance = money(total * (1 - invoice.paid_share))
-        else:
-            balance = total
-        paid = Decimal("0.00") if invoice.status in {"void", "revised"} else total - balance
-        return {  # in the order the API writes them
-            "tax_amount": tax, "taxable_amount": money(taxable), "amount": amount, "amount_with_tax": total,
-            "balance": balance, "retainer_amount": Decimal("0.00"), "products_amount": amount - money(services),
-            "services_amount": money(services), "balance_transactions_amount": paid,
-        }  # fmt: skip
+        return data.figures(invoice)
 
     def payment_terms(self, invoice: Invoice, total: Decimal) -> list[dict[str, Any]]:
         """Terms splitting the total, amounts as strings (as documented), in stored order."""
@@ -236,10 +241,13 @@ class FohlioSandbox(App):
     # --- what the data holds ------------------------------------------------------------
     def currency_of(self, invoice: Invoice) -> str | None:
         """The invoice's currency by the sandbox's own rule (see `sandbox.fohlio.data`)."""
-        project = self.team.projects[invoice.project_id]
+        return self._currency(invoice.project_id, invoice.client_id)
+
+    def _currency(self, project_id: int, client_id: int) -> str | None:
+        project = self.team.projects[project_id]
         if project.currency:
             return project.currency
-        client_currency = self.team.contacts[invoice.client_id].data.get("currency")
+        client_currency = self.team.contacts[client_id].data.get("currency")
         if client_currency:
             return str(client_currency).upper()
         return self.team.default_currency or None
@@ -251,8 +259,7 @@ class FohlioSandbox(App):
 
     def summary_figures(self) -> tuple[int, list[tuple[str | None, Decimal, int]]]:
         clients = sum(1 for c in self.team.contacts.values() if c.category_type == "client")
-        invoices = self.team.invoices.values()
-        figures = [(self.currency_of(i), self.figures(i)["amount_with_tax"], len(i.items)) for i in invoices]
+        figures = list(self.team.invoices.figures(self._currency))
         default = self.team.default_currency or None  # a published invoice's project is not in /team
         figures += [(default, Decimal(i["amount_with_tax"]), len(i["items"])) for i in self.published.values()]
         return clients, figures
@@ -260,7 +267,7 @@ class FohlioSandbox(App):
     def max_updated_at(self) -> dt.datetime:
         """The highest invoice `updated_at` the sandbox holds."""
         with self.lock:
-            return max(i.updated_at for i in self.team.invoices.values())
+            return self.team.invoices.latest()
 
     # --- mutations, as the real API would apply them --------------------------------------
     def update_invoice(self, invoice_id: int, *, updated_at: dt.datetime | None = None, **fields: Any) -> None:
@@ -303,7 +310,7 @@ class FohlioSandbox(App):
         """Delete a contact with its projects and their invoices (`listed` keeps the contact)."""
         for project_id in [p.id for p in self.team.projects.values() if p.client_id == client_id]:
             del self.team.projects[project_id]
-        for invoice_id in [i.id for i in self.team.invoices.values() if i.client_id == client_id]:
+        for invoice_id in self.team.invoices.of_client(client_id):
             del self.team.invoices[invoice_id]
         if not listed:
             del self.team.contacts[client_id]

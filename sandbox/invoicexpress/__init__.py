@@ -41,7 +41,7 @@ class InvoiceXpressSandbox(App):
     def __init__(self, **options: Any) -> None:
         o = self.options = Options(**options)
         super().__init__(latency=o.latency)
-        self.account = Account(o.seed, o.clients, o.invoices_per_client, o.lines_per_invoice)
+        self.account = Account(o.seed, o.clients, o.invoices_per_client, o.lines_per_invoice, o.today)
         self.api_key, self.max_per_page = o.api_key, o.max_per_page
         self.auth = QueryKey("api_key", o.api_key)  # §1.1: `api_key` in the query string
         self.budget = SlidingWindow(o.requests_per_minute, o.budget_window)

@@ -19,9 +19,10 @@ import random
 from decimal import Decimal
 from typing import Any
 
-from sandbox.framework import money
+from sandbox.framework import days_until, money
 
 FIRST_CLIENT_ID = 1310176  # the documented example's client id (seed 000)
+FIRST_DAY, DAYS = dt.date(2023, 1, 1), 1000  # documents are dated within DAYS days of FIRST_DAY
 
 # Weighted tables: (value, ..., weight). Document types and statuses as the API names them.
 TYPES = [
@@ -97,8 +98,17 @@ class Account:
     documents (so page counts are predictable) of `lines_per_invoice` (an inclusive range) lines,
     generated on demand from `seed`."""
 
-    def __init__(self, seed: int, clients: int, invoices_per_client: int, lines_per_invoice: tuple[int, int]) -> None:
+    def __init__(
+        self,
+        seed: int,
+        clients: int,
+        invoices_per_client: int,
+        lines_per_invoice: tuple[int, int],
+        today: dt.date | None = None,
+    ) -> None:
         self.seed, self.n_clients = seed, clients
+        # `today`: the last day a document can be dated, every date shifted by the same whole days
+        self.first_day = FIRST_DAY + days_until(today, FIRST_DAY + dt.timedelta(days=DAYS))
         self.invoices_per_client, self.lines_per_invoice = invoices_per_client, lines_per_invoice
         self.overrides: dict[int, dict[str, Any] | None] = {}  # changed (None: deleted) documents
         self.added: dict[int, int] = {}  # documents added per client index
@@ -194,7 +204,7 @@ class Account:
         if doc_type in ("InvoiceReceipt", "CashInvoice", "Receipt") and status == "final":
             status = "settled"
         currency = _pick(rng, CURRENCIES)
-        day = dt.date(2023, 1, 1) + dt.timedelta(days=rng.randint(0, 1000))
+        day = self.first_day + dt.timedelta(days=rng.randint(0, DAYS))
         due = day + dt.timedelta(days=rng.choice([0, 15, 30, 60]))
         items = [self._line(rng) for _ in range(rng.randint(*self.lines_per_invoice))]
         retention = rng.choice(RETENTIONS) if doc_type == "Invoice" else rng.choice(["", None])

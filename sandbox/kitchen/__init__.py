@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -27,6 +28,10 @@ def expects_json(request: Request) -> bool:
     first = request.headers.get("accept", "").split(",")[0].split(";")[0].strip().lower()
     ajax = request.headers.get("x-requested-with", "") == "XMLHttpRequest"
     return "/json" in first or "+json" in first or (ajax and first in ("", "*/*", "*"))
+
+
+def _created(row: dict[str, Any]) -> tuple[str, str]:
+    return row["created_at"], row["id"]
 
 
 @dataclass(kw_only=True)
@@ -52,14 +57,16 @@ class KitchenApp(App):
         self.api_key, self.public_url = o.api_key, f"https://{o.workspace}.kitchen.co"
         self.auth = HeaderKey("Authorization", o.api_key, ("Bearer",))  # §3.1: bearer token
         self.throttle = FixedWindow(o.requests_per_minute, o.rate_window)  # Laravel's throttle [INF, §3.5]
-        self.clients, self.invoices = data.generate(o.seed, o.clients, o.invoices)
+        self.clients, self.invoices = data.generate(o.seed, o.clients, o.invoices, o.today)
         # The published "List all invoices" example is one more invoice, unchanged (its client user is not
         # among the listed clients: no client sample is published).
         published = framework.published_sample(self.name, "list_invoices.json")["data"] if o.fixtures else []
-        self.invoices += published
+        for invoice in published:
+            self.invoices.append(invoice)
         self.published = {i["id"] for i in published}  # served as written: never recomputed
-        stamps = [v for row in [*self.clients, *self.invoices] for k, v in row.items() if k.endswith("_at") and v]
-        self._now = max(dt.datetime.fromisoformat(v) for v in stamps) + dt.timedelta(days=1)
+        stamps = [data.latest_stamp(c) for c in self.clients] + [self.invoices.latest]
+        stamps += [v for row in published for k, v in row.items() if k.endswith("_at") and v]
+        self._now = max(dt.datetime.fromisoformat(v) for v in stamps if v) + dt.timedelta(days=1)
         self._ids = data.ids_from(random.Random(o.seed + 1))
         self.gone: set[str] = set()  # deleted clients still listed
 
@@ -89,14 +96,14 @@ class KitchenApp(App):
 
     @route("GET", "/api/clients/{record_id}")
     def show_client(self, request: Request, record_id: str) -> Response:
-        return self._show([c for c in self.clients if c["id"] not in self.gone], record_id)
+        return self._show(next((c for c in self.clients if c["id"] == record_id and c["id"] not in self.gone), None))
 
     @route("GET", "/api/invoices/{record_id}")
     def show_invoice(self, request: Request, record_id: str) -> Response:
-        return self._show(self.invoices, record_id)
+        found = self.invoices.find(record_id)
+        return self._show(None if found is None else self.invoices.record(found))
 
-    def _show(self, rows: list[dict[str, Any]], record_id: str) -> Response:
-        found = next((r for r in rows if r["id"] == record_id), None)
+    def _show(self, found: dict[str, Any] | None) -> Response:
         if found is None:
             return json_response({"message": "No query results for the given id."}, 404)
         return json_response({"data": public(found)})
@@ -104,21 +111,34 @@ class KitchenApp(App):
     @route("GET", "/api/clients")
     def list_clients(self, request: Request) -> Response:
         url = f"{self.public_url}/api/clients"  # §3.2: absolute links on clients
-        return self._list(request, self.clients, {}, url, url)
+
+        def newest_first() -> list[dict[str, Any]]:
+            basis = tuple(map(_created, self.clients))
+            return self.derived("clients", lambda: sorted(self.clients, key=_created, reverse=True), basis)
+
+        return self._list(request, newest_first, {}, url, url)
 
     @route("GET", "/api/invoices")
     def list_invoices(self, request: Request) -> Response:
         # §3.3: `state` is `all`, `active` (the default) or `archived`
         errors: dict[str, list[str]] = {}
-        rows, state = self.invoices, request.arg("state", "active")
+        state = request.arg("state", "active")
         if state not in STATES:
             errors["state"] = ["The selected state is invalid."]
-        elif state != "all":
-            rows = [r for r in rows if (r["archived_at"] is None) == (state == "active")]
-        # §3.6: the sample's links are relative, with a slash before the query; meta paths without it
-        return self._list(request, rows, errors, "/api/invoices/", "/api/invoices")
 
-    def _list(self, request: Request, rows: list[dict[str, Any]], errors: dict, links: str, meta: str) -> Response:
+        # §3.6: the sample's links are relative, with a slash before the query; meta paths without it
+        return self._list(request, lambda: self._newest_first(str(state)), errors, "/api/invoices/", "/api/invoices")
+
+    def _newest_first(self, state: str) -> Sequence[dict[str, Any]]:
+        """The invoices of `state`, newest created first (§3.3 [DOC]): ordered once for the pages that follow, again
+        after a mutation or a change to a record handed out."""
+        codes, others = self.derived(state, lambda: self.invoices.newest_first(state), self.invoices.basis())
+        return framework.Listing(codes, lambda c: others[-1 - c] if c < 0 else self.invoices.generated.peek(c))
+
+    def _list(
+        self, request: Request, ordered: Callable[[], Sequence[dict[str, Any]]], errors: dict, links: str, meta: str
+    ) -> Response:
+        """A page of `ordered()` (newest created first, §3.3 [DOC]), or Laravel's answer to invalid parameters."""
         paging = {}
         for name, default in (("page", 1), ("per_page", DEFAULT_PER_PAGE)):
             try:
@@ -134,9 +154,8 @@ class KitchenApp(App):
             first, more = next(iter(errors.values()))[0], sum(len(v) for v in errors.values()) - 1
             message = first + (f" (and {more} more error{'s' if more > 1 else ''})" if more else "")
             return json_response({"message": message, "errors": errors}, 422)
-        ordered = sorted(rows, key=lambda r: (r["created_at"], r["id"]), reverse=True)  # newest first, §3.3 [DOC]
         per_page = min(paging["per_page"], MAX_PER_PAGE)
-        chunk, body = framework.laravel_page(ordered, paging["page"], per_page, links=links, meta=meta)
+        chunk, body = framework.laravel_page(ordered(), paging["page"], per_page, links=links, meta=meta)
         return json_response({"data": [public(r) for r in chunk], **body})
 
     # --- configuration, summary, mutations ----------------------------------------------------
@@ -144,7 +163,7 @@ class KitchenApp(App):
         return {"base_url": f"{base_url}/api", "workspace": self.options.workspace, "api_key": self.api_key}
 
     def summary_figures(self) -> tuple[int, list[tuple[str | None, Decimal, int]]]:
-        return len(self.clients), [(i["currency"], i["total_amount"], len(i["items"])) for i in self.invoices]
+        return len(self.clients), list(self.invoices.figures())
 
     def _tick(self) -> str:
         self._now += dt.timedelta(minutes=1)
@@ -153,15 +172,26 @@ class KitchenApp(App):
     def invoice(self, invoice_id: str) -> dict[str, Any]:
         """A copy of one invoice as the API shows it."""
         with self.lock:
-            return dict(public(self._find(invoice_id)))
+            found = self.invoices.find(invoice_id)
+            if found is None:
+                raise KeyError(invoice_id)
+            return dict(public(self.invoices.record(found)))
 
     def oldest_invoice_id(self) -> str:
         """The invoice created first: the last one of the last page."""
         with self.lock:
-            return str(min(self.invoices, key=lambda r: (r["created_at"], r["id"]))["id"])
+            return str(self._newest_first("all")[-1]["id"])
 
     def _find(self, record_id: str, rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        found = next((r for r in (self.invoices if rows is None else rows) if r["id"] == record_id), None)
+        """The record to change: a client of `rows`, else an invoice (a generated one is held from then on)."""
+        if rows is None:
+            invoice = self.invoices.find(record_id)
+            rows = (
+                []
+                if invoice is None
+                else [self.invoices.generated.hold(invoice) if isinstance(invoice, int) else invoice]
+            )
+        found = next((r for r in rows if r["id"] == record_id), None)
         if found is None:
             raise KeyError(record_id)
         return found

@@ -10,13 +10,17 @@ tool computes them: lines (quantity x amount per unit) - discounts + taxes + shi
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import itertools
 import random
-from collections.abc import Callable
+import re
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
-from sandbox.framework import money
+from sandbox.framework import Replay, days_until, money
 
 EPOCH = dt.datetime(2023, 1, 2, 9, 0, tzinfo=dt.UTC)
 FIRST = ["Ana", "Ben", "Chloé", "Dmitri", "Eva", "Farid", "Grace", "Hugo", "Iris", "Jonas", "Kemi", "Lena"]
@@ -34,9 +38,11 @@ TAXES = {
     "EUR": [("VAT", Decimal("21")), ("Eco levy", Decimal("1"))],
     "GBP": [("VAT", Decimal("20"))],
 }
+CURRENCIES = tuple(TAXES)
 SHIPPING = [Decimal(amount) for amount in ("0.00", "0.00", "0.00", "9.99", "19.99", "35.00")]
 # Status mix of an agency's book: paid the most, then open, then the rest.
 STATUS_WEIGHTS = [("paid", 40), ("open", 22), ("draft", 12), ("void", 10), ("uncollectible", 8)]
+STATUSES, WEIGHTS = [s for s, _ in STATUS_WEIGHTS], [w for _, w in STATUS_WEIGHTS]
 # The lifecycle timestamp each status sets (§3.4 [INF]).
 STAMPED = {"paid": "paid_at", "void": "voided_at", "uncollectible": "marked_uncollectible_at", "open": "finalized_at"}
 Ids = Callable[[str], str]
@@ -153,26 +159,253 @@ def make_invoice(
     return invoice
 
 
-def generate(seed: int, clients: int, invoices: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """A workspace in time order; from 6 invoices every status (one archived) and one with no client."""
+def make_clients(
+    rng: random.Random, ids: Ids, count: int, start: dt.datetime
+) -> tuple[list[dict[str, Any]], dt.datetime]:
+    """`count` clients created one after another from `start`, and when the next record is created."""
+    rows, created = [], start
+    for _ in range(count):
+        rows.append(make_client(rng, ids, created))
+        created += dt.timedelta(hours=rng.randint(1, 72), minutes=rng.randint(0, 59))
+    return rows, created
+
+
+def latest_stamp(row: dict[str, Any]) -> str:
+    """The record's latest timestamp (Kitchen's format sorts as time does), "" if none."""
+    return max((v for k, v in row.items() if k.endswith("_at") and v), default="")
+
+
+def generate(
+    seed: int, clients: int, invoices: int, today: dt.date | None = None
+) -> tuple[list[dict[str, Any]], Invoices]:
+    """A workspace in time order, clients then invoices; `today`: every date shifted by whole days so that the
+    sandbox's clock (a day after the latest timestamp) falls on that day."""
     rng = random.Random(seed)
     ids = ids_from(rng)
     creator, profile = ids("u"), ids("bp")
-    created = EPOCH
-    client_rows = []
-    for _ in range(clients):
-        client_rows.append(make_client(rng, ids, created))
-        created += dt.timedelta(hours=rng.randint(1, 72), minutes=rng.randint(0, 59))
-    statuses, weights = [s for s, _ in STATUS_WEIGHTS], [w for _, w in STATUS_WEIGHTS]
-    invoice_rows = []
-    for n in range(invoices):
-        status = statuses[n] if n < len(statuses) else rng.choices(statuses, weights)[0]
-        no_client = n == 5 or (client_rows and rng.random() < 0.05) or not client_rows
-        client_id = None if no_client else rng.choice(client_rows)["id"]
+    client_rows, created = make_clients(rng, ids, clients, EPOCH)
+    made = Invoices(rng, invoices, created, tuple(c["id"] for c in client_rows), creator, profile)
+    latest = max([made.latest, *map(latest_stamp, client_rows)])
+    if today is not None and latest:
+        made.shift = days_until(today, dt.datetime.fromisoformat(latest).date() + dt.timedelta(days=1))
+        rng = random.Random(seed)  # the same draws again: the same clients, created `shift` later
+        ids = ids_from(rng)
+        creator, profile = ids("u"), ids("bp")
+        client_rows = make_clients(rng, ids, clients, EPOCH + made.shift)[0]
+        made.latest = stamp(dt.datetime.fromisoformat(made.latest) + made.shift) if made.latest else ""
+    return client_rows, made
+
+
+class Invoices(Sequence[dict[str, Any]]):
+    """A workspace's invoices in the order it keeps them (the generated ones, then the published and added ones),
+    as a list: indexing and iterating hand out the records themselves, to change in place as the API's own rows.
+
+    The generated ones (from 6 invoices every status, one archived and one with no client) are made one after
+    another, each created after the one before, and kept as a `Replay` plus a few numbers each: a workspace of a
+    million invoices holds none until one is asked for, and keeps the ones handed out. The list is a few parts:
+    runs of generated invoices (`range`s of their numbers) and lists of other records.
+    """
+
+    def __init__(
+        self, rng: random.Random, count: int, created: dt.datetime, clients: tuple[str, ...], creator: str, profile: str
+    ) -> None:
+        self.clients, self.creator, self.profile = clients, creator, profile
+        self.shift = dt.timedelta(0)  # added to every generated date (`today`)
+        self.latest = ""  # the latest timestamp of the generated invoices
+        self.created, self.archived, self.ids = array("q"), bytearray(count), bytearray()
+        self.currency, self.total, self.lines = bytearray(), array("q"), bytearray()
+        self.generated = Replay(self._make, rng, count, created, self._observe)
+        self.active = bytes(self.archived).translate(bytes.maketrans(b"\x00\x01", b"\x01\x00"))
+        self.parts: list[range | list[dict[str, Any]]] = [range(count)] if count else []
+
+    def _make(self, rng: random.Random, n: int, created: dt.datetime) -> tuple[dict[str, Any], dt.datetime]:
+        """Invoice `n` of the generated ones, `created` the creation time of the record before it."""
+        status = STATUSES[n] if n < len(STATUSES) else rng.choices(STATUSES, WEIGHTS)[0]
+        clients = self.clients
+        no_client = n == 5 or (clients and rng.random() < 0.05) or not clients
+        client_id = None if no_client else rng.choice(clients)
         created += dt.timedelta(hours=rng.randint(2, 96), minutes=rng.randint(0, 59), seconds=rng.randint(0, 59))
-        invoice = make_invoice(rng, ids, n + 1, client_id, creator, profile, created, status)
+        args = (n + 1, client_id, self.creator, self.profile, created + self.shift, status)
+        invoice = make_invoice(rng, ids_from(rng), *args)
         if n == 0:
             archived = dt.datetime.fromisoformat(invoice["paid_at"]) + dt.timedelta(days=3)
             invoice["archived_at"] = invoice["updated_at"] = stamp(archived)
-        invoice_rows.append(invoice)
-    return client_rows, invoice_rows
+        return invoice, created
+
+    def _observe(self, n: int, invoice: dict[str, Any]) -> None:
+        """Note what listings and summaries need of a generated invoice, as it is first made."""
+        self.created.append(int((dt.datetime.fromisoformat(invoice["created_at"]) - EPOCH).total_seconds()))
+        self.archived[n] = invoice["archived_at"] is not None
+        self.ids += int(invoice["id"][3:], 16).to_bytes(12, "big")
+        self.currency.append(CURRENCIES.index(invoice["currency"]))
+        self.total.append(int(invoice["total_amount"] * 100))
+        self.lines.append(len(invoice["items"]))
+        self.latest = max(self.latest, latest_stamp(invoice))
+
+    # --- the list the app keeps ---------------------------------------------------------------
+    def _locate(self, index: int) -> tuple[int, int]:
+        """The part holding list position `index` (0 <= index <= len), and the position within it."""
+        for at, part in enumerate(self.parts):
+            if index < len(part):
+                return at, index
+            index -= len(part)
+        return len(self.parts), index
+
+    def _cut(self, index: int) -> int:
+        """Split the parts at list position `index`; the number of the part that now starts there."""
+        at, within = self._locate(index)
+        if not within:
+            return at
+        part = self.parts[at]
+        self.parts[at : at + 1] = [part[:within], part[within:]]
+        return at + 1
+
+    def _runs(self) -> Iterator[range]:
+        """The runs of generated invoices in the list."""
+        return (part for part in self.parts if isinstance(part, range))
+
+    def __len__(self) -> int:
+        return sum(map(len, self.parts))
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        size = len(self)
+        if not -size <= index < size:
+            raise IndexError(index)
+        at, within = self._locate(index % size)
+        part = self.parts[at]
+        return self.generated.hold(part[within]) if isinstance(part, range) else part[within]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for part in list(self.parts):
+            if isinstance(part, range):
+                yield from map(self.generated.hold, part)
+            else:
+                yield from part
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def insert(self, index: int, invoice: dict[str, Any]) -> None:
+        size = len(self)
+        at = self._cut(max(0, min(size, index + size if index < 0 else index)))
+        before = self.parts[at - 1] if at else None
+        if isinstance(before, list):
+            before.append(invoice)
+        else:
+            self.parts.insert(at, [invoice])
+
+    def append(self, invoice: dict[str, Any]) -> None:
+        self.insert(len(self), invoice)
+
+    def remove(self, invoice: dict[str, Any]) -> None:
+        """Remove `invoice`, one of the records handed out."""
+        for at, part in enumerate(self.parts):
+            if isinstance(part, list):
+                index = next((i for i, r in enumerate(part) if r is invoice), None)
+                if index is None:
+                    continue
+                del part[index]
+            else:
+                n = next((n for n, r in self.generated.held.items() if r is invoice and n in part), None)
+                if n is None:
+                    continue
+                self.generated.release(n)
+                self.parts[at : at + 1] = [part[: n - part.start], part[n - part.start + 1 :]]
+            self.parts = [p for p in self.parts if p]
+            return
+        raise ValueError("Invoices.remove(x): x not in list")
+
+    def find(self, record_id: str) -> int | dict[str, Any] | None:
+        """The first invoice with that id: a generated one's number, else the record, else None."""
+        numbers = {n for n, r in self.generated.held.items() if r["id"] == record_id}
+        if re.fullmatch(r"in_[0-9a-f]{24}", record_id):
+            key, at = int(record_id[3:], 16).to_bytes(12, "big"), 0
+            while (at := self.ids.find(key, at)) >= 0:
+                if at % 12 == 0 and at // 12 not in self.generated.held:
+                    numbers.add(at // 12)
+                at += 1
+        for part in self.parts:
+            if isinstance(part, range):
+                found = [n for n in numbers if n in part]
+                if found:
+                    return min(found)
+            elif (record := next((r for r in part if r["id"] == record_id), None)) is not None:
+                return record
+        return None
+
+    def record(self, found: int | dict[str, Any]) -> dict[str, Any]:
+        """The invoice `find` found, not to be changed."""
+        return self.generated.peek(found) if isinstance(found, int) else found
+
+    # --- what listings and summaries read ------------------------------------------------------
+    def _others(self) -> list[dict[str, Any]]:
+        """The records that are not generated invoices in their place: published, added, moved."""
+        return [r for part in self.parts if isinstance(part, list) for r in part]
+
+    def basis(self) -> tuple[Any, ...]:
+        """What the listings' order depends on besides the generated invoices as made: the parts of the list, and
+        the creation, id and archiving of the records handed out or added."""
+        held = tuple((n, r["created_at"], r["id"], r["archived_at"] is None) for n, r in self.generated.held.items())
+        others = tuple((id(r), r["created_at"], r["id"], r["archived_at"] is None) for r in self._others())
+        return tuple((p.start, p.stop) for p in self._runs()), held, others
+
+    def _key(self, n: int) -> tuple[str, str]:
+        """A generated invoice's (created_at, id) as made."""
+        created = stamp(EPOCH + self.shift + dt.timedelta(seconds=self.created[n]))
+        return created, f"in_{int.from_bytes(self.ids[n * 12 : n * 12 + 12], 'big'):024x}"
+
+    def _moved(self) -> set[int]:
+        """Generated invoices held and changed where listings look: their creation, id or archiving."""
+        return {
+            n
+            for n, r in self.generated.held.items()
+            if (r["created_at"], r["id"]) != self._key(n) or (r["archived_at"] is not None) != self.archived[n]
+        }
+
+    def newest_first(self, state: str) -> tuple[array[int], list[dict[str, Any]]]:
+        """The listing of `state` (`all`, `active`, `archived`) by creation, newest first (§3.3 [DOC]): codes, a
+        generated invoice's number or -1 - an index in the second list, the others' records."""
+        count, moved = self.generated.count, self._moved()
+        chosen = b"\x01" * count if state == "all" else self.active if state == "active" else self.archived
+        keep = bytearray(count)
+        for part in self._runs():
+            keep[part.start : part.stop] = chosen[part.start : part.stop]
+        for n in moved:
+            keep[n] = 0
+        run = array("q", itertools.compress(range(count), keep))
+        others = [*self._others(), *(self.generated.held[n] for n in sorted(moved))]
+        if state != "all":
+            others = [r for r in others if (r["archived_at"] is None) == (state == "active")]
+        others.sort(key=lambda r: (r["created_at"], r["id"]))
+        codes, done = array("q"), 0
+        for index, invoice in enumerate(others):
+            at = bisect.bisect_left(run, (invoice["created_at"], invoice["id"]), key=self._key)
+            codes.extend(run[done:at])
+            codes.append(-1 - index)
+            done = at
+        codes.extend(run[done:])
+        codes.reverse()
+        return codes, others
+
+    def figures(self) -> Iterator[tuple[str, Decimal, int]]:
+        """Every invoice's currency, total and line count."""
+        held = self.generated.held
+        for part in self.parts:
+            for n_or_record in part:
+                if isinstance(n_or_record, dict):
+                    record = n_or_record
+                elif n_or_record in held:
+                    record = held[n_or_record]
+                else:
+                    n = n_or_record
+                    yield CURRENCIES[self.currency[n]], Decimal(self.total[n]).scaleb(-2), self.lines[n]
+                    continue
+                yield record["currency"], record["total_amount"], len(record["items"])

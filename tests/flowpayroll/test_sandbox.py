@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from sandbox.flowpayroll import FlowPayrollSandbox, create_app
+from sandbox.flowpayroll.data import last_day
 from sandbox.server import SandboxServer
 from sources.shared.values import loads
 from tests.support import serve
@@ -237,3 +239,22 @@ def test_the_published_skeleton_is_served_as_one_more_clients_invoice(session: S
     assert invoice["invoiceNumber"] == "<string>" and invoice["lineItems"][0]["invoiceId"] == invoice_id
     bare = create_app(fixtures=False)
     assert not bare.published and len(bare.clients) == len(session.app.clients) - 1
+
+
+def _generated(app: FlowPayrollSandbox) -> list[dict[str, Any]]:
+    return [*app.clients.values(), *(i for i in app.invoices.values() if i["id"] not in app.published)]
+
+
+def test_today_moves_every_generated_date_so_that_the_last_is_the_day_before() -> None:
+    today = dt.date(2031, 5, 20)
+    before, after = create_app(), create_app(today=today)
+    last_before, last_after = last_day(_generated(before)), last_day(_generated(after))
+    assert last_before and last_after == today - dt.timedelta(days=1)
+    for old, new in zip(before.invoices.values(), after.invoices.values(), strict=True):
+        moved = dt.timedelta(0) if old["id"] in before.published else last_after - last_before  # published: as is
+        assert (new["id"], new["amount"], new["lineItems"][0]["id"]) == (
+            old["id"],
+            old["amount"],
+            old["lineItems"][0]["id"],
+        )
+        assert {new[k] - old[k] for k in ("date", "dueDate", "createdDate", "updatedDate")} == {moved}

@@ -11,6 +11,7 @@ import httpx
 import pytest
 import simplejson
 
+from sandbox import framework
 from sandbox.fohlio import DEFAULT_TOKEN, create_app
 from tests.support import serve
 
@@ -196,3 +197,35 @@ def test_the_published_skeleton_is_served_with_its_client_unless_fixtures_are_of
     summary, without = app.summary(), bare.summary()
     assert (summary["clients"], summary["invoices"]) == (without["clients"] + 1, without["invoices"] + 1)
     assert summary["totals"]["USD"] == without["totals"]["USD"] + 123  # priced in the team's currency
+
+
+def test_today_moves_every_generated_date_by_the_same_whole_days(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = dt.datetime(2025, 6, 15, 12, 34, 56, tzinfo=dt.UTC)
+    monkeypatch.setattr(framework, "utc_now", lambda: clock)
+    today = dt.date(2031, 5, 20)
+    before, after = create_app(), create_app(today=today)
+    shift = dt.timedelta(days=(today - clock.date()).days)
+    for old, new in zip(before.team.invoices.values(), after.team.invoices.values(), strict=True):
+        assert (new.created_at - old.created_at, new.updated_at - old.updated_at) == (shift, shift)
+        if old.invoice_date and new.invoice_date:
+            assert dt.date.fromisoformat(new.invoice_date[:10]) - dt.date.fromisoformat(old.invoice_date[:10]) == shift
+        assert (old.invoice_date is None) == (new.invoice_date is None)
+        assert (new.id, new.items, new.status) == (old.id, old.items, old.status)
+    assert after.max_updated_at().date() == today - dt.timedelta(days=1)
+    assert after.published == before.published  # the published example keeps its dates
+
+
+def test_a_listing_follows_mutations_without_holding_the_invoices_it_serves() -> None:
+    app = create_app(invoices=3000, projects=40, clients=20, fixtures=False)
+    with serve(app) as server:
+        assert len(body(get(server.url, "/client_invoices", per_page=100, page=12))) == 100
+        mark = int(app.max_updated_at().timestamp())
+        assert body(get(server.url, "/client_invoices", updated_since=mark + 1)) == []
+        assert app.team.invoices.generated.held == {}  # pages are made on demand, not kept
+        app.update_invoice(30500, note="changed")
+        assert [i["id"] for i in body(get(server.url, "/client_invoices", updated_since=mark + 1))] == [30500]
+        app.delete_invoice(30001)
+        listed = body(get(server.url, "/client_invoices", per_page=2, project_id=9001))
+        assert [i["id"] for i in listed] == [30041, 30081]
+        added = app.add_invoice(None)
+        assert body(get(server.url, "/client_invoices", per_page=100, page=30))[-1]["id"] == added == 33001

@@ -1,5 +1,6 @@
 """The sandbox answers as the InvoiceXpress docs say (docs/providers.md §1, seeds 000/001)."""
 
+import datetime as dt
 import json
 from decimal import Decimal
 
@@ -151,3 +152,19 @@ def test_requests_beyond_the_budget_get_429():
         assert codes == [200, 200, 200, 429, 429]
         response = httpx.get(f"{server.url}/clients.json", params={"api_key": app.api_key})
         assert response.headers["Retry-After"] == "1"
+
+
+def test_today_moves_every_document_date_by_the_same_whole_days():
+    today = dt.date(2031, 5, 20)
+    old = create_app(clients=4, invoices_per_client=30).all_invoices()
+    new = create_app(clients=4, invoices_per_client=30, today=today).all_invoices()
+
+    def day(text):
+        return dt.datetime.strptime(text, "%d/%m/%Y").date()
+
+    pairs = zip(old, new, strict=True)
+    shifts = {(day(n["date"]) - day(o["date"]), day(n["due_date"]) - day(o["due_date"])) for o, n in pairs}
+    [(shift, same)] = shifts - {(dt.timedelta(0), dt.timedelta(0))}  # the published samples keep their dates
+    assert shift == same and shift.days > 0
+    assert max(day(i["date"]) for i in new[: 4 * 30]) <= today  # the generated ones, dated up to today
+    assert [{**o, "date": "", "due_date": ""} for o in old] == [{**n, "date": "", "due_date": ""} for n in new]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections import Counter
@@ -281,3 +282,45 @@ def test_the_published_example_is_served_unchanged_unless_fixtures_are_off() -> 
     summary, without = app.summary(), bare.summary()
     assert summary["invoices"] == without["invoices"] + 1 and summary["lines"] == without["lines"] + 1
     assert summary["totals"]["USD"] == without["totals"]["USD"] + Decimal("508.9")
+
+
+def _moments(row: dict[str, Any]) -> dict[str, dt.datetime]:
+    return {k: dt.datetime.fromisoformat(v) for k, v in row.items() if k.endswith(("_at", "_date")) and v}
+
+
+def _undated(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in _moments(row)}
+
+
+def test_today_moves_every_generated_date_by_the_same_whole_days() -> None:
+    today = dt.date(2031, 5, 20)
+    before, after = create_app(), create_app(today=today)
+    shifts = set()
+    for old, new in zip([*before.clients, *before.invoices], [*after.clients, *after.invoices], strict=True):
+        assert _undated(old) == _undated(new)
+        shifts |= {new_at - _moments(old)[k] for k, new_at in _moments(new).items()}
+    published = {dt.timedelta(0)}  # the published example keeps its own dates
+    [shift] = shifts - published
+    assert shift.seconds == 0 and after._now.date() == today  # the sandbox's clock: a day after the latest date
+    latest = max(at for row in [*after.clients, *after.invoices] for at in _moments(row).values())
+    assert latest.date() == today - dt.timedelta(days=1)
+
+
+def test_a_listing_follows_mutations_and_records_changed_in_place_without_holding_the_others() -> None:
+    app = create_app(api_key=KEY, invoices=3000, fixtures=False)
+    with serve(app) as server:
+        first = get(f"{server.url}/api/invoices", per_page=5).json()["data"]
+        assert len(get(f"{server.url}/api/invoices", per_page=100, page=17, state="all").json()["data"]) == 100
+        assert app.invoices.generated.held == {}  # pages are made on demand, not kept
+        app.update_invoice(first[0]["id"], archived_at=NOW)
+        again = get(f"{server.url}/api/invoices", per_page=5).json()["data"]
+        assert again[0]["id"] == first[1]["id"]
+        added = app.add_invoice(app.clients[0]["id"])
+        assert get(f"{server.url}/api/invoices", per_page=1).json()["data"][0]["id"] == added
+        record = app.invoices[10]  # handed out: changed in place as the API's own row
+        record["created_at"] = "2099-01-01T00:00:00+00:00"
+        newest = get(f"{server.url}/api/invoices", per_page=1, state="all").json()
+        assert newest["data"][0]["id"] == record["id"] and newest["meta"]["total"] == 3001
+        app.delete_invoice(record["id"])
+        assert get(f"{server.url}/api/invoices/{record['id']}").status_code == 404
+    assert app.oldest_invoice_id() == app.invoices[0]["id"]

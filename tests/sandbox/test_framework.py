@@ -3,6 +3,8 @@ API and the in-process transport, on a tiny app and on the provider sandboxes.""
 
 from __future__ import annotations
 
+import datetime as dt
+import random
 import time
 from typing import Any
 
@@ -17,10 +19,12 @@ from sandbox.framework import (
     FixedWindow,
     HeaderKey,
     QueryKey,
+    Replay,
     Request,
     Response,
     SlidingWindow,
     TokenPager,
+    days_until,
     json_response,
     laravel_page,
     page_number_meta,
@@ -315,3 +319,54 @@ def test_a_deleted_client_can_stay_listed() -> None:
     assert app.summary()["invoices"] == 4
     app.delete_client(1310178)
     assert len(http.get("/clients.json").json()["clients"]) == 2
+
+
+# --- records made on demand, values derived until a mutation ------------------------------------
+
+
+def _make(rng: random.Random, n: int, total: int) -> tuple[dict[str, Any], int]:
+    """A record that depends on every draw before it (the running `total`), as the providers' generators do."""
+    total += rng.randint(1, 9)
+    return {"n": n, "total": total, "tag": f"{rng.getrandbits(32):08x}"}, total
+
+
+def test_a_replay_makes_each_record_again_exactly_as_first_made() -> None:
+    rng, total, straight = random.Random(7), 0, []
+    for n in range(300):
+        record, total = _make(rng, n, total)
+        straight.append(record)
+    observed: list[dict[str, Any]] = []
+    replay = Replay(_make, random.Random(7), 300, 0, lambda n, r: observed.append(r), every=16, cached=2)
+    assert observed == straight
+    assert [replay.peek(n) for n in reversed(range(300))] == straight[::-1]  # backwards, past the cache
+    assert replay.held == {}
+
+
+def test_a_held_record_is_kept_as_changed() -> None:
+    replay = Replay(_make, random.Random(7), 100, 0, every=8, cached=1)
+    held = replay.hold(42)
+    held["tag"] = "changed"
+    for n in range(100):  # every chunk made again, the held record's among them
+        replay.peek(n)
+    assert replay.peek(42) is held and replay.hold(42)["tag"] == "changed"
+    replay.release(42)
+    assert replay.peek(42)["tag"] != "changed"
+
+
+def test_derived_values_are_kept_until_a_mutation_or_their_basis_changes() -> None:
+    app = kitchen.create_app(invoices=6, fixtures=False)
+    calls: list[int] = []
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert app.derived("k", compute) == app.derived("k", compute) == 1
+    assert app.derived("k", compute, basis="other") == 2
+    app.update_invoice(app.invoices[0]["id"], memo="changed")
+    assert app.derived("k", compute, basis="other") == 3
+
+
+def test_days_until_moves_the_last_day_onto_today() -> None:
+    assert days_until(None, dt.date(2023, 5, 1)) == dt.timedelta(0)
+    assert dt.date(2023, 5, 1) + days_until(dt.date(2026, 2, 3), dt.date(2023, 5, 1)) == dt.date(2026, 2, 3)
