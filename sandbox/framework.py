@@ -133,8 +133,9 @@ class Response:
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """A JSON response; `Decimal` values are written as the exact numbers they hold."""
-    body = simplejson.dumps(data, use_decimal=True).encode("utf-8")
+    """A JSON response, compact as the providers' servers write it (Rails, Laravel and Jackson add
+    no spaces); `Decimal` values are written as the exact numbers they hold."""
+    body = simplejson.dumps(data, use_decimal=True, separators=(",", ":")).encode("utf-8")
     return Response(status, body, {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
 
 

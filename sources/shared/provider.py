@@ -102,6 +102,39 @@ class Provider:
         return DltSource(dlt.Schema(self.name), self.name, [billing_resource(api, account)])
 
 
+    def settings_table(self) -> str:
+        """The provider's settings as the Markdown table its README shows (`docs_tables`)."""
+        rows = [
+            "| key | env | default | meaning |",
+            "|---|---|---|---|",
+        ]
+        for setting in self.settings:
+            where = "secrets.toml" if setting.secret else "config.toml"
+            if setting.required:
+                default = "required"
+            elif setting.default in (None, ""):
+                default = "unset"
+            elif isinstance(setting.default, (list, tuple)):
+                default = "`[" + ", ".join(f'"{v}"' for v in setting.default) + "]`"
+            else:
+                default = f"`{setting.default}`"
+            rows.append(
+                f"| `{setting.name}` ({where}) | `{self.env(setting.name)}` | {default} | {setting.help} |"
+            )
+        return "\n".join(rows)
+
+
+SETTINGS_START = "<!-- settings: written from settings.py by `python -m sources.shared.provider`; do not edit -->"
+SETTINGS_END = "<!-- end of settings -->"
+
+
+def docs_tables(readme: str, provider: Provider) -> str:
+    """`readme` with its settings table (between `SETTINGS_START` and `SETTINGS_END`) written anew
+    from the provider's declaration."""
+    start, end = readme.index(SETTINGS_START) + len(SETTINGS_START), readme.index(SETTINGS_END)
+    return readme[:start] + "\n" + provider.settings_table() + "\n" + readme[end:]
+
+
 def section(provider: str, account: str | None = None) -> str:
     """The TOML table of a provider's stanza: `sources.<provider>`, or of one of its further
     accounts, `sources.<provider>.accounts.<label>` (docs/configuration.md)."""
@@ -127,3 +160,19 @@ def config_hint(provider: str, names: Iterable[str], *, file: str = "secrets.tom
     envs = ", ".join(env_name(provider, n) for n in names)
     keys = ", ".join(names)
     return f"check {envs} ({keys} under [sources.{provider}] in .dlt/{file})"
+
+
+def main() -> None:
+    """Write every built-in provider's settings table into its README (`sources/<name>/README.md`)."""
+    from pathlib import Path
+
+    from pipelines.registry import discover
+
+    for provider in discover().values():
+        readme = Path(__file__).parents[1] / provider.name / "README.md"
+        if readme.exists():
+            readme.write_text(docs_tables(readme.read_text(encoding="utf-8"), provider), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
