@@ -21,6 +21,7 @@ from sources.invoicexpress import PROVIDER as INVOICEXPRESS
 from sources.kitchen import PROVIDER as KITCHEN
 from sources.shared import driver
 from sources.shared.driver import DictStates, account_batches
+from sources.shared.errors import HttpStatusError
 from sources.shared.model import TableWriter
 from tests.example_provider.example import PROVIDER as EXAMPLE
 from tests.example_provider.fake_api import ExampleBooks
@@ -138,20 +139,26 @@ def test_the_memory_a_run_holds_is_a_page_or_two_not_the_listing() -> None:
     assert held[-1] - held[0] < memo  # flat: thirty pages later, not one page more
 
 
-def test_a_page_that_fails_after_earlier_pages_were_yielded_stops_the_stream_with_the_error() -> None:
+@pytest.mark.usefixtures("batch_rows")
+def test_a_page_that_fails_after_earlier_pages_were_yielded_stops_the_stream_with_what_to_check() -> None:
     app = kitchen_app(invoices=30)
-    calls: list[int] = []
+    inner = app.transport()
+    asked: list[str] = []
 
-    def broken_third_page(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/api/invoices" and request.url.params.get("page") == "3":
-            calls.append(3)
-            return httpx.Response(422, json={"message": "The page field is invalid.", "errors": {"page": ["x"]}})
-        return app.transport().handle_request(request)
+    def refused_third_page(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/invoices":
+            asked.append(request.url.params["page"])
+            if request.url.params["page"] == "3":
+                return httpx.Response(422, json={"message": "The page is invalid.", "errors": {"page": ["invalid"]}})
+        return inner.handle_request(request)
 
-    api, account = account_of(KITCHEN, app, httpx.MockTransport(broken_third_page), per_page=10)
+    api, account = account_of(KITCHEN, app, httpx.MockTransport(refused_third_page), per_page=10)
     received: list[str] = []
-    with pytest.raises(Exception, match="422") as failed:
+    with pytest.raises(HttpStatusError) as failed:
         for item in account_batches(api, account, DictStates({})):
-            received.append(table_name(item))
-    assert calls == [3]  # a 422 is not retried
+            if table_name(item) == "invoices":
+                received.extend(ids(item.data))
+    assert len(received) == 20  # pages 1 and 2 went out before page 3 was asked for
+    assert asked == ["1", "2", "3"]  # a refused request is not retried
+    assert failed.value.status == 422
     assert "check state (all, active, archived) and per_page in [sources.kitchen]" in str(failed.value)
