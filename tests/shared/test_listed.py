@@ -154,6 +154,7 @@ def test_an_unmapped_record_a_complete_listing_no_longer_holds_is_taken_out() ->
 @pytest.mark.parametrize("narrowed", ["kitchen state=active", "invoicexpress client_ids", "invoicexpress statuses"])
 def test_a_narrowed_listing_keeps_the_unmapped_records_it_cannot_see(narrowed: str) -> None:
     states: dict[str, Any] = {}
+    narrowing: dict[str, Any]
     if narrowed.startswith("kitchen"):
         app, broken = unmapped_archived_kitchen()
         label, provider, narrowing = "acme", KITCHEN, {"state": "active"}
