@@ -111,6 +111,26 @@ def test_records_that_cannot_be_taken_are_kept_with_their_reasons_and_the_rest_i
     assert ran.stats.unmapped == 4 and ran.stats.invoices == 2
 
 
+def test_raw_is_the_text_of_the_record_in_the_page_the_sandbox_sent() -> None:
+    app = fohlio_app()
+    transport = Recording(app.transport())
+    pages: list[bytes] = []
+    transport.after = lambda request, response: (
+        pages.append(response.read()) if request.url.path == "/client_invoices" else None
+    )
+    api, account = account_of(FOHLIO, app, transport, per_page=7)
+    ran = run(api, account, {})
+    sent = b"".join(pages)
+    for row in ran.rows("invoices"):
+        raw = row["raw"].encode()
+        assert sent.count(raw) == 1, row["invoice_id"]  # cut from the page, not encoded again
+        record = simplejson.loads(raw, use_decimal=True)
+        assert str(record["id"]) == row["invoice_id"]
+        lines = [r["raw"] for r in ran.rows("invoice_items") if r["invoice_id"] == row["invoice_id"]]
+        assert [simplejson.loads(text, use_decimal=True) for text in lines] == record["items"]
+        assert all(text.encode() in raw for text in lines)
+
+
 def test_a_record_kept_unmapped_is_taken_out_once_the_listing_no_longer_holds_it() -> None:
     app = kitchen_app(invoices=6, fixtures=False)
     texts = [simplejson.dumps(app.invoice(i["id"]), use_decimal=True) for i in app.invoices]
