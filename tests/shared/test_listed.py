@@ -174,6 +174,26 @@ def test_a_narrowed_listing_keeps_the_unmapped_records_it_cannot_see(narrowed: s
     assert set(states[label]["unmapped"]["invoice"]) == {broken}
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="with client_ids, the clients not asked for are never mapped, yet the clients listing counts as "
+    'complete: `_keep_unmapped(state, label, "client", clients_complete)` in sources/shared/driver.py (_load) '
+    "takes out of unmapped_records a client that is still listed and still cannot be mapped",
+)
+def test_choosing_clients_keeps_the_unmapped_clients_not_chosen() -> None:
+    app = invoicexpress_app(clients=3, requests_per_minute=None)
+    app.update_client(app.account.client_id(0), id=None)  # listed without an id: cannot be mapped
+    api, account = account_of(INVOICEXPRESS, app, per_page=10)
+    states: dict[str, Any] = {}
+    [key] = run(api, account, states).unmapped()
+    assert set(states["sandbox"]["unmapped"]["client"]) == {key}
+
+    api, account = account_of(INVOICEXPRESS, app, per_page=10, client_ids=[str(app.account.client_id(1))])
+    ran = run(api, account, states)
+    assert key not in ran.unmapped()
+    assert set(states["sandbox"]["unmapped"]["client"]) == {key}
+
+
 # --- sweeps of incremental listings -------------------------------------------------------------
 
 
