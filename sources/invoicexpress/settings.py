@@ -38,7 +38,10 @@ ARCHIVED = Setting(
 )
 PER_PAGE = Setting("per_page", DEFAULT_PAGE_SIZE, type=int, help="page size asked for; the size served is read back")
 REQUESTS_PER_MINUTE = Setting(
-    "requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE, type=float, help="proactive budget (documented limit: 780 a minute); `0` disables it"
+    "requests_per_minute",
+    DEFAULT_REQUESTS_PER_MINUTE,
+    type=float,
+    help="proactive budget (documented limit: 780 a minute); `0` disables it",
 )
 CONCURRENCY = Setting("concurrency", DEFAULT_CONCURRENCY, type=int, help="clients whose documents are listed at once")
 SETTINGS = (

@@ -376,7 +376,9 @@ class _AccountRun:
         yield from self._write_invoices(client, state, label, targets)
         clients_complete = (sweep or not api.clients.cursor.incremental) and walk.stable
         self._note_listed(CLIENTS, walk, ACCOUNT, clients_complete, state, sweep, listed_at)
-        yield from self._keep_unmapped(state, label, "client", clients_complete)
+        # With chosen clients, the others were listed but never mapped: they say nothing of what maps.
+        every_client_mapped = clients_complete and not self.account.only_clients
+        yield from self._keep_unmapped(state, label, "client", every_client_mapped)
         yield from self._keep_unmapped(state, label, "invoice", self.invoices_complete)
         yield from self.writer.flush()
 
@@ -527,7 +529,7 @@ class _AccountRun:
                 stats.add(clients_done=1)
                 if sweep is not None and sweep.finished(client_id, listed=not isinstance(found, BillingError)):
                     yield from self._commit_batch(state, label, sweep, tracker, stable)
-            if unlisted and len(unlisted) == len(targets):
+            if unlisted and len(unlisted) == len(targets) and not (sweep is not None and sweep.resumed):
                 raise unlisted[0]  # no client could be listed: the API is down, not one client
             listings_stable = stable
             # A client not listed keeps every cursor where it is: the next run reads it again.
@@ -535,11 +537,13 @@ class _AccountRun:
             if sweep is not None:
                 stable = stable and sweep.stable
                 resumed = sweep.resumed
-                if unlisted:
+                if unlisted and len(unlisted) < len(targets):
                     # Keep the sweep open without the clients not listed: the next run lists
                     # only those (and whatever else it has not finished), never takes them as done.
                     sweep.commit_batch(state, tracker, listings_stable)
                 else:
+                    # Done, or only clients that failed again are left: the next run starts a new
+                    # sweep over every client (the cursor, not moved, still covers what they hold).
                     sweep.complete(state)
         else:
             full_sweep = self._sweep_due(listing, state)
@@ -561,8 +565,16 @@ class _AccountRun:
                 log.warning(
                     "%s [%s]: the listing changed while it was read; the cursor was not moved", self.api.provider, label
                 )
-        # A resumed sweep did not list the clients an earlier run finished: never complete.
-        self.invoices_complete = stable and (full_sweep or not listing.cursor.incremental) and not resumed
+        # A resumed sweep did not list the clients an earlier run finished, and a listing narrowed
+        # by the account's filters (its statuses, its chosen clients) did not list every record:
+        # neither says what no longer exists, nor that a record waiting unmapped is gone.
+        self.invoices_complete = (
+            stable
+            and (full_sweep or not listing.cursor.incremental)
+            and not resumed
+            and listing.complete
+            and not self.account.only_clients
+        )
         if known is not None and not resumed:
             state["client_names"] = self.names
         elif known is not None:  # the names this run's clients' invoices were written with

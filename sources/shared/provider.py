@@ -101,7 +101,6 @@ class Provider:
             account = dataclasses.replace(account, transport=transport)
         return DltSource(dlt.Schema(self.name), self.name, [billing_resource(api, account)])
 
-
     def settings_table(self) -> str:
         """The provider's settings as the Markdown table its README shows (`docs_tables`)."""
         rows = [
@@ -118,9 +117,7 @@ class Provider:
                 default = "`[" + ", ".join(f'"{v}"' for v in setting.default) + "]`"
             else:
                 default = f"`{setting.default}`"
-            rows.append(
-                f"| `{setting.name}` ({where}) | `{self.env(setting.name)}` | {default} | {setting.help} |"
-            )
+            rows.append(f"| `{setting.name}` ({where}) | `{self.env(setting.name)}` | {default} | {setting.help} |")
         return "\n".join(rows)
 
 

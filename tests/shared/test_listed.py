@@ -145,12 +145,6 @@ def test_an_unmapped_record_a_complete_listing_no_longer_holds_is_taken_out() ->
     assert states["acme"]["unmapped"]["invoice"] == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a listing narrowed by the account's filter (Kitchen state, InvoiceXpress client_ids or statuses) "
-    "takes out of unmapped_records the records it could not see: `invoices_complete` in "
-    "sources/shared/driver.py (_write_invoices) ignores `Listing.complete` and `Account.only_clients`",
-)
 @pytest.mark.parametrize("narrowed", ["kitchen state=active", "invoicexpress client_ids", "invoicexpress statuses"])
 def test_a_narrowed_listing_keeps_the_unmapped_records_it_cannot_see(narrowed: str) -> None:
     states: dict[str, Any] = {}
@@ -174,12 +168,6 @@ def test_a_narrowed_listing_keeps_the_unmapped_records_it_cannot_see(narrowed: s
     assert set(states[label]["unmapped"]["invoice"]) == {broken}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with client_ids, the clients not asked for are never mapped, yet the clients listing counts as "
-    'complete: `_keep_unmapped(state, label, "client", clients_complete)` in sources/shared/driver.py (_load) '
-    "takes out of unmapped_records a client that is still listed and still cannot be mapped",
-)
 def test_choosing_clients_keeps_the_unmapped_clients_not_chosen() -> None:
     app = invoicexpress_app(clients=3, requests_per_minute=None)
     app.update_client(app.account.client_id(0), id=None)  # listed without an id: cannot be mapped

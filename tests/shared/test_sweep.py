@@ -223,14 +223,6 @@ def test_when_no_client_can_be_listed_the_run_fails_instead_of_skipping_them_all
     assert stats is not None and len(stats.listed.unlisted if stats.listed else {}) == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=HttpStatusError,
-    reason="a resumed sweep whose only client left keeps failing fails the whole run: `_write_invoices` in "
-    "sources/shared/driver.py raises when every target could not be listed (`len(unlisted) == len(targets)`), "
-    "and the targets of a resumed sweep are only the clients not done, so the account fails on every run "
-    "while the same client is merely skipped without batches",
-)
 @pytest.mark.usefixtures("quick_retries")
 def test_a_client_that_keeps_failing_is_skipped_again_and_does_not_fail_the_account() -> None:
     app, _, api, account = invoicexpress(batch=3)
