@@ -41,7 +41,7 @@ import dlt
 import httpx
 
 from sources.shared.auth import Auth, ClientCredentialsAuth, HeaderAuth, QueryParamAuth
-from sources.shared.concurrency import bounded_map
+from sources.shared.concurrency import bounded_streams
 from sources.shared.cursor import Tracker
 from sources.shared.declaration import (
     Api,
@@ -502,32 +502,33 @@ class _AccountRun:
                 targets = sweep.remaining(targets)
             stats.clients_total = len(targets)
 
-            def documents(client_id: str) -> tuple[Walk, list[Page]] | BillingError | None:
-                walk = Walk()
+            walks: dict[str, Walk] = {}
+
+            def documents(client_id: str) -> Iterator[Page]:
+                walks[client_id] = Walk()
+                return self._pages(client, listing, {}, walks[client_id], client_id=client_id)
+
+            unlisted: list[BillingError] = []
+            for client_id, pages in bounded_streams(documents, targets, self.concurrency):
+                failure: BillingError | None = None
                 try:
-                    return walk, list(self._pages(client, listing, {}, walk, client_id=client_id))
+                    for page, records in pages:
+                        yield from self._write_page(page, records, label, tracker, retry, known)
                 except NotFoundError:
-                    return None
+                    stats.skip("client not found (HTTP 404) when listing its documents", client_id)
                 except (HttpStatusError, UnreachableError) as exc:
                     if not _passing(exc):
                         raise
-                    return exc
-
-            unlisted: list[BillingError] = []
-            for client_id, found in bounded_map(documents, targets, self.concurrency):
-                if found is None:
-                    stats.skip("client not found (HTTP 404) when listing its documents", client_id)
-                elif isinstance(found, BillingError):
-                    unlisted.append(found)
-                    self._skip_client(client_id, found)
+                    failure = exc
+                    unlisted.append(exc)
+                    self._skip_client(client_id, exc)
                 else:
-                    walk, pages = found
+                    walk = walks.pop(client_id)
                     stable = stable and walk.stable
                     self._note_listed(INVOICES, walk, client_id, walk.stable and listing.complete)
-                    for page, records in pages:
-                        yield from self._write_page(page, records, label, tracker, retry, known)
+                walks.pop(client_id, None)
                 stats.add(clients_done=1)
-                if sweep is not None and sweep.finished(client_id, listed=not isinstance(found, BillingError)):
+                if sweep is not None and sweep.finished(client_id, listed=failure is None):
                     yield from self._commit_batch(state, label, sweep, tracker, stable)
             if unlisted and len(unlisted) == len(targets) and not (sweep is not None and sweep.resumed):
                 raise unlisted[0]  # no client could be listed: the API is down, not one client

@@ -83,12 +83,6 @@ def test_a_client_s_documents_are_yielded_before_the_next_clients_are_asked_for(
     assert sum(1 for n in documents if n < first_rows) <= 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a per-client listing is read to its last page before any of its rows is written: "
-    "`documents()` in sources/shared/driver.py (_write_invoices) returns `list(self._pages(...))`, so one "
-    "client's whole listing is held in memory at once",
-)
 @pytest.mark.usefixtures("batch_rows")
 def test_the_pages_of_one_client_are_yielded_as_they_arrive() -> None:
     app = invoicexpress_app(clients=1, invoices_per_client=12, requests_per_minute=None, fixtures=False)
