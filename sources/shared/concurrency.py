@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
@@ -23,7 +23,7 @@ _DONE = object()
 
 def bounded_streams(
     fn: Callable[[T], Iterator[R]], inputs: Iterable[T], workers: int, ahead: int = 2
-) -> Iterator[tuple[T, Iterator[R]]]:
+) -> Generator[tuple[T, Iterator[R]], None, None]:
     """Yield `(input, items)` for each input in order, `items` being `fn(input)`'s items as they
     come: up to `workers` inputs are read at once, each holding at most `ahead` items not yet
     consumed, so memory stays flat however long each stream is (a client's listing of a
