@@ -34,7 +34,7 @@ import httpx
 from pipelines import config, remap, report
 from pipelines.failures import Stopped
 from pipelines.run import EXIT_USAGE, load, reset
-from sources.shared import http
+from sources.shared import stop
 from sources.shared.redact import install_log_redaction
 
 
@@ -113,13 +113,21 @@ def _no_traceback(record: logging.LogRecord) -> bool:
 
 @contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """SIGINT and SIGTERM stop the whole run: `Stopped` is raised in the main thread and every
-    retry wait wakes up. (dlt defers a signal inside its normalize and load steps to a safe point
-    and then raises its own exception, which the run reads as the same stop.)"""
+    """SIGINT and SIGTERM stop the whole run. The first is noted (`sources.shared.stop`, and dlt's
+    own flag, which its steps check): the run stops at its next safe point (between two pages, two
+    steps, two providers; a commit or a query in progress completes first) with one line saying
+    what was committed. A second signal of the same kind stops it at once."""
+    from dlt.common.runtime import signals as dlt_signals
+
+    received: dict[int, int] = {}
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        http.stop_waiting()
-        raise Stopped(signum)
+        received[signum] = received.get(signum, 0) + 1
+        if received[signum] > 1:
+            raise Stopped(signum)
+        stop.request(signum)
+        dlt_signals.set_received_signal(signum)
+        dlt_signals.exit_event.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -127,6 +135,8 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+        stop.clear()
+        dlt_signals._clear_signals()
 
 
 def main(argv: Sequence[str] | None = None, *, transports: Mapping[str, httpx.BaseTransport] | None = None) -> int:

@@ -40,6 +40,7 @@ from sources.shared.driver import forget_sweeps, sweeps_marked
 from sources.shared.model import CLIENTS, INVOICES
 from sources.shared.provider import Provider
 from sources.shared.redact import redact
+from sources.shared.sweep import deletions_marked
 
 log = logging.getLogger("billing.run")
 
@@ -90,6 +91,8 @@ def settle(
                 _sweep_again(pipeline, provider, listed)
             elif listed.swept:
                 _sweep_done(pipeline, provider, listed)
+            if not refused:
+                _clients_marked(pipeline, provider, listed)
         except Exception as exc:
             signum = stop_signal(exc)
             if signum is not None:
@@ -194,6 +197,14 @@ def _sweep_done(pipeline: dlt.Pipeline, provider: Provider, listed: Listed) -> N
     """The sweep's deletions are marked: only now does it count as the last sweep (a run killed
     before this point sweeps again on the next run, see `sources.shared.driver.SWEPT_PENDING`)."""
     _change_account_state(pipeline, provider, listed, sweeps_marked)
+
+
+def _clients_marked(pipeline: dlt.Pipeline, provider: Provider, listed: Listed) -> None:
+    """The clients whose listings this run read completely had their deletions marked: a sweep of
+    per-client listings committed in batches need not list them again (sources/shared/sweep.py)."""
+    clients = {c for c in listed.scopes.get(INVOICES, set()) if c is not None}
+    if clients:
+        _change_account_state(pipeline, provider, listed, lambda state: deletions_marked(state, clients))
 
 
 def _change_account_state(

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from sources.shared import stop
 from sources.shared.redact import redact
 
 E = TypeVar("E", bound=BaseException)
@@ -37,12 +38,7 @@ READ_ONLY_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
 LOW_SPACE_BYTES = 16 * 1024 * 1024
 
 
-class Stopped(KeyboardInterrupt):
-    """The run was stopped by a signal (SIGINT 2, SIGTERM 15)."""
-
-    def __init__(self, signum: int) -> None:
-        self.signum = signum
-        super().__init__(f"signal {signum}")
+Stopped = stop.Stopped
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ from pipelines.warehouse import (
     loader_file_format,
     repair_interrupted_appends,
 )
-from sources.shared import http
+from sources.shared import http, stop
 from sources.shared import stats as run_stats
 from sources.shared.declaration import Api
 from sources.shared.driver import Account, account_batches
@@ -142,7 +142,11 @@ def make_pipeline(pipeline_name: str | None = None) -> dlt.Pipeline:
         destination=destination(config.destination_type()),
         dataset_name=config.dataset_name(),
     )
-    return _forget_state_of_another_warehouse(pipeline)
+    pipeline = _forget_state_of_another_warehouse(pipeline)
+    # The run owns SIGINT and SIGTERM (pipelines/cli.py): dlt's steps only read the stop request,
+    # they do not install (and, when a step ends, clear) handlers of their own.
+    pipeline.runtime_config.intercept_signals = False
+    return pipeline
 
 
 def _forget_state_of_another_warehouse(pipeline: dlt.Pipeline) -> dlt.Pipeline:
@@ -336,6 +340,7 @@ def run_provider(
         message = _failure_message(provider, account, exc, target)
     except Stopped as stopped:
         stopped.provider, stopped.step = provider.name, "extract"  # type: ignore[attr-defined]
+        stopped.batches = batches.loaded if batches is not None else 0  # type: ignore[attr-defined]
         raise
     stats = run_stats.current(provider.name, key)
     if stats:
@@ -354,6 +359,7 @@ def _run_batches(pipeline: dlt.Pipeline, provider: Provider, batches: Batches) -
             file_format = loader_file_format(pipeline.destination)
             loading(pipeline, lambda: pipeline.run(batch, loader_file_format=file_format), provider.name)  # noqa: B023
             batches.loaded += 1
+            stop.check()  # between two batches: the next one is not started
     finally:
         batches.close()
 
@@ -706,43 +712,120 @@ def _load_locked(
     working_dir = target.pipelines_dir / name
     if not ready_to_write(target, working_dir):
         return EXIT_FAILED
-    current: Provider | None = None
+    journal = Journal([p for p, _ in runnable])
+    unrun = [*outcomes, *skipped]  # accounts refused before the run started: recorded at its end
     run_trace: RunTrace | None = None
     try:
         try:
             pipeline = make_pipeline(name)
             run_trace = collect(pipeline)
+            stop.check()
             check_warehouse(pipeline)
         except Exception as exc:
             if stop_signal(exc) is not None:
                 raise Stopped(stop_signal(exc) or 2) from None
             log.error("%s", explain(exc, target) or cannot_open(exc))
             return EXIT_FAILED
+        stop.check()
         if not finish_interrupted_load(pipeline, target):
             return EXIT_FAILED
-        for current, accounts in runnable:
-            transport = (transports or {}).get(current.name)
+        for provider, accounts in runnable:
+            stop.check()  # no provider starts once the run is asked to stop
+            journal.start(provider.name)
+            transport = (transports or {}).get(provider.name)
             done = len(outcomes)
             if len(accounts) == 1 and accounts[0].stanza is None:
-                outcomes.append(run_provider(pipeline, current, progress_interval, transport, target))
+                outcomes.append(run_provider(pipeline, provider, progress_interval, transport, target))
             else:
                 outcomes.extend(
-                    run_accounts(pipeline, current, accounts, concurrency, progress_interval, transport, target)
+                    run_accounts(pipeline, provider, accounts, concurrency, progress_interval, transport, target)
                 )
-            settle_deletions(pipeline, current, accounts, outcomes[done:], allow_mass_delete)
-        current = None
-        record_runs(pipeline, run_id, [*outcomes, *skipped], target)
+            journal.step = "deletions"
+            settle_deletions(pipeline, provider, accounts, outcomes[done:], allow_mass_delete)
+            journal.step = "record"
+            # Each provider's outcome is recorded as soon as it is settled: a stop later in the
+            # run leaves pipeline_runs saying exactly what finished.
+            record_runs(pipeline, run_id, outcomes[done:], target)
+            journal.finish(outcomes[done:])
+        record_runs(pipeline, run_id, unrun, target)
+        stop.check()
+        journal.step = "views"
         views_ok = refresh_after_run(pipeline)
         delete_loaded_packages(working_dir)
         run_trace.save(pipeline)
+        stop.check()
     except Stopped as stopped:
         if run_trace is not None:
             run_trace.save(pipeline)
-        log.error("%s", _stopped_line(stopped, current, [p for p, _ in runnable], outcomes))
+        log.error("%s", journal.stopped_line(stopped))
         return 128 + stopped.signum
     for line in format_summary(outcomes, run_id).splitlines():
         log.info("%s", line)
     return EXIT_OK if views_ok and all(o.status == "loaded" for o in outcomes) else EXIT_FAILED
+
+
+class Journal:
+    """What a run has done so far, for the one line a stopped run ends with: which provider was
+    at which step, and what is committed and recorded."""
+
+    def __init__(self, providers: list[Provider]) -> None:
+        self.providers = [p.name for p in providers]
+        self.current: str | None = None
+        self.step = ""
+        self.finished: list[Outcome] = []
+
+    def start(self, provider: str) -> None:
+        self.current, self.step = provider, "extract"
+
+    def finish(self, outcomes: list[Outcome]) -> None:
+        self.finished.extend(outcomes)
+        self.current, self.step = None, ""
+
+    def stopped_line(self, stopped: Stopped) -> str:
+        import signal
+
+        signame = signal.Signals(stopped.signum).name
+        provider = getattr(stopped, "provider", None) or self.current
+        step = getattr(stopped, "step", None) if getattr(stopped, "provider", None) else self.step
+        batches = getattr(stopped, "batches", 0)
+        if provider is None:
+            what = "no provider was running"
+        elif step == "extract" and batches:
+            what = (
+                f"{provider} was stopped in its extract after {batches} committed batch(es) of clients: those are "
+                "kept, and the next run resumes with the clients not done"
+            )
+        elif step == "extract":
+            what = f"{provider} was stopped in its extract: nothing of it was committed, the next run reads it again"
+        elif step == "normalize":
+            what = f"{provider} was stopped in its normalize: its extract is kept and loaded first by the next run"
+        elif step == "load":
+            what = f"{provider} was stopped in its load: the next run completes that load before anything else"
+        elif step == "deletions":
+            what = (
+                f"{provider} was loaded; its deletions were not all marked (the next complete listing marks them) "
+                "and its outcome was not recorded in pipeline_runs"
+            )
+        elif step == "record":
+            what = f"{provider} was loaded; its outcome was not recorded in pipeline_runs"
+        else:
+            what = "every provider was loaded and recorded; the views were not refreshed (the next run does it)"
+        parts = [f"stopped by {signame}: {what}"]
+        loaded = [_outcome_name(o) for o in self.finished if o.status == "loaded"]
+        failed = [_outcome_name(o) for o in self.finished if o.status != "loaded"]
+        if loaded:
+            parts.append(f"loaded and recorded: {', '.join(loaded)}")
+        if failed:
+            parts.append(f"failed and recorded: {', '.join(failed)}")
+        seen = {o.provider for o in self.finished} | ({provider} if provider else set())
+        not_run = [p for p in self.providers if p not in seen]
+        if not_run and step != "views":
+            parts.append(f"not run: {', '.join(not_run)}")
+        return "; ".join(parts) + f". Exit {128 + stopped.signum}."
+
+
+def _outcome_name(outcome: Outcome) -> str:
+    return f"{outcome.provider} [{outcome.account}]" if outcome.account else outcome.provider
 
 
 def ready_to_write(target: Where, working_dir: Path) -> bool:
@@ -767,36 +850,6 @@ def _account_name(provider: Provider, account: AccountConfig) -> str:
 
 def cannot_open(exc: BaseException) -> str:
     return redact(f"the warehouse cannot be opened: {type(exc).__name__}: {exc}")
-
-
-def _stopped_line(stopped: Stopped, current: Provider | None, runnable: list[Provider], done: list[Outcome]) -> str:
-    import signal
-
-    signame = signal.Signals(stopped.signum).name
-    step = getattr(stopped, "step", "extract")
-    provider = getattr(stopped, "provider", current.name if current else None)
-    finished = {o.provider for o in done}
-    not_run = [p.name for p in runnable if p.name not in finished and p.name != provider]
-    if provider is None:
-        what = "stopped before any provider ran"
-    elif step == "extract":
-        what = f"{provider} was stopped in its extract: nothing of it was committed"
-        if getattr(stopped, "batches", 0):
-            what = (
-                f"{provider} was stopped in its extract: the {stopped.batches} batch(es) of clients it loaded "  # type: ignore[attr-defined]
-                "are kept, the next run resumes with the clients not done"
-            )
-    elif step == "normalize":
-        what = f"{provider} was stopped in its normalize: its extract is kept and loaded by the next run"
-    else:
-        what = f"{provider} was stopped in its load: the load in progress is completed by the next run"
-    loaded = [o.provider for o in done if o.status == "loaded"]
-    parts = [f"stopped by {signame}: {what}"]
-    if loaded:
-        parts.append(f"already loaded: {', '.join(loaded)}")
-    if not_run:
-        parts.append(f"not run: {', '.join(not_run)}")
-    return "; ".join(parts) + f". Exit {128 + stopped.signum}."
 
 
 # --- reset ------------------------------------------------------------------------------------

@@ -174,17 +174,17 @@ def _signal_handlers_restored() -> Iterator[None]:
 @contextlib.contextmanager
 def _project_state_fresh() -> Iterator[None]:
     """The module-level state of `sources.shared` as a new process has it, then as it was."""
-    from sources.shared import http, redact
+    from sources.shared import http, redact, stop
     from sources.shared import stats as run_stats
 
     secrets = set(redact._secrets)
     current, latest = dict(run_stats._current), dict(run_stats._latest)
-    policy, stopping = http.default_policy(), http._stopping.is_set()
+    policy, stopping = http.default_policy(), stop.requested()
     redact._secrets.clear()
     run_stats._current.clear()
     run_stats._latest.clear()
     http.configure(http.RetryPolicy())
-    http._stopping.clear()
+    stop.clear()
     try:
         yield
     finally:
@@ -195,10 +195,9 @@ def _project_state_fresh() -> Iterator[None]:
         run_stats._latest.clear()
         run_stats._latest.update(latest)
         http.configure(policy)
-        if stopping:
-            http._stopping.set()
-        else:
-            http._stopping.clear()
+        stop.clear()
+        if stopping is not None:
+            stop.request(stopping)
 
 
 @contextlib.contextmanager

@@ -14,6 +14,8 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
+from sources.shared import stop
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -56,7 +58,11 @@ def bounded_streams(
 
     def drain(out: queue.Queue[Any]) -> Iterator[R]:
         while True:
-            value, error = out.get()
+            try:
+                value, error = out.get(timeout=0.2)
+            except queue.Empty:
+                stop.check()  # a stop request ends the wait for the next item
+                continue
             if value is _DONE:
                 if error is not None:
                     raise error
@@ -106,7 +112,10 @@ def bounded_map(fn: Callable[[T], R], inputs: Iterable[T], workers: int) -> Iter
                     pending[pool.submit(fn, item)] = item
                 if not pending:
                     return
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                if not done:
+                    stop.check()  # a stop request ends the wait for the listings in flight
+                    continue
                 # In the order they were submitted, what succeeded before what failed: a failure
                 # never drops a result already in hand (the caller may commit it first).
                 ready = sorted((f for f in pending if f in done), key=lambda f: f.exception() is not None)

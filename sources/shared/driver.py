@@ -40,6 +40,7 @@ from urllib.parse import quote
 import dlt
 import httpx
 
+from sources.shared import stop
 from sources.shared.auth import Auth, ClientCredentialsAuth, HeaderAuth, QueryParamAuth
 from sources.shared.concurrency import bounded_streams
 from sources.shared.cursor import Tracker
@@ -735,6 +736,7 @@ class _AccountRun:
         seen, keep = walk.seen, listing.keep
         try:
             for page in pages:
+                stop.check()  # between two pages: a stop request ends the listing here
                 walk.pages += 1
                 if listing.total_path:
                     walk.totals.add(dig(page.response.data, listing.total_path))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from sources.shared import stop
 from sources.shared.auth import Auth
 from sources.shared.errors import (
     AuthenticationError,
@@ -81,7 +81,6 @@ class RetryPolicy:
 
 
 _default_policy = RetryPolicy()
-_stopping = threading.Event()
 
 
 def configure(policy: RetryPolicy) -> None:
@@ -94,18 +93,9 @@ def default_policy() -> RetryPolicy:
     return _default_policy
 
 
-def stop_waiting() -> None:
-    """Wake every retry wait at once and make it raise `Interrupted` (a signal stops the run)."""
-    _stopping.set()
-
-
-class Interrupted(KeyboardInterrupt):
-    """A retry wait was cut short because the run is stopping."""
-
-
 def interruptible_sleep(seconds: float) -> None:
-    if _stopping.wait(seconds):
-        raise Interrupted("the run is stopping")
+    """A retry's pause: cut short, raising `stop.Stopped`, when the run is asked to stop."""
+    stop.sleep(seconds)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

@@ -102,9 +102,11 @@ class Sweep:
         return bool(self._stored.get("stable", True))
 
     def remaining(self, targets: Sequence[str]) -> list[str]:
-        """The clients of `targets` this sweep has not finished, in their order."""
-        done = set(self._done)
-        todo = [t for t in targets if t not in done]
+        """The clients of `targets` this sweep has not finished, in their order, and those it
+        finished whose deletions are not marked yet (a run stopped after committing their batch:
+        they are listed again, so that the deletions their listings show are not lost)."""
+        done, unmarked = set(self._done), set(self._stored.get("unmarked") or [])
+        todo = [t for t in targets if t not in done or t in unmarked]
         self._left = len(todo)
         return todo
 
@@ -120,8 +122,11 @@ class Sweep:
         """Record the batch's clients as done in `state` (committed with the batch's rows);
         returns them. In the sweep's first run, also the mark an update cursor would move to."""
         batch, self._batch = self._batch, []
-        self._done.extend(batch)
+        self._done.extend(c for c in batch if c not in self._done)
         self._stored["done"] = list(self._done)
+        # Their deletions are marked once the run's rows are loaded (`deletions_marked`).
+        unmarked = list(self._stored.get("unmarked") or [])
+        self._stored["unmarked"] = unmarked + [c for c in batch if c not in unmarked]
         self._stored["stable"] = self.stable and stable
         if not self.resumed and isinstance(cursor, UpdateCursor):
             self._stored["mark"] = cursor.pending()
@@ -140,6 +145,18 @@ class Sweep:
     def complete(self, state: MutableMapping[str, Any]) -> None:
         """The sweep is done: the next run starts a new one."""
         state.pop(STATE_KEY, None)
+
+
+def deletions_marked(account_state: MutableMapping[str, Any], clients: set[str]) -> bool:
+    """The deletions the listings of `clients` showed are marked: an open sweep need not list them
+    again; whether anything changed."""
+    stored = account_state.get(STATE_KEY)
+    if not isinstance(stored, dict) or not stored.get("unmarked"):
+        return False
+    left = [c for c in stored["unmarked"] if c not in clients]
+    changed = len(left) != len(stored["unmarked"])
+    account_state[STATE_KEY] = {**stored, "unmarked": left}
+    return changed
 
 
 def split(items: Iterator[Any]) -> Batches:

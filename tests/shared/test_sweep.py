@@ -21,7 +21,7 @@ from sources.invoicexpress import PROVIDER as INVOICEXPRESS
 from sources.shared.driver import DictStates, account_batches
 from sources.shared.errors import HttpStatusError
 from sources.shared.stats import current
-from sources.shared.sweep import BATCH_END
+from sources.shared.sweep import BATCH_END, deletions_marked
 from tests.shared.driving import Batch, Recording, account_of, run, stop
 
 LABEL = "sandbox"
@@ -82,7 +82,10 @@ def test_a_batch_ends_after_every_n_clients_with_the_state_of_those_clients() ->
     assert "sweep" not in states[LABEL]  # done: the next run starts a new sweep
 
 
-def test_a_run_stopped_after_a_batch_is_resumed_for_the_clients_not_done() -> None:
+def test_a_run_stopped_after_a_batch_is_resumed_for_the_clients_not_done_and_those_not_marked() -> None:
+    """Stopped after two committed batches, before the run's deletions were marked: the next run
+    lists the clients not done, and lists again those whose deletions were not marked (their
+    listings are what shows a deletion); a run that marked them lists only the clients not done."""
     app, transport, api, account = invoicexpress(batch=3)
     clients = client_ids(app)
     states: dict[str, Any] = {}
@@ -99,13 +102,21 @@ def test_a_run_stopped_after_a_batch_is_resumed_for_the_clients_not_done() -> No
     done = committed[LABEL]["sweep"]["done"]
     assert len(done) == 6
 
+    assert committed[LABEL]["sweep"]["unmarked"] == done
+    marked = copy.deepcopy(committed)
     transport.events.clear()
-    resumed = run(api, account, committed)
+    again = run(api, account, committed)
+    assert listed_documents(transport) == sorted(clients)  # the unmarked listed again, their deletions shown
+    assert set(again.listed.scopes["invoices"]) == set(clients)
+
+    assert deletions_marked(marked[LABEL], set(done))  # what a run that marked them leaves
+    transport.events.clear()
+    resumed = run(api, account, marked)
     rest = [c for c in clients if c not in done]
     assert listed_documents(transport) == sorted(rest)
     assert sorted(resumed.ids()) == sorted(i for c in rest for i in documents_of(app, c))
     assert transport.sent("/clients.json")  # the clients are listed again to know who is left
-    assert "sweep" not in committed[LABEL]
+    assert "sweep" not in marked[LABEL]
     # A resumed sweep did not list the clients done earlier: no scope of it is the whole account.
     assert set(resumed.listed.scopes["invoices"]) == set(rest)
 
@@ -185,6 +196,7 @@ def test_a_client_whose_documents_fail_stays_open_is_not_taken_as_deleted_and_is
     assert not first.listed.covers("invoices", failing)
     assert all(first.listed.covers("invoices", c) for c in clients if c != failing)
     assert sorted(states[LABEL]["sweep"]["done"]) == sorted(set(clients) - {failing})
+    deletions_marked(states[LABEL], set(first.listed.scopes["invoices"]))  # as the run does once loaded
 
     app.faults.remove(fault)
     transport.events.clear()
