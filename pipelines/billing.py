@@ -21,18 +21,22 @@ def main() -> int:
     def starting(signum: int, frame: FrameType | None) -> None:
         raise _Starting(signum)
 
-    previous = {sig: signal.signal(sig, starting) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, starting)
     try:
         from pipelines.cli import main as run
-
-        return run()
+        from sources.shared import stop
     except _Starting as stopped:
         name = signal.Signals(stopped.signum).name
         print(f"stopped by {name} while starting: nothing was done. Exit {128 + stopped.signum}.", file=sys.stderr)
         return 128 + stopped.signum
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+
+    def noted(signum: int, frame: FrameType | None) -> None:
+        stop.request(signum)  # before the run takes over its signals, or after it ended: it stops at once
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, noted)
+    return run()
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,7 +63,7 @@ from pipelines.run import (
     where,
 )
 from pipelines.views import refresh_after_run, table_columns
-from pipelines.warehouse import loader_file_format
+from pipelines.warehouse import hold_duckdb_file, loader_file_format
 from sources.shared.declaration import Api, Context
 from sources.shared.driver import RecordWriter, unmapped_state
 from sources.shared.inputs import MissingInput, legacy_inputs, stored_context
@@ -533,9 +534,23 @@ def _remap_locked(
     working_dir = target.pipelines_dir / name
     if not ready_to_write(target, working_dir):
         return EXIT_FAILED
+    with ExitStack() as holding:
+        return _remap_held(target, name, providers, selection, explicit, holding, run_id)
+
+
+def _remap_held(
+    target: Where,
+    name: str,
+    providers: dict[str, Provider],
+    selection: dict[str, list[str] | None],
+    explicit: bool,
+    holding: ExitStack,
+    run_id: str,
+) -> int:
+    working_dir = target.pipelines_dir / name
     found: Found = {}
     try:
-        pipeline = make_pipeline(name)
+        pipeline = make_pipeline(name, holding.enter_context(hold_duckdb_file(target.database)))
         check_warehouse(pipeline)
         # An interrupted run's rows land first: remap reads what the warehouse holds.
         if not finish_interrupted_load(pipeline, target):

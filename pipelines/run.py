@@ -21,12 +21,13 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
 import httpx
 from dlt.extract.source import DltSource
 
@@ -45,6 +46,7 @@ from pipelines.warehouse import (
     account_holds_no_rows,
     destination,
     duckdb_file,
+    hold_duckdb_file,
     loader_file_format,
     repair_interrupted_appends,
 )
@@ -130,16 +132,17 @@ def describe_target(target: Where) -> str:
 # --- the pipeline -----------------------------------------------------------------------------
 
 
-def make_pipeline(pipeline_name: str | None = None) -> dlt.Pipeline:
+def make_pipeline(pipeline_name: str | None = None, held: duckdb.DuckDBPyConnection | None = None) -> dlt.Pipeline:
     """The dlt pipeline, its destination and dataset read from dlt config with our defaults.
 
     Keys: `pipeline_name` (default `billing`), `destination_type` (default `duckdb`),
     `dataset_name` (default `billing`); for DuckDB the file is `destination.duckdb.credentials`.
-    Completed load packages are deleted once loaded (`load.delete_completed_jobs`).
+    Completed load packages are deleted once loaded (`load.delete_completed_jobs`). With `held`
+    (`warehouse.hold_duckdb_file`), every step writes the DuckDB file through that connection.
     """
     pipeline = dlt.pipeline(
         pipeline_name=config.pipeline_name(pipeline_name),
-        destination=destination(config.destination_type()),
+        destination=destination(config.destination_type(), held),
         dataset_name=config.dataset_name(),
     )
     pipeline = _forget_state_of_another_warehouse(pipeline)
@@ -715,9 +718,11 @@ def _load_locked(
     journal = Journal([p for p, _ in runnable])
     unrun = [*outcomes, *skipped]  # accounts refused before the run started: recorded at its end
     run_trace: RunTrace | None = None
+    holding = ExitStack()
     try:
         try:
-            pipeline = make_pipeline(name)
+            held = holding.enter_context(hold_duckdb_file(target.database))
+            pipeline = make_pipeline(name, held)
             run_trace = collect(pipeline)
             stop.check()
             check_warehouse(pipeline)
@@ -751,6 +756,8 @@ def _load_locked(
         stop.check()
         journal.step = "views"
         views_ok = refresh_after_run(pipeline)
+        if held is not None and not _checkpoint(held, target):
+            return EXIT_FAILED
         delete_loaded_packages(working_dir)
         run_trace.save(pipeline)
         stop.check()
@@ -759,9 +766,22 @@ def _load_locked(
             run_trace.save(pipeline)
         log.error("%s", journal.stopped_line(stopped))
         return 128 + stopped.signum
+    finally:
+        holding.close()
     for line in format_summary(outcomes, run_id).splitlines():
         log.info("%s", line)
     return EXIT_OK if views_ok and all(o.status == "loaded" for o in outcomes) else EXIT_FAILED
+
+
+def _checkpoint(held: duckdb.DuckDBPyConnection, target: Where) -> bool:
+    """Write what DuckDB holds in its log into the file itself before the run ends, so that a
+    file system that cannot take it (a full disk) is said now, once, not at some later open."""
+    try:
+        held.execute("CHECKPOINT")
+    except duckdb.Error as exc:
+        log.error("%s", explain(exc, target) or cannot_open(exc))
+        return False
+    return True
 
 
 class Journal:
@@ -930,11 +950,17 @@ def stored_account(provider: Provider, label: str) -> str:
 
 
 def _reset_locked(name: str, pipeline_name: str, target: Where, account: str | None = None) -> int:
+    with ExitStack() as holding:
+        return _reset_held(name, pipeline_name, target, account, holding)
+
+
+def _reset_held(name: str, pipeline_name: str, target: Where, account: str | None, holding: ExitStack) -> int:
     what = name if account is None else f"{name} [{account}]"
     for note in tidy_local_state(target.pipelines_dir / pipeline_name):
         log.warning("%s", note)
     try:
-        pipeline = make_pipeline(pipeline_name)
+        held = holding.enter_context(hold_duckdb_file(target.database))
+        pipeline = make_pipeline(pipeline_name, held)
         check_warehouse(pipeline)
     except Exception as exc:
         log.error("%s", explain(exc, target) or cannot_open(exc))

@@ -18,6 +18,7 @@ Any other destination is dlt's own, unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from collections.abc import Generator, Iterator
@@ -190,13 +191,36 @@ def duckdb_credentials() -> DuckDbCredentials:
     )
 
 
+@contextlib.contextmanager
+def hold_duckdb_file(database: Path | None) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """The DuckDB file open for a whole command (a load, a remap, a reset), every step of it
+    writing through this one connection: DuckDB lets one process write a file only while no other
+    process has it open, so a reader that opened the file between two steps would otherwise make
+    the next step fail. While it is held, a reader is refused at once (DuckDB names this process).
+    None, and nothing held, for a destination that is not a DuckDB file."""
+    if database is None:
+        yield None
+        return
+    create_database_file(database)
+    connection = duckdb.connect(str(database))
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
 def is_duckdb(destination_type: str) -> bool:
     return destination_type in ("duckdb", "dlt.destinations.duckdb")
 
 
-def destination(destination_type: str) -> Any:
-    """The dlt destination for `destination_type` (`duckdb`, `postgres`, `bigquery`, ...)."""
+def destination(destination_type: str, held: duckdb.DuckDBPyConnection | None = None) -> Any:
+    """The dlt destination for `destination_type` (`duckdb`, `postgres`, `bigquery`, ...); for
+    DuckDB, with `held`, through that connection (see `hold_duckdb_file`)."""
     if is_duckdb(destination_type):
+        if held is not None:
+            credentials = DuckDbCredentials(held)
+            credentials.global_config = duckdb_credentials().global_config
+            return billing_duckdb(credentials=credentials, destination_name="duckdb")
         return billing_duckdb(credentials=duckdb_credentials(), destination_name="duckdb")
     if destination_type in ("postgres", "dlt.destinations.postgres"):
         return billing_postgres(destination_name="postgres")

@@ -196,7 +196,9 @@ def test_a_client_whose_documents_fail_stays_open_is_not_taken_as_deleted_and_is
     assert not first.listed.covers("invoices", failing)
     assert all(first.listed.covers("invoices", c) for c in clients if c != failing)
     assert sorted(states[LABEL]["sweep"]["done"]) == sorted(set(clients) - {failing})
-    deletions_marked(states[LABEL], {c for c in first.listed.scopes["invoices"] if c is not None})  # as the run does once loaded
+    deletions_marked(
+        states[LABEL], {c for c in first.listed.scopes["invoices"] if c is not None}
+    )  # as the run does once loaded
 
     app.faults.remove(fault)
     transport.events.clear()
