@@ -55,11 +55,16 @@ reset: $(STAMP)  ## forget one provider's rows and state: make reset PROVIDER=ki
 remap: $(STAMP)  ## rows derived again from the stored payloads, no API call: make remap [PROVIDER=kitchen[:label]]
 	$(BIN)/python -m pipelines.billing remap $(PROVIDER)
 
+# Most tests wait on sockets, subprocesses and DuckDB more than on the CPU: several run at once
+# (one test file per worker, so that a file's shared fixtures are built once). TEST_WORKERS=0: one.
+TEST_WORKERS ?= 4
+PYTEST := $(BIN)/python -m pytest -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+
 test: $(STAMP)  ## run the whole test suite (unit + integration against the sandboxes)
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 test-fast: $(STAMP)  ## unit tests only
-	$(BIN)/python -m pytest -q -m "not integration"
+	$(PYTEST) -m "not integration"
 
 bench: $(STAMP)  ## run the benchmarks and write docs/benchmarks.md
 	$(BIN)/python -m benchmarks
