@@ -1,4 +1,4 @@
-"""Progress survives failures (README, "Configuration", `batch_clients`): a long per-client run
+"""Progress survives failures (docs/operations.md, "Progress survives failures"): a long per-client run
 commits in batches of clients, a failure late in the run keeps the batches before it, and the
 next run lists documents only for the clients the interrupted sweep had not finished. Through
 the real command line, against the sandboxes on loopback, into real DuckDB files."""
@@ -190,7 +190,7 @@ def test_several_accounts_extracted_together_commit_their_batches_in_rounds(tmp_
 
 
 def test_a_client_that_cannot_be_listed_is_left_to_the_next_run_of_the_sweep_and_never_done(tmp_path: Path):
-    """A client whose documents fail after retries is skipped (README, "Deletions") but not
+    """A client whose documents fail after retries is skipped (docs/deletions.md) but not
     counted done: the sweep stays open without it, so the next run lists that client alone."""
     app = invoicexpress.create_app(fixtures=False, clients=CLIENTS, requests_per_minute=None)
     failing = str(app.all_invoices()[-1]["client"]["id"])
