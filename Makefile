@@ -15,7 +15,7 @@ comma  := ,
 override EXTRAS := $(strip $(subst $(comma), ,$(EXTRAS)))
 
 .DEFAULT_GOAL := help
-.PHONY: FORCE help install demo load query report test test-fast bench lint fmt type check reset remap clean
+.PHONY: FORCE help install demo sandbox load query report test test-fast bench lint fmt type check reset remap clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ install: $(STAMP)  ## create .venv with the locked dependencies (EXTRAS=postgres
 
 demo: $(STAMP)  ## start the sandboxes, load them into demo.duckdb, show what was loaded and write demo-report.html
 	$(BIN)/python -m pipelines.demo
+
+sandbox: $(STAMP)  ## serve every sandbox on loopback until Ctrl-C, printing what to export [PORT=8800] [ENV_FILE=f] [DB=f]
+	@$(BIN)/python -m sandbox.serve_all $(if $(PORT),--port "$(PORT)") $(if $(ENV_FILE),--env-file "$(ENV_FILE)") $(if $(DB),--db "$(DB)")
 
 load: $(STAMP)  ## load every configured provider into warehouse.duckdb (PROVIDERS=a,b to choose)
 	$(BIN)/python -m pipelines.billing load

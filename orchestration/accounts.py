@@ -1,5 +1,5 @@
-"""One provider account's run, kept apart from the accounts running beside it (README, "Running
-many accounts with Dagster").
+"""One provider account's run, kept apart from the accounts running beside it (docs/dagster.md,
+"Running many accounts with Dagster").
 
 Each account runs through `pipelines.run.load`, the code of `billing-elt load --providers
 provider:label`, with three things of its own so that hundreds can run at once into one warehouse:

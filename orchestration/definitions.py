@@ -1,5 +1,5 @@
 """Dagster definitions: one partition per provider account, run in parallel into one warehouse
-(README, "Running many accounts with Dagster"). Start the UI from the project folder with
+(docs/dagster.md, "Running many accounts with Dagster"). Start the UI from the project folder with
 `.venv/bin/dagster dev -m orchestration`.
 
 - `billing_accounts`: a dynamic partition per configured account, keyed `provider:label` as

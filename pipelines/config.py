@@ -84,7 +84,7 @@ def seconds(key: str, default: float) -> float:
 
 
 def retry_policy() -> RetryPolicy:
-    """How patient every provider request is (README, "Waits and deadlines"):
+    """How patient every provider request is (docs/operations.md, "Waits and deadlines"):
 
     - `http_timeout` (env `HTTP_TIMEOUT`, default 30 s): one attempt's read timeout (connect: 10 s at most);
     - `request_deadline` (env `REQUEST_DEADLINE`, default 120 s): one request with all its retries and

@@ -13,7 +13,7 @@ statements run on DuckDB and Postgres:
   is `failed` with the figures and the fix (the run exits 1), and a sweep of an incremental
   listing is due again on the next run; `--allow-mass-delete` confirms for one run.
 
-Where the contract is silent (README, "Deletions"): the account's documents whose client was
+Where the contract is silent (docs/deletions.md): the account's documents whose client was
 deleted are marked only by a complete listing of documents that no longer holds them, never
 because their client is gone; a run killed between its load and this step marks what it
 missed on the next complete listing, which for a swept incremental listing is the next run: a

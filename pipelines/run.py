@@ -354,7 +354,7 @@ def run_provider(
 def _run_batches(pipeline: dlt.Pipeline, provider: Provider, batches: Batches) -> None:
     """One `pipeline.run` per batch: each batch's rows and the state describing them are one
     load package, loaded before the next batch is extracted, so a failure or kill keeps every
-    batch before it (README, "Configuration", `batch_clients`)."""
+    batch before it (docs/operations.md, "Progress survives failures")."""
     try:
         while not batches.finished:
             resource = dlt.resource(batches.batch(), name=f"{provider.name}_billing")

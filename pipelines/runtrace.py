@@ -6,7 +6,7 @@ more for `pipeline_runs`, so dlt's own trace showed the last of these alone. `Ru
 dlt progress collector that keeps the steps of every dlt trace the run ends (an interrupted
 run's pending load included), in order, and `save` writes them as one trace in dlt's place:
 started when the first step started, finished when the last ended, with each provider's
-`extract`, `normalize`, `load` and `run` steps (README, "dlt's own tools").
+`extract`, `normalize`, `load` and `run` steps (docs/operations.md, "dlt's own tools").
 """
 
 from __future__ import annotations

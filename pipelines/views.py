@@ -18,7 +18,7 @@ Rules every view follows (from the contract):
   `deleted_at` where it exists. Every other view reads `invoices_current`, so none counts a
   deleted document.
 
-Decisions where the contract is silent (also in the README):
+Decisions where the contract is silent (also in docs/querying.md, "The analysis views"):
 - Receivables are open and partially paid documents only (the contract's words), so an
   `uncollectible` invoice is not in `receivables_aging`, `client_balances.outstanding` or the
   DSO; `client_balances.uncollectible` shows it instead. It still counts as revenue.

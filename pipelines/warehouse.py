@@ -98,8 +98,8 @@ class SharedTablesGuard:
     Every provider's dlt schema declares the same `invoices`, `invoice_items`, `clients` and
     `unmapped_records` (docs/canonical-model.md), so dlt's `drop` of one provider's resource,
     which drops whole tables, would delete every provider's rows. One provider's (or account's)
-    rows and state are deleted by `billing-elt reset PROVIDER[:LABEL]` instead (README, "dlt's
-    own tools"). The refusal comes before anything is dropped; other tables (`pipeline_runs`,
+    rows and state are deleted by `billing-elt reset PROVIDER[:LABEL]` instead (docs/operations.md,
+    "dlt's own tools"). The refusal comes before anything is dropped; other tables (`pipeline_runs`,
     in its own schema) are dlt's to drop as usual.
     """
 

@@ -2,7 +2,7 @@
 directory against the sandboxes, and reading the DuckDB file it wrote.
 
 `serve(app)` serves a sandbox on a loopback port. `Workspace.run` runs the command line in one
-of two ways, the same tests either way (README, "How the integration tests run"):
+of two ways, the same tests either way (docs/development.md, "How the integration tests run"):
 
 - in-process (the default): the command line is called in this process (`tests/inprocess.py`),
   and every request to a sandbox `serve` serves is answered by the app's httpx transport, without

@@ -73,7 +73,7 @@ log = logging.getLogger("billing.driver")
 run_log = logging.getLogger("billing.run.load")
 
 SWEPT_AT = "swept_at"
-# A sweep read in full whose deletions are not marked yet (README, "Deletions"): committed with the
+# A sweep read in full whose deletions are not marked yet (docs/deletions.md): committed with the
 # sweep's rows, moved to SWEPT_AT only once the marking is done (`sweeps_marked`), so a run killed
 # between its load and the marking sweeps again next run instead of waiting `reconcile_every`.
 SWEPT_PENDING = "swept_pending"

@@ -1,8 +1,8 @@
 """Commit a long run of per-client listings in batches, and resume an interrupted sweep.
 
 A provider whose documents are listed per client (one listing per client, each complete on its
-own) is read as a *sweep* over the account's clients. With `batch_clients` set (README,
-"Configuration"), every `batch_clients` finished clients the driver flushes their rows, records
+own) is read as a *sweep* over the account's clients. With `batch_clients` set (docs/operations.md,
+"Progress survives failures"), every `batch_clients` finished clients the driver flushes their rows, records
 them in the sweep's state and yields `BATCH_END`; the pipeline ends the extract there, so dlt
 commits those rows and that state together in their own load package (dlt adds the source state
 to a package at the end of its extract), normalizes and loads it, then resumes the same stream

@@ -1,5 +1,5 @@
-"""Progress survives failures (README, "Configuration", `batch_clients`): a long per-client run
-commits in batches of clients, a failure late in the run keeps the batches before it, and the
+"""Progress survives failures (docs/operations.md, "Progress survives failures"): a long per-client
+run commits in batches of clients, a failure late in the run keeps the batches before it, and the
 next run lists documents only for the clients the interrupted sweep had not finished. Through
 the real command line, into real DuckDB files: what only a whole run proves (each batch its own
 committed load package, accounts extracted together in rounds). The sweep's own rules (a changed

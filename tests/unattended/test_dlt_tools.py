@@ -1,7 +1,7 @@
 """dlt's own tools on a real two-provider load, through the real `dlt` command line: `info`,
 `trace`, `schema` and `show` leave the pipeline's state as it was, the trace covers the whole
 run, `pipeline.dataset()` reads the tables, and `drop` of one provider's resource refuses to
-drop the tables every provider shares (README, "dlt's own tools")."""
+drop the tables every provider shares (docs/operations.md, "dlt's own tools")."""
 
 from __future__ import annotations
 
