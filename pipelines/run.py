@@ -145,27 +145,57 @@ def make_pipeline(pipeline_name: str | None = None, held: duckdb.DuckDBPyConnect
         destination=destination(config.destination_type(), held),
         dataset_name=config.dataset_name(),
     )
-    pipeline = _forget_state_of_another_warehouse(pipeline)
+    pipeline = _forget_state_of_another_warehouse(pipeline, describe_target(where(pipeline.pipeline_name)))
     # The run owns SIGINT and SIGTERM (pipelines/cli.py): dlt's steps only read the stop request,
     # they do not install (and, when a step ends, clear) handlers of their own.
     pipeline.runtime_config.intercept_signals = False
     return pipeline
 
 
-def _forget_state_of_another_warehouse(pipeline: dlt.Pipeline) -> dlt.Pipeline:
-    """Local dlt state belongs to one warehouse. When the configured warehouse has no dataset
-    yet (a new DuckDB file, say) but local state exists, that state describes another warehouse:
-    using its cursors would skip rows the new one never received. Start clean instead."""
-    if pipeline.first_run:
-        return pipeline
+WAREHOUSE_OF_STATE = "billing_warehouse"
+"""Where the local state keeps which warehouse (destination and dataset) it describes."""
+
+
+def _forget_state_of_another_warehouse(pipeline: dlt.Pipeline, warehouse: str) -> dlt.Pipeline:
+    """Local dlt state belongs to one warehouse: its cursors say what that warehouse received.
+    When it describes another one (the destination was switched under the same pipeline name, to a
+    new warehouse or back to an earlier one), using its cursors would skip rows this one never
+    received: the local state is dropped, and the run takes this warehouse's own state from the
+    warehouse itself (dlt keeps a copy there), or starts clean when it has none."""
+    warehouse = f"{warehouse} · dataset {pipeline.dataset_name}"
+    if not pipeline.first_run:
+        known = _warehouse_of_state(pipeline)
+        if known is not None and known != warehouse:
+            log.warning(
+                "the local state of pipeline %s described %s; this run writes %s: that state is set aside and "
+                "this warehouse's own state (kept in it) is used",
+                pipeline.pipeline_name,
+                known,
+                warehouse,
+            )
+            pipeline = pipeline.drop()
+        elif known is None and not _has_dataset(pipeline):
+            log.info("warehouse has no %s dataset yet: starting from clean local state", pipeline.dataset_name)
+            pipeline = pipeline.drop()
+    # A load starts by reading this warehouse's own state from it when it is newer (dlt's
+    # sync_destination): after a switch, what the warehouse received is what its cursors say.
+    pipeline.set_local_state_val(WAREHOUSE_OF_STATE, warehouse)
+    return pipeline
+
+
+def _warehouse_of_state(pipeline: dlt.Pipeline) -> str | None:
+    try:
+        return str(pipeline.get_local_state_val(WAREHOUSE_OF_STATE))
+    except KeyError:  # state written before the marker existed
+        return None
+
+
+def _has_dataset(pipeline: dlt.Pipeline) -> bool:
     try:
         with pipeline.sql_client() as client:
-            if client.has_dataset():
-                return pipeline
+            return bool(client.has_dataset())
     except Exception:
-        return pipeline
-    log.info("warehouse has no %s dataset yet: starting from clean local state", pipeline.dataset_name)
-    return pipeline.drop()
+        return True
 
 
 def check_warehouse(pipeline: dlt.Pipeline) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from contextlib import ExitStack
 
+import duckdb
 import pytest
 
 from sandbox import fohlio, invoicexpress, kitchen
@@ -175,3 +176,22 @@ def test_a_duckdb_file_named_like_the_dataset_is_refused_before_anything_runs(wo
     assert result.code == 2, result.output
     assert "is named like the dataset 'billing'" in result.stderr and "warehouse.duckdb" in result.stderr
     assert app.log.count() == 0 and not (workspace.path / "billing.duckdb").exists()
+
+
+def test_switching_warehouses_under_one_pipeline_name_never_skips_a_change(workspace, tmp_path):
+    """Local state describes one warehouse: loading A, then B, then A again under the same
+    pipeline name must not take B's cursors for A's (A would miss what changed while B loaded)."""
+    app = kitchen.create_app(fixtures=False)
+    a, b = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
+    with serve(app) as server:
+        env = app.pipeline_env(server.url)
+        assert workspace.run({**env, "DESTINATION__DUCKDB__CREDENTIALS": str(a)}).code == 0
+        changed = app.invoices[3]["id"]
+        app.update_invoice(changed, memo="changed while B was loaded")
+        assert workspace.run({**env, "DESTINATION__DUCKDB__CREDENTIALS": str(b)}).code == 0
+        back = workspace.run({**env, "DESTINATION__DUCKDB__CREDENTIALS": str(a)})
+    assert back.code == 0, back.output
+    assert "that state is set aside" in back.stderr
+    with duckdb.connect(str(a), read_only=True) as con:
+        memo = con.execute("SELECT notes FROM billing.invoices WHERE invoice_id = ?", [str(changed)]).fetchone()
+    assert memo == ("changed while B was loaded",)
