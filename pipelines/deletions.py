@@ -22,6 +22,7 @@ sweep counts as done only once its deletions are marked (`_sweep_done`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from sources.shared.driver import forget_sweeps, sweeps_marked
 from sources.shared.model import CLIENTS, INVOICES
 from sources.shared.provider import Provider
 from sources.shared.redact import redact
-from sources.shared.sweep import deletions_marked
+from sources.shared.sweep import deletions_marked, unmarked
 
 log = logging.getLogger("billing.run")
 
@@ -73,9 +74,11 @@ def settle(
     order of `accounts`), and say so in its outcome; a refused or failed marking fails the account."""
     for account, outcome in zip(accounts, outcomes, strict=False):
         stats = outcome.stats
-        if outcome.status != "loaded" or stats is None or stats.listed is None:
+        if stats is None or stats.listed is None:
             continue
-        listed = stats.listed
+        listed = stats.listed if outcome.status == "loaded" else _committed_part(pipeline, provider, stats.listed)
+        if listed is None:
+            continue
         notes: list[str] = []
         if listed.unlisted:
             first = next(iter(listed.unlisted.values()))
@@ -119,6 +122,19 @@ def settle(
             notes.append(f"listed again, no longer deleted: {' and '.join(back)}")
         if notes:
             outcome.message = _join(outcome, notes)
+
+
+def _committed_part(pipeline: dlt.Pipeline, provider: Provider, listed: Listed) -> Listed | None:
+    """What a failed account's listings show of the clients whose batches it committed (a sweep
+    committed in batches, sources/shared/sweep.py): their deletions are marked now, as a finished
+    run's would be, so the next run resumes the sweep after them instead of listing them again.
+    None when the failed run committed no such client."""
+    account_state = pipeline.state.get("sources", {}).get(provider.name, {}).get(listed.account)
+    committed = unmarked(account_state) if isinstance(account_state, dict) else set()
+    clients: set[str | None] = {c for c in listed.scopes.get(INVOICES, set()) if c in committed}
+    if not clients:
+        return None
+    return dataclasses.replace(listed, scopes={**listed.scopes, INVOICES: clients}, unlisted={}, swept=False)
 
 
 def _apply(pipeline: dlt.Pipeline, listed: Listed, fraction: float, allow: bool) -> list[Found]:

@@ -39,7 +39,7 @@ from pipelines.lock import SUFFIX, LockHeld, RunLocks
 from pipelines.registry import discover
 from pipelines.retry import loading
 from pipelines.runtrace import RunTrace, collect
-from pipelines.summary import Outcome, describe_failure, format_summary
+from pipelines.summary import Outcome, describe_failure, summary_lines
 from pipelines.views import refresh_after_run
 from pipelines.warehouse import (
     NON_FILE_DATABASES,
@@ -238,12 +238,23 @@ def tidy_local_state(working_dir: Path) -> list[str]:
         shutil.rmtree(package)
         source = "normalized again from its extract" if (extracted / package.name).is_dir() else "discarded"
         notes.append(f"package {package.name}: half-normalized by a stopped run; {source}")
-    for temp in _children(normalize):
-        if temp.name != "extracted" and not temp.name.startswith("."):
-            shutil.rmtree(temp)
-            notes.append(f"an extract a stopped run never committed ({temp.name}) was discarded")
+    for temp in _uncommitted_extracts(working_dir):
+        shutil.rmtree(temp)
+        notes.append(f"an extract a stopped run never committed ({temp.name}) was discarded")
     delete_loaded_packages(working_dir)
     return notes
+
+
+def discard_failed_extract(working_dir: Path) -> None:
+    """A provider failed in its extract (under the run lock: the only extract in progress):
+    what it wrote and never committed is removed now, so the next run finds nothing of a
+    stopped run to tidy."""
+    for temp in _uncommitted_extracts(working_dir):
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _uncommitted_extracts(working_dir: Path) -> list[Path]:
+    return [p for p in _children(working_dir / "normalize") if p.name != "extracted" and not p.name.startswith(".")]
 
 
 def delete_loaded_packages(working_dir: Path) -> None:
@@ -366,11 +377,14 @@ def run_provider(
                 holds_no_rows=account_holds_no_rows(pipeline),
             )
             batches = split(account_batches(api, driver_account))
-            _run_batches(pipeline, provider, batches)
+            _run_batches(pipeline, provider, batches, key)
     except Exception as exc:
         _raise_if_stopped(exc, provider, batches)
+        discard_failed_extract(Path(pipeline.working_dir))
         status = "failed"
         message = _failure_message(provider, account, exc, target)
+        if batches is not None and batches.loaded:
+            message += f" (the {batches.loaded} batch(es) of clients committed before the failure stay loaded)"
     except Stopped as stopped:
         stopped.provider, stopped.step = provider.name, "extract"  # type: ignore[attr-defined]
         stopped.batches = batches.loaded if batches is not None else 0  # type: ignore[attr-defined]
@@ -381,7 +395,7 @@ def run_provider(
     return Outcome(provider.name, status, _account_of(account, stats), message, stats, started, utc_now())
 
 
-def _run_batches(pipeline: dlt.Pipeline, provider: Provider, batches: Batches) -> None:
+def _run_batches(pipeline: dlt.Pipeline, provider: Provider, batches: Batches, key: str | None) -> None:
     """One `pipeline.run` per batch: each batch's rows and the state describing them are one
     load package, loaded before the next batch is extracted, so a failure or kill keeps every
     batch before it (docs/operations.md, "Progress survives failures")."""
@@ -392,6 +406,8 @@ def _run_batches(pipeline: dlt.Pipeline, provider: Provider, batches: Batches) -
             file_format = loader_file_format(pipeline.destination)
             loading(pipeline, lambda: pipeline.run(batch, loader_file_format=file_format), provider.name)  # noqa: B023
             batches.loaded += 1
+            if (stats := run_stats.current(provider.name, key)) is not None:
+                stats.commit()
             stop.check()  # between two batches: the next one is not started
     finally:
         batches.close()
@@ -494,8 +510,12 @@ def _run_together(
                 )
                 pipeline.normalize()
                 loading(pipeline, pipeline.load, provider.name)
+                for account in accounts:
+                    if (stats := run_stats.current(provider.name, account.state_key)) is not None:
+                        stats.commit()
     except Exception as exc:
         _raise_if_stopped(exc, provider)
+        discard_failed_extract(Path(pipeline.working_dir))
         for account in accounts:
             failures.setdefault(account.label, exc)
     except Stopped as stopped:
@@ -599,9 +619,11 @@ RUNS_COLUMNS: dict[str, Any] = {
 
 
 def outcome_row(run_id: str, o: Outcome) -> dict[str, Any]:
+    """The `pipeline_runs` row of an outcome. A failed account counts the rows its committed
+    loads hold, not the rows it read before failing."""
     s = o.stats
     counts = {
-        name: int(getattr(s, name, 0) or 0) if s is not None else 0
+        name: o.count(name)
         for name in ("invoices", "lines", "clients", "unchanged", "unmapped", "deleted", "requests", "retries")
     }
     return {
@@ -798,8 +820,8 @@ def _load_locked(
         return 128 + stopped.signum
     finally:
         holding.close()
-    for line in format_summary(outcomes, run_id).splitlines():
-        log.info("%s", line)
+    for level, line in summary_lines(outcomes, run_id):
+        log.log(level, "%s", line)
     return EXIT_OK if views_ok and all(o.status == "loaded" for o in outcomes) else EXIT_FAILED
 
 

@@ -4,6 +4,7 @@ and each failure explained in one paragraph."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -29,6 +30,15 @@ class Outcome:
     stats: run_stats.RunStats | None = None
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+
+    def count(self, name: str) -> int:
+        """One of the run's counters; a failed account's rows are those its committed loads hold,
+        not those it read before failing."""
+        if self.stats is None:
+            return 0
+        if self.status == "failed" and name in run_stats.ROWS:
+            return self.stats.committed.get(name, 0)
+        return int(getattr(self.stats, name, 0) or 0)
 
 
 def find_cause(exc: BaseException, kind: type[E]) -> E | None:
@@ -59,9 +69,11 @@ def describe_failure(provider: Provider, exc: BaseException) -> str:
     return redact(f"{provider.name}: {type(exc).__name__}: {exc}")
 
 
-def format_summary(outcomes: Iterable[Outcome], run_id: str | None = None) -> str:
-    """The end-of-run table: one line per provider, then skipped rows and failures explained.
-    The first line is `Summary` (with the run id when given)."""
+def summary_lines(outcomes: Iterable[Outcome], run_id: str | None = None) -> list[tuple[int, str]]:
+    """The end-of-run table, one line per provider, then skipped rows and failures explained,
+    each line with its log level: a failed account's explanation is an error (what `grep ERROR`
+    on a cron log finds), the rest is information. The first line is `Summary` (with the run id
+    when given)."""
     header = (
         "provider",
         "account",
@@ -75,7 +87,7 @@ def format_summary(outcomes: Iterable[Outcome], run_id: str | None = None) -> st
         "time",
     )
     rows: list[tuple[str, ...]] = [header]
-    notes: list[str] = []
+    notes: list[tuple[int, str]] = []
     for o in outcomes:
         s = o.stats
         if s is not None:
@@ -84,29 +96,32 @@ def format_summary(outcomes: Iterable[Outcome], run_id: str | None = None) -> st
                     o.provider,
                     o.account or s.account or "-",
                     o.status,
-                    f"{s.clients:,}",
-                    f"{s.invoices:,}",
-                    f"{s.lines:,}",
-                    f"{s.unchanged:,}",
-                    f"{s.requests:,}",
-                    f"{s.retries:,}",
+                    *(
+                        f"{o.count(name):,}"
+                        for name in ("clients", "invoices", "lines", "unchanged", "requests", "retries")
+                    ),
                     f"{s.duration:.1f}s",
                 )
             )
             for reason, count in sorted(s.skipped.items()):
                 examples = ", ".join(s.skipped_examples.get(reason, []))
                 example = f" (e.g. {examples})" if examples else ""
-                notes.append(f"  {o.provider}: skipped {count:,} — {reason}{example}")
+                notes.append((logging.INFO, f"  {o.provider}: skipped {count:,} — {reason}{example}"))
             if s.mismatches:
                 notes.append(
-                    f"  {o.provider}: {s.mismatches:,} invoice(s) whose own figures disagree with "
-                    "subtotal + tax + shipping − withholding; the provider's total was kept"
+                    (
+                        logging.INFO,
+                        f"  {o.provider}: {s.mismatches:,} invoice(s) whose own figures disagree with "
+                        "subtotal + tax + shipping − withholding; the provider's total was kept",
+                    )
                 )
         else:
             rows.append((o.provider, o.account or "-", o.status, "", "", "", "", "", "", ""))
         if o.message:
-            notes.append(f"  {o.message}" if o.message.startswith(o.provider) else f"  {o.provider}: {o.message}")
+            level = logging.ERROR if o.status == "failed" else logging.INFO
+            note = f"  {o.message}" if o.message.startswith(o.provider) else f"  {o.provider}: {o.message}"
+            notes.append((level, note))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     title = f"Summary of run {run_id}" if run_id else "Summary"
-    return "\n".join([title, *lines, *notes])
+    return [(logging.INFO, line) for line in (title, *lines)] + notes

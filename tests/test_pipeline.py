@@ -195,3 +195,46 @@ def test_switching_warehouses_under_one_pipeline_name_never_skips_a_change(works
     with duckdb.connect(str(a), read_only=True) as con:
         memo = con.execute("SELECT notes FROM billing.invoices WHERE invoice_id = ?", [str(changed)]).fetchone()
     assert memo == ("changed while B was loaded",)
+
+
+def test_an_account_failing_mid_run_counts_what_it_committed_and_the_next_run_finds_no_stopped_run(workspace):
+    """A body cut short in the second batch of clients fails InvoiceXpress's second run: the
+    first batch stays loaded and its client's deletion is marked, `pipeline_runs` counts the
+    committed rows (not the ones read before the fault), the advice fits the fault, and the next
+    run resumes the sweep after the committed batch with no extract of a stopped run to tidy."""
+    app = invoicexpress.create_app()
+    with serve(app) as server:
+        env = {**app.pipeline_env(server.url), "BATCH_CLIENTS": "4", "SOURCES__INVOICEXPRESS__CONCURRENCY": "1"}
+        assert workspace.run(env).code == 0
+        gone = app.all_invoices()[0]["id"]
+        app.delete_invoice(gone)
+        app.inject("truncate", path="/clients/{client_id}/invoices.json", after=5, times=None)
+        app.log.clear()
+        failed = workspace.run(env)
+        first_batch = listed_clients(app)[:4]
+        assert failed.code == 1, failed.output
+        assert "cut short or is malformed" in failed.stderr and "base_url" not in failed.stderr
+        # The explanation is an error line: what `grep ERROR` on a cron log finds.
+        assert any(" ERROR " in line and "cut short" in line for line in failed.stderr.splitlines())
+        marked = "SELECT invoice_id FROM billing.invoices WHERE deleted_at IS NOT NULL"
+        assert workspace.query(marked) == [(str(gone),)]
+        runs = (
+            "SELECT status, invoices, lines FROM billing.pipeline_runs WHERE provider = 'invoicexpress' ORDER BY run_id"
+        )
+        lines = sum(len(i["items"]) for i in app.all_invoices() if str(i["client"]["id"]) in first_batch)
+        assert workspace.query(runs)[1][0] == "failed" and workspace.query(runs)[1][2] == lines
+
+        app.faults.clear()
+        app.log.clear()
+        again = workspace.run(env)
+    assert again.code == 0, again.output
+    assert "stopped run" not in again.stderr and "discarded" not in again.stderr
+    assert "resuming the sweep started" in again.stderr
+    assert not set(listed_clients(app)) & set(first_batch)
+    assert workspace.query(marked) == [(str(gone),)]
+
+
+def listed_clients(app) -> list[str]:
+    """The clients whose documents InvoiceXpress was asked for, in the order asked."""
+    asked = [r.path.split("/")[-2] for r in app.log.entries() if r.path.endswith("/invoices.json")]
+    return list(dict.fromkeys(asked))

@@ -375,13 +375,22 @@ class ApiClient:
             return loads(response.content)
         except ValueError:
             kind = response.headers.get("Content-Type", "unknown content type")
+            if "json" in kind.lower():
+                # JSON that does not parse came from the API itself: cut short on its way (a
+                # dropped connection, a proxy) or broken at the source, not a wrong address.
+                problem = (
+                    f"{method} {url} returned JSON that does not parse ({len(response.content):,} bytes, "
+                    f"ending …{excerpt(response.text[-60:])}): the body was cut short or is malformed"
+                )
+                advice = (
+                    "a network or provider fault: the next run reads this account again; "
+                    "if it repeats, the provider is sending broken JSON"
+                )
+            else:
+                problem = f"{method} {url} returned a body that is not JSON ({kind}): {excerpt(response.text)}"
+                advice = f"check base_url in [sources.{self.provider}] points at the API"
             raise MalformedResponseError(
-                self.provider,
-                self.account,
-                f"{method} {url} returned a body that is not JSON ({kind}): {excerpt(response.text)}",
-                f"check base_url in [sources.{self.provider}] points at the API",
-                status=response.status_code,
-                url=url,
+                self.provider, self.account, problem, advice, status=response.status_code, url=url
             ) from None
 
     def _attempt_timeout(self, remaining: float) -> httpx.Timeout:

@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from sources.shared.deletions import Listed
 
 
+ROWS = ("invoices", "lines", "clients", "unchanged", "unmapped")
+"""The counters of rows handed to the loader, which a failed load does not commit."""
+
+
 @dataclass
 class RunStats:
     """What one provider's run did. Thread-safe: worker threads update it while it is printed.
@@ -27,6 +31,8 @@ class RunStats:
         mismatches: invoices whose own figures disagree with the total rule.
         deleted: rows marked deleted after the load (docs/canonical-model.md, "Deletions").
         listed: what the run's listings held, to find deletions; None until the account is known.
+        committed: the row counters as they were when the run's last load was committed
+            (`commit`): what a failed run really left in the warehouse.
     """
 
     provider: str
@@ -47,6 +53,7 @@ class RunStats:
     skipped_examples: dict[str, list[str]] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
+    committed: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:
@@ -54,6 +61,11 @@ class RunStats:
         with self._lock:
             for name, value in counts.items():
                 setattr(self, name, getattr(self, name) + value)
+
+    def commit(self) -> None:
+        """The rows counted so far are in the warehouse: a load of them was committed."""
+        with self._lock:
+            self.committed = {name: getattr(self, name) for name in ROWS}
 
     def skip(self, reason: str, example: str | None = None) -> None:
         """Count something not loaded, with a reason and an example id for the summary."""

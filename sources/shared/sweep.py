@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from sources.shared.cursor import Tracker, UpdateCursor
@@ -145,6 +145,12 @@ class Sweep:
     def complete(self, state: MutableMapping[str, Any]) -> None:
         """The sweep is done: the next run starts a new one."""
         state.pop(STATE_KEY, None)
+
+
+def unmarked(account_state: Mapping[str, Any]) -> set[str]:
+    """The clients an open sweep committed whose deletions are not marked yet."""
+    stored = account_state.get(STATE_KEY)
+    return set(stored.get("unmarked") or []) if isinstance(stored, dict) else set()
 
 
 def deletions_marked(account_state: MutableMapping[str, Any], clients: set[str]) -> bool:

@@ -163,6 +163,16 @@ def test_a_body_that_is_not_json_is_reported_not_parsed():
     assert "not JSON" in str(caught.value) and "text/html" in str(caught.value)
 
 
+def test_json_cut_short_is_told_as_a_broken_body_not_a_wrong_address():
+    body = b'{"invoices": [{"id": 1, "total": "12.50"}, {"id": 2, "to'
+    script = Script(httpx.Response(200, content=body, headers={"Content-Type": "application/json"}))
+    with pytest.raises(MalformedResponseError) as caught:
+        make_client(script, []).get("/x")
+    message = str(caught.value)
+    assert "cut short or is malformed" in message and f"{len(body):,} bytes" in message
+    assert "next run reads this account again" in message and "base_url" not in message
+
+
 def test_5xx_on_a_post_that_is_not_idempotent_is_not_retried():
     script = Script(httpx.Response(500))
     with pytest.raises(HttpStatusError):
