@@ -27,6 +27,8 @@ class RunStats:
         mismatches: invoices whose own figures disagree with the total rule.
         deleted: rows marked deleted after the load (docs/canonical-model.md, "Deletions").
         listed: what the run's listings held, to find deletions; None until the account is known.
+        listed_invoices: how many invoices the run's listings held, when it read them all (every
+            page of every scope, no change filter); None otherwise (docs/checks.md, `volume`).
     """
 
     provider: str
@@ -43,6 +45,7 @@ class RunStats:
     unmapped: int = 0
     deleted: int = 0
     listed: Listed | None = None
+    listed_invoices: int | None = None
     skipped: Counter[str] = field(default_factory=Counter)
     skipped_examples: dict[str, list[str]] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
