@@ -30,7 +30,7 @@ import dlt
 import httpx
 from dlt.extract.source import DltSource
 
-from pipelines import config
+from pipelines import checks, config
 from pipelines.config import AccountConfig
 from pipelines.deletions import settle as settle_deletions
 from pipelines.failures import Stopped, Where, check_duckdb_file, check_pipelines_dir, explain, stop_signal
@@ -48,13 +48,14 @@ from pipelines.warehouse import (
     loader_file_format,
     repair_interrupted_appends,
 )
-from sources.shared import http
+from sources.shared import http, structure
 from sources.shared import stats as run_stats
 from sources.shared.declaration import Api
 from sources.shared.driver import Account, account_batches
 from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES, UNMAPPED
 from sources.shared.provider import Provider
 from sources.shared.redact import redact
+from sources.shared.structure import SCHEMA_CHANGES
 from sources.shared.sweep import Batches, split
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
@@ -527,15 +528,17 @@ def _isolated(
     return _Stream(batches, resource)
 
 
-def record_runs(pipeline: dlt.Pipeline, run_id: str, outcomes: list[Outcome], target: Where) -> None:
+def record_runs(pipeline: dlt.Pipeline, run_id: str, outcomes: list[Outcome], target: Where, also: Any = None) -> None:
     """Append one `pipeline_runs` row per provider account (docs/canonical-model.md), through dlt,
-    in its own schema so that no provider's schema (and no `dlt drop` of one) holds the table."""
+    in its own schema so that no provider's schema (and no `dlt drop` of one) holds the table;
+    `also` (the run's `data_checks`, docs/checks.md) is loaded with them."""
     rows = [outcome_row(run_id, o) for o in outcomes]
     if not rows:
         return
     resource = dlt.resource(rows, name=PIPELINE_RUNS, write_disposition="append", columns=RUNS_COLUMNS)
+    resources = [resource] if also is None else [resource, also]
     try:
-        loading(pipeline, lambda: pipeline.run(resource, schema=dlt.Schema(RUNS_SCHEMA)), PIPELINE_RUNS)
+        loading(pipeline, lambda: pipeline.run(resources, schema=dlt.Schema(RUNS_SCHEMA)), PIPELINE_RUNS)
     except Exception as exc:
         signum = stop_signal(exc)
         if signum is not None:
@@ -556,6 +559,7 @@ RUNS_COLUMNS: dict[str, Any] = {
         for name in ("invoices", "lines", "clients", "unchanged", "unmapped", "deleted", "requests", "retries")
     },
     "message": {"data_type": "text"},
+    "listed": {"data_type": "bigint"},  # docs/checks.md, `volume`
 }
 
 
@@ -574,6 +578,7 @@ def outcome_row(run_id: str, o: Outcome) -> dict[str, Any]:
         "status": o.status,
         **counts,
         "message": o.message or None,
+        "listed": s.listed_invoices if s is not None else None,
     }
 
 
@@ -587,6 +592,7 @@ class RunReport:
     destination: str = ""
     pipeline_name: str = ""
     outcomes: list[Outcome] = field(default_factory=list)
+    checks: list[checks.Check] = field(default_factory=list)  # the data checks of its accounts
 
 
 @contextmanager
@@ -618,6 +624,7 @@ def load(
         http.configure(config.retry_policy())
         concurrency = config.account_concurrency()
         config.batch_clients()  # a wrong value stops the run here (exit 2)
+        checks.settings()  # so does a wrong [checks] value
         name = config.pipeline_name(pipeline_name)
         target = where(name)
         for provider in selected:
@@ -691,6 +698,7 @@ def _load_locked(
     report: RunReport | None = None,
 ) -> int:
     run_id = new_run_id()
+    structure.begin_run(run_id)  # the run that first sees a change in the payloads (schema_changes)
     if report is not None:
         report.run_id, report.destination, report.pipeline_name = run_id, describe_target(target), name
     log.info(
@@ -708,6 +716,7 @@ def _load_locked(
         return EXIT_FAILED
     current: Provider | None = None
     run_trace: RunTrace | None = None
+    checked: list[checks.Check] = []
     try:
         try:
             pipeline = make_pipeline(name)
@@ -731,7 +740,10 @@ def _load_locked(
                 )
             settle_deletions(pipeline, current, accounts, outcomes[done:], allow_mass_delete)
         current = None
-        record_runs(pipeline, run_id, [*outcomes, *skipped], target)
+        checked = checks.after_load(pipeline, [outcome_row(run_id, o) for o in [*outcomes, *skipped]], target)
+        if report is not None:
+            report.checks = checked
+        record_runs(pipeline, run_id, [*outcomes, *skipped], target, checks.resource(run_id, utc_now(), checked))
         views_ok = refresh_after_run(pipeline)
         delete_loaded_packages(working_dir)
         run_trace.save(pipeline)
@@ -740,7 +752,7 @@ def _load_locked(
             run_trace.save(pipeline)
         log.error("%s", _stopped_line(stopped, current, [p for p, _ in runnable], outcomes))
         return 128 + stopped.signum
-    for line in format_summary(outcomes, run_id).splitlines():
+    for line in [*format_summary(outcomes, run_id).splitlines(), *checks.summary_lines(checked)]:
         log.info("%s", line)
     return EXIT_OK if views_ok and all(o.status == "loaded" for o in outcomes) else EXIT_FAILED
 
@@ -895,7 +907,7 @@ def _reset_locked(name: str, pipeline_name: str, target: Where, account: str | N
     try:
         with pipeline.sql_client() as client:
             if client.has_dataset():
-                for table in (INVOICE_ITEMS, INVOICES, CLIENTS, UNMAPPED):
+                for table in (INVOICE_ITEMS, INVOICES, CLIENTS, UNMAPPED, SCHEMA_CHANGES):
                     qualified = client.make_qualified_table_name(table)
                     try:
                         rows = client.execute_sql(f"SELECT count(*) FROM {qualified} WHERE {where_sql}", *params)
