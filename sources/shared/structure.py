@@ -168,8 +168,8 @@ def _list_layout(value: list[Any]) -> Any:
 
 class Shapes:
     """Finds the `Shape` of decoded JSON values, caching by layout (keys and value types): an
-    object of a known layout costs two tuples, built in C, and a dictionary lookup, and so does
-    each object or array in it."""
+    object of a known layout costs one tuple (its keys, then its values' types) and a dictionary
+    lookup, and so does each object or array in it."""
 
     def __init__(self) -> None:
         self._interned: dict[frozenset[tuple[str, str]], Shape] = {}

@@ -207,8 +207,8 @@ def test_many_shapes_in_random_order_give_the_counts_of_walking_them() -> None:
         for key in ("a", "b", "c"):
             if rng.random() < 0.7:
                 value[key] = rng.choice([None, 1, "x", {"d": rng.choice([1, None])}, [rng.choice([1, "y"])]])
-        lines = rng.randint(0, 3)
-        value["items"] = [{"q": rng.choice([1, None]), "t": rng.choice([{}, {"v": 1}])} for _ in range(lines)]
+        count = rng.randint(0, 3)
+        value["items"] = [{"q": rng.choice([1, None]), "t": rng.choice([{}, {"v": 1}])} for _ in range(count)]
         records.append(value)
     observer = Observer("items")
     for start in range(0, 400, 37):
@@ -227,6 +227,13 @@ def test_many_shapes_in_random_order_give_the_counts_of_walking_them() -> None:
     assert {p: [c, set(k)] for p, (c, k) in seen["invoice"]["paths"].items()} == expected
     lines = [line for value in records for line in value["items"]]
     assert seen["line"]["records"] == len(lines)
+    by_line: dict[str, list[Any]] = {}
+    for line in lines:
+        for path, kind in walked(line, "$.items[]"):
+            by_line.setdefault(path, [0, set()])[1].add(kind)
+        for path in {p for p, _ in walked(line, "$.items[]")}:
+            by_line[path][0] += 1
+    assert {p: [c, set(k)] for p, (c, k) in seen["line"]["paths"].items()} == by_line
 
 
 def test_the_cost_benchmark_runs() -> None:
