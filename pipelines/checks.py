@@ -753,10 +753,9 @@ def check(*, pipeline_name: str | None = None) -> int:
     except config.UsageError as exc:
         log.error("%s", exc)
         return EXIT_USAGE
-    local = target.pipelines_dir / name
-    if (target.database is not None and not target.database.exists()) or (
-        target.database is None and not local.exists()
-    ):
+    # A DuckDB file not created yet holds nothing; another warehouse is asked (the loads that
+    # wrote it may have run elsewhere, with their own local state: Dagster's per-account pipelines).
+    if target.database is not None and not target.database.exists():
         log.info("nothing to check: no load has run into %s yet", describe_target(target))
         return EXIT_OK
     try:
@@ -823,6 +822,9 @@ def _check_locked(target: Where, name: str, chosen: Settings) -> list[Check] | N
         log.error("the checks could not be run or recorded: %s", explain(exc, target) or redact(str(exc)))
         return None
     delete_loaded_packages(working_dir)
+    if not found:
+        log.info("nothing to check: %s holds no provider account yet", describe_target(target))
+        return found
     failed = [c for c in found if not c.passed]
     errors = sum(1 for c in found if c.fails_with_error)
     accounts = len({(c.provider, c.account) for c in found})

@@ -45,3 +45,9 @@ def test_checks_and_schema_changes_on_postgres(workspace: Workspace, pg_database
         f"SELECT listed FROM {DATASET}.pipeline_runs WHERE provider = 'kitchen' ORDER BY started_at"
     )
     assert listed == [(len(app.invoices),), (len(app.invoices),)]
+
+
+def test_check_of_an_empty_postgres_warehouse_has_nothing_to_check(workspace: Workspace, pg_database: Database) -> None:
+    result = workspace.run(pg_database.env(), "check")
+    assert result.code == 0 and "nothing to check" in result.stderr, result.output
+    assert pg_database.query("SELECT 1 FROM information_schema.tables WHERE table_name = 'data_checks'") == []
