@@ -10,6 +10,8 @@
 - `billing_account`: the asset of one account's rows in the canonical tables; a materialization
   is one `billing-elt load --providers provider:label` run (orchestration/accounts.py), its summary
   as metadata. A failed account fails its partition alone, with the run's one-paragraph message.
+  Each data check the load ran (docs/checks.md) is an asset check of the account's partition,
+  with its figures as metadata; those whose failure is an error are blocking.
 - `billing_nightly`: every configured account at 02:15 UTC, one run per account; Dagster's run
   queue runs them in parallel.
 - A DuckDB warehouse takes one writer at a time: its runs carry the tag `billing/writer=duckdb`,
@@ -25,9 +27,13 @@ check, `pipeline_runs`, the views and our failure paragraphs that `pipelines/run
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at definition time.
 import logging
+import warnings
 from typing import Any
 
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     DefaultScheduleStatus,
     DefaultSensorStatus,
@@ -35,6 +41,7 @@ from dagster import (
     DynamicPartitionsDefinition,
     Failure,
     MaterializeResult,
+    PreviewWarning,
     RunRequest,
     ScheduleEvaluationContext,
     SensorEvaluationContext,
@@ -47,7 +54,7 @@ from dagster import (
 )
 
 from orchestration import accounts
-from pipelines import config
+from pipelines import checks, config
 
 PARTITIONS = "billing_accounts"
 NIGHTLY_CRON = "15 2 * * *"
@@ -75,10 +82,65 @@ def _say(context: AssetExecutionContext) -> Any:
     return say
 
 
+CHECK_DESCRIPTIONS = {
+    checks.FRESHNESS: "Hours since the account's last successful load, against [checks] max_hours_since_load.",
+    checks.VOLUME: "Invoices the account's latest complete listing held, against the median of its last "
+    "successful runs ([checks] max_volume_drop).",
+    checks.TOTALS: "Invoices whose own figures disagree: total is not subtotal + tax + shipping − withholding.",
+    checks.UNMAPPED: "Records of the account waiting in unmapped_records.",
+    checks.SCHEMA_DRIFT: "Changes in the provider's payloads (schema_changes); an error when a field the mapping "
+    "reads vanished.",
+    checks.FX_COVERAGE: "Documents with no rate in the reporting currency.",
+}
+with warnings.catch_warnings():
+    # Partitioned asset checks are a preview feature of Dagster (1.13): each check's result
+    # belongs to the account's partition, as the asset's materialization does.
+    warnings.simplefilter("ignore", PreviewWarning)
+    CHECK_SPECS = [
+        AssetCheckSpec(
+            name,
+            asset="billing_account",
+            description=CHECK_DESCRIPTIONS[name],
+            blocking=severity == checks.ERROR,
+            partitions_def=billing_accounts,
+        )
+        for name, severity in checks.CHECKS.items()
+    ]
+
+
+def check_results(done: accounts.AccountRun) -> list[AssetCheckResult]:
+    """One result per check of the account's load (a check the load could not run fails as a warning)."""
+    found = {c.check_name: c for c in done.report.checks}
+    results = []
+    for name in checks.CHECKS:
+        check = found.get(name)
+        if check is None:
+            results.append(
+                AssetCheckResult(
+                    check_name=name,
+                    passed=False,
+                    severity=AssetCheckSeverity.WARN,
+                    description="the load could not run this check (its log says why)",
+                )
+            )
+            continue
+        results.append(
+            AssetCheckResult(
+                check_name=name,
+                passed=check.passed,
+                severity=AssetCheckSeverity.ERROR if check.severity == checks.ERROR else AssetCheckSeverity.WARN,
+                description=check.detail,
+                metadata={"observed": check.observed, "expected": check.expected, "run_id": done.report.run_id},
+            )
+        )
+    return results
+
+
 @asset(
     partitions_def=billing_accounts,
     group_name="billing",
     kinds={"dlt"},
+    check_specs=CHECK_SPECS,
     description=(
         "One provider account's invoices, invoice items and clients in the warehouse "
         "(docs/canonical-model.md), loaded as `billing-elt load --providers provider:label` does."
@@ -95,7 +157,7 @@ def billing_account(context: AssetExecutionContext) -> MaterializeResult:
     metadata = done.metadata()
     if not done.ok:
         raise Failure(description=done.message, metadata=metadata, allow_retries=False)
-    return MaterializeResult(metadata=metadata)
+    return MaterializeResult(metadata=metadata, check_results=check_results(done))
 
 
 billing_job = define_asset_job(

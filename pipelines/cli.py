@@ -1,5 +1,5 @@
-"""The command line: `billing-elt [load | reset PROVIDER[:LABEL] | remap [PROVIDER[:LABEL]] | report [--output FILE]]`
-(docs/configuration.md).
+"""The command line: `billing-elt [load | reset PROVIDER[:LABEL] | remap [PROVIDER[:LABEL]] | report [--output FILE]
+| check]` (docs/configuration.md).
 
     billing-elt                                 # load every provider whose secrets are set
     PROVIDERS=invoicexpress,kitchen billing-elt
@@ -9,12 +9,13 @@
     billing-elt remap                           # rows derived again from the stored payloads, no API call
     billing-elt remap kitchen:eu                # ... of one provider or account only
     billing-elt report --output report.html     # the HTML report from the warehouse
+    billing-elt check                           # the data checks (docs/checks.md), no API call
     billing-elt load --allow-mass-delete        # confirm deletions the mass-delete guard refused
 
 Exit codes: 0 when every selected provider loaded; 1 when at least one failed or a guard
 refused (mass delete); 2 when there was nothing to run or the command line was wrong (unknown
 provider, nothing configured); 3 when another run holds the lock of this warehouse; 130 / 143
-when stopped by SIGINT / SIGTERM.
+when stopped by SIGINT / SIGTERM; `check`: 4 when a check of severity `error` failed.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from types import FrameType
 
 import httpx
 
-from pipelines import config, remap, report
+from pipelines import checks, config, remap, report
 from pipelines.failures import Stopped
 from pipelines.run import EXIT_USAGE, load, reset
 from sources.shared import stop
@@ -148,7 +149,7 @@ def main(argv: Sequence[str] | None = None, *, transports: Mapping[str, httpx.Ba
     parser = argparse.ArgumentParser(
         prog="billing-elt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", nargs="?", default="load", choices=("load", "reset", "remap", "report"))
+    parser.add_argument("command", nargs="?", default="load", choices=("load", "reset", "remap", "report", "check"))
     parser.add_argument(
         "provider",
         nargs="?",
@@ -196,6 +197,8 @@ def main(argv: Sequence[str] | None = None, *, transports: Mapping[str, httpx.Ba
                 return reset(args.provider, pipeline_name=args.pipeline_name)
             if args.command == "remap":
                 return remap.remap(args.provider, pipeline_name=args.pipeline_name)
+            if args.command == "check":
+                return checks.check(pipeline_name=args.pipeline_name)
             return load(
                 args.providers,
                 pipeline_name=args.pipeline_name,

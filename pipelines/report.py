@@ -8,9 +8,9 @@ Every figure comes from the analysis views (`pipelines/views.py`), read through 
 reader as `make query` (the DuckDB file read-only, or the configured destination's dlt SQL
 client): receivables aging per currency, revenue by month per currency (credit notes
 negative), the clients with the most outstanding, days sales outstanding, and the data's
-health (last run per provider account, unmapped records, deletions, where the warehouse
-records them). Amounts are never added across currencies: each currency has its own card,
-chart and table rows.
+health (last run per provider account, unmapped records, deletions, the latest data checks and
+changes in the providers' payloads, where the warehouse records them). Amounts are never added
+across currencies: each currency has its own card, chart and table rows.
 
 The page is dated by the warehouse's `CURRENT_DATE`, the date the views age receivables to.
 It also says how recent the data is (the newest invoice date, per currency and per provider
@@ -45,6 +45,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pipelines import checks_report
 from pipelines.views import DSO_WINDOW_DAYS, VIEW_NAMES
 from pipelines.warehouse import Reader, duckdb_file, reader
 
@@ -100,6 +101,9 @@ class Figures:
     # None: the warehouse does not record them; an empty list: there are none.
     unmapped: list[dict[str, Any]] | None = None
     deletions: list[dict[str, Any]] | None = None
+    # The latest data checks per account and the newest schema changes (pipelines/checks_report.py).
+    checks: list[dict[str, Any]] | None = None
+    schema_changes: list[dict[str, Any]] | None = None
 
     def latest_invoice(self, currency: str | None = None) -> dt.date | None:
         """The newest invoice's issue date, of one currency or of all."""
@@ -265,6 +269,7 @@ def _read_health(r: Reader, relations: set[str], figures: Figures) -> None:
                 f"MAX(deleted_at) AS last_deleted_at FROM {t(table)} WHERE deleted_at IS NOT NULL "
                 "GROUP BY provider, account ORDER BY provider, account"
             )
+    checks_report.read(r, relations, figures)
 
 
 # --- SVG charts -----------------------------------------------------------------------------
@@ -676,6 +681,7 @@ def _health_section(f: Figures) -> str:
             for d in f.deletions
         ]
         parts.append(_table(["Provider, account", "Records", "Deleted", "Last deletion"], rows, range(2, 3)))
+    parts.append(checks_report.html(f))
     return "".join(parts)
 
 
@@ -774,6 +780,7 @@ section > h3 { margin-top: 18px; }
 .scroll th:first-child { background: #f3f4f6; }
 td.who { white-space: normal; min-width: 8em; max-width: 18em; overflow-wrap: anywhere; }
 td.who small { display: block; color: #6b7280; font-size: 12px; }
+td.detail { white-space: normal; min-width: 18em; max-width: 40em; }
 .quiet ul { margin: 0; padding-left: 18px; }
 table { border-collapse: collapse; background: #fff; margin: 8px 0; font-size: 13px; }
 th, td { padding: 5px 10px; border-bottom: 1px solid #e5e7eb; text-align: left; white-space: nowrap; }

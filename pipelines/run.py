@@ -31,7 +31,7 @@ import duckdb
 import httpx
 from dlt.extract.source import DltSource
 
-from pipelines import config
+from pipelines import checks, config
 from pipelines.config import AccountConfig
 from pipelines.deletions import settle as settle_deletions
 from pipelines.failures import Stopped, Where, check_duckdb_file, check_pipelines_dir, explain, stop_signal
@@ -50,13 +50,14 @@ from pipelines.warehouse import (
     loader_file_format,
     repair_interrupted_appends,
 )
-from sources.shared import http, stop
+from sources.shared import http, stop, structure
 from sources.shared import stats as run_stats
 from sources.shared.declaration import Api
 from sources.shared.driver import Account, account_batches
 from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES, UNMAPPED
 from sources.shared.provider import Provider
 from sources.shared.redact import redact
+from sources.shared.structure import SCHEMA_CHANGES
 from sources.shared.sweep import Batches, split
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
@@ -586,15 +587,19 @@ def _isolated(
     return _Stream(batches, resource)
 
 
-def record_runs(pipeline: dlt.Pipeline, run_id: str, outcomes: list[Outcome], target: Where) -> None:
+def record_runs(pipeline: dlt.Pipeline, run_id: str, outcomes: list[Outcome], target: Where, also: Any = None) -> None:
     """Append one `pipeline_runs` row per provider account (docs/canonical-model.md), through dlt,
-    in its own schema so that no provider's schema (and no `dlt drop` of one) holds the table."""
+    in its own schema so that no provider's schema (and no `dlt drop` of one) holds the table;
+    `also` (the run's `data_checks`, docs/checks.md) is loaded with them."""
     rows = [outcome_row(run_id, o) for o in outcomes]
-    if not rows:
+    resources = (
+        [dlt.resource(rows, name=PIPELINE_RUNS, write_disposition="append", columns=RUNS_COLUMNS)] if rows else []
+    )
+    resources += [also] if also is not None else []
+    if not resources:
         return
-    resource = dlt.resource(rows, name=PIPELINE_RUNS, write_disposition="append", columns=RUNS_COLUMNS)
     try:
-        loading(pipeline, lambda: pipeline.run(resource, schema=dlt.Schema(RUNS_SCHEMA)), PIPELINE_RUNS)
+        loading(pipeline, lambda: pipeline.run(resources, schema=dlt.Schema(RUNS_SCHEMA)), PIPELINE_RUNS)
     except Exception as exc:
         signum = stop_signal(exc)
         if signum is not None:
@@ -615,6 +620,7 @@ RUNS_COLUMNS: dict[str, Any] = {
         for name in ("invoices", "lines", "clients", "unchanged", "unmapped", "deleted", "requests", "retries")
     },
     "message": {"data_type": "text"},
+    "listed": {"data_type": "bigint"},  # docs/checks.md, `volume`
 }
 
 
@@ -635,6 +641,7 @@ def outcome_row(run_id: str, o: Outcome) -> dict[str, Any]:
         "status": o.status,
         **counts,
         "message": o.message or None,
+        "listed": s.listed_invoices if s is not None else None,
     }
 
 
@@ -648,6 +655,7 @@ class RunReport:
     destination: str = ""
     pipeline_name: str = ""
     outcomes: list[Outcome] = field(default_factory=list)
+    checks: list[checks.Check] = field(default_factory=list)  # the data checks of its accounts
 
 
 @contextmanager
@@ -679,6 +687,7 @@ def load(
         http.configure(config.retry_policy())
         concurrency = config.account_concurrency()
         config.batch_clients()  # a wrong value stops the run here (exit 2)
+        checks.settings()  # so does a wrong [checks] value
         name = config.pipeline_name(pipeline_name)
         target = where(name)
         for provider in selected:
@@ -752,6 +761,7 @@ def _load_locked(
     report: RunReport | None = None,
 ) -> int:
     run_id = new_run_id()
+    structure.begin_run(run_id)  # the run that first sees a change in the payloads (schema_changes)
     if report is not None:
         report.run_id, report.destination, report.pipeline_name = run_id, describe_target(target), name
     log.info(
@@ -771,6 +781,7 @@ def _load_locked(
     unrun = [*outcomes, *skipped]  # accounts refused before the run started: recorded at its end
     run_trace: RunTrace | None = None
     holding = ExitStack()
+    checked: list[checks.Check] = []
     try:
         try:
             held = holding.enter_context(hold_duckdb_file(target.database))
@@ -804,7 +815,12 @@ def _load_locked(
             # run leaves pipeline_runs saying exactly what finished.
             record_runs(pipeline, run_id, outcomes[done:], target)
             journal.finish(outcomes[done:])
-        record_runs(pipeline, run_id, unrun, target)
+        stop.check()
+        journal.step = "checks"
+        checked = checks.after_load(pipeline, [outcome_row(run_id, o) for o in [*outcomes, *skipped]], target)
+        if report is not None:
+            report.checks = checked
+        record_runs(pipeline, run_id, unrun, target, checks.resource(run_id, utc_now(), checked))
         stop.check()
         journal.step = "views"
         views_ok = refresh_after_run(pipeline)
@@ -822,6 +838,8 @@ def _load_locked(
         holding.close()
     for level, line in summary_lines(outcomes, run_id):
         log.log(level, "%s", line)
+    for line in checks.summary_lines(checked):
+        log.info("%s", line)
     return EXIT_OK if views_ok and all(o.status == "loaded" for o in outcomes) else EXIT_FAILED
 
 
@@ -880,6 +898,11 @@ class Journal:
             )
         elif step == "record":
             what = f"{provider} was loaded; its outcome was not recorded in pipeline_runs"
+        elif step == "checks":
+            what = (
+                "every provider was loaded and recorded; the data checks were not recorded and the views not "
+                "refreshed (the next run does both)"
+            )
         else:
             what = "every provider was loaded and recorded; the views were not refreshed (the next run does it)"
         parts = [f"stopped by {signame}: {what}"]
@@ -891,7 +914,7 @@ class Journal:
             parts.append(f"failed and recorded: {', '.join(failed)}")
         seen = {o.provider for o in self.finished} | ({provider} if provider else set())
         not_run = [p for p in self.providers if p not in seen]
-        if not_run and step != "views":
+        if not_run and step not in ("checks", "views"):
             parts.append(f"not run: {', '.join(not_run)}")
         return "; ".join(parts) + f". Exit {128 + stopped.signum}."
 
@@ -1026,7 +1049,7 @@ def _reset_held(name: str, pipeline_name: str, target: Where, account: str | Non
     try:
         with pipeline.sql_client() as client:
             if client.has_dataset():
-                for table in (INVOICE_ITEMS, INVOICES, CLIENTS, UNMAPPED):
+                for table in (INVOICE_ITEMS, INVOICES, CLIENTS, UNMAPPED, SCHEMA_CHANGES):
                     qualified = client.make_qualified_table_name(table)
                     try:
                         rows = client.execute_sql(f"SELECT count(*) FROM {qualified} WHERE {where_sql}", *params)

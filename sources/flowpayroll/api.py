@@ -106,6 +106,7 @@ API = Api(
     ),
     mapping=Mappers(
         lines=mapping.LINES,
+        reads=mapping.READS,
         client=lambda record, ctx: mapping.map_client(record, account=ctx.account, formats=ctx.page),
         invoice=_invoice,
         invoice_updated_at=lambda record, ctx: mapping.parse_timestamp(

@@ -17,6 +17,7 @@ from sources.flowpayroll.settings import DEFAULT_DATE_FORMAT, DEFAULT_DATETIME_F
 from sources.flowpayroll.settings import NAME as PROVIDER_NAME
 from sources.shared.currency import iso_4217
 from sources.shared.model import MappedInvoice
+from sources.shared.structure import Reads
 from sources.shared.values import ValueProblem, to_decimal, to_text
 
 ZERO = Decimal(0)
@@ -424,3 +425,50 @@ def map_invoice(raw: dict[str, Any], *, account: str, client_name: str | None, f
         map_line(line, line_number=n, invoice=invoice, tax_inclusive=tax_inclusive) for n, line in enumerate(lines, 1)
     ]
     return MappedInvoice(invoice, items)
+
+
+# What this mapping reads of a record, per record type (sources/shared/structure.py, `Reads`): a field
+# here that vanishes from the API's payloads is an error of the `schema_drift` check (docs/checks.md).
+READS = Reads(
+    invoice=(
+        "$.id",
+        "$.clientId",
+        "$.invoiceNumber",
+        "$.externalProviderStatus",
+        "$.date",
+        "$.dueDate",
+        "$.currencyCode",
+        "$.amount",
+        "$.subTotal",
+        "$.totalTax",
+        "$.balanceDue",
+        "$.createdDate",
+        "$.updatedDate",
+        "$.reference",
+        "$.lineAmountTypes",
+        "$.lineItems",
+    ),
+    line=(
+        "$.lineItems[].id",
+        "$.lineItems[].description",
+        "$.lineItems[].quantity",
+        "$.lineItems[].unitAmount",
+        "$.lineItems[].lineAmount",
+        "$.lineItems[].taxAmount",
+    ),
+    client=(
+        "$.id",
+        "$.organisationId",
+        "$.name",
+        "$.vatNumber",
+        "$.createdDate",
+        "$.updatedDate",
+        "$.contacts",
+        "$.contacts[].email",
+        "$.contacts[].includeInEmails",
+        "$.billingAddress",
+        "$.billingAddress.countryCode",
+        "$.physicalAddress",
+        "$.physicalAddress.countryCode",
+    ),
+)

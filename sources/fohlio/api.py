@@ -74,6 +74,7 @@ API = Api(
     lookups={"projects": Lookup("/team", read=mapping.project_currencies, missing_ok=True)},
     mapping=Mappers(
         lines=mapping.LINES,
+        reads=mapping.READS,
         client=lambda record, ctx: mapping.map_client(record, provider=NAME, account=ctx.account),
         invoice=_invoice,
         invoice_updated_at=lambda record, ctx: parse_timestamp(record.get("updated_at"), field="updated_at"),

@@ -13,6 +13,7 @@ from typing import Any
 
 from sources.shared.currency import iso_4217
 from sources.shared.model import MappedInvoice
+from sources.shared.structure import Reads
 from sources.shared.values import (
     ValueProblem,
     parse_date,
@@ -303,3 +304,54 @@ def map_invoice(invoice: Mapping[str, Any], *, provider: str, account: str, curr
             raise ValueProblem(f"{LINES}[{n}]: expected an object, got {type(item).__name__}")
         lines.append(map_item(item, n, provider=provider, account=account, invoice_id=invoice_id))
     return MappedInvoice(row, lines)
+
+
+# What this mapping reads of a record, per record type (sources/shared/structure.py, `Reads`): a field
+# here that vanishes from the API's payloads is an error of the `schema_drift` check (docs/checks.md).
+READS = Reads(
+    invoice=(
+        "$.id",
+        "$.status",
+        "$.label",
+        "$.invoice_date",
+        "$.payment_terms",
+        "$.payment_terms[].due_date",
+        "$.amount",
+        "$.tax_amount",
+        "$.amount_with_tax",
+        "$.balance",
+        "$.created_at",
+        "$.updated_at",
+        "$.note",
+        "$.project_id",
+        "$.client",
+        "$.client.id",
+        "$.client.name",
+        "$.client.data",
+        "$.client.data.currency",
+        "$.client.data.currency.iso_code",
+        "$.items",
+    ),
+    line=(
+        "$.items[].id",
+        "$.items[].name",
+        "$.items[].description",
+        "$.items[].quantity",
+        "$.items[].unit_type",
+        "$.items[].price",
+    ),
+    client=(
+        "$.id",
+        "$.name",
+        "$.created_at",
+        "$.updated_at",
+        "$.people",
+        "$.people[].email",
+        "$.people[].priority",
+        "$.addresses",
+        "$.addresses[].country",
+        "$.addresses[].priority",
+        "$.data",
+        *(f"$.data.{key}" for key in _TAX_ID_KEYS),
+    ),
+)

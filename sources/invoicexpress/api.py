@@ -43,6 +43,7 @@ API = Api(
     ),
     mapping=Mappers(
         lines=mapping.LINES,
+        reads=mapping.READS,
         client=lambda record, ctx: mapping.map_client(record, ctx.account),
         invoice=lambda record, ctx: mapping.map_invoice(record, ctx.account),
     ),

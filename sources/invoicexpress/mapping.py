@@ -13,6 +13,7 @@ from sources.invoicexpress.currencies import TABLE as CURRENCY_TABLE
 from sources.invoicexpress.settings import NAME as PROVIDER
 from sources.shared.currency import resolve
 from sources.shared.model import MappedInvoice
+from sources.shared.structure import Reads
 from sources.shared.values import (
     ValueProblem,
     parse_dmy,
@@ -255,3 +256,43 @@ def map_client(client: dict[str, Any], account: str) -> dict[str, Any]:
         "created_at": None,
         "updated_at": None,
     }
+
+
+# What this mapping reads of a record, per record type (sources/shared/structure.py, `Reads`): a field
+# here that vanishes from the API's documents is an error of the `schema_drift` check (docs/checks.md).
+READS = Reads(
+    invoice=(
+        "$.id",
+        "$.status",
+        "$.type",
+        "$.sequence_number",
+        "$.archived",
+        "$.date",
+        "$.due_date",
+        "$.currency",
+        "$.before_taxes",
+        "$.taxes",
+        "$.total",
+        "$.discount",
+        "$.reference",
+        "$.observations",
+        "$.client",
+        "$.client.id",
+        "$.client.name",
+        "$.items",
+    ),
+    line=(
+        "$.items[].name",
+        "$.items[].description",
+        "$.items[].quantity",
+        "$.items[].unit",
+        "$.items[].unit_price",
+        "$.items[].discount_amount",
+        "$.items[].tax",
+        "$.items[].tax.value",
+        "$.items[].tax_amount",
+        "$.items[].subtotal",
+        "$.items[].total",
+    ),
+    client=("$.id", "$.name", "$.email", "$.country", "$.fiscal_id"),
+)

@@ -56,6 +56,7 @@ API = Api(
     ),
     mapping=Mappers(
         lines=mapping.LINES,
+        reads=mapping.READS,
         client=lambda record, ctx: mapping.map_client(record, ctx.account),
         invoice=_invoice,
         invoice_updated_at=lambda record, ctx: mapping.invoice_updated_at(record),

@@ -15,6 +15,7 @@ from typing import Any
 
 from sources.shared.currency import iso_4217
 from sources.shared.model import MappedInvoice
+from sources.shared.structure import Reads
 from sources.shared.values import (
     ValueProblem,
     parse_date,
@@ -295,3 +296,35 @@ def map_invoice(invoice: Mapping[str, Any], account: str, names: Mapping[str, st
     }
     lines = [map_item(item, account, invoice_id, number) for number, item in enumerate(items, start=1)]
     return MappedInvoice(row, lines)
+
+
+# What this mapping reads of a record, per record type (sources/shared/structure.py, `Reads`): a field
+# here that vanishes from the API's payloads is an error of the `schema_drift` check (docs/checks.md).
+READS = Reads(
+    invoice=(
+        "$.id",
+        "$.client",
+        "$.number",
+        "$.type",
+        "$.status",
+        "$.archived_at",
+        "$.issue_date",
+        "$.due_date",
+        "$.currency",
+        "$.amount",
+        "$.total_amount",
+        "$.tax_amount",
+        "$.tax_items",
+        "$.discount_amount",
+        "$.discounts",
+        "$.shipping_amount",
+        "$.created_at",
+        "$.updated_at",
+        "$.paid_at",
+        "$.voided_at",
+        "$.memo",
+        "$.items",
+    ),
+    line=("$.items[].id", "$.items[].title", "$.items[].description", "$.items[].quantity", "$.items[].amount"),
+    client=("$.id", "$.name", "$.email", "$.created_at", "$.updated_at"),
+)

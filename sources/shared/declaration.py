@@ -27,6 +27,7 @@ from sources.shared.cursor import OverlapCursor, Tracker, UpdateCursor
 
 if TYPE_CHECKING:
     from sources.shared.model import MappedInvoice
+    from sources.shared.structure import Reads
 
 
 def dig(body: Any, path: str) -> Any:
@@ -425,6 +426,9 @@ class Mappers:
         invoice_client: reads an invoice's client id, for mappings that copy the client's name
             onto the invoice: an invoice whose client was renamed is then written again even
             if it did not change itself.
+        reads: the JSON paths these functions read in a record, per record type: a field the
+            mapping reads that vanishes from the provider's payloads is an error of the
+            `schema_drift` check (sources/shared/structure.py, docs/checks.md).
     """
 
     client: ClientMapper
@@ -433,6 +437,7 @@ class Mappers:
     invoice_updated_at: Callable[[Any, Context], dt.datetime | None] | None = None
     account_from: Callable[[Any], str | None] | None = None
     invoice_client: Callable[[Any], str | None] | None = None
+    reads: Reads | None = None
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ from sources.shared.ratelimit import RateBudget
 from sources.shared.records import Record, line_texts
 from sources.shared.redact import register_secret
 from sources.shared.stats import RunStats, start_run
+from sources.shared.structure import Observer, current_run_id, schema_changes
 from sources.shared.sweep import BATCH_END, Sweep, fingerprint
 from sources.shared.values import ValueProblem
 
@@ -243,6 +244,8 @@ class RecordWriter:
         self.resolved: set[str] = set()
         keeps_page = api.invoices.page_context is not None or api.clients.page_context is not None
         self.recorder = Recorder(keep_page=keeps_page)
+        # What a load stores is described for `schema_changes` (sources/shared/structure.py); remap stores nothing new.
+        self.observer: Observer | None = None
 
     def fail(self, record: Record, reason: str, inputs: str | None, record_type: str = "invoice") -> None:
         """Keep a record that could not be mapped, with why (reported in the summary)."""
@@ -255,6 +258,8 @@ class RecordWriter:
         """Map one page's invoice `records` (decoded objects) and write what mapped."""
         if not records:
             return
+        if self.observer is not None:
+            self.observer.invoices(records)
         mapper, lines, recorder = self.api.mapping.invoice, self.api.mapping.lines, self.recorder
         ctx = recorder.context(context)
         batch: list[MappedInvoice] = []
@@ -294,6 +299,8 @@ class RecordWriter:
                     row = mapper(record.value, ctx)
                 except (ValueProblem, DecimalException) as problem:
                     self.fail(record, _reason(problem), recorder.take(context.page), "client")
+                    if self.observer is not None:
+                        self.observer.clients((record,))
                     continue
                 row["raw"], row[INPUTS] = record.text, recorder.take(context.page)
                 mapped.append((record, row))
@@ -301,6 +308,8 @@ class RecordWriter:
 
     def write_clients(self, mapped: Sequence[tuple[Record, dict[str, Any]]]) -> int:
         """Write mapped clients (`map_clients`); returns how many were written."""
+        if self.observer is not None:
+            self.observer.clients(record for record, _ in mapped)
         refused = self.writer.add_clients([row for _, row in mapped])
         for position, reason in refused.items():
             record, row = mapped[position]
@@ -345,6 +354,8 @@ class _AccountRun:
         self.client: ApiClient | None = None
         self.invoices_complete = False
         self.listed = Listed(api.provider, account.label or "", dt.datetime.now(dt.UTC))
+        self.records.observer = self.observer = Observer(api.mapping.lines)
+        self.run_id = current_run_id()
 
     # --- the run --------------------------------------------------------------------------
 
@@ -381,6 +392,7 @@ class _AccountRun:
         every_client_mapped = clients_complete and not self.account.only_clients
         yield from self._keep_unmapped(state, label, "client", every_client_mapped)
         yield from self._keep_unmapped(state, label, "invoice", self.invoices_complete)
+        yield from schema_changes(self.observer.compare(state, api.provider, label, self.run_id))
         yield from self.writer.flush()
 
     def _first_load(self, label: str) -> bool:
@@ -577,6 +589,8 @@ class _AccountRun:
             and listing.complete
             and not self.account.only_clients
         )
+        # `pipeline_runs.listed` (docs/checks.md): the account's invoices, known from a complete listing only.
+        stats.listed_invoices = len(self.listed.ids.get(INVOICES, ())) if self.invoices_complete else None
         if known is not None and not resumed:
             state["client_names"] = self.names
         elif known is not None:  # the names this run's clients' invoices were written with
@@ -639,6 +653,7 @@ class _AccountRun:
         yield from self._keep_unmapped(state, label, "invoice", False, count=False)
         yield from self.writer.flush()
         batch = sweep.commit_batch(state, tracker, stable)
+        self.observer.keep(state)
         if self.api.mapping.invoice_client is not None:
             # The names these clients' invoices were written with (see `_renamed`).
             names: dict[str, Any] = state.setdefault("client_names", {})

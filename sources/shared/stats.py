@@ -33,6 +33,8 @@ class RunStats:
         listed: what the run's listings held, to find deletions; None until the account is known.
         committed: the row counters as they were when the run's last load was committed
             (`commit`): what a failed run really left in the warehouse.
+        listed_invoices: how many invoices the run's listings held, when it read them all (every
+            page of every scope, no change filter); None otherwise (docs/checks.md, `volume`).
     """
 
     provider: str
@@ -49,6 +51,7 @@ class RunStats:
     unmapped: int = 0
     deleted: int = 0
     listed: Listed | None = None
+    listed_invoices: int | None = None
     skipped: Counter[str] = field(default_factory=Counter)
     skipped_examples: dict[str, list[str]] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
