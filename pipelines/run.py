@@ -35,6 +35,7 @@ from pipelines.config import AccountConfig
 from pipelines.deletions import settle as settle_deletions
 from pipelines.failures import Stopped, Where, check_duckdb_file, check_pipelines_dir, explain, stop_signal
 from pipelines.lock import SUFFIX, LockHeld, RunLocks
+from pipelines.rates import RATES_SOURCE, load_rates, reporting_currency
 from pipelines.registry import discover
 from pipelines.retry import loading
 from pipelines.runtrace import RunTrace, collect
@@ -618,6 +619,7 @@ def load(
         http.configure(config.retry_policy())
         concurrency = config.account_concurrency()
         config.batch_clients()  # a wrong value stops the run here (exit 2)
+        reporting_currency()  # likewise a reporting currency that is not an ISO 4217 code with a minor unit
         name = config.pipeline_name(pipeline_name)
         target = where(name)
         for provider in selected:
@@ -732,6 +734,7 @@ def _load_locked(
             settle_deletions(pipeline, current, accounts, outcomes[done:], allow_mass_delete)
         current = None
         record_runs(pipeline, run_id, [*outcomes, *skipped], target)
+        rates = load_rates(pipeline, (transports or {}).get(RATES_SOURCE), target)  # never fails the run
         views_ok = refresh_after_run(pipeline)
         delete_loaded_packages(working_dir)
         run_trace.save(pipeline)
@@ -742,6 +745,7 @@ def _load_locked(
         return 128 + stopped.signum
     for line in format_summary(outcomes, run_id).splitlines():
         log.info("%s", line)
+    rates.log_summary()
     return EXIT_OK if views_ok and all(o.status == "loaded" for o in outcomes) else EXIT_FAILED
 
 
