@@ -299,7 +299,9 @@ def _dso(conv: ToReporting) -> str:
         ),
         recent_rc=(
             f", {_rc_sum('signed_total_rc', 'total IS NOT NULL', zero)} AS net_revenue_rc, "
-            f"{_unconverted('total', 'total_rc')} AS unconverted"
+            # A document counted once: not again when its balance had no rate either.
+            f"{_unconverted('total', 'total_rc', f'NOT COALESCE({_RECEIVABLE} AND balance_due_rc IS NULL, FALSE)')}"
+            " AS unconverted"
         ),
         rc=f""",
     CASE WHEN r.provider IS NULL THEN {zero} ELSE r.outstanding_rc END AS outstanding_rc,
