@@ -99,8 +99,8 @@ class Rates:
         )
 
     def log_summary(self) -> None:
-        """The summary's lines about the rates, after the run's summary table."""
-        log.info("%s", self.summary_line())
+        """The summary's lines about the rates, under the run's summary table (indented, as its notes)."""
+        log.info("  %s", self.summary_line())
         for note in [*self.notes, *([self.stale()] if self.stale() else [])]:
             log.warning("  rates: %s", note)
 
