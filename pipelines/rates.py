@@ -74,7 +74,8 @@ class Rates:
     today: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
 
     def summary_line(self) -> str:
-        """`Rates: newest ECB rate 2026-12-04 (3 days old); reporting currency USD`."""
+        """`Rates: newest ECB rate 2026-12-04 (3 days old); reporting currency USD`, and what an old
+        newest rate means for today's balances."""
         ecb_newest = self.newest.get("ecb")
         if ecb_newest is None and not self.newest:
             return f"Rates: none loaded, no amount can be converted; reporting currency {self.reporting}"
@@ -85,23 +86,19 @@ class Rates:
         user_newest = self.newest.get("user")
         if user_newest is not None:
             parts.append(f"newest rate of fx_rates_file {user_newest.isoformat()}")
-        return f"Rates: {', '.join(parts)}; reporting currency {self.reporting}"
-
-    def stale(self) -> str | None:
-        """Why amounts owed today cannot be converted, when the newest ECB rate is too old."""
-        newest = self.newest.get("ecb")
-        if newest is None or (self.today - newest).days <= MAX_RATE_AGE_DAYS:
-            return None
-        return (
-            f"the newest ECB rate is {(self.today - newest).days} days old: amounts owed today in other currencies "
-            f"than {self.reporting} have no rate (a rate is used for {MAX_RATE_AGE_DAYS} days at most) until a run "
-            "reads the ECB's files again"
-        )
+        line = f"Rates: {', '.join(parts)}; reporting currency {self.reporting}"
+        if ecb_newest is not None and (self.today - ecb_newest).days > MAX_RATE_AGE_DAYS:
+            line += (
+                f". A rate is used for {MAX_RATE_AGE_DAYS} days at most: amounts owed today in currencies other "
+                f"than {self.reporting} convert once a run reads newer rates"
+            )
+        return line
 
     def log_summary(self) -> None:
-        """The summary's lines about the rates, under the run's summary table (indented, as its notes)."""
+        """The summary's lines about the rates, under the run's summary table (indented, as its
+        notes): how fresh they are, then this run's warnings again."""
         log.info("  %s", self.summary_line())
-        for note in [*self.notes, *([self.stale()] if self.stale() else [])]:
+        for note in self.notes:
             log.warning("  rates: %s", note)
 
 
