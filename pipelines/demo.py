@@ -1,6 +1,7 @@
 """`make demo`: start every provider's sandbox on loopback, its data ending today, run the real pipeline
 against them into `demo.duckdb`, show what was loaded next to what the sandboxes hold, and write the
-HTML report (`demo-report.html` beside the file) from the views the load created."""
+HTML report (`demo-report.html` beside the file) from the views the load created. The ECB's sandbox
+serves the reference rates the load reads after the shipped history (docs/reporting-currency.md)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pipelines.cli import setup_logging
 from pipelines.run import load
 from pipelines.warehouse import read_only
 from sandbox.framework import App
-from sandbox.server import SandboxServer, available
+from sandbox.server import SandboxServer, available, feeds
 
 DEMO_DB = "demo.duckdb"
 DEMO_REPORT = "demo-report.html"
@@ -88,8 +89,9 @@ def main() -> int:
     today = dt.datetime.now(dt.UTC).date()
     apps = {name: create(seed=42, today=today) for name, create in available().items()}
     servers = [SandboxServer(app).start() for app in apps.values()]
+    rates = [SandboxServer(create(seed=42)).start() for create in feeds().values()]  # SOURCES__ECB__BASE_URL
     try:
-        env: dict[str, str] = {}
+        env: dict[str, str] = {k: v for s in rates for k, v in s.app.pipeline_env(s.url).items()}
         for app, server in zip(apps.values(), servers, strict=True):
             print(f"sandbox {app.name:<14} {server.url}", file=sys.stderr)
             env.update(app.pipeline_env(server.url))
@@ -110,7 +112,7 @@ def main() -> int:
             print(f"  make report DB={shown} OUTPUT={page.name}   writes it again")
         return code
     finally:
-        for server in servers:
+        for server in [*servers, *rates]:
             server.stop()
 
 

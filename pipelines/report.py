@@ -9,8 +9,15 @@ reader as `make query` (the DuckDB file read-only, or the configured destination
 client): receivables aging per currency, revenue by month per currency (credit notes
 negative), the clients with the most outstanding, days sales outstanding, and the data's
 health (last run per provider account, unmapped records, deletions, the latest data checks and
-changes in the providers' payloads, where the warehouse records them). Amounts are never added
-across currencies: each currency has its own card, chart and table rows.
+changes in the providers' payloads, where the warehouse records them). Each currency has its own
+card, chart and table rows, in its own amounts.
+
+The page leads with the totals of every currency together in the reporting currency
+(`[analysis] reporting_currency`, the views' `_rc` columns, docs/reporting-currency.md): what
+is outstanding and overdue, at the rates of today, and revenue by month, each document at the
+rate of its issue date. It says which rates it used and how many documents had none (those are
+in no total), and that the conversion is for reporting, not accounting: the ECB publishes its
+reference rates for information purposes only.
 
 The page is dated by the warehouse's `CURRENT_DATE`, the date the views age receivables to.
 It also says how recent the data is (the newest invoice date, per currency and per provider
@@ -46,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import checks_report
+from pipelines.fx import minor_unit
 from pipelines.views import DSO_WINDOW_DAYS, VIEW_NAMES
 from pipelines.warehouse import Reader, duckdb_file, reader
 
@@ -104,6 +112,34 @@ class Figures:
     # The latest data checks per account and the newest schema changes (pipelines/checks_report.py).
     checks: list[dict[str, Any]] | None = None
     schema_changes: list[dict[str, Any]] | None = None
+    # The reporting currency ("" in a warehouse whose views have no `_rc` columns yet); per
+    # currency its outstanding and overdue converted, the days of the rates used and the open
+    # documents without a rate; per month of the revenue window its figures converted.
+    reporting: str = ""
+    converted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    revenue_rc: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def places(self) -> int:
+        """Decimals of the reporting currency (its ISO 4217 minor unit)."""
+        return minor_unit(self.reporting) if self.reporting else 2
+
+    def total_rc(self, column: str) -> Decimal | None:
+        """The sum over every currency of a converted aging column; None when nothing converted."""
+        values = [row[column] for row in self.converted.values() if row[column] is not None]
+        return sum(values, Decimal(0)) if values else None
+
+    def unconverted(self) -> tuple[int, int]:
+        """Documents without a rate: open ones (not in outstanding), those of the revenue window."""
+        return (
+            sum(int(row["unconverted"]) for row in self.converted.values()),
+            sum(int(m["unconverted"]) for m in self.revenue_rc),
+        )
+
+    def rate_days(self) -> tuple[dt.date, dt.date] | None:
+        """The oldest and newest day of the rates outstanding was converted at."""
+        days = [d for row in self.converted.values() for d in (row["first_rate"], row["last_rate"]) if d]
+        return (min(days), max(days)) if days else None
 
     def latest_invoice(self, currency: str | None = None) -> dt.date | None:
         """The newest invoice's issue date, of one currency or of all."""
@@ -210,8 +246,49 @@ def read_figures(r: Reader, where: str) -> Figures:
         "SELECT provider, account, currency, outstanding, net_revenue_90d, dso_days "
         f"FROM {t('dso')} ORDER BY provider, account, currency"
     )
+    _read_converted(r, figures)
     _read_health(r, relations, figures)
     return figures
+
+
+def _read_converted(r: Reader, figures: Figures) -> None:
+    """The reporting currency's figures, where the views have them (every load creates them)."""
+    t = r.table
+    if "outstanding_rc" not in _columns(r, "receivables_aging"):
+        return
+    _, found = r.query(f"SELECT MIN(reporting_currency) FROM {t('invoices_current')}")
+    if found and found[0][0]:
+        figures.reporting = str(found[0][0])
+    else:  # no document at all: the configured one
+        from pipelines.rates import reporting_currency
+
+        figures.reporting = reporting_currency()
+    for row in r.dicts(
+        "SELECT currency, SUM(outstanding) AS outstanding, SUM(outstanding_rc) AS outstanding_rc, "
+        "SUM(overdue_rc) AS overdue_rc, MIN(fx_rate_date) AS first_rate, MAX(fx_rate_date) AS last_rate, "
+        f"SUM(unconverted) AS unconverted FROM {t('receivables_aging')} GROUP BY currency ORDER BY currency"
+    ):
+        row["first_rate"] = _as_date(row["first_rate"]) if row["first_rate"] else None
+        row["last_rate"] = _as_date(row["last_rate"]) if row["last_rate"] else None
+        figures.converted[row.pop("currency")] = row
+    by_month = {
+        _as_date(row["month"]): row
+        for row in r.dicts(
+            "SELECT month, SUM(invoiced_rc) AS invoiced, SUM(credited_rc) AS credited, SUM(net_rc) AS net, "
+            f"SUM(unconverted) AS unconverted, SUM(documents) AS documents FROM {t('revenue_monthly')} "
+            "WHERE month IS NOT NULL GROUP BY month"
+        )
+    }
+    for month in figures.months:
+        row = by_month.get(month, {})
+        figures.revenue_rc.append(
+            {
+                "month": month,
+                **{k: row.get(k) for k in ("invoiced", "credited", "net")},
+                "unconverted": int(row.get("unconverted") or 0),
+                "documents": int(row.get("documents") or 0),
+            }
+        )
 
 
 def _columns(r: Reader, table: str) -> set[str]:
@@ -279,10 +356,10 @@ def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def money(value: Any) -> str:
-    """`1,234.56`, with a true minus sign for negatives."""
+def money(value: Any, places: int = 2) -> str:
+    """`1,234.56` (`places` decimals), with a true minus sign for negatives."""
     amount = _dec(value)
-    text = f"{abs(amount):,.2f}"
+    text = f"{abs(amount):,.{places}f}"
     return f"−{text}" if amount < 0 and text.strip("0.,") else text
 
 
@@ -337,6 +414,7 @@ def column_chart(
     width: int = 760,
     height: int = 260,
     data: dict[str, str] | None = None,
+    places: int = 2,
 ) -> str:
     """Columns per category, series stacked away from zero (negatives below the axis), and an
     optional line (e.g. net) over them. Each column has a tooltip. Margins leave room for the
@@ -390,7 +468,7 @@ def column_chart(
             y1, y2 = sorted((y(start), y(end)))
             parts.append(
                 f'<rect x="{x:.1f}" y="{y1:.1f}" width="{bar:.1f}" height="{max(y2 - y1, 0.5):.1f}" fill="{fill}">'
-                f"<title>{_esc(category)} · {_esc(series_name)}: {money(values[i])}</title></rect>"
+                f"<title>{_esc(category)} · {_esc(series_name)}: {money(values[i], places)}</title></rect>"
             )
         back = len(categories) - 1 - i
         if back % every == 0:
@@ -406,7 +484,7 @@ def column_chart(
         for i, v in enumerate(line[1]):
             parts.append(
                 f'<circle cx="{left + i * slot + slot / 2:.1f}" cy="{y(float(v)):.1f}" r="2.5" fill="{line[2]}">'
-                f"<title>{_esc(categories[i])} · {_esc(line[0])}: {money(v)}</title></circle>"
+                f"<title>{_esc(categories[i])} · {_esc(line[0])}: {money(v, places)}</title></circle>"
             )
     parts.append("</svg>")
     return "".join(parts)
@@ -445,11 +523,11 @@ def bar_chart(
 # --- the page -------------------------------------------------------------------------------
 
 
-def _figure(key: str, value: Any, text: str | None = None, title: str | None = None) -> str:
-    """A table cell showing `text` (the money format of `value` by default) with the exact
-    value in `data-value` and its key in `data-figure`."""
+def _figure(key: str, value: Any, text: str | None = None, title: str | None = None, places: int = 2) -> str:
+    """A table cell showing `text` (the money format of `value` by default, `places` decimals)
+    with the exact value in `data-value` and its key in `data-figure`."""
     exact = "" if value is None else str(value)
-    shown = text if text is not None else ("—" if value is None else money(value))
+    shown = text if text is not None else ("—" if value is None else money(value, places))
     negative = " neg" if value is not None and _dec(value) < 0 else ""
     hint = f' title="{_esc(title)}"' if title else ""
     return f'<td class="num{negative}" data-figure="{_esc(key)}" data-value="{_esc(exact)}"{hint}>{_esc(shown)}</td>'
@@ -501,12 +579,24 @@ def _aging_section(f: Figures) -> str:
         )
         out.append(f'<div class="card"><h3>{_esc(currency)}</h3>{chart}{_old_data(f, currency)}</div>')
     headers = ["Currency", *[label for _, label in AGING_BUCKETS], "Outstanding"]
+    if f.reporting:
+        headers.append(f"In {f.reporting}")
     rows = []
     for currency, row in f.aging.items():
         cells = "".join(_figure(f"aging/{currency}/{b}", row[b]) for b, _ in AGING_BUCKETS)
         total = _figure(f"aging/{currency}/outstanding", row["outstanding"])
+        if f.reporting:
+            total += _converted_cell(f, currency)
         rows.append(f"<tr><td><b>{_esc(currency)}</b></td>{cells}{total}</tr>")
     return '<div class="grid">' + "".join(out) + "</div>" + _table(headers, rows)
+
+
+def _converted_cell(f: Figures, currency: str) -> str:
+    """A currency's outstanding in the reporting currency, or why it has none."""
+    row = f.converted.get(currency, {})
+    value, missing = row.get("outstanding_rc"), int(row.get("unconverted") or 0)
+    why = f"{missing} document(s) without a rate today, in no total" if missing else None
+    return _figure(f"aging/{currency}/outstanding_rc", value, None, why, f.places)
 
 
 def _window(f: Figures) -> str:
@@ -686,7 +776,7 @@ def _health_section(f: Figures) -> str:
 
 
 def _summary(f: Figures) -> str:
-    tiles = []
+    tiles = [_reporting_tile(f)] if f.reporting else []
     for currency, row in f.aging.items():
         overdue = sum((row[b] for b in OVERDUE_BUCKETS), Decimal(0))
         tiles.append(
@@ -695,6 +785,110 @@ def _summary(f: Figures) -> str:
             f'<div class="muted">of which overdue {money(overdue)}</div></div>'
         )
     return '<div class="tiles">' + "".join(tiles) + "</div>" if tiles else ""
+
+
+def _reporting_tile(f: Figures) -> str:
+    """Every currency's outstanding and overdue together, in the reporting currency."""
+    outstanding, overdue = f.total_rc("outstanding_rc"), f.total_rc("overdue_rc")
+
+    def shown(key: str, value: Decimal | None) -> str:
+        exact = "" if value is None else str(value)
+        text = "—" if value is None else money(value, f.places)
+        return f'<span data-figure="{key}" data-value="{_esc(exact)}">{_esc(text)}</span>'
+
+    return (
+        f'<div class="tile lead"><div class="muted">All currencies in {_esc(f.reporting)}, outstanding</div>'
+        f'<div class="big">{shown("rc/outstanding", outstanding)}</div>'
+        f'<div class="muted">of which overdue {shown("rc/overdue", overdue)}</div></div>'
+    )
+
+
+def _rates_used(f: Figures) -> str:
+    days = f.rate_days()
+    if days is None:
+        return "no rate was needed or found"
+    first, last = days
+    if first == last:
+        return f"the rates of {last:%d %B %Y}"
+    return f"the rates of {first:%d %B %Y} to {last:%d %B %Y} (the latest of each currency)"
+
+
+def _reporting_intro(f: Figures) -> str:
+    if not f.reporting:
+        return ""
+    return (
+        f"Every currency together, converted to {f.reporting} at the European Central Bank's euro reference "
+        "rates, which the ECB publishes for information purposes only: these figures are for reporting, not for "
+        "accounting. Each document is converted on its own and rounded to the currency's smallest unit: revenue "
+        f"at the rate of its issue date, what is outstanding at {_rates_used(f)}."
+    )
+
+
+def _reporting_section(f: Figures) -> str:
+    if not f.reporting:
+        return _note("This warehouse's views have no amounts in a reporting currency yet: run a load to add them.")
+    days = f.rate_days()
+    open_docs, revenue_docs = f.unconverted()
+    if open_docs or revenue_docs:
+        missing = _reporting_missing(f, open_docs, revenue_docs)
+    else:
+        missing = _note("Every document had a rate: none is left out of these totals.", "none")
+    rate_day = f' data-rate-date="{days[1].isoformat()}"' if days else ""
+    if not f.revenue_rc:
+        return f"<div{rate_day}>{missing}</div>"
+    months = f.revenue_rc
+    window = f"{f.months[0]:%Y-%m}/{f.months[-1]:%Y-%m}"
+    chart = column_chart(
+        "rc-revenue",
+        f"Revenue by month, every currency in {f.reporting}",
+        [m["month"].strftime("%b %y") for m in months],
+        [
+            ("invoiced", [_dec(m["invoiced"]) for m in months], INVOICED_COLOUR),
+            ("credit notes", [_dec(m["credited"]) for m in months], CREDITED_COLOUR),
+        ],
+        line=("net", [_dec(m["net"]) for m in months], NET_COLOUR),
+        width=620,
+        data={"window": window},
+        places=f.places,
+    )
+    legend = _legend(
+        [("invoiced", INVOICED_COLOUR, "box"), ("credit notes", CREDITED_COLOUR, "box"), ("net", NET_COLOUR, "dash")]
+    )
+    rows = []
+    for m in reversed(months):
+        if not m["documents"]:
+            continue
+        key = f"rc/revenue/{m['month']:%Y-%m}"
+        cells = "".join(_figure(f"{key}/{k}", m[k], places=f.places) for k in ("invoiced", "credited", "net"))
+        rows.append(
+            f'<tr><td>{m["month"]:%B %Y}</td>{cells}<td class="num">{m["unconverted"]}</td>'
+            f'<td class="num">{m["documents"]}</td></tr>'
+        )
+    table = _table(["Month", "Invoiced", "Credit notes", "Net", "Without a rate", "Documents"], rows)
+    return (
+        f'<div{rate_day}>{missing}</div><div class="card"><h3>Revenue by month, {_esc(f.reporting)}</h3>'
+        f"{chart}{legend}<details><summary>Month by month ({len(rows)} with documents)</summary>{table}</details></div>"
+    )
+
+
+def _reporting_missing(f: Figures, open_docs: int, revenue_docs: int) -> str:
+    """How many documents had no rate, and in which currencies: they are in no total."""
+    owed = sorted(c for c, row in f.converted.items() if row["unconverted"])
+    parts = []
+    if open_docs:
+        parts.append(
+            f'<span data-figure="rc/unconverted/outstanding" data-value="{open_docs}">{open_docs:,}</span> '
+            f"open document(s) in {_esc(', '.join(owed))} (no rate today)"
+        )
+    if revenue_docs:
+        parts.append(
+            f'<span data-figure="rc/unconverted/revenue" data-value="{revenue_docs}">{revenue_docs:,}</span> '
+            f"document(s) of revenue in {_esc(_window(f))} (no rate on their issue date)"
+        )
+    return (
+        f'<p class="old">Not converted, so in none of these totals: {" and ".join(parts)}. A rate is used for 7 days '
+        "at most; a currency the ECB does not publish needs a rate in fx_rates_file.</p>"
+    )
 
 
 def _freshness(f: Figures) -> str:
@@ -721,6 +915,7 @@ class Section:
 
 
 SECTIONS = (
+    Section("reporting", "All currencies together", _reporting_intro, _reporting_section),
     Section(
         "aging",
         "Receivables aging",
@@ -774,6 +969,7 @@ section > h3 { margin-top: 18px; }
 .tiles { display: flex; flex-wrap: wrap; gap: 12px; margin-top: 20px; }
 .tile { background: #fff; border-radius: 8px; padding: 12px 18px; box-shadow: 0 1px 2px rgba(0,0,0,.08);
         min-width: 190px; box-sizing: border-box; }
+.tile.lead { border-left: 4px solid #3b6fb6; }
 .big { font-size: 22px; font-weight: 600; }
 .scroll { max-width: 100%; overflow-x: auto; }
 .scroll th:first-child, .scroll td:first-child { position: sticky; left: 0; z-index: 1; background: #fff; }
@@ -838,8 +1034,17 @@ def render(f: Figures) -> str:
         "content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
         f"<title>Billing report — {f.as_of:%d %b %Y}</title><style>{STYLE}</style></head><body>"
         f"<header><h1>Billing report</h1><p>As of {f.as_of:%d %B %Y}{newest} · {_esc(f.where)} · "
-        f"generated {generated}. Amounts are per currency, never added across currencies.</p></header>"
+        f"generated {generated}. {_header_amounts(f)}</p></header>"
         f"<main>{_freshness(f)}{_summary(f)}{body}</main></body></html>\n"
+    )
+
+
+def _header_amounts(f: Figures) -> str:
+    if not f.reporting:
+        return "Amounts are per currency, never added across currencies."
+    return (
+        f"Amounts are per currency; the first figures add every currency up in {_esc(f.reporting)}, "
+        "for information (not accounting)."
     )
 
 

@@ -36,6 +36,7 @@ from pipelines.config import AccountConfig
 from pipelines.deletions import settle as settle_deletions
 from pipelines.failures import Stopped, Where, check_duckdb_file, check_pipelines_dir, explain, stop_signal
 from pipelines.lock import SUFFIX, LockHeld, RunLocks
+from pipelines.rates import RATES_SOURCE, load_rates, reporting_currency
 from pipelines.registry import discover
 from pipelines.retry import loading
 from pipelines.runtrace import RunTrace, collect
@@ -688,6 +689,7 @@ def load(
         concurrency = config.account_concurrency()
         config.batch_clients()  # a wrong value stops the run here (exit 2)
         checks.settings()  # so does a wrong [checks] value
+        reporting_currency()  # likewise a reporting currency that is not an ISO 4217 code with a minor unit
         name = config.pipeline_name(pipeline_name)
         target = where(name)
         for provider in selected:
@@ -816,6 +818,8 @@ def _load_locked(
             record_runs(pipeline, run_id, outcomes[done:], target)
             journal.finish(outcomes[done:])
         stop.check()
+        journal.step = "rates"
+        rates = load_rates(pipeline, (transports or {}).get(RATES_SOURCE), target)  # never fails the run
         journal.step = "checks"
         checked = checks.after_load(pipeline, [outcome_row(run_id, o) for o in [*outcomes, *skipped]], target)
         if report is not None:
@@ -838,6 +842,7 @@ def _load_locked(
         holding.close()
     for level, line in summary_lines(outcomes, run_id):
         log.log(level, "%s", line)
+    rates.log_summary()
     for line in checks.summary_lines(checked):
         log.info("%s", line)
     return EXIT_OK if views_ok and all(o.status == "loaded" for o in outcomes) else EXIT_FAILED
@@ -914,7 +919,7 @@ class Journal:
             parts.append(f"failed and recorded: {', '.join(failed)}")
         seen = {o.provider for o in self.finished} | ({provider} if provider else set())
         not_run = [p for p in self.providers if p not in seen]
-        if not_run and step not in ("checks", "views"):
+        if not_run and step not in ("rates", "checks", "views"):
             parts.append(f"not run: {', '.join(not_run)}")
         return "; ".join(parts) + f". Exit {128 + stopped.signum}."
 

@@ -29,6 +29,18 @@ Decisions where the contract is silent (also in docs/querying.md, "The analysis 
 - `revenue_monthly.credited` and `.tax` are signed (credit notes negative):
   `net = invoiced + credited`.
 - `dso.dso_days` is NULL when the last 90 days' net revenue is not positive (DSO is undefined).
+
+Amounts in the reporting currency (`[analysis] reporting_currency`, docs/reporting-currency.md):
+- `invoices_current` converts each document on its own with `pipelines/fx_sql.py`, exactly and
+  half to even to the reporting currency's minor unit: `total_rc` at the rate of `issue_date`,
+  `balance_due_rc` at today's; NULL where there is no rate (none published on or in the 7 days
+  before the day), never guessed. Its rates come from the view `fx_rate_days` over `fx_rates`
+  (empty while the warehouse has no `fx_rates` table: nothing converts then).
+- The other views add those rounded amounts (`_rc` columns) and count in `unconverted` the
+  documents of the row whose amount had no rate: those are left out of the row's `_rc` sums, and
+  a sum is NULL when none of the documents it needs could be converted. Read as 0, a NULL keeps
+  `invoiced_rc + credited_rc = net_rc` true.
+- Every view has the `reporting_currency` the amounts are in.
 """
 
 from __future__ import annotations
@@ -39,6 +51,9 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
+
+from pipelines.fx import EUR
+from pipelines.fx_sql import RATE_DAYS, RATES_TABLE, ToReporting, adapt, rate_days_query
 
 log = logging.getLogger("billing.run")  # a run's own lines, shown at INFO
 
@@ -69,26 +84,94 @@ _RECEIVABLE = f"is_billing_document AND status IN {_OPEN} AND balance_due IS NOT
 _CLIENT_GROUP = "client_id, CASE WHEN client_id IS NULL THEN client_name END"
 
 
-def _invoices_current(has_deleted_at: bool) -> str:
+def _invoices_current(has_deleted_at: bool, conv: ToReporting) -> str:
     live = "WHERE i.deleted_at IS NULL" if has_deleted_at else ""
     overdue = f"i.status IN {_OPEN} AND i.document_type NOT IN {_NOT_REVENUE} AND i.due_date < CURRENT_DATE"
+    # Each document on its own: the total at its issue date's rates, the balance at today's. Today
+    # comes from a joined row, not a constant in the join's condition: DuckDB 2.0 drops a query's
+    # LIMIT, or never answers, when a LEFT JOIN compares a column with a constant day.
     return f"""
 SELECT
-    i.*,
-    CASE WHEN i.document_type IN {_CREDIT} THEN -i.total ELSE i.total END AS signed_total,
-    CASE WHEN i.document_type IN {_CREDIT} THEN -i.balance_due ELSE i.balance_due END AS signed_balance_due,
-    CASE WHEN i.document_type IN {_CREDIT} THEN -i.tax_total ELSE i.tax_total END AS signed_tax_total,
-    COALESCE(i.document_type NOT IN {_NOT_REVENUE}, TRUE) AS is_billing_document,
-    COALESCE({overdue}, FALSE) AS is_overdue,
-    CASE WHEN {overdue} THEN CAST(CURRENT_DATE - i.due_date AS INTEGER) ELSE 0 END AS days_overdue
-FROM invoices AS i
-{live}
+    c.*,
+    CASE WHEN c.document_type IN {_CREDIT} THEN -c.total_rc ELSE c.total_rc END AS signed_total_rc,
+    CASE WHEN c.document_type IN {_CREDIT} THEN -c.balance_due_rc ELSE c.balance_due_rc END AS signed_balance_due_rc,
+    CASE
+        WHEN (c.total IS NOT NULL AND c.total_rc IS NULL) OR (c.balance_due IS NOT NULL AND c.balance_due_rc IS NULL)
+        THEN 1 ELSE 0
+    END AS unconverted
+FROM (
+    SELECT
+        i.*,
+        CASE WHEN i.document_type IN {_CREDIT} THEN -i.total ELSE i.total END AS signed_total,
+        CASE WHEN i.document_type IN {_CREDIT} THEN -i.balance_due ELSE i.balance_due END AS signed_balance_due,
+        CASE WHEN i.document_type IN {_CREDIT} THEN -i.tax_total ELSE i.tax_total END AS signed_tax_total,
+        COALESCE(i.document_type NOT IN {_NOT_REVENUE}, TRUE) AS is_billing_document,
+        COALESCE({overdue}, FALSE) AS is_overdue,
+        CASE WHEN {overdue} THEN CAST(CURRENT_DATE - i.due_date AS INTEGER) ELSE 0 END AS days_overdue,
+        {conv.amount("i.total", "i.currency", "fx_issued")} AS total_rc,
+        {conv.amount("i.balance_due", "i.currency", "fx_today")} AS balance_due_rc,
+        {conv.rate_date("i.currency", "fx_issued")} AS fx_rate_date,
+        {conv.rate_date("i.currency", "fx_today")} AS balance_fx_rate_date,
+        '{conv.reporting}' AS reporting_currency
+    FROM invoices AS i
+    CROSS JOIN (SELECT CURRENT_DATE AS day) AS as_of
+    {conv.joins("i.currency", "i.issue_date", "fx_issued")}
+    {conv.joins("i.currency", "as_of.day", "fx_today")}
+    {live}
+) AS c
 """
+
+
+def _rates_or_none(has_rates: bool) -> str:
+    """The view `fx_rate_days`: the rate of each currency for each day (`rate_days_query`), or,
+    while the warehouse has no `fx_rates`, no rate at all."""
+    if has_rates:
+        return rate_days_query(RATES_TABLE)
+    return (
+        "SELECT CAST(NULL AS TEXT) AS currency, CAST(NULL AS DATE) AS day, CAST(NULL AS DATE) AS rate_date, "
+        "CAST(NULL AS DECIMAL(16, 8)) AS per_eur WHERE 1 = 0"
+    )
+
+
+def _rc_sum(amount_rc: str, needs: str, zero: str) -> str:
+    """The sum of a row's converted amounts `amount_rc` over the documents where `needs` holds (and
+    the amount is known): 0 when no document needs one, NULL when none that does could be converted,
+    else the sum of those that could (the others are counted in `unconverted`)."""
+    return (
+        f"CASE WHEN COUNT(CASE WHEN {needs} THEN 1 END) > 0 AND COUNT(CASE WHEN {needs} THEN {amount_rc} END) = 0 "
+        f"THEN NULL ELSE COALESCE(SUM(CASE WHEN {needs} THEN {amount_rc} END), {zero}) END"
+    )
+
+
+def _unconverted(amount: str, amount_rc: str, needs: str = "TRUE") -> str:
+    """How many documents of the row have `amount` but no rate for it."""
+    return f"COUNT(CASE WHEN {needs} AND {amount} IS NOT NULL AND {amount_rc} IS NULL THEN 1 END)"
 
 
 # Zero as the money type, so that a sum of nothing but zeros reads 0.000000 on every destination
 # (Postgres otherwise gives the scale of the literal, 0).
 _ZERO = "CAST(0 AS DECIMAL(18, 6))"
+
+
+def _zero_rc(conv: ToReporting) -> str:
+    return f"CAST(0 AS DECIMAL(38, {conv.exponent}))"
+
+
+def _revenue_monthly(conv: ToReporting) -> str:
+    zero, issued = _zero_rc(conv), "total IS NOT NULL"
+    invoiced = _rc_sum("signed_total_rc", f"{issued} AND document_type NOT IN {_CREDIT}", zero)
+    credited = _rc_sum("signed_total_rc", f"{issued} AND document_type IN {_CREDIT}", zero)
+    return _REVENUE_MONTHLY.replace(
+        "\nFROM invoices_current",
+        f""",
+    {invoiced} AS invoiced_rc,
+    {credited} AS credited_rc,
+    {_rc_sum("signed_total_rc", issued, zero)} AS net_rc,
+    '{conv.reporting}' AS reporting_currency,
+    {_unconverted("total", "total_rc")} AS unconverted
+FROM invoices_current""",
+    )
+
 
 _REVENUE_MONTHLY = f"""
 SELECT
@@ -127,6 +210,21 @@ WHERE {_RECEIVABLE}
 GROUP BY provider, account, currency, {_CLIENT_GROUP}
 """
 
+
+def _receivables_aging(conv: ToReporting) -> str:
+    zero, overdue = _zero_rc(conv), f"due_date IS NOT NULL AND {_AGE} >= 1"
+    return _RECEIVABLES_AGING.replace(
+        "\nFROM invoices_current",
+        f""",
+    {_rc_sum("signed_balance_due_rc", "TRUE", zero)} AS outstanding_rc,
+    {_rc_sum("signed_balance_due_rc", overdue, zero)} AS overdue_rc,
+    MIN(balance_fx_rate_date) AS fx_rate_date,
+    '{conv.reporting}' AS reporting_currency,
+    {_unconverted("balance_due", "balance_due_rc")} AS unconverted
+FROM invoices_current""",
+    )
+
+
 _CLIENT_BALANCES = f"""
 SELECT
     provider,
@@ -150,14 +248,27 @@ WHERE {_BILLED}
 GROUP BY provider, account, currency, {_CLIENT_GROUP}
 """
 
+
+def _client_balances(conv: ToReporting) -> str:
+    owed = f"status IN {_OPEN} AND balance_due IS NOT NULL"
+    return _CLIENT_BALANCES.replace(
+        "\nFROM invoices_current",
+        f""",
+    {_rc_sum("signed_balance_due_rc", owed, _zero_rc(conv))} AS outstanding_rc,
+    '{conv.reporting}' AS reporting_currency,
+    {_unconverted("balance_due", "balance_due_rc", owed)} AS unconverted
+FROM invoices_current""",
+    )
+
+
 _DSO = f"""
 WITH receivable AS (
-    SELECT provider, account, currency, SUM(signed_balance_due) AS outstanding
+    SELECT provider, account, currency, SUM(signed_balance_due) AS outstanding{{receivable_rc}}
     FROM invoices_current
     WHERE {_RECEIVABLE}
     GROUP BY provider, account, currency
 ), recent AS (
-    SELECT provider, account, currency, SUM(signed_total) AS net_revenue
+    SELECT provider, account, currency, SUM(signed_total) AS net_revenue{{recent_rc}}
     FROM invoices_current
     WHERE {_BILLED}
       AND issue_date > CURRENT_DATE - {DSO_WINDOW_DAYS} AND issue_date <= CURRENT_DATE
@@ -172,24 +283,49 @@ SELECT
     CASE
         WHEN s.net_revenue > 0
         THEN CAST(COALESCE(r.outstanding, {_ZERO}) * {DSO_WINDOW_DAYS} / s.net_revenue AS DECIMAL(18, 1))
-    END AS dso_days
+    END AS dso_days{{rc}}
 FROM receivable AS r
 FULL OUTER JOIN recent AS s
     ON r.provider = s.provider AND r.account = s.account AND r.currency = s.currency
 """
 
+
+def _dso(conv: ToReporting) -> str:
+    zero = _zero_rc(conv)
+    return _DSO.format(
+        receivable_rc=(
+            f", {_rc_sum('signed_balance_due_rc', 'TRUE', zero)} AS outstanding_rc, "
+            f"{_unconverted('balance_due', 'balance_due_rc')} AS unconverted"
+        ),
+        recent_rc=(
+            f", {_rc_sum('signed_total_rc', 'total IS NOT NULL', zero)} AS net_revenue_rc, "
+            # A document counted once: not again when its balance had no rate either.
+            f"{_unconverted('total', 'total_rc', f'NOT COALESCE({_RECEIVABLE} AND balance_due_rc IS NULL, FALSE)')}"
+            " AS unconverted"
+        ),
+        rc=f""",
+    CASE WHEN r.provider IS NULL THEN {zero} ELSE r.outstanding_rc END AS outstanding_rc,
+    CASE WHEN s.provider IS NULL THEN {zero} ELSE s.net_revenue_rc END AS net_revenue_90d_rc,
+    '{conv.reporting}' AS reporting_currency,
+    COALESCE(r.unconverted, 0) + COALESCE(s.unconverted, 0) AS unconverted""",
+    )
+
+
 # In dependency order: a view only reads views before it.
-VIEW_NAMES = ("invoices_current", "revenue_monthly", "receivables_aging", "client_balances", "dso")
+VIEW_NAMES = (RATE_DAYS, "invoices_current", "revenue_monthly", "receivables_aging", "client_balances", "dso")
 
 
-def view_queries(has_deleted_at: bool) -> dict[str, str]:
-    """Each view's SELECT, in DuckDB's dialect with bare table names, in dependency order."""
+def view_queries(has_deleted_at: bool, reporting: str = EUR, has_rates: bool = True) -> dict[str, str]:
+    """Each view's SELECT, in DuckDB's dialect with bare table names, in dependency order, with
+    amounts also in the `reporting` currency (from `fx_rates`, when the warehouse `has_rates`)."""
+    conv = ToReporting(reporting, RATE_DAYS)
     return {
-        "invoices_current": _invoices_current(has_deleted_at),
-        "revenue_monthly": _REVENUE_MONTHLY,
-        "receivables_aging": _RECEIVABLES_AGING,
-        "client_balances": _CLIENT_BALANCES,
-        "dso": _DSO,
+        RATE_DAYS: _rates_or_none(has_rates),
+        "invoices_current": _invoices_current(has_deleted_at, conv),
+        "revenue_monthly": _revenue_monthly(conv),
+        "receivables_aging": _receivables_aging(conv),
+        "client_balances": _client_balances(conv),
+        "dso": _dso(conv),
     }
 
 
@@ -205,10 +341,10 @@ def qualify(query: str, path: Any, dialect: str) -> str:
             table.set("db", exp.to_identifier(parts[-2], quoted=True))
             if len(parts) > 2:
                 table.set("catalog", exp.to_identifier(parts[-3], quoted=True))
-    return tree.sql(dialect=dialect)
+    return adapt(tree, dialect).sql(dialect=dialect)
 
 
-def view_statements(client: Any, has_deleted_at: bool) -> list[str]:
+def view_statements(client: Any, has_deleted_at: bool, reporting: str = EUR, has_rates: bool = True) -> list[str]:
     """The statements that (re)create every view, for `client`'s destination: the old views
     are dropped (dependents first) and created again, so a changed column list is no error on
     any destination (Postgres' `CREATE OR REPLACE VIEW` cannot drop or reorder columns)."""
@@ -221,7 +357,7 @@ def view_statements(client: Any, has_deleted_at: bool) -> list[str]:
         return ".".join(client.capabilities.escape_identifier(p) for p in path(view))
 
     statements = [f"DROP VIEW IF EXISTS {name_of(view)}" for view in reversed(VIEW_NAMES)]
-    for view, query in view_queries(has_deleted_at).items():
+    for view, query in view_queries(has_deleted_at, reporting, has_rates).items():
         statements.append(f"CREATE VIEW {name_of(view)} AS {qualify(query, path, dialect)}")
     return statements
 
@@ -237,14 +373,19 @@ def table_columns(client: Any, table: str) -> set[str]:
     return {str(r[0]).lower() for r in rows or []}
 
 
-def refresh(client: Any) -> list[str]:
-    """Create or update the views through an open dlt `sql_client`. Returns the views created;
-    none when the dataset has no `invoices` table yet (nothing was loaded)."""
+def refresh(client: Any, reporting: str | None = None) -> list[str]:
+    """Create or update the views through an open dlt `sql_client`, amounts also in `reporting`
+    (default `[analysis] reporting_currency`). Returns the views created; none when the dataset
+    has no `invoices` table yet (nothing was loaded)."""
+    from pipelines.rates import reporting_currency
+
     columns = table_columns(client, "invoices")
     if not columns:
         log.info("no invoices table in %s yet: no views created", client.dataset_name)
         return []
-    statements = view_statements(client, has_deleted_at="deleted_at" in columns)
+    has_rates = bool(table_columns(client, RATES_TABLE))
+    reporting = reporting or reporting_currency()
+    statements = view_statements(client, "deleted_at" in columns, reporting, has_rates)
     with client.begin_transaction():
         for statement in statements:
             client.execute_sql(statement)

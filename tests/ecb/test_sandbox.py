@@ -80,4 +80,7 @@ def test_failing_on_demand() -> None:
 def test_listed_as_a_feed_not_as_a_provider() -> None:
     assert "ecb" in feeds() and "ecb" not in available()
     app = create_feed()
-    assert app.pipeline_env("http://127.0.0.1:9") == {"SOURCES__ECB__BASE_URL": "http://127.0.0.1:9/stats/eurofxref"}
+    assert app.pipeline_env("http://127.0.0.1:9") == {
+        "SOURCES__ECB__BASE_URL": "http://127.0.0.1:9/stats/eurofxref",
+        "SOURCES__ECB__ENABLED": "true",
+    }

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.postgres.conftest import pg_cluster, pg_database
-from tests.support import REPO
+from tests.support import REPO, rates_env
 
 __all__ = ["pg_cluster", "pg_database"]
 
@@ -29,13 +29,16 @@ _INHERITED_PREFIXES = (
 @pytest.fixture
 def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """This process's environment without the developer's pipeline settings: its own pipelines dir
-    and DuckDB file under `tmp_path`, no progress lines, the repository's `.dlt/` (telemetry off)."""
+    and DuckDB file under `tmp_path`, no progress lines, the repository's `.dlt/` (telemetry off),
+    the reference rates read without asking the ECB's site (`tests.support.rates_env`)."""
     for name in list(os.environ):
         if name.startswith(_INHERITED_PREFIXES):
             monkeypatch.delenv(name)
     monkeypatch.setenv("PIPELINES_DIR", str(tmp_path / "pipelines"))
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "warehouse.duckdb"))
     monkeypatch.setenv("PROGRESS_INTERVAL", "0")
+    for name, value in rates_env().items():  # the reference rates without the ECB's site
+        monkeypatch.setenv(name, value)
     monkeypatch.chdir(REPO)
     return tmp_path
 

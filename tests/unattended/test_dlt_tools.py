@@ -270,9 +270,10 @@ def test_the_trace_covers_every_provider_of_the_last_run(loaded):
     ws, env = loaded
     result = dlt_cli(ws, env, "billing", "trace")
     assert result.code == 0, result.output
-    # kitchen, its pipeline_runs row, fohlio and its row: extract, normalize, load and run each;
-    # and the state-only load that counts Fohlio's first sweep done once its deletions are marked.
-    assert "COMPLETED" in result.stdout and "with 18 steps" in result.stdout, result.stdout
+    # kitchen, its pipeline_runs row, fohlio and its row, the reference rates and the data checks:
+    # extract, normalize, load and run each; and the state-only load that counts Fohlio's first
+    # sweep done once its deletions are marked.
+    assert "COMPLETED" in result.stdout and "with 26 steps" in result.stdout, result.stdout
     for table in ("invoices: 45 row(s)", "invoices: 60 row(s)", "pipeline_runs: 1 row(s)"):
         assert table in result.stdout
 
@@ -281,12 +282,13 @@ def test_the_trace_covers_every_provider_of_the_last_run(loaded):
     infos: list[Any] = [step.step_info for step in trace.steps]
     steps = [step.step for step in trace.steps]
     full = ["extract", "normalize", "load", "run"]
-    assert steps == [*full, *full, *full, "normalize", "load", *full], steps
+    assert steps == [*full, *full, *full, "normalize", "load", *full, *full, *full], steps
     # Each run's own package is in its provider's schema (the default schema carries dlt's state).
     runs = [
         {p.schema_name for p in info.load_packages} for step, info in zip(steps, infos, strict=True) if step == "run"
     ]
-    assert "kitchen" in runs[0] and "fohlio" in runs[2] and "billing_runs" in runs[1] & runs[3], runs
+    assert "kitchen" in runs[0] and "fohlio" in runs[2] and "billing_runs" in runs[1] & runs[3] & runs[5], runs
+    assert "ecb" in runs[4], runs
     assert trace.started_at <= trace.steps[0].started_at
     assert trace.finished_at >= trace.steps[-1].finished_at
     normalized = sum(
