@@ -36,7 +36,12 @@ def main() -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, noted)
-    return run()
+    code = run()
+    # The command is over: a signal now changes nothing. Ignored, not left to Python's exit,
+    # which puts back the default handlers (a SIGTERM would end the process as killed, -15).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    return code
 
 
 if __name__ == "__main__":

@@ -818,10 +818,12 @@ def _load_locked(
             record_runs(pipeline, run_id, outcomes[done:], target)
             journal.finish(outcomes[done:])
         stop.check()
+        providers_done = utc_now()  # the checks judge the warehouse as the providers left it
         journal.step = "rates"
         rates = load_rates(pipeline, (transports or {}).get(RATES_SOURCE), target)  # never fails the run
         journal.step = "checks"
-        checked = checks.after_load(pipeline, [outcome_row(run_id, o) for o in [*outcomes, *skipped]], target)
+        rows = [outcome_row(run_id, o) for o in [*outcomes, *skipped]]
+        checked = checks.after_load(pipeline, rows, target, now=providers_done)
         if report is not None:
             report.checks = checked
         record_runs(pipeline, run_id, unrun, target, checks.resource(run_id, utc_now(), checked))
