@@ -30,7 +30,7 @@ import dlt
 import httpx
 from dlt.extract.source import DltSource
 
-from pipelines import config
+from pipelines import config, history
 from pipelines.config import AccountConfig
 from pipelines.deletions import settle as settle_deletions
 from pipelines.failures import Stopped, Where, check_duckdb_file, check_pipelines_dir, explain, stop_signal
@@ -52,6 +52,7 @@ from sources.shared import http
 from sources.shared import stats as run_stats
 from sources.shared.declaration import Api
 from sources.shared.driver import Account, account_batches
+from sources.shared.history import HISTORY
 from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES, UNMAPPED
 from sources.shared.provider import Provider
 from sources.shared.redact import redact
@@ -71,12 +72,14 @@ def version() -> str:
         return "unknown"
 
 
-def new_run_id() -> str:
-    """A sortable, unique run id: `20250101T020000Z-1a2b3c`."""
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+def new_run_id(started: dt.datetime | None = None) -> str:
+    """A sortable, unique run id: `20250101T020000Z-1a2b3c` (from `started`, default now)."""
+    return (started or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
 def utc_now() -> dt.datetime:
+    """The runs' clock: a run's start (its id, its history's `valid_from`) and every time it writes
+    to `pipeline_runs` come from here (tests replace it to date runs)."""
     return dt.datetime.now(dt.UTC)
 
 
@@ -587,6 +590,7 @@ class RunReport:
     destination: str = ""
     pipeline_name: str = ""
     outcomes: list[Outcome] = field(default_factory=list)
+    history_rows: dict[tuple[str, str], int] = field(default_factory=dict)  # (provider, account) → new rows
 
 
 @contextmanager
@@ -650,7 +654,7 @@ def load(
         log.error("%s", clash)
         return EXIT_USAGE
     try:
-        with locked(target, name):
+        with locked(target, name), history.observing():
             return _load_locked(
                 target,
                 name,
@@ -690,7 +694,8 @@ def _load_locked(
     allow_mass_delete: bool = False,
     report: RunReport | None = None,
 ) -> int:
-    run_id = new_run_id()
+    started = utc_now()
+    run_id = new_run_id(started)
     if report is not None:
         report.run_id, report.destination, report.pipeline_name = run_id, describe_target(target), name
     log.info(
@@ -720,6 +725,7 @@ def _load_locked(
             return EXIT_FAILED
         if not finish_interrupted_load(pipeline, target):
             return EXIT_FAILED
+        history.begin(pipeline, run_id, started)
         for current, accounts in runnable:
             transport = (transports or {}).get(current.name)
             done = len(outcomes)
@@ -730,6 +736,7 @@ def _load_locked(
                     run_accounts(pipeline, current, accounts, concurrency, progress_interval, transport, target)
                 )
             settle_deletions(pipeline, current, accounts, outcomes[done:], allow_mass_delete)
+            history.settle(pipeline, outcomes[done:], report)
         current = None
         record_runs(pipeline, run_id, [*outcomes, *skipped], target)
         views_ok = refresh_after_run(pipeline)
@@ -895,7 +902,7 @@ def _reset_locked(name: str, pipeline_name: str, target: Where, account: str | N
     try:
         with pipeline.sql_client() as client:
             if client.has_dataset():
-                for table in (INVOICE_ITEMS, INVOICES, CLIENTS, UNMAPPED):
+                for table in (INVOICE_ITEMS, INVOICES, CLIENTS, UNMAPPED, HISTORY):
                     qualified = client.make_qualified_table_name(table)
                     try:
                         rows = client.execute_sql(f"SELECT count(*) FROM {qualified} WHERE {where_sql}", *params)

@@ -180,17 +180,25 @@ FULL OUTER JOIN recent AS s
 
 # In dependency order: a view only reads views before it.
 VIEW_NAMES = ("invoices_current", "revenue_monthly", "receivables_aging", "client_balances", "dso")
+# The views on invoice_history (pipelines/history_views.py), after the others.
+HISTORY_VIEW_NAMES = ("invoice_payments", "receivables_month_end")
 
 
-def view_queries(has_deleted_at: bool) -> dict[str, str]:
-    """Each view's SELECT, in DuckDB's dialect with bare table names, in dependency order."""
-    return {
+def view_queries(has_deleted_at: bool, has_history: bool = True) -> dict[str, str]:
+    """Each view's SELECT, in DuckDB's dialect with bare table names, in dependency order; the
+    views on history only `has_history` (the dataset holds invoice_history and pipeline_runs)."""
+    queries = {
         "invoices_current": _invoices_current(has_deleted_at),
         "revenue_monthly": _REVENUE_MONTHLY,
         "receivables_aging": _RECEIVABLES_AGING,
         "client_balances": _CLIENT_BALANCES,
         "dso": _DSO,
     }
+    if has_history:
+        from pipelines.history_views import history_view_queries
+
+        queries.update(history_view_queries())
+    return queries
 
 
 def qualify(query: str, path: Any, dialect: str) -> str:
@@ -208,7 +216,7 @@ def qualify(query: str, path: Any, dialect: str) -> str:
     return tree.sql(dialect=dialect)
 
 
-def view_statements(client: Any, has_deleted_at: bool) -> list[str]:
+def view_statements(client: Any, has_deleted_at: bool, has_history: bool = True) -> list[str]:
     """The statements that (re)create every view, for `client`'s destination: the old views
     are dropped (dependents first) and created again, so a changed column list is no error on
     any destination (Postgres' `CREATE OR REPLACE VIEW` cannot drop or reorder columns)."""
@@ -220,8 +228,9 @@ def view_statements(client: Any, has_deleted_at: bool) -> list[str]:
     def name_of(view: str) -> str:
         return ".".join(client.capabilities.escape_identifier(p) for p in path(view))
 
-    statements = [f"DROP VIEW IF EXISTS {name_of(view)}" for view in reversed(VIEW_NAMES)]
-    for view, query in view_queries(has_deleted_at).items():
+    every = (*VIEW_NAMES, *HISTORY_VIEW_NAMES)
+    statements = [f"DROP VIEW IF EXISTS {name_of(view)}" for view in reversed(every)]
+    for view, query in view_queries(has_deleted_at, has_history).items():
         statements.append(f"CREATE VIEW {name_of(view)} AS {qualify(query, path, dialect)}")
     return statements
 
@@ -244,11 +253,12 @@ def refresh(client: Any) -> list[str]:
     if not columns:
         log.info("no invoices table in %s yet: no views created", client.dataset_name)
         return []
-    statements = view_statements(client, has_deleted_at="deleted_at" in columns)
+    has_history = all(table_columns(client, table) for table in ("invoice_history", "pipeline_runs"))
+    statements = view_statements(client, has_deleted_at="deleted_at" in columns, has_history=has_history)
     with client.begin_transaction():
         for statement in statements:
             client.execute_sql(statement)
-    return list(VIEW_NAMES)
+    return [*VIEW_NAMES, *(HISTORY_VIEW_NAMES if has_history else ())]
 
 
 def refresh_views(pipeline: Any) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import sqlglot
 
-from pipelines.views import VIEW_NAMES, view_statements
+from pipelines.views import HISTORY_VIEW_NAMES, VIEW_NAMES, view_statements
 
 
 class Capabilities:
@@ -34,17 +34,30 @@ def test_every_view_is_created_qualified_in_the_dataset(dialect: str, has_delete
     statements = view_statements(Client(dialect), has_deleted_at)
     drops = [s for s in statements if s.startswith("DROP VIEW")]
     creates = [s for s in statements if s.startswith("CREATE VIEW")]
-    assert [s.split()[-1] for s in drops] == [f'"billing"."{v}"' for v in reversed(VIEW_NAMES)]
-    assert [s.split()[2] for s in creates] == [f'"billing"."{v}"' for v in VIEW_NAMES]
+    every = (*VIEW_NAMES, *HISTORY_VIEW_NAMES)
+    assert [s.split()[-1] for s in drops] == [f'"billing"."{v}"' for v in reversed(every)]
+    assert [s.split()[2] for s in creates] == [f'"billing"."{v}"' for v in every]
     for statement in creates:
         sqlglot.parse_one(statement, read=dialect)  # valid in the destination's dialect
         assert '"billing"."invoices' in statement
         assert " FROM invoices" not in statement
+        assert " FROM invoice_history" not in statement and " FROM pipeline_runs" not in statement
     assert ("deleted_at" in creates[0]) is has_deleted_at
     assert all("deleted_at" not in s for s in creates[1:])
 
 
+def test_without_history_the_views_on_it_are_dropped_not_created() -> None:
+    statements = view_statements(Client("duckdb"), True, has_history=False)
+    creates = [s.split()[2] for s in statements if s.startswith("CREATE VIEW")]
+    assert creates == [f'"billing"."{v}"' for v in VIEW_NAMES]
+    assert f'DROP VIEW IF EXISTS "billing"."{HISTORY_VIEW_NAMES[-1]}"' in statements
+
+
+def _create(dialect: str, view: str) -> str:
+    return next(s for s in view_statements(Client(dialect), True) if s.startswith(f'CREATE VIEW "billing"."{view}"'))
+
+
 def test_postgres_gets_postgres_sql() -> None:
-    dso = view_statements(Client("postgres"), True)[-1]
-    assert "CURRENT_DATE - 90" in dso
-    assert "DATE_TRUNC('MONTH', issue_date)" in view_statements(Client("postgres"), True)[-4]
+    assert "CURRENT_DATE - 90" in _create("postgres", "dso")
+    assert "DATE_TRUNC('MONTH', issue_date)" in _create("postgres", "revenue_monthly")
+    assert "INTERVAL '1 MONTH'" in _create("postgres", "receivables_month_end")
