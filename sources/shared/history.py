@@ -146,7 +146,8 @@ def state_version_sql(alias: str, deleted: str) -> str:
     boolean expression."""
 
     def micros(column: str) -> str:
-        return f"COALESCE(CAST(CAST({alias}.{column} * {_MICROS} AS BIGINT) AS VARCHAR), '')"
+        wide = f"CAST({alias}.{column} AS DECIMAL(38, {MONEY_SCALE}))"  # DuckDB keeps the operand's precision
+        return f"COALESCE(CAST(CAST({wide} * {_MICROS} AS BIGINT) AS VARCHAR), '')"
 
     parts = [f"{alias}.{k}" for k in KEY]
     parts.append(f"COALESCE({alias}.status, '')")
