@@ -45,6 +45,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pipelines import report_history
 from pipelines.views import DSO_WINDOW_DAYS, VIEW_NAMES
 from pipelines.warehouse import Reader, duckdb_file, reader
 
@@ -100,6 +101,8 @@ class Figures:
     # None: the warehouse does not record them; an empty list: there are none.
     unmapped: list[dict[str, Any]] | None = None
     deletions: list[dict[str, Any]] | None = None
+    # From the views on the invoice history (pipelines/report_history.py); None where they do not exist yet.
+    history: report_history.HistoryFigures | None = None
 
     def latest_invoice(self, currency: str | None = None) -> dt.date | None:
         """The newest invoice's issue date, of one currency or of all."""
@@ -207,6 +210,7 @@ def read_figures(r: Reader, where: str) -> Figures:
         f"FROM {t('dso')} ORDER BY provider, account, currency"
     )
     _read_health(r, relations, figures)
+    figures.history = report_history.read(r, relations)
     return figures
 
 
@@ -408,15 +412,21 @@ def column_chart(
 
 
 def bar_chart(
-    name: str, label: str, rows: Sequence[tuple[str, Decimal]], colour: str | Sequence[str], width: int = 440
+    name: str,
+    label: str,
+    rows: Sequence[tuple[str, Decimal]],
+    colour: str | Sequence[str],
+    width: int = 440,
+    number: Callable[[Decimal], str] = money,
 ) -> str:
     """Horizontal bars, one per row in the order given, each row's name just above its bar and
-    its amount after it, spaced for the phone's larger text. A negative amount draws no bar."""
+    its amount (written by `number`) after it, spaced for the phone's larger text. A negative
+    amount draws no bar."""
     k = phone_scale(width)
     size = LABEL_PX * k
     bar_h, gap = 16.0, 9.0
     row_h = size * 1.3 + bar_h + gap
-    amounts = [money(v) for _, v in rows]
+    amounts = [number(v) for _, v in rows]
     room = max((_text_width(a, size) for a in amounts), default=0.0) + 8
     top_value = max([float(v) for _, v in rows] + [0.0]) or 1.0
     fits = max(int(width / (size * CHAR_EM)), 8)
@@ -619,6 +629,7 @@ def _dso_section(f: Figures) -> str:
             f"{_figure(key + '/outstanding', d['outstanding'])}"
             f"{_figure(key + '/net_revenue_90d', d['net_revenue_90d'])}"
             f"{_figure(key + '/dso_days', days, '—' if days is None else f'{_dec(days):,.1f} days', why)}"
+            f"{report_history.dso_cells(f, d['provider'], d['account'], d['currency'])}"
             f"{_cell(latest, 'old' if old else '')}</tr>"
         )
     note = _note(
@@ -627,7 +638,8 @@ def _dso_section(f: Figures) -> str:
         f"a latest invoice older than {DSO_WINDOW_DAYS} days (marked) says the account's data stops before them."
     )
     headers = ["Provider, account", "Currency", "Outstanding", f"Net revenue, {DSO_WINDOW_DAYS} days", "DSO"]
-    return note + _table([*headers, "Latest invoice"], rows, range(2, 5))
+    headers += report_history.DSO_HEADERS
+    return note + _table([*headers, "Latest invoice"], rows, range(2, len(headers))) + report_history.dso_note(f)
 
 
 def _runs_table(f: Figures) -> str:
@@ -744,6 +756,16 @@ SECTIONS = (
         _clients_section,
     ),
     Section("dso", "Days sales outstanding", lambda f: "", _dso_section),
+    Section(
+        "payments",
+        "When clients pay",
+        lambda f: (
+            "Paid invoices per client, from the invoice history: days from issue to payment where the payment day is "
+            "known, and the clients who paid after the due date."
+        ),
+        report_history.payments_section,
+    ),
+    Section("month_end", "Receivables at month end", report_history.month_end_intro, report_history.month_end_section),
     Section("health", "Data health", lambda f: "", _health_section),
 )
 
