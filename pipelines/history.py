@@ -40,6 +40,7 @@ from pipelines.warehouse import loader_file_format
 from sources.shared import history
 from sources.shared.history import HISTORY, KEY, TRACKED, VALID_FROM, VALID_TO, VERSION, state_version_sql
 from sources.shared.model import INVOICES
+from sources.shared.redact import redact
 
 log = logging.getLogger("billing.run")
 
@@ -74,11 +75,21 @@ def begin(pipeline: dlt.Pipeline, run_id: str, started: dt.datetime) -> None:
     item = dlt.mark.with_hints(empty, history.hints(run), create_table_variant=True)
     resource = dlt.resource([item], name=HISTORY)
     file_format = loader_file_format(pipeline.destination)
-    loading(
-        pipeline,
-        lambda: pipeline.run(resource, schema=dlt.Schema(HISTORY_SCHEMA), loader_file_format=file_format),
-        HISTORY,
-    )
+    try:
+        loading(
+            pipeline,
+            lambda: pipeline.run(resource, schema=dlt.Schema(HISTORY_SCHEMA), loader_file_format=file_format),
+            HISTORY,
+        )
+    except Exception as exc:
+        signum = stop_signal(exc)
+        if signum is not None:
+            raise Stopped(signum) from None
+        # Its package held nothing but the empty table: never left for the providers' loads to
+        # load instead of their own. The loads create the table with their first history rows;
+        # until then, the SQL steps (deletions, first states) find no table and leave them to the next run.
+        pipeline.drop_pending_packages()
+        log.warning("the invoice_history table could not be created before the loads: %s", redact(str(exc)))
 
 
 def _run() -> history.Run | None:
@@ -178,7 +189,7 @@ def settle(pipeline: dlt.Pipeline, outcomes: Sequence[Outcome], report: Any = No
         if signum is not None:
             raise Stopped(signum) from None
         # The next run starts the history of what this one could not (its invoices have no row yet).
-        log.warning("the invoice history could not be started for every invoice: %s", exc)
+        log.warning("the invoice history could not be started for every invoice: %s", redact(str(exc)))
 
 
 def correct_current(client: Any, provider: str, accounts: Sequence[str]) -> None:

@@ -170,15 +170,10 @@ def candidates(invoices: pa.Table, run: Run) -> pa.Table:
 
 
 class Observer:
-    """The history candidates of one `TableWriter`: one per invoice of an extract (a key met
-    twice in one extract keeps its first state, as an appending extract keeps its first row),
-    none outside a run."""
-
-    def __init__(self) -> None:
-        self._seen: set[str] = set()
-
-    def new_extract(self) -> None:
-        self._seen.clear()
+    """The history candidates of one `TableWriter`, none outside a run. An invoice met twice in
+    one batch of rows keeps its first state (an appending extract keeps an invoice's first row
+    only, `TableWriter`); nothing is remembered from one batch to the next, so that memory stays
+    flat however many invoices an extract holds."""
 
     def observe(self, invoices: pa.Table) -> pa.Table | None:
         """The candidates of `invoices` (rows handed to dlt), or None outside a run."""
@@ -186,11 +181,9 @@ class Observer:
         if run is None or not invoices.num_rows:
             return None
         found = candidates(invoices, run)
-        keys = pc.binary_join_element_wise(*(found.column(k) for k in KEY), SEPARATOR).to_pylist()
-        fresh = []
-        for key in keys:
-            fresh.append(key not in self._seen)
-            self._seen.add(key)
-        if not all(fresh):
-            found = found.filter(pa.array(fresh, _BOOL))
-        return found if found.num_rows else None
+        keys = pc.binary_join_element_wise(*(found.column(k) for k in KEY), SEPARATOR)
+        if len(pc.unique(keys)) < found.num_rows:
+            positions = pa.table({"key": keys, "at": pa.array(range(found.num_rows), pa.int64())})
+            first = positions.group_by("key", use_threads=False).aggregate([("at", "min")]).column("at_min")
+            found = found.take(pc.take(first, pc.sort_indices(first)))  # each key's first row, in order
+        return found

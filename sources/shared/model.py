@@ -485,7 +485,6 @@ class TableWriter:
         self._append = None
         for keys in self._keys.values():
             keys.clear()
-        self._history.new_extract()
 
     def _emit(self, table: str) -> Iterator[Any]:
         if table == UNMAPPED and self._unmapped:

@@ -88,3 +88,29 @@ def test_versions_differ_where_a_tracked_value_or_the_key_does() -> None:
     assert versions[0] != state_versions(table_of(rows[:1]), deleted=True).to_pylist()[0]
     # An amount is the same state whatever its written scale: 10 and 10.000000 are one value.
     assert state_versions(table_of([{**base, "total": Decimal("10.000000")}]), False).to_pylist() == versions[:1]
+
+
+def test_an_invoice_met_twice_in_one_batch_keeps_its_first_state() -> None:
+    from sources.shared.history import Observer, Run, observe
+    from sources.shared.model import INVOICES, SCHEMAS
+
+    base = {"provider": "kitchen", "account": "acme", "status": "open", "currency": "EUR"}
+    rows = [
+        {**base, "invoice_id": "1", "total": Decimal(1)},
+        {**base, "invoice_id": "2", "total": Decimal(2)},
+        {**base, "invoice_id": "1", "total": Decimal(3)},
+        {**base, "invoice_id": "3", "total": Decimal(4)},
+    ]
+    invoices = pa.Table.from_pylist(rows, schema=SCHEMAS[INVOICES])
+    assert Observer().observe(invoices) is None  # outside a run: no history
+    observe(Run("r1", dt.datetime(2025, 1, 1, tzinfo=dt.UTC)))
+    try:
+        found = Observer().observe(invoices)
+    finally:
+        observe(None)
+    assert found is not None
+    assert found.select(["invoice_id", "total", "run_id"]).to_pylist() == [
+        {"invoice_id": "1", "total": Decimal(1), "run_id": "r1"},
+        {"invoice_id": "2", "total": Decimal(2), "run_id": "r1"},
+        {"invoice_id": "3", "total": Decimal(4), "run_id": "r1"},
+    ]
