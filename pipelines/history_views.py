@@ -47,6 +47,9 @@ def _utc_day(column: str) -> str:
     return f"CAST({column} AT TIME ZONE 'UTC' AS DATE)"
 
 
+# `paid_not_before` is the last successful run's start before `paid_by`: a running maximum over
+# the account's runs and payments in time order (a payment before a run of the same instant),
+# which costs a sort, where a join of every payment with every earlier run grows with both.
 _INVOICE_PAYMENTS = f"""
 WITH seen AS (
     SELECT
@@ -57,13 +60,28 @@ WITH seen AS (
         MIN(CASE WHEN status = 'paid' THEN valid_from END) AS paid_by
     FROM invoice_history
     GROUP BY provider, account, invoice_id
+), events AS (
+    SELECT provider, account, invoice_id, paid_by AS happened, 0 AS kind, CAST(NULL AS TIMESTAMPTZ) AS started_at
+    FROM seen
+    WHERE paid_by > first_seen
+    UNION ALL
+    SELECT provider, account, NULL AS invoice_id, started_at AS happened, 1 AS kind, started_at
+    FROM pipeline_runs
+    WHERE status = 'loaded'
 ), before_paid AS (
-    SELECT s.provider, s.account, s.invoice_id, MAX(r.started_at) AS paid_not_before
-    FROM seen AS s
-    JOIN pipeline_runs AS r
-        ON r.provider = s.provider AND r.account = s.account AND r.status = 'loaded' AND r.started_at < s.paid_by
-    WHERE s.paid_by > s.first_seen
-    GROUP BY s.provider, s.account, s.invoice_id
+    SELECT provider, account, invoice_id, paid_not_before
+    FROM (
+        SELECT
+            provider,
+            account,
+            invoice_id,
+            kind,
+            MAX(started_at) OVER (
+                PARTITION BY provider, account ORDER BY happened, kind ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+            ) AS paid_not_before
+        FROM events
+    ) AS ordered
+    WHERE kind = 0
 ), paid AS (
     SELECT
         i.provider,
@@ -109,7 +127,11 @@ SELECT
 FROM paid
 """
 
-_AGE = "e.month_end - s.due_date"
+_AGE = "month_end - due_date"
+_THIS_MONTH = "CAST(DATE_TRUNC('month', CURRENT_DATE) AS DATE)"
+# An invoice's state at the end of a past month end is the row that began before the next day
+# began (UTC) and had not ended by then: compared as instants with that day's start, computed
+# once per month, so that no history row is converted. The current month takes current rows.
 _RECEIVABLES_MONTH_END = f"""
 WITH RECURSIVE states AS (
     SELECT
@@ -117,10 +139,9 @@ WITH RECURSIVE states AS (
         h.account,
         h.currency,
         h.due_date,
+        h.valid_from,
         h.valid_to,
-        CASE WHEN i.document_type IN {_CREDIT} THEN -h.balance_due ELSE h.balance_due END AS signed_balance_due,
-        {_utc_day("h.valid_from")} AS from_day,
-        {_utc_day("h.valid_to")} AS to_day
+        CASE WHEN i.document_type IN {_CREDIT} THEN -h.balance_due ELSE h.balance_due END AS signed_balance_due
     FROM invoice_history AS h
     JOIN invoices AS i ON {_KEYS}
     WHERE NOT h.deleted
@@ -128,7 +149,7 @@ WITH RECURSIVE states AS (
       AND h.balance_due IS NOT NULL
       AND COALESCE(i.document_type NOT IN {_NOT_REVENUE}, TRUE)
 ), firsts AS (
-    SELECT provider, account, currency, CAST(DATE_TRUNC('month', MIN({_utc_day("valid_from")})) AS DATE) AS month
+    SELECT provider, account, currency, CAST(DATE_TRUNC('month', MIN(valid_from) AT TIME ZONE 'UTC') AS DATE) AS month
     FROM invoice_history
     GROUP BY provider, account, currency
 ), months AS (
@@ -136,19 +157,47 @@ WITH RECURSIVE states AS (
     UNION ALL
     SELECT provider, account, currency, CAST(month + INTERVAL 1 MONTH AS DATE) AS month
     FROM months
-    WHERE month < CAST(DATE_TRUNC('month', CURRENT_DATE) AS DATE)
+    WHERE month < {_THIS_MONTH}
 ), ends AS (
     SELECT
         provider,
         account,
         currency,
         month,
-        month = CAST(DATE_TRUNC('month', CURRENT_DATE) AS DATE) AS is_current,
         CASE
-            WHEN month = CAST(DATE_TRUNC('month', CURRENT_DATE) AS DATE) THEN CURRENT_DATE
+            WHEN month = {_THIS_MONTH} THEN CURRENT_DATE
             ELSE CAST(CAST(month + INTERVAL 1 MONTH AS DATE) - INTERVAL 1 DAY AS DATE)
         END AS month_end
     FROM months
+), past AS (
+    SELECT DISTINCT month, month_end, CAST(month_end + 1 AS TIMESTAMP) AT TIME ZONE 'UTC' AS next_day
+    FROM ends
+    WHERE month < {_THIS_MONTH}
+), standing AS (
+    SELECT s.provider, s.account, s.currency, p.month, p.month_end, s.due_date, s.signed_balance_due
+    FROM states AS s
+    JOIN past AS p
+        ON s.valid_from < p.next_day AND COALESCE(s.valid_to, CAST('infinity' AS TIMESTAMPTZ)) >= p.next_day
+    UNION ALL
+    SELECT provider, account, currency, {_THIS_MONTH} AS month, CURRENT_DATE AS month_end, due_date, signed_balance_due
+    FROM states
+    WHERE valid_to IS NULL
+), figures AS (
+    SELECT
+        provider,
+        account,
+        currency,
+        month,
+        COUNT(*) AS documents,
+        SUM(CASE WHEN due_date IS NULL THEN signed_balance_due ELSE {_ZERO} END) AS no_due_date,
+        SUM(CASE WHEN {_AGE} <= 0 THEN signed_balance_due ELSE {_ZERO} END) AS not_yet_due,
+        SUM(CASE WHEN {_AGE} BETWEEN 1 AND 30 THEN signed_balance_due ELSE {_ZERO} END) AS days_1_30,
+        SUM(CASE WHEN {_AGE} BETWEEN 31 AND 60 THEN signed_balance_due ELSE {_ZERO} END) AS days_31_60,
+        SUM(CASE WHEN {_AGE} BETWEEN 61 AND 90 THEN signed_balance_due ELSE {_ZERO} END) AS days_61_90,
+        SUM(CASE WHEN {_AGE} > 90 THEN signed_balance_due ELSE {_ZERO} END) AS days_over_90,
+        SUM(signed_balance_due) AS outstanding
+    FROM standing
+    GROUP BY provider, account, currency, month
 )
 SELECT
     e.provider,
@@ -156,24 +205,20 @@ SELECT
     e.currency,
     e.month,
     e.month_end,
-    COUNT(s.provider) AS documents,
-    COALESCE(SUM(CASE WHEN s.due_date IS NULL THEN s.signed_balance_due END), {_ZERO}) AS no_due_date,
-    COALESCE(SUM(CASE WHEN {_AGE} <= 0 THEN s.signed_balance_due END), {_ZERO}) AS not_yet_due,
-    COALESCE(SUM(CASE WHEN {_AGE} BETWEEN 1 AND 30 THEN s.signed_balance_due END), {_ZERO}) AS days_1_30,
-    COALESCE(SUM(CASE WHEN {_AGE} BETWEEN 31 AND 60 THEN s.signed_balance_due END), {_ZERO}) AS days_31_60,
-    COALESCE(SUM(CASE WHEN {_AGE} BETWEEN 61 AND 90 THEN s.signed_balance_due END), {_ZERO}) AS days_61_90,
-    COALESCE(SUM(CASE WHEN {_AGE} > 90 THEN s.signed_balance_due END), {_ZERO}) AS days_over_90,
-    COALESCE(SUM(s.signed_balance_due), {_ZERO}) AS outstanding
+    COALESCE(f.documents, 0) AS documents,
+    COALESCE(f.no_due_date, {_ZERO}) AS no_due_date,
+    COALESCE(f.not_yet_due, {_ZERO}) AS not_yet_due,
+    COALESCE(f.days_1_30, {_ZERO}) AS days_1_30,
+    COALESCE(f.days_31_60, {_ZERO}) AS days_31_60,
+    COALESCE(f.days_61_90, {_ZERO}) AS days_61_90,
+    COALESCE(f.days_over_90, {_ZERO}) AS days_over_90,
+    COALESCE(f.outstanding, {_ZERO}) AS outstanding
 FROM ends AS e
-LEFT JOIN states AS s
-    ON s.provider = e.provider
-    AND s.account = e.account
-    AND COALESCE(s.currency, '') = COALESCE(e.currency, '')
-    AND CASE
-        WHEN e.is_current THEN s.valid_to IS NULL
-        ELSE s.from_day <= e.month_end AND (s.to_day IS NULL OR s.to_day > e.month_end)
-    END
-GROUP BY e.provider, e.account, e.currency, e.month, e.month_end
+LEFT JOIN figures AS f
+    ON f.provider = e.provider
+    AND f.account = e.account
+    AND COALESCE(f.currency, '') = COALESCE(e.currency, '')
+    AND f.month = e.month
 """
 
 
