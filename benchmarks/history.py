@@ -51,7 +51,7 @@ from pipelines.views import qualify, view_queries
 from sandbox.invoicexpress import bench_options
 from sources.shared import history as observed
 
-TITLE = "7. Invoice history"
+TITLE = "8. Invoice history"
 HEADERS = ["measure", "setup", "first run (wall / CPU)", "rerun (wall / CPU) or read, median", "rows added / read"]
 PROVIDER = "invoicexpress"
 PER_CLIENT = 90  # InvoiceXpress's bench_options: documents per client

@@ -77,7 +77,7 @@ def test_many_accounts_run_at_both_concurrencies_and_do_the_same_work() -> None:
 def test_the_history_benchmark_reruns_both_ways_and_reads_the_views() -> None:
     (section,) = run_all(tiny(), ("history",), echo=False)
 
-    assert section.title == "7. Invoice history"
+    assert section.title == "8. Invoice history"
     without, keeping, month_end, payments = section.rows
     assert without[0].endswith("without history") and keeping[0].endswith("keeping history")
     assert keeping[1].startswith("2 clients × 90 documents = 180 invoices")
