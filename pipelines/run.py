@@ -907,7 +907,7 @@ def _reset_locked(name: str, pipeline_name: str, target: Where, account: str | N
                     try:
                         rows = client.execute_sql(f"SELECT count(*) FROM {qualified} WHERE {where_sql}", *params)
                         client.execute_sql(f"DELETE FROM {qualified} WHERE {where_sql}", *params)
-                        deleted += int(rows[0][0]) if rows and table != HISTORY else 0  # rows of the tables
+                        deleted += int(rows[0][0]) if rows and table != HISTORY else 0  # the history goes uncounted
                     except Exception as exc:  # the table may not exist yet
                         log.debug("reset %s: %s", table, exc)
     except Exception as exc:
