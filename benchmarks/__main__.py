@@ -22,11 +22,11 @@ from benchmarks.common import SCRATCH, Scale, Section, Target
 
 RESULTS = SCRATCH / "results"
 
-BENCHMARKS = ("load", "network", "rerun", "memory", "remap", "accounts", "postgres")
+BENCHMARKS = ("load", "network", "rerun", "memory", "remap", "accounts", "postgres", "history")
 
 
 def run_all(scale: Scale, only: tuple[str, ...] = BENCHMARKS, echo: bool = True) -> list[Section]:
-    from benchmarks import accounts, load_path, memory, network, postgres_load, remap_path, rerun
+    from benchmarks import accounts, history, load_path, memory, network, postgres_load, remap_path, rerun
 
     runners = {
         "load": load_path.run,
@@ -36,6 +36,7 @@ def run_all(scale: Scale, only: tuple[str, ...] = BENCHMARKS, echo: bool = True)
         "remap": remap_path.run,
         "accounts": accounts.run,
         "postgres": postgres_load.run,
+        "history": history.run,
     }
     sections = []
     for name in only:

@@ -45,6 +45,7 @@ class Scale:
         wide_concurrency: an extra network run at this concurrency (0 skips it).
         accounts: accounts of the many-accounts benchmark (0 skips it).
         account_clients: the size of each of them (the sandbox's `bench_options(clients)`).
+        history_invoices, history_reruns, history_observations: the invoice history benchmark.
     """
 
     load_n: int = 100_000
@@ -59,6 +60,10 @@ class Scale:
     wide_concurrency: int = 16
     accounts: int = 20
     account_clients: int = 25
+    # benchmarks/history.py: invoices of its rerun, reruns of each variant, observations of its views.
+    history_invoices: int = 100_000
+    history_reruns: int = 3
+    history_observations: int = 1_000_000
     quick: bool = False
 
     @classmethod
@@ -79,6 +84,9 @@ class Scale:
             wide_concurrency=0,
             accounts=4,
             account_clients=4,
+            history_invoices=3_000,
+            history_reruns=1,
+            history_observations=40_000,
             quick=True,
         )
 

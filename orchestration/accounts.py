@@ -216,7 +216,8 @@ class AccountRun:
         return redact(text or f"{self.key}: the load ended with exit code {self.code} (docs/configuration.md)")
 
     def metadata(self) -> dict[str, Any]:
-        """The run summary of the account: status, rows per table, unmapped, run id, destination."""
+        """The run summary of the account: status, rows per table, unmapped, new invoice history rows,
+        run id, destination."""
         outcome = next(iter(self.report.outcomes), None)
         stats = outcome.stats if outcome is not None else None
 
@@ -236,6 +237,8 @@ class AccountRun:
             "unchanged": count("unchanged"),
             "unmapped": count("unmapped"),
             "deleted": count("deleted"),
+            # States this run added to the account's invoice history (pipelines/history.py).
+            "history_rows": self.report.history_rows.get((outcome.provider, outcome.account), 0) if outcome else 0,
             "requests": count("requests"),
             "retries": count("retries"),
             "exit_code": self.code,

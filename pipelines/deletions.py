@@ -33,6 +33,7 @@ import dlt
 from pipelines import config
 from pipelines.config import AccountConfig
 from pipelines.failures import Stopped, stop_signal
+from pipelines.history import record_deletions
 from pipelines.retry import loading
 from pipelines.summary import Outcome
 from pipelines.views import table_columns
@@ -150,6 +151,8 @@ def _apply(pipeline: dlt.Pipeline, listed: Listed, fraction: float, allow: bool)
                 _update(client, listed, f.table, f.back, None)
                 if not refused:
                     _update(client, listed, f.table, f.gone, listed.at)
+                if f.table == INVOICES:  # their history, in the same transaction (pipelines/history.py)
+                    record_deletions(client, listed.provider, listed.account, [] if refused else f.gone, f.back)
     return found
 
 

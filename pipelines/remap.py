@@ -40,6 +40,7 @@ from dlt.extract.source import DltSource
 
 from pipelines import config
 from pipelines.failures import Stopped, Where, explain, stop_signal
+from pipelines.history import correct_current
 from pipelines.lock import LockHeld
 from pipelines.registry import discover
 from pipelines.retry import loading
@@ -644,6 +645,8 @@ def _write(pipeline: dlt.Pipeline, target: Where, found: Found) -> int:
             if any(a.delete[INVOICES] or a.delete[CLIENTS] for a, _ in changed):
                 with pipeline.sql_client() as client:
                     delete_removed(client, [a for a, _ in changed])
+            with pipeline.sql_client() as client:  # the current history rows take the remapped values
+                correct_current(client, provider, [a.account for a, _ in changed])
         except Exception as exc:
             signum = stop_signal(exc)
             if signum is not None:

@@ -52,7 +52,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pipelines import checks_report
+from pipelines import checks_report, report_history
 from pipelines.fx import minor_unit
 from pipelines.views import DSO_WINDOW_DAYS, VIEW_NAMES
 from pipelines.warehouse import Reader, duckdb_file, reader
@@ -112,6 +112,8 @@ class Figures:
     # The latest data checks per account and the newest schema changes (pipelines/checks_report.py).
     checks: list[dict[str, Any]] | None = None
     schema_changes: list[dict[str, Any]] | None = None
+    # From the views on the invoice history (pipelines/report_history.py); None where they do not exist yet.
+    history: report_history.HistoryFigures | None = None
     # The reporting currency ("" in a warehouse whose views have no `_rc` columns yet); per
     # currency its outstanding and overdue converted, the days of the rates used and the open
     # documents without a rate; per month of the revenue window its figures converted.
@@ -248,6 +250,7 @@ def read_figures(r: Reader, where: str) -> Figures:
     )
     _read_converted(r, figures)
     _read_health(r, relations, figures)
+    figures.history = report_history.read(r, relations)
     return figures
 
 
@@ -491,15 +494,21 @@ def column_chart(
 
 
 def bar_chart(
-    name: str, label: str, rows: Sequence[tuple[str, Decimal]], colour: str | Sequence[str], width: int = 440
+    name: str,
+    label: str,
+    rows: Sequence[tuple[str, Decimal]],
+    colour: str | Sequence[str],
+    width: int = 440,
+    number: Callable[[Decimal], str] = money,
 ) -> str:
     """Horizontal bars, one per row in the order given, each row's name just above its bar and
-    its amount after it, spaced for the phone's larger text. A negative amount draws no bar."""
+    its amount (written by `number`) after it, spaced for the phone's larger text. A negative
+    amount draws no bar."""
     k = phone_scale(width)
     size = LABEL_PX * k
     bar_h, gap = 16.0, 9.0
     row_h = size * 1.3 + bar_h + gap
-    amounts = [money(v) for _, v in rows]
+    amounts = [number(v) for _, v in rows]
     room = max((_text_width(a, size) for a in amounts), default=0.0) + 8
     top_value = max([float(v) for _, v in rows] + [0.0]) or 1.0
     fits = max(int(width / (size * CHAR_EM)), 8)
@@ -714,6 +723,7 @@ def _dso_section(f: Figures) -> str:
             f"{_figure(key + '/outstanding', d['outstanding'])}"
             f"{_figure(key + '/net_revenue_90d', d['net_revenue_90d'])}"
             f"{_figure(key + '/dso_days', days, '—' if days is None else f'{_dec(days):,.1f} days', why)}"
+            f"{report_history.dso_cells(f, d['provider'], d['account'], d['currency'])}"
             f"{_cell(latest, 'old' if old else '')}</tr>"
         )
     note = _note(
@@ -722,7 +732,8 @@ def _dso_section(f: Figures) -> str:
         f"a latest invoice older than {DSO_WINDOW_DAYS} days (marked) says the account's data stops before them."
     )
     headers = ["Provider, account", "Currency", "Outstanding", f"Net revenue, {DSO_WINDOW_DAYS} days", "DSO"]
-    return note + _table([*headers, "Latest invoice"], rows, range(2, 5))
+    headers += report_history.DSO_HEADERS
+    return note + _table([*headers, "Latest invoice"], rows, range(2, len(headers))) + report_history.dso_note(f)
 
 
 def _runs_table(f: Figures) -> str:
@@ -945,6 +956,16 @@ SECTIONS = (
         _clients_section,
     ),
     Section("dso", "Days sales outstanding", lambda f: "", _dso_section),
+    Section(
+        "payments",
+        "When clients pay",
+        lambda f: (
+            "Paid invoices per client, from the invoice history: days from issue to payment where the payment day is "
+            "known, and the clients who paid after the due date."
+        ),
+        report_history.payments_section,
+    ),
+    Section("month_end", "Receivables at month end", report_history.month_end_intro, report_history.month_end_section),
     Section("health", "Data health", lambda f: "", _health_section),
 )
 

@@ -31,7 +31,7 @@ import duckdb
 import httpx
 from dlt.extract.source import DltSource
 
-from pipelines import checks, config
+from pipelines import checks, config, history
 from pipelines.config import AccountConfig
 from pipelines.deletions import settle as settle_deletions
 from pipelines.failures import Stopped, Where, check_duckdb_file, check_pipelines_dir, explain, stop_signal
@@ -55,6 +55,7 @@ from sources.shared import http, stop, structure
 from sources.shared import stats as run_stats
 from sources.shared.declaration import Api
 from sources.shared.driver import Account, account_batches
+from sources.shared.history import HISTORY
 from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES, UNMAPPED
 from sources.shared.provider import Provider
 from sources.shared.redact import redact
@@ -75,12 +76,14 @@ def version() -> str:
         return "unknown"
 
 
-def new_run_id() -> str:
-    """A sortable, unique run id: `20250101T020000Z-1a2b3c`."""
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+def new_run_id(started: dt.datetime | None = None) -> str:
+    """A sortable, unique run id: `20250101T020000Z-1a2b3c` (from `started`, default now)."""
+    return (started or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
 def utc_now() -> dt.datetime:
+    """The runs' clock: a run's start (its id, its history's `valid_from`) and every time it writes
+    to `pipeline_runs` come from here (tests replace it to date runs)."""
     return dt.datetime.now(dt.UTC)
 
 
@@ -657,6 +660,7 @@ class RunReport:
     pipeline_name: str = ""
     outcomes: list[Outcome] = field(default_factory=list)
     checks: list[checks.Check] = field(default_factory=list)  # the data checks of its accounts
+    history_rows: dict[tuple[str, str], int] = field(default_factory=dict)  # (provider, account) → new rows
 
 
 @contextmanager
@@ -722,7 +726,7 @@ def load(
         log.error("%s", clash)
         return EXIT_USAGE
     try:
-        with locked(target, name):
+        with locked(target, name), history.observing():
             return _load_locked(
                 target,
                 name,
@@ -762,7 +766,8 @@ def _load_locked(
     allow_mass_delete: bool = False,
     report: RunReport | None = None,
 ) -> int:
-    run_id = new_run_id()
+    started = utc_now()
+    run_id = new_run_id(started)
     structure.begin_run(run_id)  # the run that first sees a change in the payloads (schema_changes)
     if report is not None:
         report.run_id, report.destination, report.pipeline_name = run_id, describe_target(target), name
@@ -799,6 +804,7 @@ def _load_locked(
         stop.check()
         if not finish_interrupted_load(pipeline, target):
             return EXIT_FAILED
+        history.begin(pipeline, run_id, started)
         for provider, accounts in runnable:
             stop.check()  # no provider starts once the run is asked to stop
             journal.start(provider.name)
@@ -812,6 +818,8 @@ def _load_locked(
                 )
             journal.step = "deletions"
             settle_deletions(pipeline, provider, accounts, outcomes[done:], allow_mass_delete)
+            journal.step = "history"
+            history.settle(pipeline, outcomes[done:], report)
             journal.step = "record"
             # Each provider's outcome is recorded as soon as it is settled: a stop later in the
             # run leaves pipeline_runs saying exactly what finished.
@@ -902,6 +910,11 @@ class Journal:
             what = (
                 f"{provider} was loaded; its deletions were not all marked (the next complete listing marks them) "
                 "and its outcome was not recorded in pipeline_runs"
+            )
+        elif step == "history":
+            what = (
+                f"{provider} was loaded and its deletions marked; invoices it holds without history get their "
+                "first row from the next run, and its outcome was not recorded in pipeline_runs"
             )
         elif step == "record":
             what = f"{provider} was loaded; its outcome was not recorded in pipeline_runs"
@@ -1056,12 +1069,12 @@ def _reset_held(name: str, pipeline_name: str, target: Where, account: str | Non
     try:
         with pipeline.sql_client() as client:
             if client.has_dataset():
-                for table in (INVOICE_ITEMS, INVOICES, CLIENTS, UNMAPPED, SCHEMA_CHANGES):
+                for table in (INVOICE_ITEMS, INVOICES, CLIENTS, UNMAPPED, SCHEMA_CHANGES, HISTORY):
                     qualified = client.make_qualified_table_name(table)
                     try:
                         rows = client.execute_sql(f"SELECT count(*) FROM {qualified} WHERE {where_sql}", *params)
                         client.execute_sql(f"DELETE FROM {qualified} WHERE {where_sql}", *params)
-                        deleted += int(rows[0][0]) if rows else 0
+                        deleted += int(rows[0][0]) if rows and table != HISTORY else 0  # the history goes uncounted
                     except Exception as exc:  # the table may not exist yet
                         log.debug("reset %s: %s", table, exc)
     except Exception as exc:

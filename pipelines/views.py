@@ -313,13 +313,18 @@ def _dso(conv: ToReporting) -> str:
 
 # In dependency order: a view only reads views before it.
 VIEW_NAMES = (RATE_DAYS, "invoices_current", "revenue_monthly", "receivables_aging", "client_balances", "dso")
+# The views on invoice_history (pipelines/history_views.py), after the others.
+HISTORY_VIEW_NAMES = ("invoice_payments", "receivables_month_end")
 
 
-def view_queries(has_deleted_at: bool, reporting: str = EUR, has_rates: bool = True) -> dict[str, str]:
+def view_queries(
+    has_deleted_at: bool, reporting: str = EUR, has_rates: bool = True, has_history: bool = True
+) -> dict[str, str]:
     """Each view's SELECT, in DuckDB's dialect with bare table names, in dependency order, with
-    amounts also in the `reporting` currency (from `fx_rates`, when the warehouse `has_rates`)."""
+    amounts also in the `reporting` currency (from `fx_rates`, when the warehouse `has_rates`);
+    the views on history only `has_history` (the dataset holds invoice_history and pipeline_runs)."""
     conv = ToReporting(reporting, RATE_DAYS)
-    return {
+    queries = {
         RATE_DAYS: _rates_or_none(has_rates),
         "invoices_current": _invoices_current(has_deleted_at, conv),
         "revenue_monthly": _revenue_monthly(conv),
@@ -327,6 +332,11 @@ def view_queries(has_deleted_at: bool, reporting: str = EUR, has_rates: bool = T
         "client_balances": _client_balances(conv),
         "dso": _dso(conv),
     }
+    if has_history:
+        from pipelines.history_views import history_view_queries
+
+        queries.update(history_view_queries())
+    return queries
 
 
 def qualify(query: str, path: Any, dialect: str) -> str:
@@ -344,7 +354,9 @@ def qualify(query: str, path: Any, dialect: str) -> str:
     return adapt(tree, dialect).sql(dialect=dialect)
 
 
-def view_statements(client: Any, has_deleted_at: bool, reporting: str = EUR, has_rates: bool = True) -> list[str]:
+def view_statements(
+    client: Any, has_deleted_at: bool, reporting: str = EUR, has_rates: bool = True, has_history: bool = True
+) -> list[str]:
     """The statements that (re)create every view, for `client`'s destination: the old views
     are dropped (dependents first) and created again, so a changed column list is no error on
     any destination (Postgres' `CREATE OR REPLACE VIEW` cannot drop or reorder columns)."""
@@ -356,8 +368,9 @@ def view_statements(client: Any, has_deleted_at: bool, reporting: str = EUR, has
     def name_of(view: str) -> str:
         return ".".join(client.capabilities.escape_identifier(p) for p in path(view))
 
-    statements = [f"DROP VIEW IF EXISTS {name_of(view)}" for view in reversed(VIEW_NAMES)]
-    for view, query in view_queries(has_deleted_at, reporting, has_rates).items():
+    every = (*VIEW_NAMES, *HISTORY_VIEW_NAMES)
+    statements = [f"DROP VIEW IF EXISTS {name_of(view)}" for view in reversed(every)]
+    for view, query in view_queries(has_deleted_at, reporting, has_rates, has_history).items():
         statements.append(f"CREATE VIEW {name_of(view)} AS {qualify(query, path, dialect)}")
     return statements
 
@@ -384,12 +397,13 @@ def refresh(client: Any, reporting: str | None = None) -> list[str]:
         log.info("no invoices table in %s yet: no views created", client.dataset_name)
         return []
     has_rates = bool(table_columns(client, RATES_TABLE))
+    has_history = all(table_columns(client, table) for table in ("invoice_history", "pipeline_runs"))
     reporting = reporting or reporting_currency()
-    statements = view_statements(client, "deleted_at" in columns, reporting, has_rates)
+    statements = view_statements(client, "deleted_at" in columns, reporting, has_rates, has_history)
     with client.begin_transaction():
         for statement in statements:
             client.execute_sql(statement)
-    return list(VIEW_NAMES)
+    return [*VIEW_NAMES, *(HISTORY_VIEW_NAMES if has_history else ())]
 
 
 def refresh_views(pipeline: Any) -> list[str]:

@@ -37,6 +37,7 @@ from dlt.destinations.impl.duckdb.duck import DuckDbClient
 from dlt.destinations.impl.duckdb.factory import duckdb as DuckDbDestination
 from dlt.destinations.impl.duckdb.sql_client import DuckDBDBApiCursorImpl
 
+from sources.shared.history import HISTORY
 from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES, PRIMARY_KEYS, UNMAPPED
 
 DEFAULT_DUCKDB_FILE = "warehouse.duckdb"
@@ -112,7 +113,7 @@ class SharedTablesGuard:
         super().drop_tables(*tables, delete_schema=delete_schema)  # type: ignore[misc]
 
 
-SHARED_TABLES = frozenset((INVOICES, INVOICE_ITEMS, CLIENTS, UNMAPPED))
+SHARED_TABLES = frozenset((INVOICES, INVOICE_ITEMS, CLIENTS, UNMAPPED, HISTORY))
 
 
 def _refusal(provider: str, tables: list[str]) -> str:

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.extract.hints import make_hints
 
+from sources.shared import history
 from sources.shared.values import MONEY_PRECISION, MONEY_SCALE, fit_money
 
 INVOICES = "invoices"
@@ -368,6 +369,7 @@ class TableWriter:
         self._tables: dict[str, list[pa.Table]] = {table: [] for table in _COLUMNS}
         self._buffered: dict[str, int] = dict.fromkeys(_COLUMNS, 0)
         self._unmapped: list[Mapping[str, Any]] = []
+        self._history = history.Observer()  # invoice_history candidates (sources/shared/history.py)
 
     @property
     def appending(self) -> bool:
@@ -493,7 +495,10 @@ class TableWriter:
         if not tables:
             return
         self._tables[table], self._buffered[table] = [], 0
-        yield from self.emit_arrow(table, tables[0] if len(tables) == 1 else pa.concat_tables(tables))
+        data = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        yield from self.emit_arrow(table, data)
+        if table == INVOICES and (observed := self._history.observe(data)) is not None:
+            yield from self.emit_arrow(history.HISTORY, observed)  # in the same package as the invoices
 
     def emit_arrow(self, table: str, arrow_table: pa.Table) -> Iterator[Any]:
         """Hand an Arrow table of `table`'s schema to dlt, with the table's hints the first time
@@ -502,5 +507,9 @@ class TableWriter:
             yield dlt.mark.with_table_name(arrow_table, table)
         else:
             self._announced.add(table)
-            hints = table_hints(table, append=self.appending)
+            run = history.current()
+            if table == history.HISTORY and run is not None:
+                hints = history.hints(run)
+            else:
+                hints = table_hints(table, append=self.appending)
             yield dlt.mark.with_hints(arrow_table, hints, create_table_variant=True)

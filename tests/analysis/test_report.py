@@ -26,11 +26,13 @@ import hashlib
 import os
 import re
 import shutil
+import statistics
 import struct
 import subprocess
 import sys
 import zlib
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -395,6 +397,7 @@ def view_figures(db: Path) -> dict[str, Decimal | None]:
                 {f"{key}/outstanding": outstanding, f"{key}/net_revenue_90d": revenue, f"{key}/dso_days": days}
             )
         expected.update(converted_figures(con, months))
+    expected.update(history_figures(db))
     return expected
 
 
@@ -433,28 +436,127 @@ def reporting_currency(db: Path) -> str:
     return str(row[0])
 
 
+def _days(values: list[int]) -> tuple[Decimal | None, Decimal | None]:
+    """The average and the population standard deviation of whole days (None of none)."""
+    if not values:
+        return None, None
+    average = Fraction(sum(values), len(values))
+    spread = statistics.pstdev([Fraction(v) for v in values])
+    to_millionth = Decimal(1).scaleb(-6)
+    exact = (Decimal(average.numerator) / Decimal(average.denominator)).quantize(to_millionth)
+    return exact, Decimal(str(spread)).quantize(to_millionth)
+
+
+def history_figures(db: Path) -> dict[str, Decimal | None]:
+    """What the history figures (`pay/`, `late/`, the DSO's days to pay, `monthend/`) must show,
+    computed here from the rows of invoice_payments and receivables_month_end."""
+    expected: dict[str, Decimal | None] = {}
+    with read_only(db) as con:
+        views = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if "invoice_payments" not in views:
+            return expected
+        paid = con.execute(
+            "SELECT provider, account, coalesce(client_id, ''), currency, days_to_pay, days_late "
+            "FROM billing.invoice_payments"
+        ).fetchall()
+        estimated = {
+            f"{p}/{a}/{c}" for p, a, c in con.execute("SELECT provider, account, currency FROM billing.dso").fetchall()
+        }
+        months = con.execute(
+            "SELECT currency, month, sum(no_due_date), sum(not_yet_due), sum(days_1_30), sum(days_31_60), "
+            "sum(days_61_90), sum(days_over_90), sum(outstanding) FROM billing.receivables_month_end GROUP BY ALL"
+        ).fetchall()
+    clients: dict[str, list[tuple[Any, Any]]] = {}
+    accounts: dict[str, list[tuple[Any, Any]]] = {}
+    for provider, account, client, currency, days, late in paid:
+        clients.setdefault(f"{currency}/{provider}/{account}/{client}", []).append((days, late))
+        accounts.setdefault(f"{provider}/{account}/{currency}", []).append((days, late))
+    for key, rows in clients.items():
+        known = [d for d, _ in rows if d is not None]
+        lates = [x for _, x in rows if x is not None and x > 0]
+        average, spread = _days(known)
+        expected.update(
+            {
+                f"pay/{key}/paid": Decimal(len(rows)),
+                f"pay/{key}/days_known": Decimal(len(known)),
+                f"pay/{key}/days_to_pay": average,
+                f"pay/{key}/days_to_pay_spread": spread,
+                f"pay/{key}/fastest": Decimal(min(known)) if known else None,
+                f"pay/{key}/slowest": Decimal(max(known)) if known else None,
+                f"pay/{key}/paid_late": Decimal(len(lates)),
+            }
+        )
+        if lates:
+            expected[f"late/{key}/paid_late"] = Decimal(len(lates))
+            expected[f"late/{key}/days_late"] = _days(lates)[0]
+            expected[f"late/{key}/most_days_late"] = Decimal(max(lates))
+    for key in estimated:  # shown beside the estimate only, where there is one
+        known = [d for d, _ in accounts.get(key, []) if d is not None]
+        average, spread = _days(known)
+        expected.update(
+            {
+                f"dso/{key}/days_to_pay": average,
+                f"dso/{key}/days_to_pay_spread": spread,
+                f"dso/{key}/days_known": Decimal(len(known)),
+            }
+        )
+    buckets = ("no_due_date", "not_yet_due", "days_1_30", "days_31_60", "days_61_90", "days_over_90", "outstanding")
+    owing = {currency for currency, _, *values in months if any(values)}  # the others: a sentence, no figure
+    for currency, month, *values in months:
+        if currency not in owing:
+            continue
+        for bucket, value in zip(buckets, values, strict=True):
+            expected[f"monthend/{currency}/{month:%Y-%m}/{bucket}"] = value
+    return expected
+
+
+COUNTS = ("/paid", "/days_known", "/paid_late")
+DAYS = ("/days_to_pay", "/days_to_pay_spread", "/fastest", "/slowest", "/days_late", "/most_days_late")
+
+
+def expected_text(key: str, want: Decimal, reporting: str = "EUR") -> str | None:
+    """How a figure reads; None where it reads `k of n` (checked by its start). Figures in the
+    reporting currency have its decimals."""
+    if key.endswith("/dso_days"):
+        return f"{want:,.1f} days"
+    if key.startswith("rc/unconverted/"):
+        return f"{want:,}"
+    if key.startswith("rc/") or key.endswith("_rc"):
+        return money(want, minor_unit(reporting))
+    if not key.startswith(("pay/", "late/", "dso/")):
+        return money(want)
+    if key.startswith(("dso/", "late/")) and key.endswith(COUNTS):
+        return None
+    if key.endswith(COUNTS):
+        return f"{int(want):,}"
+    if key.endswith(DAYS):
+        return f"{want:,.1f}"
+    return money(want)
+
+
 def check_figures(shown: list[list[str]], expected: dict[str, Decimal | None], reporting: str) -> None:
     """Every figure shown is the views' (value and text, converted ones with the reporting
-    currency's decimals); every aging, DSO and in-window revenue figure of the views is shown,
-    in each currency and converted."""
+    currency's decimals); every aging, DSO, in-window revenue and history figure of the views is
+    shown, in each currency and converted."""
     keys = {key for key, _, _ in shown}
     assert len(keys) == len(shown), "a figure is shown twice"
-    assert {k for k in expected if k.startswith(("aging/", "dso/", "revenue/", "rc/"))} <= keys
+    prefixes = ("aging/", "dso/", "revenue/", "rc/", "pay/", "monthend/")
+    assert {k for k in expected if k.startswith(prefixes)} <= keys
     for key, value, text in shown:
         assert key in expected, key
         want = expected[key]
         if want is None:
             assert value == "" and text == "—", key
             continue
-        assert Decimal(value) == want, key
-        if key.endswith("/dso_days"):
-            assert text == f"{want:,.1f} days", key
-        elif key.startswith("rc/unconverted/"):
-            assert text == f"{want:,}", key
-        elif key.startswith("rc/") or key.endswith("_rc"):
-            assert text == money(want, minor_unit(reporting)), key
+        if key.endswith("_spread"):  # a square root: the reference's is a float's
+            assert abs(Decimal(value) - want) <= Decimal("0.000001"), key
         else:
-            assert text == money(want), key
+            assert Decimal(value) == want, key
+        text_of = expected_text(key, want, reporting)
+        if text_of is None:
+            assert text.startswith(f"{int(want):,} of "), key
+        else:
+            assert text == text_of, key
 
 
 def check_rows_add_up(rows: list[list[list[str]]]) -> int:
@@ -467,7 +569,7 @@ def check_rows_add_up(rows: list[list[list[str]]]) -> int:
             continue
         figures = {key.rsplit("/", 1)[1]: Decimal(value or 0) for key, value in row}
         kind = row[0][0].split("/", 1)[0]
-        if kind == "aging":
+        if kind in ("aging", "monthend"):
             buckets = ("not_yet_due", "days_1_30", "days_31_60", "days_61_90", "days_over_90", "no_due_date")
             assert sum(figures[b] for b in buckets) == figures["outstanding"], row
         elif kind == "revenue" or (kind == "rc" and row[0][0].startswith("rc/revenue/")):

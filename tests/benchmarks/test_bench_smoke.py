@@ -32,6 +32,9 @@ def tiny() -> Scale:
         wide_concurrency=0,
         accounts=2,
         account_clients=2,
+        history_invoices=180,
+        history_reruns=1,
+        history_observations=2_000,
         quick=True,
     )
 
@@ -69,6 +72,19 @@ def test_many_accounts_run_at_both_concurrencies_and_do_the_same_work() -> None:
     assert one[1:4] == eight[1:4]  # accounts, requests, rows (checked against the sandboxes' summaries)
     assert one[1] == "2" and int(one[2]) > 0 and not one[3].startswith("0 ")
     assert eight[7].startswith("2.00x")  # the ideal: 2 accounts, both at once
+
+
+def test_the_history_benchmark_reruns_both_ways_and_reads_the_views() -> None:
+    (section,) = run_all(tiny(), ("history",), echo=False)
+
+    assert section.title == "8. Invoice history"
+    without, keeping, month_end, payments = section.rows
+    assert without[0].endswith("without history") and keeping[0].endswith("keeping history")
+    assert keeping[1].startswith("2 clients × 90 documents = 180 invoices")
+    assert keeping[4] == "0"  # the rerun added no history row (and the tables were checked after each run)
+    assert month_end[0] == "read receivables_month_end in full" and payments[0] == "read invoice_payments in full"
+    assert month_end[1].startswith("2,000 history rows of 500 invoices")
+    assert section.targets[0].name.startswith("history: rows a rerun") and section.targets[0].met
 
 
 @pytest.mark.postgres

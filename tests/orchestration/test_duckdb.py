@@ -45,13 +45,18 @@ def test_two_accounts_load_into_duckdb_with_their_summary_as_metadata(clean_env,
     assert meta["status"] == "loaded" and meta["account"] == "acme-eu"
     assert (meta["invoices"], meta["invoice_items"], meta["clients"]) == expected(eu)
     assert meta["unmapped"] == 0 and meta["pipeline_name"] == "billing_kitchen_eu"
+    # Every invoice's first state is new history; it is in the warehouse under this run's id.
+    assert meta["history_rows"] == expected(eu)[0] and metadata(first)["history_rows"] == expected(acme)[0]
+    with read_only(db) as con:
+        kept = con.execute("SELECT count(*) FROM billing.invoice_history WHERE run_id = ?", [meta["run_id"]]).fetchone()
+    assert kept == (expected(eu)[0],)
     assert meta["destination"] == f"duckdb {db}"
     with read_only(db) as con:
         runs = con.execute("SELECT run_id, account, status FROM billing.pipeline_runs ORDER BY account").fetchall()
         schemas = {r[0] for r in con.execute("SELECT schema_name FROM information_schema.schemata").fetchall()}
     assert runs == [(metadata(first)["run_id"], "acme", "loaded"), (meta["run_id"], "acme-eu", "loaded")]
     # Each account its own local state and lock; the DuckDB file never gets a staging dataset per
-    # account (these first loads append, so they need none; a later merge uses `billing_staging`).
+    # account (its writers take turns: every merge, the history's included, uses `billing_staging`).
     assert (clean_env / "pipelines" / "billing_kitchen_acme" / "state.json").is_file()
     assert (clean_env / "pipelines" / "billing_kitchen_eu" / "state.json").is_file()
     assert not any(s.startswith("billing_staging_") for s in schemas)

@@ -48,6 +48,7 @@ def test_two_accounts_land_in_postgres_each_in_its_own_pipeline_and_staging(pg_e
         assert meta[account]["account"] == account
         assert (meta[account]["invoices"], meta[account]["invoice_items"], meta[account]["clients"]) == expected(app)
         assert meta[account]["unmapped"] == 0
+        assert meta[account]["history_rows"] == expected(app)[0]  # every invoice's first state
         assert meta[account]["destination"].startswith("postgres postgresql://billing@127.0.0.1:")
         assert "throwaway" not in meta[account]["destination"]  # never the password
     runs = db.query("SELECT run_id, account, status, invoices FROM billing.pipeline_runs ORDER BY account")
@@ -67,6 +68,8 @@ def test_two_accounts_land_in_postgres_each_in_its_own_pipeline_and_staging(pg_e
         again_acme, again_eu = materialize_one("kitchen:acme"), materialize_one("kitchen:eu")
     assert metadata(again_acme)["invoices"] == 0 and metadata(again_acme)["unchanged"] == expected(acme)[0]
     assert metadata(again_eu)["invoices"] == 1
+    # A memo is not a state the history keeps: the rewritten invoice adds no history row.
+    assert metadata(again_acme)["history_rows"] == 0 and metadata(again_eu)["history_rows"] == 0
     assert counts(db, "acme") == expected(acme) and counts(db, "acme-eu") == expected(eu)
 
 

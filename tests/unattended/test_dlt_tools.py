@@ -102,7 +102,8 @@ def test_inspecting_the_pipeline_leaves_its_state_as_it_was(loaded):
     assert state_file(ws).read_bytes() == before
     info = outputs["info"]
     assert "destination_type: pipelines.warehouse.billing_duckdb" in info
-    assert "kitchen_billing with 3 table(s)" in info and "fohlio_billing with 3 table(s)" in info
+    # invoices, invoice_items, clients and invoice_history
+    assert "kitchen_billing with 4 table(s)" in info and "fohlio_billing with 4 table(s)" in info
 
     again = billing_elt(ws, env, "load")
     assert again.code == 0, again.output

@@ -1,7 +1,8 @@
 """Any kill recovers by itself: a run SIGKILLed anywhere (mid-extract, extract committed, inside
 dlt's normalize commit, during the load (a first load appends) and the merge (of a later batch),
-after the load, between two batches of clients) is followed by one ordinary run, and the warehouse
-then holds exactly what one clean run writes."""
+after the load, between two batches of clients, before the invoice history is settled) is followed
+by one ordinary run, and the warehouse then holds exactly what one clean run writes: the same
+rows, and an invoice history in agreement with them (each invoice's one observed state, current)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ KILL_POINTS = {
     # killed before a rename, the copy stays beside it.
     "a file half-saved": "os:replace:2:before",
     "a schema half-saved": "os:replace:12:before",
+    "loaded, the history not settled": "pipelines.history:settle:1:before",
 }
 
 
@@ -51,7 +53,31 @@ def killed_run(ws: Workspace, env: dict[str, str], spec: str) -> subprocess.Comp
 
 def tables(ws: Workspace) -> dict[str, list[tuple[object, ...]]]:
     sql = "SELECT * EXCLUDE (raw), raw::VARCHAR FROM billing.{} ORDER BY ALL"
-    return {t: ws.query(sql.format(t)) for t in CANONICAL}
+    found = {t: ws.query(sql.format(t)) for t in CANONICAL}
+    # The states observed, without when (a killed run's rows keep its start and id).
+    found["invoice_history"] = ws.query(
+        "SELECT * EXCLUDE (valid_from, run_id), count(*) OVER (PARTITION BY provider, account, invoice_id) "
+        "FROM billing.invoice_history ORDER BY ALL"
+    )
+    return found
+
+
+def history_disagrees(ws: Workspace) -> str | None:
+    """Why the invoice history disagrees with the tables (docs/canonical-model.md, "Invariants"), or None."""
+    state = "status, balance_due, total, due_date, currency"
+    current = ws.query(
+        f"SELECT provider, account, invoice_id, {state}, deleted FROM billing.invoice_history "
+        "WHERE valid_to IS NULL ORDER BY ALL"
+    )
+    invoices = ws.query(
+        f"SELECT provider, account, invoice_id, {state}, deleted_at IS NOT NULL FROM billing.invoices ORDER BY ALL"
+    )
+    if current != invoices:
+        return f"the current history rows are not the invoices' states: {len(current)} rows, {len(invoices)} invoices"
+    starts = ws.query("SELECT run_id, count(DISTINCT valid_from) FROM billing.invoice_history GROUP BY ALL")
+    if any(n != 1 for _, n in starts):
+        return f"a run's history rows have several start times: {starts}"
+    return None
 
 
 def leftovers(ws: Workspace) -> list[str]:
@@ -71,8 +97,12 @@ BATCH_KILL_POINTS = {
     "between batches, the first loaded": "dlt.common.storages.load_storage:LoadStorage.complete_load_package:1:after",
     "the second batch extracted, not loaded": "dlt.extract.storage:ExtractStorage.commit_new_load_package:2:after",
     "mid-extract of the second batch": "sources.shared.http:ApiClient.request:7:before",
-    # The first batch is appended (the account held no rows); the second one merges.
-    "during the merge of the second batch": "dlt.destinations.job_client_impl:SqlLoadJob.run:1:after",
+    # The first batch is appended (the account held no rows) but for its history, which is merged
+    # (the first merge job); the second batch merges every table.
+    "the history of the first batch merged, the batch not completed": (
+        "dlt.destinations.job_client_impl:SqlLoadJob.run:1:after"
+    ),
+    "during the merge of the second batch": "dlt.destinations.job_client_impl:SqlLoadJob.run:2:after",
     "the last batch loaded, package not completed": (
         "dlt.common.storages.load_storage:LoadStorage.complete_load_package:3:before"
     ),
@@ -95,6 +125,7 @@ def assert_kills_recover(tmp_path: Path, app: App, points: dict[str, str], extra
         clean.path.mkdir()
         assert clean.run(env).code == 0
         expected = tables(clean)
+        assert expected["invoice_history"] and history_disagrees(clean) is None
 
         def scenario(item: tuple[str, str]) -> tuple[str, str | None]:
             point, spec = item
@@ -110,6 +141,9 @@ def assert_kills_recover(tmp_path: Path, app: App, points: dict[str, str], extra
                 return point, f"the next run did not say it took over the lock:\n{after.stderr[-2000:]}"
             if tables(ws) != expected:
                 return point, "the tables differ from a clean run's"
+            disagreement = history_disagrees(ws)
+            if disagreement is not None:
+                return point, disagreement
             if leftovers(ws):
                 return point, f"left in dlt's local state: {leftovers(ws)}"
             statuses = ws.query("SELECT status FROM billing.pipeline_runs")
