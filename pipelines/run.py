@@ -843,7 +843,10 @@ def _load_locked(
         delete_loaded_packages(working_dir)
         run_trace.save(pipeline)
         stop.check()
-    except Stopped as stopped:
+    except KeyboardInterrupt as exc:
+        # ours, or dlt's SignalReceivedException from a step that writes dlt state (the deletion
+        # marks, the history): the same stop, told the same way
+        stopped = exc if isinstance(exc, Stopped) else Stopped(stop_signal(exc) or 2)
         if run_trace is not None:
             run_trace.save(pipeline)
         log.error("%s", journal.stopped_line(stopped))

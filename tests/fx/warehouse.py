@@ -166,7 +166,7 @@ def insert(execute: Callable[..., Any], docs: Iterable[Doc], placeholder: str) -
 
 
 def views(dialect: str, reporting: str) -> list[str]:
-    return view_statements(Client(dialect), True, reporting, True)
+    return view_statements(Client(dialect), True, reporting, True, has_history=False)
 
 
 # --- what the contract says --------------------------------------------------------------------

@@ -21,6 +21,7 @@ from sources.fohlio import PROVIDER as FOHLIO
 from sources.invoicexpress import PROVIDER as INVOICEXPRESS
 from sources.kitchen import PROVIDER as KITCHEN
 from sources.shared.driver import SWEPT_PENDING, sweeps_marked
+from sources.shared.structure import STATE_KEY as STRUCTURE
 from tests.shared.driving import Recording, account_of, run
 
 OVERLAP = dt.timedelta(seconds=600)
@@ -281,5 +282,7 @@ def test_full_listing_writes_everything_every_run_and_keeps_no_cursor() -> None:
         assert sorted(ran.ids()) == expected
         assert len(ran.rows("clients")) == 4 + 1  # and the published example's client
         assert ran.stats.unchanged == 0
-    assert set(states["sandbox"]) == {"unmapped"}  # no mark, no sweep of a full listing
+    # no mark, no sweep of a full listing: only what every account keeps (unmapped rows, the
+    # fields its documents were last seen with)
+    assert set(states["sandbox"]) == {"unmapped", STRUCTURE}
     assert SWEPT_PENDING not in states["sandbox"]
