@@ -23,7 +23,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -56,6 +56,12 @@ class Where:
     database: Path | None
     pipelines_dir: Path
     credentials: str | None = None
+    # The file system found full during this run, once told (`disk_full`): the run stops there.
+    full: list[Path] = field(default_factory=list, compare=False, hash=False, repr=False)
+
+    @property
+    def disk_full(self) -> bool:
+        return bool(self.full)
 
 
 def chain(exc: BaseException) -> Iterator[BaseException]:
@@ -142,9 +148,14 @@ def check_pipelines_dir(where: Where) -> str | None:
 
 
 def disk_full(path: Path | None, where: Where) -> str:
+    """The paragraph for a full disk, the first time in a run; later failures of the same cause
+    point back to it (a full disk fails every step that writes: it is said once)."""
     if path is None:  # the error does not say which file: the fuller of the two places a run writes
         places = [p for p in (where.database, where.pipelines_dir) if p is not None]
         path = min(places, key=lambda p: _free_bytes(p) or 0)
+    if where.full:
+        return f"the disk is full (the file system of {where.full[0]}, said above)"
+    where.full.append(path)
     free = _free_bytes(path)
     left = f" ({free / 1e6:.1f} MB left)" if free is not None else ""
     return (

@@ -789,6 +789,7 @@ def _load_locked(
     run_trace: RunTrace | None = None
     holding = ExitStack()
     checked: list[checks.Check] = []
+    halted = ""
     try:
         try:
             held = holding.enter_context(hold_duckdb_file(target.database))
@@ -807,6 +808,8 @@ def _load_locked(
         history.begin(pipeline, run_id, started)
         for provider, accounts in runnable:
             stop.check()  # no provider starts once the run is asked to stop
+            if target.disk_full:  # every later step would fail the same way: the run ends here
+                break
             journal.start(provider.name)
             transport = (transports or {}).get(provider.name)
             done = len(outcomes)
@@ -816,6 +819,8 @@ def _load_locked(
                 outcomes.extend(
                     run_accounts(pipeline, provider, accounts, concurrency, progress_interval, transport, target)
                 )
+            if target.disk_full:
+                break
             journal.step = "deletions"
             settle_deletions(pipeline, provider, accounts, outcomes[done:], allow_mass_delete)
             journal.step = "history"
@@ -826,21 +831,24 @@ def _load_locked(
             record_runs(pipeline, run_id, outcomes[done:], target)
             journal.finish(outcomes[done:])
         stop.check()
-        providers_done = utc_now()  # the checks judge the warehouse as the providers left it
-        journal.step = "rates"
-        rates = load_rates(pipeline, (transports or {}).get(RATES_SOURCE), target)  # never fails the run
-        journal.step = "checks"
-        rows = [outcome_row(run_id, o) for o in [*outcomes, *skipped]]
-        checked = checks.after_load(pipeline, rows, target, now=providers_done)
-        if report is not None:
-            report.checks = checked
-        record_runs(pipeline, run_id, unrun, target, checks.resource(run_id, utc_now(), checked))
-        stop.check()
-        journal.step = "views"
-        views_ok = refresh_after_run(pipeline)
-        if held is not None and not _checkpoint(held, target):
-            return EXIT_FAILED
-        delete_loaded_packages(working_dir)
+        if target.disk_full:
+            halted = journal.not_tried_for_full_disk()
+        else:
+            providers_done = utc_now()  # the checks judge the warehouse as the providers left it
+            journal.step = "rates"
+            rates = load_rates(pipeline, (transports or {}).get(RATES_SOURCE), target)  # never fails the run
+            journal.step = "checks"
+            rows = [outcome_row(run_id, o) for o in [*outcomes, *skipped]]
+            checked = checks.after_load(pipeline, rows, target, now=providers_done)
+            if report is not None:
+                report.checks = checked
+            record_runs(pipeline, run_id, unrun, target, checks.resource(run_id, utc_now(), checked))
+            stop.check()
+            journal.step = "views"
+            views_ok = refresh_after_run(pipeline)
+            if held is not None and not _checkpoint(held, target):
+                views_ok = False
+            delete_loaded_packages(working_dir)
         run_trace.save(pipeline)
         stop.check()
     except KeyboardInterrupt as exc:
@@ -855,6 +863,9 @@ def _load_locked(
         holding.close()
     for level, line in summary_lines(outcomes, run_id):
         log.log(level, "%s", line)
+    if halted:
+        log.error("%s", halted)
+        return EXIT_FAILED
     rates.log_summary()
     for line in checks.summary_lines(checked):
         log.info("%s", line)
@@ -888,6 +899,19 @@ class Journal:
     def finish(self, outcomes: list[Outcome]) -> None:
         self.finished.extend(outcomes)
         self.current, self.step = None, ""
+
+    def not_tried_for_full_disk(self) -> str:
+        """What a run ended by a full disk (told once, in the failure itself) did not do."""
+        parts = []
+        if self.current is not None:
+            parts.append(f"{self.current}'s deletions, invoice history and outcome in pipeline_runs")
+        seen = {o.provider for o in self.finished} | {self.current}
+        parts.extend(p for p in self.providers if p not in seen)
+        parts.append("the reference rates, the data checks and the views")
+        return (
+            f"the disk is full: the run ended there. Not tried: {'; '.join(parts)}. Once there is space, the next "
+            "run completes what is pending and does all of it."
+        )
 
     def stopped_line(self, stopped: Stopped) -> str:
         import signal

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sandbox import kitchen
+from sandbox import fohlio, kitchen
 from sandbox.framework import App as SandboxApp
 from tests.support import REPO, Result, Workspace, serve
 
@@ -242,20 +242,28 @@ def test_an_unwritable_dlt_state_folder_is_said_so(workspace, app):
     assert f"dlt's local state folder {workspace.path / 'pipelines'}" in text and "PIPELINES_DIR" in text, text
 
 
-def test_a_full_disk_is_one_paragraph(app, tmp_path):
+def test_a_full_disk_is_said_once_with_what_the_run_did_not_try(app, tmp_path):
     _, env = app
     tiny = tmp_path / "tiny"
     tiny.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(tiny)], capture_output=True).returncode:
         pytest.skip("cannot mount a small tmpfs here")
+    fohlio_app = fohlio.create_app()
     try:
-        ws = Workspace(tmp_path)
-        result = script(ws, {**env, "DESTINATION__DUCKDB__CREDENTIALS": str(tiny / "warehouse.duckdb")})
+        with serve(fohlio_app) as server:
+            env = {**env, **fohlio_app.pipeline_env(server.url), "PROVIDERS": "kitchen,fohlio"}
+            ws = Workspace(tmp_path)
+            result = script(ws, {**env, "DESTINATION__DUCKDB__CREDENTIALS": str(tiny / "warehouse.duckdb")})
     finally:
         subprocess.run(["umount", str(tiny)], check=True)
     assert result.code == 1
     text = explained(result)
+    assert text.count("the disk is full: no space left on the file system of") == 1, text
     assert f"the disk is full: no space left on the file system of {tiny}" in text
+    # what it did not try, once; nothing later failing the same way, nothing of dlt's advice
+    assert re.search(r"the disk is full: the run ended there\. Not tried: .*the reference rates", text), text
+    assert "→ euro reference rates" not in text and "views could not be refreshed" not in text, text
+    assert "credentials" not in text and "internet connection" not in text, text
     assert len(result.stderr.splitlines()) < 30, result.stderr
 
 
