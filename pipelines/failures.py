@@ -201,8 +201,16 @@ def _explain_duckdb(exc: BaseException | None, where: Where) -> str | None:
             # Only after DuckDB failed: closing any descriptor of a file drops every POSIX lock this
             # process holds on it, DuckDB's own included, so a file we may hold open is not probed.
             holder = _lock_holder(fd, exc) if exc is not None else None
+            reading = holder is not None and _only_read(fd)
         finally:
             os.close(fd)
+        if holder is not None and reading:
+            return (
+                f"the warehouse file {database} is open in another process{holder}, read-only. DuckDB lets no "
+                "process write a file while another has it open, even read-only. Nothing was loaded. Close that "
+                "connection for the time of the load (schedule the load when readers are not connected, or "
+                "let them query a copy of the file) and run again."
+            )
         if holder is not None:
             return (
                 f"the warehouse file {database} is in use by another process{holder}. DuckDB lets only one "
@@ -308,6 +316,17 @@ def _lock_holder(fd: int, exc: BaseException | None) -> str | None:
     if pid is None:
         return ""
     return f" (PID {pid}{_program(pid)})"
+
+
+def _only_read(fd: int) -> bool:
+    """Whether the lock another process holds on the file is a shared one: a read-only reader
+    (DuckDB locks a file it writes exclusively)."""
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    fcntl.lockf(fd, fcntl.LOCK_UN)
+    return True
 
 
 def _program(pid: str) -> str:

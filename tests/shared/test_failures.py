@@ -82,22 +82,41 @@ def test_an_unwritable_local_state_folder_is_named(tmp_path: Path) -> None:
     assert check_pipelines_dir(where(tmp_path)) is None  # this one can be written
 
 
-def test_a_warehouse_file_another_process_writes_is_named_with_that_process(tmp_path: Path) -> None:
-    database = tmp_path / "warehouse.duckdb"
-    hold = "import duckdb, sys, time\nc = duckdb.connect(sys.argv[1])\nprint('held', flush=True)\ntime.sleep(60)\n"
+def held_by_another_process(database: Path, read_only: bool) -> str | None:
+    """What a failed open of `database` says while another process has it open."""
+    if read_only:
+        duckdb.connect(str(database)).close()  # a reader needs a file to open
+    hold = (
+        "import duckdb, sys, time\n"
+        f"c = duckdb.connect(sys.argv[1], read_only={read_only})\nprint('held', flush=True)\ntime.sleep(60)\n"
+    )
     holder = subprocess.Popen([sys.executable, "-I", "-c", hold, str(database)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(duckdb.Error) as refused:
             duckdb.connect(str(database))
-        message = explain(Wrapped(refused.value), where(tmp_path, database))
+        message = explain(Wrapped(refused.value), where(database.parent, database))
     finally:
         holder.kill()
         holder.wait()
         if holder.stdout is not None:
             holder.stdout.close()
     assert message is not None
-    assert message.startswith(f"the warehouse file {database} is in use by another process (PID {holder.pid}: ")
+    assert f"(PID {holder.pid}: " in message
+    return message
+
+
+def test_a_warehouse_file_a_reader_holds_open_read_only_is_told_so(tmp_path: Path) -> None:
+    message = held_by_another_process(tmp_path / "warehouse.duckdb", read_only=True) or ""
+    assert message.startswith(f"the warehouse file {tmp_path / 'warehouse.duckdb'} is open in another process")
+    assert "read-only. DuckDB lets no process write a file while another has it open" in message
+    assert "-readonly" not in message  # the advice for a writer would not help
+
+
+def test_a_warehouse_file_another_process_writes_is_named_with_that_process(tmp_path: Path) -> None:
+    database = tmp_path / "warehouse.duckdb"
+    message = held_by_another_process(database, read_only=False) or ""
+    assert message.startswith(f"the warehouse file {database} is in use by another process (PID ")
     assert "DuckDB lets only one process write a file" in message
     assert check_duckdb_file(where(tmp_path, database)) is None  # free again once that process is gone
 
