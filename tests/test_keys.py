@@ -1,6 +1,7 @@
 """Misspelt or unknown configuration keys (pipelines/keys.py): each is named with where it was set
 and the closest known key, never with its value; dlt's own keys are never named. Read from the
-`.dlt/` of a working directory of the test's own and the environment."""
+`.dlt/` of a working directory of the test's own and the environment; one load shows where a run
+prints them."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from dlt.common.configuration.container import Container
 
 from pipelines import keys
 from pipelines.registry import discover
+from sandbox import kitchen
 from tests.inprocess import _dlt_fresh
-from tests.support import REPO
+from tests.support import REPO, Workspace, serve
 
 OURS = ("SOURCES__", "CHECKS__", "ANALYSIS__", "DLT_", "RUNTIME__")
 SECRET = "s3cr3t-never-shown"
@@ -162,3 +164,22 @@ def test_the_top_level_keys_are_those_the_project_reads() -> None:
     read = re.compile(r'(?:dlt\.config\.get|seconds|setting)\(\s*"([a-z_]+)"')
     found = {key for path in (REPO / "pipelines").glob("*.py") for key in read.findall(path.read_text())}
     assert found <= set(keys.PROJECT_KEYS), found - set(keys.PROJECT_KEYS)
+
+
+@pytest.mark.integration
+def test_a_load_names_an_unknown_key_once_after_its_header_and_before_a_refusal(workspace: Workspace) -> None:
+    app = kitchen.create_app()
+    with serve(app) as server:
+        env = {**app.pipeline_env(server.url), "SOURCES__KITCHEN__PER_PAG": "50"}
+        loaded = workspace.run(env)
+        api_key = env.pop("SOURCES__KITCHEN__API_KEY")
+        refused = workspace.run({**env, "SOURCES__KITCHEN__API_KY": api_key})
+    warning = line("per_pag", "in [sources.kitchen]", "env SOURCES__KITCHEN__PER_PAG", mean("per_page"))
+    lines = loaded.stderr.splitlines()
+    header = next(i for i, text in enumerate(lines) if " · run " in text)
+    assert loaded.code == 0 and lines[header + 1].endswith(f" WARNING {warning}"), loaded.output
+    assert loaded.stderr.count(warning) == 1
+    # A misspelt secret: no provider is configured (exit 2), and the key that may be why comes first.
+    assert refused.code == 2 and "no provider is configured" in refused.stderr, refused.output
+    assert refused.stderr.index('unknown key "api_ky" in [sources.kitchen]') < refused.stderr.index("no provider")
+    assert api_key not in refused.output
