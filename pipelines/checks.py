@@ -16,9 +16,7 @@ checks of the account's partition (orchestration/definitions.py).
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import logging
-import os
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -77,18 +75,13 @@ class Settings:
     max_volume_drop: float = DEFAULT_MAX_VOLUME_DROP
 
 
-def settings(*, warn: bool = True) -> Settings:
-    """The checks' settings; with `warn`, a key of `[checks]` that is not one of them is reported by
-    name with the closest known key (a warning: the checks run with their defaults for it).
+def settings() -> Settings:
+    """The checks' settings (a key of `[checks]` that is not one of them: pipelines/keys.py).
 
     Raises:
         config.UsageError: `max_hours_since_load` is not a number above 0, or `max_volume_drop`
             not a number from 0 to 1.
     """
-    for key in unknown_keys() if warn else []:
-        close = difflib.get_close_matches(key, KEYS, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(KEYS)})"
-        log.warning("[%s] %s is not a setting of the data checks%s: it is ignored", SECTION, key, hint)
     hours = _number("max_hours_since_load", DEFAULT_MAX_HOURS_SINCE_LOAD)
     if hours <= 0:
         raise config.UsageError(f"CHECKS__MAX_HOURS_SINCE_LOAD = {hours:g} must be more than 0 hours")
@@ -106,21 +99,6 @@ def _number(key: str, default: float) -> float:
         return float(str(value).strip())
     except ValueError:
         raise config.UsageError(f"CHECKS__{key.upper()} = {value!r} is not a number") from None
-
-
-def unknown_keys() -> list[str]:
-    """Keys set under `[checks]` (config.toml, secrets.toml, `CHECKS__<KEY>`) the checks do not know."""
-    found: set[str] = set()
-    prefix = f"{SECTION.upper()}__"
-    found.update(v[len(prefix) :].lower() for v in os.environ if v.upper().startswith(prefix))
-    for accessor in (dlt.config, dlt.secrets):
-        for provider in accessor.config_providers:
-            if provider.is_empty or type(provider).__name__ == "EnvironProvider":
-                continue
-            table, _ = provider.get_value(SECTION, Any, None)
-            if isinstance(table, Mapping):
-                found.update(str(k) for k in table)
-    return sorted(k for k in found if k not in KEYS)
 
 
 # --- the checks ------------------------------------------------------------------------------------
@@ -707,7 +685,7 @@ def after_load(
         return []
     try:
         with pipeline_reader(pipeline) as r:
-            return evaluate(r, settings(warn=False), now or dt.datetime.now(dt.UTC), accounts, pending=runs)
+            return evaluate(r, settings(), now or dt.datetime.now(dt.UTC), accounts, pending=runs)
     except Exception as exc:
         signum = stop_signal(exc)
         if signum is not None:
@@ -738,7 +716,8 @@ def check(*, pipeline_name: str | None = None) -> int:
     """`billing-elt check`: the checks of every account the warehouse holds, recorded in
     `data_checks`; each failed one printed on stdout. Returns 0, or 4 when a check of severity
     `error` failed; 2 for a wrong `[checks]` setting, 3 when another run holds the lock, 1 when
-    the warehouse cannot be read or written."""
+    the warehouse cannot be read or written. A misspelt or unknown configuration key is a
+    warning first (pipelines/keys.py)."""
     from pipelines.lock import LockHeld
     from pipelines.run import (
         EXIT_FAILED,
@@ -748,9 +727,11 @@ def check(*, pipeline_name: str | None = None) -> int:
         cannot_lock,
         describe_target,
         locked,
+        warn_unknown_keys,
         where,
     )
 
+    warn_unknown_keys()
     try:
         chosen = settings()
         name = config.pipeline_name(pipeline_name)

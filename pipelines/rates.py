@@ -40,6 +40,8 @@ __all__ = ["RATES_SOURCE", "Rates", "load_rates", "reporting_currency"]
 log = logging.getLogger("billing.run")
 
 REPORTING_CURRENCY = "reporting_currency"
+FX_RATES_FILE = "fx_rates_file"  # read by the ecb source (sources/ecb/__init__.py)
+ANALYSIS_KEYS = (REPORTING_CURRENCY, FX_RATES_FILE)  # every key of [analysis]
 REPORTING_CURRENCY_KEY = f"[analysis] {REPORTING_CURRENCY} (env ANALYSIS__REPORTING_CURRENCY)"
 
 

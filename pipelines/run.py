@@ -31,7 +31,7 @@ import duckdb
 import httpx
 from dlt.extract.source import DltSource
 
-from pipelines import checks, config, history
+from pipelines import checks, config, history, keys
 from pipelines.config import AccountConfig
 from pipelines.deletions import settle as settle_deletions
 from pipelines.failures import Stopped, Where, check_duckdb_file, check_pipelines_dir, explain, stop_signal
@@ -716,15 +716,12 @@ def load(
             if ready:
                 runnable.append((provider, ready))
     except config.UsageError as exc:
-        log.error("%s", exc)
-        return EXIT_USAGE
+        return refused(str(exc), providers)
     if not runnable:
-        log.error("%s", config.nothing_configured(providers))
-        return EXIT_USAGE
+        return refused(config.nothing_configured(providers), providers)
     clash = config.duckdb_name_clash(config.destination_type(), duckdb_file())
     if clash is not None:
-        log.error("%s", clash)
-        return EXIT_USAGE
+        return refused(clash, providers)
     try:
         with locked(target, name), history.observing():
             return _load_locked(
@@ -745,6 +742,20 @@ def load(
     except OSError as exc:
         log.error("%s", explain(exc, target) or cannot_lock(exc))
         return EXIT_FAILED
+
+
+def refused(reason: str, providers: Mapping[str, Provider]) -> int:
+    """A load that stops before it starts (exit 2): the unknown configuration keys first (a
+    misspelt secret may be why), then the reason."""
+    warn_unknown_keys(providers)
+    log.error("%s", reason)
+    return EXIT_USAGE
+
+
+def warn_unknown_keys(providers: Mapping[str, Provider] | None = None) -> None:
+    """A warning per misspelt or unknown configuration key (pipelines/keys.py); never a failure."""
+    for line in keys.unknown(providers):
+        log.warning("%s", line)
 
 
 def cannot_lock(exc: OSError) -> str:
@@ -781,6 +792,7 @@ def _load_locked(
         target.pipelines_dir / name,
         ", ".join(_account_name(p, a) for p, accounts in runnable for a in accounts),
     )
+    warn_unknown_keys()
     working_dir = target.pipelines_dir / name
     if not ready_to_write(target, working_dir):
         return EXIT_FAILED

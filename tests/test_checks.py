@@ -224,10 +224,10 @@ def test_check_before_any_load_and_with_a_wrong_setting(workspace: Workspace) ->
     wrong = workspace.run({"CHECKS__MAX_VOLUME_DROP": "2"}, "check")
     assert wrong.code == 2 and "CHECKS__MAX_VOLUME_DROP" in wrong.stderr, wrong.output
     misspelt = workspace.run({"CHECKS__MAX_HOURS_SINCE_LAOD": "2"}, "check")
-    assert misspelt.code == 0 and "max_hours_since_laod" in misspelt.stderr
-    assert "did you mean max_hours_since_load?" in misspelt.stderr
+    assert misspelt.code == 0 and 'unknown key "max_hours_since_laod" in [checks]' in misspelt.stderr
+    assert 'did you mean "max_hours_since_load"?' in misspelt.stderr
     (workspace.path / ".dlt").mkdir()
     (workspace.path / ".dlt" / "config.toml").write_text("[checks]\nmax_volume_dorp = 0.3\n")
     in_toml = workspace.run({}, "check")
-    assert in_toml.code == 0 and "[checks] max_volume_dorp" in in_toml.stderr, in_toml.output
-    assert "did you mean max_volume_drop?" in in_toml.stderr
+    assert in_toml.code == 0 and 'unknown key "max_volume_dorp" in [checks]' in in_toml.stderr, in_toml.output
+    assert 'did you mean "max_volume_drop"?' in in_toml.stderr

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 NAME = "ecb"
 TABLE = "fx_rates"
+# The keys of `[sources.ecb]` (env SOURCES__ECB__<KEY>): arguments of the `ecb` source that dlt fills
+# from configuration; `history` reads another `eurofxref-hist.zip` than the shipped one (tests).
+KEYS = ("enabled", "base_url", "history")
 
 # The values of `fx_rates.source`.
 ECB = "ecb"
