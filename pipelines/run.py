@@ -758,6 +758,24 @@ def warn_unknown_keys(providers: Mapping[str, Provider] | None = None) -> None:
         log.warning("%s", line)
 
 
+def warn_without_settings_folder(target: Where) -> None:
+    """A run about to create a new DuckDB warehouse where no `.dlt/` folder is (a cron line
+    without `cd`, say) is said so: rarely meant, and otherwise silent."""
+    try:
+        settings = Path(dlt.current.run_context().settings_dir).absolute()
+    except Exception:  # a settings file dlt cannot read: dlt says so
+        return
+    if settings.is_dir() or target.database is None or target.database.exists():
+        return
+    log.warning(
+        "no .dlt/ folder in %s: this run reads its settings from environment variables only and creates a new "
+        "warehouse, %s. If your project is elsewhere, run from its folder (cron: `cd /path/to/project && "
+        ".venv/bin/billing-elt load`).",
+        settings.parent,
+        target.database,
+    )
+
+
 def cannot_lock(exc: OSError) -> str:
     return redact(
         f"the run lock {exc.filename} cannot be created: {exc.strerror}. The lock lives beside the DuckDB "
@@ -793,6 +811,7 @@ def _load_locked(
         ", ".join(_account_name(p, a) for p, accounts in runnable for a in accounts),
     )
     warn_unknown_keys()
+    warn_without_settings_folder(target)
     working_dir = target.pipelines_dir / name
     if not ready_to_write(target, working_dir):
         return EXIT_FAILED

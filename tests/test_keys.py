@@ -183,3 +183,17 @@ def test_a_load_names_an_unknown_key_once_after_its_header_and_before_a_refusal(
     assert refused.code == 2 and "no provider is configured" in refused.stderr, refused.output
     assert refused.stderr.index('unknown key "api_ky" in [sources.kitchen]') < refused.stderr.index("no provider")
     assert api_key not in refused.output
+
+
+@pytest.mark.integration
+def test_a_first_load_where_no_settings_folder_is_says_so_once(workspace: Workspace) -> None:
+    app = kitchen.create_app()
+    with serve(app) as server:
+        first, second = workspace.run(app.pipeline_env(server.url)), workspace.run(app.pipeline_env(server.url))
+        (workspace.path / ".dlt").mkdir()
+        workspace.db.unlink()
+        with_folder = workspace.run(app.pipeline_env(server.url))
+    said = f"no .dlt/ folder in {workspace.path}: this run reads its settings from environment variables only"
+    assert first.code == 0 and said in first.stderr and str(workspace.db) in first.stderr, first.output
+    assert second.code == 0 and "no .dlt/ folder" not in second.stderr  # the warehouse it made is there now
+    assert with_folder.code == 0 and "no .dlt/ folder" not in with_folder.stderr

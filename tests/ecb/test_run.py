@@ -57,6 +57,7 @@ def test_a_load_reads_the_ecb_then_only_the_new_day(
     workspace: Workspace, kitchen: tuple[KitchenApp, dict[str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, env = kitchen
+    (workspace.path / ".dlt").mkdir()  # a project folder: its first load has nothing to warn of
     feed = create_feed(seed=SEED, history_start=dt.date(2026, 1, 5))
     with serve(feed) as server:
         first = workspace.run({**env, **feed.pipeline_env(server.url)})
