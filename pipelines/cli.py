@@ -132,9 +132,12 @@ def stop_on_signals() -> Iterator[None]:
 
 @contextmanager
 def stop_at_once() -> Iterator[None]:
-    """SIGINT and SIGTERM stop a command that commits nothing (the report) at once."""
+    """SIGINT and SIGTERM stop a command that commits nothing (the report) at once. The stop is
+    noted too (`sources.shared.stop`): a database driver that turns the interruption into an error
+    of its own (DuckDB's "Query interrupted") is then told from a failure."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        stop.request(signum)
         raise Stopped(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -143,6 +146,7 @@ def stop_at_once() -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+        stop.clear()
 
 
 # --- the help, for the people who run the commands --------------------------------------------

@@ -1103,14 +1103,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(output: str | Path = DEFAULT_OUTPUT, db: str | Path | None = None) -> int:
     """`billing-elt report`: exit 0 when written, 1 when the warehouse cannot give one (the
     message says why)."""
+    from sources.shared import stop
+
     try:
         path = write_report(output, db)
     except (ReportError, FileNotFoundError) as exc:
+        stop.check()  # a signal the database driver turned into an error: a stop, not a failure
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:
         from sources.shared.redact import redact
 
+        stop.check()
         print(f"error: the warehouse could not be read: {redact(str(exc))}", file=sys.stderr)
         return 1
     print(f"report written to {path}", file=sys.stderr)

@@ -18,6 +18,7 @@ from pipelines import cli
 from pipelines import remap as remap_module
 from pipelines import report as report_module
 from pipelines.run import version
+from sources.shared import stop
 from tests.inprocess import _logging_restored, _signal_handlers_restored
 
 OPTIONS = {
@@ -211,3 +212,23 @@ def test_a_stop_escaping_a_command_is_one_line_and_128_plus_the_signal(
     assert len(lines) == 1 and said in lines[0] and lines[0].endswith(f"Exit {code}."), captured.err
     assert "Traceback" not in captured.err and "before anything was written" not in captured.err
     assert captured.out == ""
+
+
+def test_a_stop_the_database_driver_turned_into_an_error_is_still_a_stop(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DuckDB turns a KeyboardInterrupt during a query into its own "Query interrupted" error: the
+    report then says it was stopped, not that the warehouse could not be read."""
+
+    def query_interrupted(*args: Any, **kwargs: Any) -> Any:
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except KeyboardInterrupt:
+            raise RuntimeError("Query interrupted") from None
+
+    monkeypatch.setattr(report_module, "write_report", query_interrupted)
+    assert cli.main(["report"]) == 143
+    lines = capsys.readouterr().err.splitlines()
+    said = "stopped by SIGTERM: the report may be missing or incomplete; run it again. Exit 143."
+    assert len(lines) == 1 and lines[0].endswith(said), lines
+    assert stop.requested() is None  # forgotten once the command is over
