@@ -5,8 +5,10 @@ serves the reference rates the load reads after the shipped history (docs/report
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
+import shutil
 import sys
 import tempfile
 from decimal import Decimal
@@ -22,14 +24,49 @@ from sandbox.server import SandboxServer, available, feeds
 
 DEMO_DB = "demo.duckdb"
 DEMO_REPORT = "demo-report.html"
+# From a view, which applies the contract's rules (docs/canonical-model.md): credit notes count
+# negative; receipts (they settle invoices already counted), quotes and other non-billing
+# documents, drafts, voids and deleted documents count in no figure. Plain SQL that Postgres runs too.
 EXAMPLE_QUERY = """\
-SELECT provider, currency, status,
-       count(*)         AS invoices,
-       sum(total)       AS total,
-       sum(balance_due) AS outstanding
-FROM billing.invoices
-GROUP BY ALL
-ORDER BY provider, currency, status;"""
+-- Invoiced, paid, owed and written off, per provider and currency (credit notes negative;
+-- receipts, quotes, drafts and voids left out: the view client_balances applies the rules)
+SELECT provider, currency,
+       sum(documents)     AS documents,
+       sum(invoiced)      AS invoiced,
+       sum(paid)          AS paid,
+       sum(outstanding)   AS outstanding,
+       sum(uncollectible) AS uncollectible
+FROM billing.client_balances
+GROUP BY provider, currency
+ORDER BY provider, currency;"""
+PYTHON_QUERY = "SELECT month, currency, sum(net) AS net FROM billing.revenue_monthly GROUP BY ALL ORDER BY ALL"
+
+HELP = """\
+The demo: every provider's sandbox (a local simulator of its API, with made-up clients and
+invoices up to today) served on loopback, loaded by the real pipeline into demo.duckdb, and
+the result shown. No account, secret or network beyond this machine is needed.
+
+What it does, in order:
+  1. starts the sandboxes of InvoiceXpress, Flow Payroll, Kitchen, Fohlio and the ECB's rates;
+  2. deletes demo.duckdb (and demo.duckdb.wal) if they exist, then loads every sandbox into a
+     new demo.duckdb, printing the load's progress and summary, as `billing-elt load` does;
+  3. prints, per provider, what was loaded next to what its sandbox holds, and how to query
+     the file;
+  4. writes the HTML report demo-report.html beside it, and stops the sandboxes.
+
+Your own warehouse (warehouse.duckdb) and pipeline state are not touched: the demo keeps its
+pipeline state in a temporary folder it removes. DESTINATION__DUCKDB__CREDENTIALS=FILE loads
+into another file than demo.duckdb."""
+
+HELP_EPILOG = """\
+afterwards:
+  make query DB=demo.duckdb                     the example query it prints
+  make query DB=demo.duckdb SQL="SELECT * FROM billing.receivables_aging"
+  make report DB=demo.duckdb OUTPUT=demo-report.html
+
+exit codes: those of `billing-elt load` (`billing-elt load --help`): 0 when every sandbox
+loaded, 1 when one failed (its summary line says why), 3 when another run is writing the same
+file."""
 
 
 def warehouse_figures(db: Path) -> dict[str, dict[str, Any]]:
@@ -52,7 +89,7 @@ def _money(totals: dict[str, Decimal]) -> str:
 def report(apps: dict[str, App], db: Path, shown: Path) -> str:
     loaded = warehouse_figures(db)
     lines = ["", f"Loaded into {shown} (dataset billing):", ""]
-    header = f"  {'provider':<14}{'clients':>8}{'invoices':>10}{'lines':>8}  totals per currency"
+    header = f"  {'provider':<14}{'clients':>8}{'documents':>11}{'lines':>8}  sum of every document's total"
     lines += [header, "  " + "-" * (len(header) + 20)]
     for name, app in apps.items():
         got = loaded.get(name, {"totals": {}})
@@ -62,16 +99,16 @@ def report(apps: dict[str, App], db: Path, shown: Path) -> str:
         } == {c: Decimal(t) for c, t in expected["totals"].items()}
         mark = "✓ matches the sandbox" if same else f"✗ sandbox holds {expected}"
         lines.append(
-            f"  {name:<14}{got.get('clients', 0):>8,}{got.get('invoices', 0):>10,}"
+            f"  {name:<14}{got.get('clients', 0):>8,}{got.get('invoices', 0):>11,}"
             f"{got.get('lines', 0):>8,}  {_money(got['totals'])}"
         )
         lines.append(f"  {'':<14}{mark}")
     lines += [
         "",
-        "Try it (runs the query below):",
-        f"  make query DB={shown}",
-        "or in the DuckDB CLI (1.4 or later):",
-        f"  duckdb -readonly {shown}",
+        "  (every document as the sandbox holds it, drafts, voids and receipts included: a check that",
+        "  everything arrived, not revenue; the views count what is billed, as the query below does)",
+        "",
+        *query_hints(shown),
         "",
         *("  " + line for line in EXAMPLE_QUERY.splitlines()),
         "",
@@ -79,10 +116,44 @@ def report(apps: dict[str, App], db: Path, shown: Path) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def _shown(path: Path) -> Path:
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+
+
+def query_hints(shown: Path) -> list[str]:
+    """How to open the file: `make query`, the DuckDB CLI (said as such only where it is on the
+    PATH) and Python with the duckdb package of this environment."""
+    python = _shown(Path(sys.executable).absolute())
+    code = f"import duckdb; duckdb.connect('{shown}', read_only=True).sql('{PYTHON_QUERY}').show()"
+    if shutil.which("duckdb"):
+        cli = ["In the DuckDB CLI:"]
+    else:
+        cli = ["If you have the DuckDB CLI (1.4 or later; the README's Querying says how to get it):"]
+    return [
+        "Try it:",
+        f"  make query DB={shown}                    runs the query below",
+        *cli,
+        f"  duckdb -readonly {shown}",
+        "In Python, with the duckdb package of this environment:",
+        f'  {python} -c "{code}"',
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
     """Serve the sandboxes, load them, print the comparison. Returns the pipeline's exit code."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.demo",
+        usage="make demo  (which runs .venv/bin/python -m pipelines.demo)",
+        description=HELP,
+        epilog=HELP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    try:
+        parser.parse_args(argv)
+    except SystemExit as exit_:  # 0 for --help, 2 for anything else
+        return exit_.code if isinstance(exit_.code, int) else 2
     db = Path(os.environ.get("DESTINATION__DUCKDB__CREDENTIALS", DEMO_DB)).resolve()
-    shown = db.relative_to(Path.cwd()) if db.is_relative_to(Path.cwd()) else db
+    shown = _shown(db)
     for stale in (db, db.with_name(db.name + ".wal")):
         stale.unlink(missing_ok=True)
     # Data up to today, so that the report's aging and DSO read as a live business's.
@@ -107,8 +178,7 @@ def main() -> int:
         if db.exists():
             print(report(apps, db, shown))
             page = html_report.write_report(db.with_name(DEMO_REPORT), db)
-            page_shown = page.relative_to(Path.cwd()) if page.is_relative_to(Path.cwd()) else page
-            print(f"The report (open it in a browser): {page_shown}")
+            print(f"The report (open it in a browser): {_shown(page)}")
             print(f"  make report DB={shown} OUTPUT={page.name}   writes it again")
         return code
     finally:

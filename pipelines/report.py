@@ -1083,28 +1083,39 @@ def write_report(output: str | Path = DEFAULT_OUTPUT, db: str | Path | None = No
     return path
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """`billing-elt report [--output FILE] [--db FILE]`. Exit 0 when written, 1 when the
-    warehouse cannot give one (the message says why), 2 for a wrong command line."""
-    parser = argparse.ArgumentParser(
-        prog="billing-elt report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `billing-elt report` (pipelines/cli.py, which holds its help)."""
+    parser.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        default=DEFAULT_OUTPUT,
+        help=f"the HTML file to write (default: {DEFAULT_OUTPUT} in the current folder; a missing folder is created)",
     )
-    parser.add_argument("--output", "-o", default=DEFAULT_OUTPUT, help=f"the HTML file (default {DEFAULT_OUTPUT})")
-    parser.add_argument("--db", default=None, help="a DuckDB file (default: the configured warehouse)")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--db",
+        metavar="FILE",
+        default=None,
+        help="read this DuckDB file instead of the configured warehouse (e.g. demo.duckdb after `make demo`)",
+    )
+
+
+def run(output: str | Path = DEFAULT_OUTPUT, db: str | Path | None = None) -> int:
+    """`billing-elt report`: exit 0 when written, 1 when the warehouse cannot give one (the
+    message says why)."""
+    from sources.shared import stop
+
     try:
-        path = write_report(args.output, args.db)
+        path = write_report(output, db)
     except (ReportError, FileNotFoundError) as exc:
+        stop.check()  # a signal the database driver turned into an error: a stop, not a failure
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:
         from sources.shared.redact import redact
 
+        stop.check()
         print(f"error: the warehouse could not be read: {redact(str(exc))}", file=sys.stderr)
         return 1
     print(f"report written to {path}", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,6 +6,7 @@ import csv
 import io
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,29 @@ def test_csv_to_stdout_and_to_a_file_has_every_row(loaded: Workspace, tmp_path: 
 def test_a_wrong_statement_is_an_error_not_a_traceback(loaded: Workspace) -> None:
     bad = query(loaded, "SELECT * FROM billing.nothing_here")
     assert bad.returncode == 1 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+
+
+def test_the_default_query_counts_no_document_twice(loaded: Workspace) -> None:
+    """`make query` without SQL runs the demo's example: per provider and currency, what was
+    invoiced (credit notes negative; receipts, which settle invoices already counted, quotes,
+    drafts and voids left out), paid, outstanding and uncollectible."""
+    assert loaded.scalar("SELECT count(*) FROM billing.invoices WHERE document_type = 'receipt'") > 0
+    shown = query(loaded, "--csv")
+    assert shown.returncode == 0, shown.stderr
+    header, *rows = list(csv.reader(io.StringIO(shown.stdout)))
+    assert header == ["provider", "currency", "documents", "invoiced", "paid", "outstanding", "uncollectible"]
+    got = {(r[0], r[1]): tuple(Decimal(v) for v in r[3:]) for r in rows}
+    billed = loaded.query(
+        """SELECT provider, currency,
+                  sum(CASE WHEN document_type = 'credit_note' THEN -total ELSE total END)
+           FROM billing.invoices
+           WHERE status NOT IN ('draft', 'void') AND deleted_at IS NULL
+             AND document_type NOT IN ('receipt', 'quote', 'proforma', 'estimate', 'shipping', 'transport',
+                                       'devolution', 'purchase_order')
+           GROUP BY ALL"""
+    )
+    assert {key: figures[0] for key, figures in got.items()} == {(p, c): Decimal(t) for p, c, t in billed}
+    owed = loaded.query("SELECT provider, currency, sum(outstanding) FROM billing.receivables_aging GROUP BY ALL")
+    assert {key: figures[2] for key, figures in got.items() if figures[2]} == {
+        (p, c): Decimal(o) for p, c, o in owed if o
+    }
