@@ -82,8 +82,10 @@ def test_a_second_run_exits_3_at_once_naming_the_first(workspace, monkeypatch):
     slow, ended = kitchen.create_app(fixtures=False), threading.Event()
     answer = slow.serve
 
+    released: list[bool] = []
+
     def held(request):
-        ended.wait(timeout=25)  # within the client's 30 s read timeout
+        released.append(ended.wait(timeout=25))  # within the client's 30 s read timeout
         return answer(request)
 
     monkeypatch.setattr(slow, "serve", held)
@@ -108,7 +110,9 @@ def test_a_second_run_exits_3_at_once_naming_the_first(workspace, monkeypatch):
         assert first.wait(timeout=120) == 0, rest
     assert second.code == 3, second.output
     assert f"process {first.pid} on {socket.gethostname()}" in second.stderr
-    assert "Nothing was done" in second.stderr and took < 15
+    assert "Nothing was done" in second.stderr
+    # It did not wait for the first: every request the first made was still held when it ended.
+    assert released and all(released), (released, took)
     assert "Summary" in rest  # the first run was not disturbed
 
 
@@ -357,7 +361,11 @@ def test_a_server_that_never_answers_fails_within_the_request_deadline(workspace
     assert result.code == 1, result.output
     assert "could not reach" in result.stderr and "ReadTimeout" in result.stderr
     assert "(request_deadline)" in result.stderr
-    assert took < 4 + 15, took  # the deadline, plus the interpreter's start and the summary
+    # The deadline, as the run itself measured it (the wall time adds the interpreter's start,
+    # which a busy machine stretches).
+    elapsed = re.search(r"after \d+ attempt\(s\) in (\d+) s", result.stderr)
+    assert elapsed is not None and int(elapsed[1]) <= 4 + 2, result.stderr
+    assert took < 4 + 60, took
 
 
 # --- what a run says, and what it leaves ------------------------------------------------------
