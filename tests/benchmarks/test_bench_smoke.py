@@ -37,6 +37,7 @@ def tiny() -> Scale:
         latency=0.01,
         rerun_clients=2,
         memory_ns=(200,),
+        memory_providers=("invoicexpress", "kitchen"),  # the sandbox's tally of what it served, and its summary
         wide_concurrency=0,
         accounts=2,
         account_clients=2,
@@ -61,7 +62,8 @@ def test_every_benchmark_runs_and_checks_its_tables(tmp_path: Path) -> None:
     assert [row[4] for row in ix] == ["7", "7"]  # InvoiceXpress re-reads everything
     assert ix[0][5] == ix[1][5]  # and rewrites the same rows
     assert not ix[0][5].startswith("0 ")
-    assert [row[0] for row in memory.rows] == ["200"]
+    assert memory.rows[0][0] == "imports only (baseline)"
+    assert [row[:2] for row in memory.rows[1:]] == [["invoicexpress", "180"], ["kitchen", "200"]]  # 90, 20 a client
     assert [row[1] for row in remap.rows] == ["300", "300", "300"]  # load path, remap unchanged, remap all
     assert all(target.measured for s in sections for target in s.targets)
 
