@@ -96,19 +96,23 @@ with open(sys.argv[1], "w") as out:
 """
 
 # The CLI as `billing-elt` runs it, each of dlt's steps (extract, normalize, load of every
-# `pipeline.run`: the account's, the reference rates', the checks') noted with its start and end
-# (time.monotonic(), the same clock as the launcher's samples) in the file `sys.argv[1]`.
+# `pipeline.run`: the account's, the history's, the reference rates', the checks') noted in the file
+# `sys.argv[1]` with the name of what its run extracts (the account's source is named after its
+# provider), its start and its end (time.monotonic(), the same clock as the launcher's samples).
 CLI = """
 import runpy, sys, time
 from dlt.pipeline.pipeline import Pipeline
-steps = open(sys.argv[1], "a", buffering=1)
+steps, extracting = open(sys.argv[1], "a", buffering=1), ["-"]
 def timed(step, method):
     def run(self, *args, **kwargs):
+        if step == "extract":
+            data = args[0] if args else kwargs.get("data")
+            extracting[0] = str(getattr(data, "name", None) or "-").replace(" ", "_")
         started = time.monotonic()
         try:
             return method(self, *args, **kwargs)
         finally:
-            steps.write(f"{step} {started} {time.monotonic()}\\n")
+            steps.write(f"{step} {extracting[0]} {started} {time.monotonic()}\\n")
     return run
 for step in ("extract", "normalize", "load"):
     setattr(Pipeline, step, timed(step, getattr(Pipeline, step)))
@@ -138,14 +142,25 @@ class Usage:
         """The median of the sampled RSS: where the process spent its run."""
         return int(statistics.median(rss for _, rss in self.samples)) * 1024 if self.samples else None
 
-    def by_step(self, steps: list[tuple[str, float, float]]) -> dict[str, int]:
-        """The highest sampled RSS in bytes within each kind of dlt step (`steps`: kind, start, end),
-        and outside every step (`other`: imports, the run's own queries, views, summary)."""
-        peaks = dict.fromkeys((*STEPS, "other"), 0)
+    def by_step(self, steps: list[Step], source: str) -> dict[str, int | None]:
+        """The highest sampled RSS in bytes within each of dlt's steps of the runs of `source` (the
+        account's), and elsewhere (`other`: the other runs, the imports, the run's own queries); None
+        where no sample fell (a step shorter than the sampling interval)."""
+        peaks: dict[str, int | None] = dict.fromkeys((*STEPS, "other"))
         for at, rss in self.samples:
-            kind = next((k for k, start, end in steps if start <= at <= end), "other")
-            peaks[kind] = max(peaks[kind], rss * 1024)
+            kind = next((s.kind for s in steps if s.source == source and s.start <= at <= s.end), "other")
+            peaks[kind] = max(peaks[kind] or 0, rss * 1024)
         return peaks
+
+
+@dataclass
+class Step:
+    """One of dlt's steps in the CLI: extract, normalize or load of a run of `source`."""
+
+    kind: str
+    source: str
+    start: float
+    end: float
 
 
 @dataclass
@@ -157,7 +172,7 @@ class MemoryRun:
     seconds: float
     peak_bytes: int
     median_bytes: int | None
-    step_peaks: dict[str, int]
+    step_peaks: dict[str, int | None]
     cpu: float
     sandbox_cpu: float | None
     sandbox_start: float
@@ -275,15 +290,15 @@ def measure(name: str, n: int, keep: Path | None = None) -> MemoryRun:
         check(usage.code == 0, f"memory {name}: the CLI failed ({usage.code}):\n{log[-3000:]}")
         requests = int(sandbox.stats()["requests"])
         invoices, lines = _check(work, name, sandbox)
-        steps = [(k, float(a), float(b)) for k, a, b in (line.split() for line in steps_file.read_text().splitlines())]
+        steps = [Step(k, s, float(a), float(b)) for k, s, a, b in map(str.split, steps_file.read_text().splitlines())]
         if keep is not None:
             keep.mkdir(parents=True, exist_ok=True)
             shutil.copy(work / "cli.log", keep / f"{name}-{invoices}.log")
             start = usage.samples[0][0] if usage.samples else 0.0
             rss = "".join(f"{t - start:.2f},{kib}\n" for t, kib in usage.samples)
             (keep / f"{name}-{invoices}-rss.csv").write_text("seconds,rss_kib\n" + rss)
-            spans = "".join(f"{k},{a - start:.2f},{b - start:.2f}\n" for k, a, b in steps)
-            (keep / f"{name}-{invoices}-steps.csv").write_text("step,start,end\n" + spans)
+            spans = "".join(f"{s.kind},{s.source},{s.start - start:.2f},{s.end - start:.2f}\n" for s in steps)
+            (keep / f"{name}-{invoices}-steps.csv").write_text("step,source,start,end\n" + spans)
     sandbox_cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
     return MemoryRun(
         name,
@@ -293,7 +308,7 @@ def measure(name: str, n: int, keep: Path | None = None) -> MemoryRun:
         usage.seconds,
         usage.peak_bytes,
         usage.median_bytes(),
-        usage.by_step(steps),
+        usage.by_step(steps, name),
         usage.cpu,
         sandbox_cpu,
         ready,
@@ -335,7 +350,7 @@ def section(base: Usage, runs: list[MemoryRun]) -> Section:
                     fmt_int(r.invoices / r.seconds),
                     _mib(r.peak_bytes),
                     "-" if r.median_bytes is None else _mib(r.median_bytes),
-                    " / ".join(f"{r.step_peaks[k] / MIB:,.0f}" for k in (*STEPS, "other")),
+                    " / ".join("-" if p is None else f"{p / MIB:,.0f}" for p in r.step_peaks.values()),
                     f"+{_mib(r.peak_bytes - base.peak_bytes)}",
                     growth,
                 ]
@@ -374,8 +389,8 @@ def section(base: Usage, runs: list[MemoryRun]) -> Section:
         "÷ its smallest load's). Median RSS: of the "
         f"CLI's RSS sampled every {SAMPLE_SECONDS} s (/proc), where the run spent its time; well under the peak, "
         "the peak is a spike. Sampled peak by step: the highest sample within dlt's extract, normalize and load "
-        "steps of every `pipeline.run` of the load (the account's, the reference rates', the checks'; timed by "
-        "wrapping dlt's Pipeline methods in the CLI's process) and outside them (`other`).",
+        "steps of the account's runs (timed by wrapping dlt's Pipeline methods in the CLI's process), and "
+        "elsewhere: the history's, the reference rates' and the checks' runs, the queries between them.",
         "CPU: user + system seconds of the CLI (every thread, DuckDB's included) and of the sandbox process during "
         "the load (from /proc); a sandbox CPU time near the wall time means the sandbox, not the pipeline, set the "
         "pace. Sandbox start: until it served, generating its account (the pipeline is not running yet). The "
@@ -398,7 +413,7 @@ def section(base: Usage, runs: list[MemoryRun]) -> Section:
             "invoices/s",
             "peak RSS",
             "median RSS",
-            "sampled peak (MiB) in extract / normalize / load / other",
+            "sampled peak (MiB): the account's extract / normalize / load / elsewhere",
             "peak over baseline",
             "growth",
         ],
