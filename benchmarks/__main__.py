@@ -1,11 +1,15 @@
 """`python -m benchmarks` (`make bench`): run every benchmark, print the table, write
 docs/benchmarks.md.
 
-    python -m benchmarks                      # the full suite (about 20 minutes on 2 cores)
+    python -m benchmarks                      # the full suite (about 20 minutes on 2 cores, and about
+                                              # 20 more for the memory section's Kitchen and Fohlio
+                                              # loads of up to a million invoices)
     BENCH_QUICK=1 python -m benchmarks        # a smoke run at small sizes (about a minute)
     python -m benchmarks --only load,rerun    # some benchmarks only; the others' latest results
                                               # (kept in .bench/results/) stay in the document
     BENCH_N=200000 python -m benchmarks --only load
+    BENCH_MEMORY_PROVIDERS=kitchen,fohlio BENCH_MEMORY_NS=100000,1000000 python -m benchmarks --only memory
+    python -m benchmarks.memory --providers kitchen --sizes 10000,100000   # the memory section alone, printed
 """
 
 from __future__ import annotations

@@ -41,7 +41,8 @@ class Scale:
         budget_clients: clients of the run paced by the rate budget.
         latency: seconds the sandbox adds to every response.
         rerun_clients: clients of the rerun benchmark.
-        memory_ns: invoices per memory run, smallest first.
+        memory_ns: invoices per memory run (each provider's first load of an account that size).
+        memory_providers: the providers whose first loads the memory benchmark measures.
         wide_concurrency: an extra network run at this concurrency (0 skips it).
         accounts: accounts of the many-accounts benchmark (0 skips it).
         account_clients: the size of each of them (the sandbox's `bench_options(clients)`).
@@ -57,6 +58,7 @@ class Scale:
     latency: float = 0.1
     rerun_clients: int = 100
     memory_ns: tuple[int, ...] = (100_000, 1_000_000)
+    memory_providers: tuple[str, ...] = ("invoicexpress", "kitchen", "fohlio")
     wide_concurrency: int = 16
     accounts: int = 20
     account_clients: int = 25
@@ -95,6 +97,7 @@ class Scale:
         """`BENCH_QUICK=1` for a smoke run; `BENCH_N`, `BENCH_NAIVE_N`, `BENCH_CLIENTS`,
         `BENCH_BASELINE_CLIENTS`, `BENCH_BUDGET_CLIENTS` (0 skips the budget run),
         `BENCH_WIDE_CONCURRENCY` (0 skips it), `BENCH_MEMORY_NS` (comma-separated; empty skips),
+        `BENCH_MEMORY_PROVIDERS` (comma-separated),
         `BENCH_ACCOUNTS` and `BENCH_ACCOUNT_CLIENTS` override single sizes."""
         if quick is None:
             quick = os.environ.get("BENCH_QUICK", "").strip() not in ("", "0", "false", "no")
@@ -107,6 +110,9 @@ class Scale:
         ns = os.environ.get("BENCH_MEMORY_NS")
         if ns is not None:
             scale.memory_ns = tuple(int(n.replace("_", "")) for n in ns.split(",") if n.strip())
+        providers = os.environ.get("BENCH_MEMORY_PROVIDERS")
+        if providers is not None:
+            scale.memory_providers = tuple(p.strip() for p in providers.split(",") if p.strip())
         scale.wide_concurrency = _env_int("BENCH_WIDE_CONCURRENCY", scale.wide_concurrency)
         scale.accounts = _env_int("BENCH_ACCOUNTS", scale.accounts)
         scale.account_clients = _env_int("BENCH_ACCOUNT_CLIENTS", scale.account_clients)
