@@ -151,7 +151,18 @@ def stop_at_once() -> Iterator[None]:
 
 # --- the help, for the people who run the commands --------------------------------------------
 
-PROVIDER_NAMES = "invoicexpress, flowpayroll, kitchen or fohlio"
+
+def provider_names() -> str:
+    """The providers this installation has (`sources/<name>/`, providers_packages), for the help."""
+    try:
+        from pipelines.registry import discover
+
+        names = list(discover())
+    except Exception:  # a providers_packages entry that cannot be imported: a load says so
+        return "a provider's name"
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
+
+
 STOPPED = """\
   130 / 143  stopped by Ctrl-C (SIGINT) / SIGTERM at the next safe point, with one line
              saying what was done (a second signal stops it at once)"""
@@ -352,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--providers",
         metavar="NAMES",
         default=None,
-        help=f"comma-separated providers ({PROVIDER_NAMES}) or provider:label accounts to load "
+        help=f"comma-separated providers ({provider_names()}) or provider:label accounts to load "
         "(default: every configured one; env PROVIDERS)",
     )
     load_.add_argument(
@@ -375,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub["reset"].add_argument(
         "provider",
         metavar="PROVIDER[:LABEL]",
-        help=f"the provider ({PROVIDER_NAMES}), or one of its accounts: provider:label, the label of its "
+        help=f"the provider ({provider_names()}), or one of its accounts: provider:label, the label of its "
         "[sources.<provider>.accounts.<label>] settings or its account value as the account column shows it",
     )
     _pipeline_name(sub["reset"])
