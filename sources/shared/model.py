@@ -274,28 +274,34 @@ def to_columns(table: str, rows: Sequence[Mapping[str, Any]]) -> tuple[pa.Table,
     schema = SCHEMAS[table]
     refused: dict[int, str] = {}
     columns: list[list[Any]] = [[row.get(f.name) for row in rows] for f in schema]
+    arrays: list[pa.Array | None] = []
     for column, values in zip(schema, columns, strict=True):
         try:
             array = pa.array(values, column.type)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
             array = None
         if array is None or (column.type == _DEC and array.null_count < len(values) and _zeroed(values, array)):
+            array = None
             for position, value in enumerate(values):
                 reason = _unfit(column, value)
                 if reason is not None:
                     refused.setdefault(position, f"{table}.{column.name}: {reason}")
-    if refused:
+        arrays.append(array)
+    if refused or any(a is None for a in arrays):  # rare: every column again, without the refused rows
         columns = [[v for i, v in enumerate(values) if i not in refused] for values in columns]
-    arrays = [pa.array(values, f.type) for f, values in zip(schema, columns, strict=True)]
+        arrays = [pa.array(values, f.type) for f, values in zip(schema, columns, strict=True)]
     return pa.Table.from_arrays(arrays, schema=schema), refused
+
+
+_ZERO = pa.scalar(Decimal(0), _DEC)
 
 
 def _zeroed(values: list[Any], array: pa.Array) -> bool:
     """Whether Arrow read a non-zero amount as 0 (`1E-600000`: a digit far past the sixth decimal)."""
-    zeros = pc.fill_null(pc.equal(array, pa.scalar(Decimal(0), array.type)), False)
-    if not pc.any(zeros).as_py():
+    zeros = pc.equal(array, _ZERO)
+    if not pc.any(zeros).as_py():  # nulls are skipped
         return False
-    return any(values[i] != 0 for i in pc.indices_nonzero(zeros).to_pylist())
+    return any(values[i] != 0 for i in pc.indices_nonzero(pc.fill_null(zeros, False)).to_pylist())
 
 
 def _unfit(column: pa.Field, value: Any) -> str | None:
