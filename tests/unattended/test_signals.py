@@ -5,6 +5,7 @@ console script on real sockets."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -22,7 +23,10 @@ from tests.unattended.test_kill_recovery import leftovers, tables
 pytestmark = pytest.mark.integration
 
 SCRIPT = Path(sys.executable).parent / "billing-elt"
+# 12 moments spread over the run in `make test`; SIGNAL_SWEEP_STEP=0.15 sweeps a moment every 150 ms
+# (about 30 moments a run on a quiet machine: minutes longer, for a change to the stopping code).
 MOMENTS = 12
+STEP = float(os.environ.get("SIGNAL_SWEEP_STEP", "0") or 0)
 HEADER = " · run "  # the run's first line: the program has started and holds the lock
 
 
@@ -67,7 +71,8 @@ def test_a_sigterm_at_any_moment_stops_truthfully_and_one_rerun_converges(tmp_pa
         length = time.monotonic() - started
         expected = tables(clean)
         # While the program starts, then moments spread over the run, from its first line to past its end.
-        moments: list[float | None] = [None, *(i * (length + 0.3) / MOMENTS for i in range(MOMENTS))]
+        count = int((length + 0.3) / STEP) + 1 if STEP > 0 else MOMENTS
+        moments: list[float | None] = [None, *(i * (length + 0.3) / count for i in range(count))]
 
         def scenario(moment: float | None) -> str | None:
             ws = Workspace(tmp_path / (f"at_{moment:.2f}" if moment is not None else "at_start"))
