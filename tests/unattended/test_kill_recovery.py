@@ -91,6 +91,7 @@ def leftovers(ws: Workspace) -> list[str]:
     return found
 
 
+@pytest.mark.timeout(900)  # a sweep of kills, each followed by a run: minutes on a busy machine
 def test_a_run_killed_anywhere_is_repaired_by_the_next_ordinary_run(tmp_path: Path):
     assert_kills_recover(tmp_path, kitchen.create_app(), KILL_POINTS)
 
@@ -133,6 +134,7 @@ def assert_kills_recover(tmp_path: Path, app: App, points: dict[str, str], extra
     assert not problems, "\n\n".join(problems)
 
 
+@pytest.mark.timeout(900)  # a sweep of kills, each followed by a run: minutes on a busy machine
 def test_a_sweep_killed_before_its_deletions_are_marked_sweeps_again_on_the_next_run(tmp_path: Path):
     """Fohlio is read incrementally and swept for deletions every `reconcile_every_days`. A run
     killed after the sweep's load and before the marking must not count as the week's sweep:

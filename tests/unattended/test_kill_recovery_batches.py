@@ -32,5 +32,6 @@ BATCH_KILL_POINTS = {
 BATCH_ENV = {"BATCH_CLIENTS": "4", "SOURCES__INVOICEXPRESS__CONCURRENCY": "1"}
 
 
+@pytest.mark.timeout(900)  # a sweep of kills, each followed by a run: minutes on a busy machine
 def test_a_run_killed_between_batches_of_clients_is_repaired_by_the_next_ordinary_run(tmp_path: Path):
     assert_kills_recover(tmp_path, invoicexpress.create_app(), BATCH_KILL_POINTS, BATCH_ENV)

@@ -36,6 +36,7 @@ def settled(ws: Workspace) -> dict[str, list[tuple[object, ...]]]:
     }
 
 
+@pytest.mark.timeout(900)  # a sweep of kills, each followed by a run: minutes on a busy machine
 def test_an_incremental_run_of_a_batched_account_killed_mid_sweep_is_repaired_by_one_ordinary_run(tmp_path: Path):
     """After a kill anywhere in the second run (the first batches merged, the sweep unfinished),
     one ordinary run leaves what one clean second run leaves: the changes of every batch and the
