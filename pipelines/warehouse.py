@@ -22,7 +22,7 @@ import contextlib
 import os
 import warnings
 from collections.abc import Generator, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from dlt.destinations.impl.duckdb.factory import duckdb as DuckDbDestination
 from dlt.destinations.impl.duckdb.sql_client import DuckDBDBApiCursorImpl
 
 from sources.shared.history import HISTORY
+from sources.shared.history import KEY as HISTORY_KEY
 from sources.shared.model import CLIENTS, INVOICE_ITEMS, INVOICES, PRIMARY_KEYS, UNMAPPED
 
 DEFAULT_DUCKDB_FILE = "warehouse.duckdb"
@@ -466,13 +467,21 @@ def repair_interrupted_appends(pipeline: dlt.Pipeline) -> list[str]:
     """Undo what a killed load may have half-written by appending, before the package is loaded
     again; one line per table repaired.
 
-    A job that appends a canonical table (a first load, `TableWriter`) and was killed after its
-    rows were committed but before dlt marked it done is run again by the next load: appended
-    twice. Such a job is still among the package's started jobs without the pending transition
-    dlt writes once the destination committed a job (a job with one is marked done, not run
-    again); the rows with the keys of its file are deleted first (the account held no rows
-    before that package, and a key is in one file only), so that running it again appends them
-    once. Merged tables need nothing: a merge run twice gives the same rows."""
+    A job that appends and was killed after its rows were committed but before dlt marked it
+    done is run again by the next load: appended twice. Such a job is still among the package's
+    started jobs without the pending transition dlt writes once the destination committed a job
+    (a job with one is marked done, not run again); the rows with the keys of its file are
+    deleted first (a key is in one file only), so that running it again appends them once.
+    Two kinds of job append:
+
+    - a canonical table's first load (`TableWriter`): the account held no rows before that
+      package, so the rows with the file's keys are the job's own;
+    - `invoice_history`'s copy into the staging dataset, which the `scd2` merge then reads:
+      dlt empties a staging table when a package starts loading, not when an interrupted one
+      resumes, and the merge does not deduplicate, so a copy run twice would give every invoice
+      of the file two current history rows. The staging table holds this package's rows only.
+
+    Tables merged by primary key need nothing: the merge keeps one row per key."""
     if not is_duckdb(pipeline.destination.destination_name) and not is_duckdb(pipeline.destination.destination_type):
         return []
     notes: list[str] = []
@@ -481,7 +490,13 @@ def repair_interrupted_appends(pipeline: dlt.Pipeline) -> list[str]:
         for started in package.jobs.get("started_jobs", []):
             job = started.job_file_info
             table = package.schema.tables.get(job.table_name) or {}
-            if job.table_name not in PRIMARY_KEYS or table.get("write_disposition") != "append":
+            if job.table_name in PRIMARY_KEYS and table.get("write_disposition") == "append":
+                keys, staging, where = PRIMARY_KEYS[job.table_name], False, ""
+            elif job.table_name == HISTORY and table.get("x-merge-strategy") == "scd2":
+                keys, staging, where = HISTORY_KEY, True, " in the staging table its merge reads"
+            else:
+                continue
+            if job.file_format == "sql":  # the merge itself: run again, it gives the same rows
                 continue
             if job.file_format != "parquet":
                 raise ValueError(
@@ -494,21 +509,22 @@ def repair_interrupted_appends(pipeline: dlt.Pipeline) -> list[str]:
                 os.path.join(os.path.dirname(os.path.dirname(path)), PENDING_TRANSITIONS, os.path.basename(path))
             ):
                 continue
-            keys = PRIMARY_KEYS[job.table_name]
             with pipeline.sql_client() as client:
-                if not client.has_dataset():
-                    continue
-                qualified = client.make_qualified_table_name(job.table_name)
-                match = " AND ".join(f"t.{k} = f.{k}" for k in keys)
-                literal = "'" + str(path).replace("'", "''") + "'"
-                try:
-                    rows = client.execute_sql(
-                        f"DELETE FROM {qualified} AS t USING read_parquet({literal}) AS f WHERE {match} RETURNING 1"
-                    )
-                except DatabaseUndefinedRelation:
-                    continue
+                scope = client.with_staging_dataset() if staging else nullcontext(client)
+                with scope:
+                    if not client.has_dataset():
+                        continue
+                    qualified = client.make_qualified_table_name(job.table_name)
+                    match = " AND ".join(f"t.{k} = f.{k}" for k in keys)
+                    literal = "'" + str(path).replace("'", "''") + "'"
+                    try:
+                        rows = client.execute_sql(
+                            f"DELETE FROM {qualified} AS t USING read_parquet({literal}) AS f WHERE {match} RETURNING 1"
+                        )
+                    except DatabaseUndefinedRelation:
+                        continue
             notes.append(
-                f"{job.table_name}: {len(rows or [])} row(s) of an interrupted appending load removed"
+                f"{job.table_name}: {len(rows or [])} row(s) of an interrupted appending load removed{where}"
                 " before it is loaded again"
             )
     return notes

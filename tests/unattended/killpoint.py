@@ -3,7 +3,9 @@
     BILLING_TEST_KILL="dlt.load.load:Load.complete_package:1:before" python -m tests.unattended.killpoint load
 
 `module:attribute.path:N:before|after` kills at the Nth call of that function, before it runs or
-right after it returned. Production code has no such hook: this module patches it from outside.
+right after it returned; `...:after:name=value` counts only the calls of a method whose object's
+`name` is `value` (`DuckDbCopyJob.run:1:after:load_table_name=invoice_history`: once the first
+copy of that table committed). Production code has no such hook: this module patches it from outside.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 
 
 def install(spec: str) -> None:
-    module_name, attribute, nth, when = spec.split(":")
+    module_name, attribute, nth, when, *only = spec.split(":")
+    only_attribute, _, only_value = only[0].partition("=") if only else ("", "", "")
     owner: Any = importlib.import_module(module_name)
     *path, name = attribute.split(".")
     for part in path:
@@ -31,6 +34,8 @@ def install(spec: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
     def patched(*args: Any, **kwargs: Any) -> Any:
+        if only_attribute and str(getattr(args[0], only_attribute, None)) != only_value:
+            return original(*args, **kwargs)
         with lock:
             calls["n"] += 1
             hit = calls["n"] == int(nth)

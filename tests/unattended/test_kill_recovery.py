@@ -1,5 +1,6 @@
 """Any kill recovers by itself: a run SIGKILLed anywhere (mid-extract, extract committed, inside
-dlt's normalize commit, during the load (a first load appends) and the merge (of a later batch),
+dlt's normalize commit, during the load (a first load appends; the history's copy to the staging
+table its merge reads) and the merge (of a later batch),
 after the load, between two batches of clients, before the invoice history is settled) is followed
 by one ordinary run, and the warehouse then holds exactly what one clean run writes: the same
 rows, and an invoice history in agreement with them (each invoice's one observed state, current)."""
@@ -29,6 +30,10 @@ KILL_POINTS = {
     "normalized, not committed": "dlt.common.storages.load_storage:LoadStorage.commit_new_load_package:1:before",
     "inside the normalize commit": "dlt.common.storages.load_storage:LoadStorage.commit_new_load_package:1:after",
     "during the load": "dlt.destinations.impl.duckdb.duck:DuckDbCopyJob.run:2:after",
+    # The history reaches the staging table its scd2 merge reads, which a resumed load does not empty.
+    "history copied to staging": (
+        "dlt.destinations.impl.duckdb.duck:DuckDbCopyJob.run:1:after:load_table_name=invoice_history"
+    ),
     "loaded, package not completed": "dlt.common.storages.load_storage:LoadStorage.complete_load_package:1:before",
     "after the load": "dlt.common.storages.load_storage:LoadStorage.complete_load_package:1:after",
     "writing pipeline_runs": "dlt.extract.storage:ExtractStorage.commit_new_load_package:2:after",
