@@ -30,12 +30,14 @@ import dlt
 import duckdb
 from dlt.common.destination import Destination
 from dlt.common.destination.exceptions import DestinationTerminalException
+from dlt.common.schema.typing import PIPELINE_STATE_TABLE_NAME
 from dlt.common.storages.load_package import PackageStorage
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.destinations.impl.duckdb.duck import DuckDbClient
 from dlt.destinations.impl.duckdb.factory import duckdb as DuckDbDestination
 from dlt.destinations.impl.duckdb.sql_client import DuckDBDBApiCursorImpl
+from dlt.destinations.insert_job_client import InsertValuesLoadJob
 
 from sources.shared.history import HISTORY
 from sources.shared.history import KEY as HISTORY_KEY
@@ -463,6 +465,17 @@ def account_holds_no_rows(pipeline: dlt.Pipeline) -> Any:
     return holds_no_rows
 
 
+# The tables a load appends to, with the columns that tell the rows of one load job from those of
+# any other (`repair_interrupted_appends`): the canonical tables (a first load into DuckDB), dlt's
+# state, and the run's own records (`pipeline_runs`: pipelines/run.py; `data_checks`: pipelines/checks.py).
+APPENDED_KEYS: dict[str, tuple[str, ...]] = {
+    **PRIMARY_KEYS,
+    PIPELINE_STATE_TABLE_NAME: ("_dlt_id",),
+    "pipeline_runs": ("run_id", "provider", "account"),
+    "data_checks": ("run_id", "provider", "account", "check_name"),
+}
+
+
 def repair_interrupted_appends(pipeline: dlt.Pipeline) -> list[str]:
     """Undo what a killed load may have half-written by appending, before the package is loaded
     again; one line per table repaired.
@@ -472,36 +485,35 @@ def repair_interrupted_appends(pipeline: dlt.Pipeline) -> list[str]:
     started jobs without the pending transition dlt writes once the destination committed a job
     (a job with one is marked done, not run again); the rows with the keys of its file are
     deleted first (a key is in one file only), so that running it again appends them once.
-    Two kinds of job append:
+    Jobs that append:
 
-    - a canonical table's first load (`TableWriter`): the account held no rows before that
-      package, so the rows with the file's keys are the job's own;
-    - `invoice_history`'s copy into the staging dataset, which the `scd2` merge then reads:
-      dlt empties a staging table when a package starts loading, not when an interrupted one
-      resumes, and the merge does not deduplicate, so a copy run twice would give every invoice
-      of the file two current history rows. The staging table holds this package's rows only.
+    - a canonical table's first load into DuckDB (`TableWriter`): the account held no rows
+      before that package, so the rows with the file's keys are the job's own;
+    - the rows of a table only ever appended to (`APPENDED_KEYS`): dlt's state, the run's
+      `pipeline_runs` and `data_checks` (on Postgres, dlt's state row appended twice breaks
+      its unique `_dlt_id` and every later run with it);
+    - `invoice_history`'s copy into the staging dataset, which the `scd2` merge then reads
+      (any SQL destination): dlt empties a staging table when a package starts loading, not
+      when an interrupted one resumes, and the merge does not deduplicate, so a copy run twice
+      would give every invoice of the file two current history rows. The staging table holds
+      this package's rows only.
 
     Tables merged by primary key need nothing: the merge keeps one row per key."""
-    if not is_duckdb(pipeline.destination.destination_name) and not is_duckdb(pipeline.destination.destination_type):
-        return []
+    on_duckdb = is_duckdb(pipeline.destination.destination_name) or is_duckdb(pipeline.destination.destination_type)
     notes: list[str] = []
     for load_id in pipeline.list_normalized_load_packages():
         package = pipeline.get_load_package_info(load_id)
         for started in package.jobs.get("started_jobs", []):
             job = started.job_file_info
             table = package.schema.tables.get(job.table_name) or {}
-            if job.table_name in PRIMARY_KEYS and table.get("write_disposition") == "append":
-                keys, staging, where = PRIMARY_KEYS[job.table_name], False, ""
+            if job.table_name in APPENDED_KEYS and table.get("write_disposition") == "append":
+                keys, staging, where = APPENDED_KEYS[job.table_name], False, ""
             elif job.table_name == HISTORY and table.get("x-merge-strategy") == "scd2":
                 keys, staging, where = HISTORY_KEY, True, " in the staging table its merge reads"
             else:
                 continue
             if job.file_format == "sql":  # the merge itself: run again, it gives the same rows
                 continue
-            if job.file_format != "parquet":
-                raise ValueError(
-                    f"an appended {job.table_name} job in {job.file_format}, not parquet: {started.file_path}"
-                )
             path = os.path.abspath(started.file_path)
             # A job whose rows the destination committed and dlt recorded as such (its pending
             # transition) is marked done without running again: its rows stay as they are.
@@ -516,11 +528,11 @@ def repair_interrupted_appends(pipeline: dlt.Pipeline) -> list[str]:
                         continue
                     qualified = client.make_qualified_table_name(job.table_name)
                     match = " AND ".join(f"t.{k} = f.{k}" for k in keys)
-                    literal = "'" + str(path).replace("'", "''") + "'"
                     try:
-                        rows = client.execute_sql(
-                            f"DELETE FROM {qualified} AS t USING read_parquet({literal}) AS f WHERE {match} RETURNING 1"
-                        )
+                        with _rows_of_file(client, path, job.file_format, qualified, on_duckdb) as rows_of_file:
+                            rows = client.execute_sql(
+                                f"DELETE FROM {qualified} AS t USING {rows_of_file} AS f WHERE {match} RETURNING 1"
+                            )
                     except DatabaseUndefinedRelation:
                         continue
             notes.append(
@@ -528,3 +540,26 @@ def repair_interrupted_appends(pipeline: dlt.Pipeline) -> list[str]:
                 " before it is loaded again"
             )
     return notes
+
+
+@contextmanager
+def _rows_of_file(client: Any, path: str, file_format: str, like: str, on_duckdb: bool) -> Iterator[str]:
+    """A relation that holds the rows of a load job's file, for a DELETE ... USING: DuckDB reads a
+    parquet file itself; the INSERT statements of an `insert_values` file (Postgres) fill a
+    temporary table shaped like `like`, through dlt's own reader of such files."""
+    if file_format == "parquet" and on_duckdb:
+        yield "read_parquet('" + path.replace("'", "''") + "')"
+        return
+    if file_format != "insert_values":
+        raise ValueError(f"an appended job in {file_format}, which cannot be read back to repair it: {path}")
+    scratch = "_billing_interrupted_copy"
+    client.execute_sql(f"DROP TABLE IF EXISTS {scratch}")
+    client.execute_sql(f"CREATE TEMPORARY TABLE {scratch} AS SELECT * FROM {like} WHERE 1 = 0")
+    try:
+        reader = InsertValuesLoadJob(path)
+        reader._sql_client = client  # what its `_insert` reads the destination's limits from
+        for fragments in reader._insert(scratch, path):
+            client.execute_fragments(fragments)
+        yield scratch
+    finally:
+        client.execute_sql(f"DROP TABLE IF EXISTS {scratch}")
