@@ -9,6 +9,7 @@ import argparse
 import datetime as dt
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from decimal import Decimal
@@ -16,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import report as html_report
-from pipelines.cli import setup_logging
+from pipelines.cli import setup_logging, stop_on_signals
+from pipelines.failures import stop_signal
 from pipelines.run import load
 from pipelines.warehouse import read_only
 from sandbox.framework import App
@@ -66,7 +68,7 @@ afterwards:
 
 exit codes: those of `billing-elt load` (`billing-elt load --help`): 0 when every sandbox
 loaded, 1 when one failed (its summary line says why), 3 when another run is writing the same
-file."""
+file, 130 / 143 when Ctrl-C (SIGINT) / SIGTERM stopped it (a second one stops it at once)."""
 
 
 def warehouse_figures(db: Path) -> dict[str, dict[str, Any]]:
@@ -162,28 +164,46 @@ def main(argv: list[str] | None = None) -> int:
     servers = [SandboxServer(app).start() for app in apps.values()]
     rates = [SandboxServer(create(seed=42)).start() for create in feeds().values()]  # SOURCES__ECB__BASE_URL
     try:
-        env: dict[str, str] = {k: v for s in rates for k, v in s.app.pipeline_env(s.url).items()}
-        for app, server in zip(apps.values(), servers, strict=True):
-            print(f"sandbox {app.name:<14} {server.url}", file=sys.stderr)
-            env.update(app.pipeline_env(server.url))
-        with tempfile.TemporaryDirectory(prefix="billing-demo-") as state_dir:
-            env.update(
-                DESTINATION__DUCKDB__CREDENTIALS=str(db),
-                PIPELINES_DIR=state_dir,
-                PIPELINE_NAME="billing_demo",
-            )
-            os.environ.update(env)
-            setup_logging()
-            code = load(",".join(apps), progress_interval=2.0)
-        if db.exists():
-            print(report(apps, db, shown))
-            page = html_report.write_report(db.with_name(DEMO_REPORT), db)
-            print(f"The report (open it in a browser): {_shown(page)}")
-            print(f"  make report DB={shown} OUTPUT={page.name}   writes it again")
-        return code
+        with stop_on_signals():
+            return _load_and_show(db, shown, apps, servers, rates)
+    except KeyboardInterrupt as stopped:  # a second signal stops it at once, wherever it was
+        signum = int(stop_signal(stopped) or signal.SIGINT)
+        print(
+            f"demo stopped by {signal.Signals(signum).name} at once: {shown} may hold part of the sandboxes' data; "
+            f"`make demo` loads it again from the start. Exit {128 + signum}.",
+            file=sys.stderr,
+        )
+        return 128 + signum
     finally:
         for server in [*servers, *rates]:
             server.stop()
+
+
+def _load_and_show(
+    db: Path, shown: Path, apps: dict[str, App], servers: list[SandboxServer], rates: list[SandboxServer]
+) -> int:
+    env: dict[str, str] = {k: v for s in rates for k, v in s.app.pipeline_env(s.url).items()}
+    for app, server in zip(apps.values(), servers, strict=True):
+        print(f"sandbox {app.name:<14} {server.url}", file=sys.stderr)
+        env.update(app.pipeline_env(server.url))
+    with tempfile.TemporaryDirectory(prefix="billing-demo-") as state_dir:
+        env.update(
+            DESTINATION__DUCKDB__CREDENTIALS=str(db),
+            PIPELINES_DIR=state_dir,
+            PIPELINE_NAME="billing_demo",
+        )
+        os.environ.update(env)
+        setup_logging()
+        code = load(",".join(apps), progress_interval=2.0)
+    if code > 128:  # stopped by a signal: the load said what it had committed
+        print(f"demo stopped: no report; `make demo` loads {shown} again from the start.", file=sys.stderr)
+        return code
+    if db.exists():
+        print(report(apps, db, shown))
+        page = html_report.write_report(db.with_name(DEMO_REPORT), db)
+        print(f"The report (open it in a browser): {_shown(page)}")
+        print(f"  make report DB={shown} OUTPUT={page.name}   writes it again")
+    return code
 
 
 if __name__ == "__main__":
