@@ -2,8 +2,9 @@
 "Analysis"): `unknown()` gives one warning line per key of `[analysis]`, `[sources.ecb]`,
 `[checks]`, `[sources.<provider>]` and `[sources.<provider>.accounts.<label>]` that nothing reads,
 and per name under `[sources]` that is not a provider, each with the closest known key and where
-it was found (a TOML file, or `env SOURCES__...`); never its value. A top-level key is named only
-when it is close to one of the project's: dlt reads many more of its own.
+it was found (a TOML file, or `env SOURCES__...`); and per provider's secret set in a `config.toml`
+(dlt reads secrets from `secrets.toml` and the environment only); never a value. A top-level
+key is named only when it is close to one of the project's: dlt reads many more of its own.
 
 Keys are read from `.dlt/config.toml` and `.dlt/secrets.toml` (the project's folder, then dlt's
 global one), and from the variables `SOURCES__...`, `CHECKS__...`, `ANALYSIS__...`. A file that is
@@ -105,13 +106,29 @@ def _unknown(doc: Mapping[str, Any], where: str, providers: Mapping[str, Provide
         return
     sources = {k: v for k, v in _table(doc, SOURCES).items() if k not in DLT_OWN}
     yield from _check(sources, [ecb.NAME, *providers], f"in [{SOURCES}]", where, close_only=lambda value: False)
+    in_config = Path(where).name == "config.toml"
     for name, provider in providers.items():
         stanza = _table(doc, SOURCES, name)
         known = [*(s.name for s in provider.settings), config.MAX_DELETE_FRACTION]
+        secrets = [s.name for s in provider.settings if s.secret] if in_config else []
         yield from _check(stanza, [*known, ACCOUNTS], f"in [{SOURCES}.{name}]", where)
+        yield from _misplaced(stanza, secrets, f"[{SOURCES}.{name}]", where)
         for label, account in _table(stanza, ACCOUNTS).items():
             if isinstance(account, Mapping):
-                yield from _check(account, known, f"in [{SOURCES}.{name}.{ACCOUNTS}.{label}]", where)
+                section = f"[{SOURCES}.{name}.{ACCOUNTS}.{label}]"
+                yield from _check(account, known, f"in {section}", where)
+                yield from _misplaced(account, secrets, section, where)
+
+
+def _misplaced(table: Mapping[str, Any], secrets: Sequence[str], section: str, where: str) -> Iterator[str]:
+    """A line per secret set in a `config.toml`, which dlt never reads secrets from: the provider
+    is then "not configured", and this says why."""
+    for key in table:
+        if key in secrets:
+            yield (
+                f'config: the secret "{key}" in {section} ({where}) is not read from config.toml: '
+                f"move it to {Path(where).with_name('secrets.toml')} (or the environment). It is ignored."
+            )
 
 
 def _table(doc: Mapping[str, Any], *path: str) -> Mapping[str, Any]:

@@ -197,3 +197,17 @@ def test_a_first_load_where_no_settings_folder_is_says_so_once(workspace: Worksp
     assert first.code == 0 and said in first.stderr and str(workspace.db) in first.stderr, first.output
     assert second.code == 0 and "no .dlt/ folder" not in second.stderr  # the warehouse it made is there now
     assert with_folder.code == 0 and "no .dlt/ folder" not in with_folder.stderr
+
+
+def test_a_secret_in_config_toml_is_named_with_where_it_belongs(project: Project) -> None:
+    # dlt never reads a secret from config.toml: the provider would be "not configured", unexplained.
+    config_toml = (
+        f'[sources.kitchen]\napi_key = "{SECRET}"\nworkspace = "acme"\n[sources.fohlio.accounts.eu]\napi_key = "x"\n'
+    )
+    found = project.unknown(config_toml, f'[sources.flowpayroll]\nclient_secret = "{SECRET}"\n')
+    moved = "is not read from config.toml: move it to .dlt/secrets.toml (or the environment). It is ignored."
+    assert found == [
+        f'config: the secret "api_key" in [sources.fohlio.accounts.eu] ({CONFIG}) {moved}',
+        f'config: the secret "api_key" in [sources.kitchen] ({CONFIG}) {moved}',
+    ]
+    assert SECRET not in "\n".join(found)
