@@ -34,6 +34,9 @@ KILL_POINTS = {
     "history copied to staging": (
         "dlt.destinations.impl.duckdb.duck:DuckDbCopyJob.run:1:after:load_table_name=invoice_history"
     ),
+    "pipeline_runs inserted, not marked done": (
+        "dlt.destinations.insert_job_client:InsertValuesLoadJob.run:1:after:load_table_name=pipeline_runs"
+    ),
     "loaded, package not completed": "dlt.common.storages.load_storage:LoadStorage.complete_load_package:1:before",
     "after the load": "dlt.common.storages.load_storage:LoadStorage.complete_load_package:1:after",
     "writing pipeline_runs": "dlt.extract.storage:ExtractStorage.commit_new_load_package:2:after",
@@ -132,6 +135,11 @@ def assert_kills_recover(tmp_path: Path, app: App, points: dict[str, str], extra
             statuses = ws.query("SELECT status FROM billing.pipeline_runs")
             if ("loaded",) not in statuses:
                 return point, f"pipeline_runs holds {statuses}"
+            twice = ws.query(
+                "SELECT run_id, provider, account FROM billing.pipeline_runs GROUP BY ALL HAVING count(*) > 1"
+            )
+            if twice:
+                return point, f"pipeline_runs holds a run's row twice: {twice}"
             return point, None
 
         with ThreadPoolExecutor(max_workers=2) as pool:
