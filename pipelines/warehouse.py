@@ -500,6 +500,11 @@ def repair_interrupted_appends(pipeline: dlt.Pipeline) -> list[str]:
 
     Tables merged by primary key need nothing: the merge keeps one row per key."""
     on_duckdb = is_duckdb(pipeline.destination.destination_name) or is_duckdb(pipeline.destination.destination_type)
+    try:
+        with pipeline.sql_client():
+            pass
+    except Exception:  # no SQL here (a filesystem), or unreachable: the load itself says what is wrong
+        return []
     notes: list[str] = []
     for load_id in pipeline.list_normalized_load_packages():
         package = pipeline.get_load_package_info(load_id)
@@ -513,6 +518,12 @@ def repair_interrupted_appends(pipeline: dlt.Pipeline) -> list[str]:
             else:
                 continue
             if job.file_format == "sql":  # the merge itself: run again, it gives the same rows
+                continue
+            if not (job.file_format == "insert_values" or (job.file_format == "parquet" and on_duckdb)):
+                notes.append(
+                    f"{job.table_name}: an interrupted {job.file_format} load job cannot be read back here to be "
+                    "repaired; if the warehouse had committed it, its rows are loaded twice"
+                )
                 continue
             path = os.path.abspath(started.file_path)
             # A job whose rows the destination committed and dlt recorded as such (its pending
@@ -550,8 +561,6 @@ def _rows_of_file(client: Any, path: str, file_format: str, like: str, on_duckdb
     if file_format == "parquet" and on_duckdb:
         yield "read_parquet('" + path.replace("'", "''") + "')"
         return
-    if file_format != "insert_values":
-        raise ValueError(f"an appended job in {file_format}, which cannot be read back to repair it: {path}")
     scratch = "_billing_interrupted_copy"
     client.execute_sql(f"DROP TABLE IF EXISTS {scratch}")
     client.execute_sql(f"CREATE TEMPORARY TABLE {scratch} AS SELECT * FROM {like} WHERE 1 = 0")
