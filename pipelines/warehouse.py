@@ -501,40 +501,38 @@ def repair_interrupted_appends(pipeline: dlt.Pipeline) -> list[str]:
     Tables merged by primary key need nothing: the merge keeps one row per key."""
     on_duckdb = is_duckdb(pipeline.destination.destination_name) or is_duckdb(pipeline.destination.destination_type)
     try:
-        with pipeline.sql_client():
-            pass
-    except Exception:  # no SQL here (a filesystem), or unreachable: the load itself says what is wrong
+        opened = pipeline.sql_client()
+    except Exception:  # a destination without SQL (a filesystem): dlt's load is all there is
         return []
     notes: list[str] = []
-    for load_id in pipeline.list_normalized_load_packages():
-        package = pipeline.get_load_package_info(load_id)
-        for started in package.jobs.get("started_jobs", []):
-            job = started.job_file_info
-            table = package.schema.tables.get(job.table_name) or {}
-            if job.table_name in APPENDED_KEYS and table.get("write_disposition") == "append":
-                keys, staging, where = APPENDED_KEYS[job.table_name], False, ""
-            elif job.table_name == HISTORY and table.get("x-merge-strategy") == "scd2":
-                keys, staging, where = HISTORY_KEY, True, " in the staging table its merge reads"
-            else:
-                continue
-            if job.file_format == "sql":  # the merge itself: run again, it gives the same rows
-                continue
-            if not (job.file_format == "insert_values" or (job.file_format == "parquet" and on_duckdb)):
-                notes.append(
-                    f"{job.table_name}: an interrupted {job.file_format} load job cannot be read back here to be "
-                    "repaired; if the warehouse had committed it, its rows are loaded twice"
-                )
-                continue
-            path = os.path.abspath(started.file_path)
-            # A job whose rows the destination committed and dlt recorded as such (its pending
-            # transition) is marked done without running again: its rows stay as they are.
-            if os.path.exists(
-                os.path.join(os.path.dirname(os.path.dirname(path)), PENDING_TRANSITIONS, os.path.basename(path))
-            ):
-                continue
-            with pipeline.sql_client() as client:
-                scope = client.with_staging_dataset() if staging else nullcontext(client)
-                with scope:
+    with opened as client:
+        for load_id in pipeline.list_normalized_load_packages():
+            package = pipeline.get_load_package_info(load_id)
+            for started in package.jobs.get("started_jobs", []):
+                job = started.job_file_info
+                table = package.schema.tables.get(job.table_name) or {}
+                if job.table_name in APPENDED_KEYS and table.get("write_disposition") == "append":
+                    keys, staging, where = APPENDED_KEYS[job.table_name], False, ""
+                elif job.table_name == HISTORY and table.get("x-merge-strategy") == "scd2":
+                    keys, staging, where = HISTORY_KEY, True, " in the staging table its merge reads"
+                else:
+                    continue
+                if job.file_format == "sql":  # the merge itself: run again, it gives the same rows
+                    continue
+                path = os.path.abspath(started.file_path)
+                # A job whose rows the destination committed and dlt recorded as such (its pending
+                # transition) is marked done without running again: its rows stay as they are.
+                if os.path.exists(
+                    os.path.join(os.path.dirname(os.path.dirname(path)), PENDING_TRANSITIONS, os.path.basename(path))
+                ):
+                    continue
+                if not (job.file_format == "insert_values" or (job.file_format == "parquet" and on_duckdb)):
+                    notes.append(
+                        f"{job.table_name}: an interrupted {job.file_format} load job cannot be read back here to be "
+                        "repaired; if the warehouse had committed it, its rows are loaded twice"
+                    )
+                    continue
+                with client.with_staging_dataset() if staging else nullcontext(client):
                     if not client.has_dataset():
                         continue
                     qualified = client.make_qualified_table_name(job.table_name)
@@ -546,10 +544,10 @@ def repair_interrupted_appends(pipeline: dlt.Pipeline) -> list[str]:
                             )
                     except DatabaseUndefinedRelation:
                         continue
-            notes.append(
-                f"{job.table_name}: {len(rows or [])} row(s) of an interrupted appending load removed{where}"
-                " before it is loaded again"
-            )
+                notes.append(
+                    f"{job.table_name}: {len(rows or [])} row(s) of an interrupted appending load removed{where}"
+                    " before it is loaded again"
+                )
     return notes
 
 
