@@ -426,7 +426,7 @@ def _command_first(argv: list[str]) -> list[str]:
     return ["load", *argv]
 
 
-def _signal_name(signum: int) -> str:
+def signal_name(signum: int) -> str:
     try:
         return signal.Signals(signum).name
     except ValueError:
@@ -460,7 +460,7 @@ def main(argv: Sequence[str] | None = None, *, transports: Mapping[str, httpx.Ba
         except KeyboardInterrupt as stopped:  # ours (Stopped) or dlt's SignalReceivedException
             signum = int(stop_signal(stopped) or signal.SIGINT)
             logging.getLogger("billing.run").error(
-                "stopped by %s: %s. Exit %d.", _signal_name(signum), _STOPPED_WHAT[args.command], 128 + signum
+                "stopped by %s: %s. Exit %d.", signal_name(signum), _STOPPED_WHAT[args.command], 128 + signum
             )
             return 128 + signum
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import report as html_report
-from pipelines.cli import setup_logging, stop_on_signals
+from pipelines.cli import setup_logging, signal_name, stop_on_signals
 from pipelines.failures import stop_signal
 from pipelines.run import load
 from pipelines.warehouse import read_only
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as stopped:  # a second signal stops it at once, wherever it was
         signum = int(stop_signal(stopped) or signal.SIGINT)
         print(
-            f"demo stopped by {signal.Signals(signum).name} at once: {shown} may hold part of the sandboxes' data; "
+            f"demo stopped by {signal_name(signum)} at once: {shown} may hold part of the sandboxes' data; "
             f"`make demo` loads it again from the start. Exit {128 + signum}.",
             file=sys.stderr,
         )
